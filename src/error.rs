@@ -1,0 +1,30 @@
+//! The crate's error type.
+//!
+//! Errors a *client* causes (a wrong password, a bad name) are not errors here: the
+//! session answers them with a `! ` line. This type is for what the operator must see:
+//! the disk, the database, the network.
+
+use std::io;
+
+/// Everything that can go wrong below the protocol.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A statement failed: the file is unreadable, full, corrupt, or locked for too long.
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// No pooled connection came free in time (every one is busy or the file can't be opened).
+    #[error("database pool error: {0}")]
+    Pool(#[from] r2d2::Error),
+    /// The schema in the file is newer than this binary, or a migration failed.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    /// A socket or file operation failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// argon2 refused to hash or a stored hash is not a PHC string.
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+/// `Result` with this crate's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,28 @@
+//! besedka: a multi-threaded chat server for telnet and `nc` clients, kept in one SQLite file.
+//!
+//! # Layout
+//!
+//! The data path of a chat line runs down the file list:
+//!
+//! - [`server`] — the accept thread and the worker pool ([`server::start`]);
+//!   - [`server::telnet`] — bytes in, clean lines out; the only place that knows telnet;
+//!   - [`server::session`] — one client's login stage, then its chat stage, on a worker;
+//!   - [`server::commands`] — the slash-commands as one table with central checks;
+//!   - [`server::hub`] — one thread: commits each batch of messages, then fans it out;
+//!   - [`server::outbox`] — a client's bounded, non-blocking send backlog;
+//!   - [`server::protocol`] — names, text cleaning, how server lines look.
+//! - [`auth`] — argon2id password hashes (bounded concurrency) and session tokens.
+//! - [`store`] — all SQL: the pool, migrations, one file per table.
+//! - [`logging`] — `fern` setup.
+//! - [`cli`] — the subcommands; `main.rs` only parses arguments and calls into it.
+//!
+//! Each layer uses only those below it.
+
+pub mod auth;
+pub mod cli;
+pub mod error;
+pub mod logging;
+pub mod server;
+pub mod store;
+
+pub use error::{Error, Result};

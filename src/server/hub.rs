@@ -1,0 +1,408 @@
+//! The hub: one thread that owns delivery order.
+//!
+//! Sessions send it [`Event`]s. It takes them in batches, commits the batch's chat messages in
+//! one transaction, and only then queues each line to its recipients, so every client sees
+//! the same order, equal to `messages.id` order, and nothing is shown that is not stored.
+//! At the end of a batch each client's share goes out with one non-blocking send
+//! ([`Outbox`]); a client that stops reading builds a backlog and is cut off when it
+//! overflows. The hub never blocks on a client.
+//!
+//! After login a session writes to its socket only through the hub (`Event::Reply`), so a
+//! client's lines never interleave.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::outbox::{Flushed, Outbox};
+use super::protocol::{chat_line, error, notice, online_line};
+use crate::store::messages::{self, Kind, Message};
+use crate::store::users::{name_key, User};
+
+/// Identifies one connection for its whole life.
+pub type ConnId = u64;
+
+/// Events a batch may hold at most; bounds the work between two sends.
+const MAX_BATCH: usize = 512;
+
+/// How soon a client with a backlog is tried again.
+const RETRY: Duration = Duration::from_millis(20);
+
+/// What sessions (and the server) ask of the hub.
+pub enum Event {
+    /// A session logged in: register it, replay its history, tell the others.
+    Join {
+        conn: ConnId,
+        user: User,
+        addr: SocketAddr,
+        /// A clone of the client's socket, for sending only.
+        sock: TcpStream,
+    },
+    /// A session ended (quit, EOF, error, kicked).
+    Leave { conn: ConnId },
+    /// A public line or a `/me` action.
+    Chat {
+        conn: ConnId,
+        kind: Kind,
+        body: String,
+    },
+    /// A private message to `to` (an existing user, online or not).
+    Private {
+        conn: ConnId,
+        to: User,
+        body: String,
+    },
+    /// A session's answer to its own client (text or telnet bytes), kept in order with the chat.
+    Reply { conn: ConnId, bytes: Vec<u8> },
+    /// `/who` from a session.
+    Who { conn: ConnId },
+    /// Say goodbye to everyone, commit what is pending, close every socket and stop.
+    Shutdown,
+}
+
+/// Counters the hub keeps for others to read without asking it.
+#[derive(Default)]
+pub struct Stats {
+    /// Distinct users online, for the greeting.
+    pub users_online: AtomicUsize,
+}
+
+struct Client {
+    user: User,
+    #[allow(dead_code)] // shown by the operator console
+    addr: SocketAddr,
+    out: Outbox,
+    /// Queued to this batch already (listed in `Hub::dirty`).
+    dirty: bool,
+    /// Cut off; its session will send `Leave` soon. Nothing more is queued to it.
+    dead: bool,
+}
+
+/// A user with at least one session.
+struct Online {
+    name: String,
+    conns: Vec<ConnId>,
+}
+
+pub struct Hub {
+    db: Connection,
+    rx: Receiver<Event>,
+    stats: Arc<Stats>,
+    /// Messages replayed at login.
+    history: u32,
+    /// Most unsent bytes per client before it is cut off.
+    max_backlog: usize,
+    clients: HashMap<ConnId, Client>,
+    online: HashMap<i64, Online>,
+    /// Messages of this batch not yet committed, with the connection each came from.
+    staged: Vec<Message>,
+    staged_from: Vec<ConnId>,
+    /// Clients with bytes queued in this batch.
+    dirty: Vec<ConnId>,
+    /// Clients whose kernel buffer was full at the last flush.
+    stalled: Vec<ConnId>,
+}
+
+/// A handle to send events to the hub.
+pub type HubSender = Sender<Event>;
+
+impl Hub {
+    pub fn new(
+        db: Connection,
+        rx: Receiver<Event>,
+        stats: Arc<Stats>,
+        history: u32,
+        max_backlog: usize,
+    ) -> Hub {
+        Hub {
+            db,
+            rx,
+            stats,
+            history,
+            max_backlog,
+            clients: HashMap::new(),
+            online: HashMap::new(),
+            staged: Vec::new(),
+            staged_from: Vec::new(),
+            dirty: Vec::new(),
+            stalled: Vec::new(),
+        }
+    }
+
+    /// Runs until `Event::Shutdown` or until every sender is gone.
+    pub fn run(mut self) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let first = if self.stalled.is_empty() {
+                self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                self.rx.recv_timeout(RETRY)
+            };
+            match first {
+                Ok(ev) => batch.push(ev),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            while batch.len() < MAX_BATCH {
+                match self.rx.try_recv() {
+                    Ok(ev) => batch.push(ev),
+                    Err(_) => break,
+                }
+            }
+            let mut stop = false;
+            for ev in batch.drain(..) {
+                stop |= self.handle(ev);
+                if stop {
+                    break;
+                }
+            }
+            self.commit_staged();
+            self.flush();
+            if stop {
+                self.close_all();
+                return;
+            }
+        }
+        self.commit_staged();
+        self.flush();
+    }
+
+    /// Handles one event; true means stop.
+    fn handle(&mut self, ev: Event) -> bool {
+        match ev {
+            Event::Chat { conn, kind, body } => self.stage(conn, kind, None, body),
+            Event::Private { conn, to, body } => {
+                self.stage(conn, Kind::Say, Some((to.id, to.name)), body)
+            }
+            other => {
+                // Anything else is ordered after the messages before it.
+                self.commit_staged();
+                match other {
+                    Event::Join {
+                        conn,
+                        user,
+                        addr,
+                        sock,
+                    } => self.join(conn, user, addr, sock),
+                    Event::Leave { conn } => self.leave(conn),
+                    Event::Reply { conn, bytes } => self.queue(conn, &bytes),
+                    Event::Who { conn } => {
+                        let line = self.online_line();
+                        self.queue(conn, line.as_bytes());
+                    }
+                    Event::Shutdown => {
+                        let bye = notice("Server is shutting down. Bye.");
+                        let all: Vec<ConnId> = self.clients.keys().copied().collect();
+                        for conn in all {
+                            self.queue(conn, bye.as_bytes());
+                        }
+                        return true;
+                    }
+                    Event::Chat { .. } | Event::Private { .. } => unreachable!(),
+                }
+            }
+        }
+        false
+    }
+
+    fn stage(&mut self, conn: ConnId, kind: Kind, recipient: Option<(i64, String)>, body: String) {
+        let Some(c) = self.clients.get(&conn) else {
+            return; // already left
+        };
+        self.staged.push(Message {
+            id: 0,
+            created_at: String::new(),
+            author_id: Some(c.user.id),
+            author_name: c.user.name.clone(),
+            recipient,
+            kind,
+            body,
+        });
+        self.staged_from.push(conn);
+    }
+
+    /// Commits the staged messages in one transaction, then queues them to their recipients.
+    fn commit_staged(&mut self) {
+        if self.staged.is_empty() {
+            return;
+        }
+        let mut msgs = std::mem::take(&mut self.staged);
+        let from = std::mem::take(&mut self.staged_from);
+        if let Err(e) = messages::commit(&self.db, &mut msgs) {
+            log::error!("could not store {} message(s): {e}", msgs.len());
+            let err = error("Your message was not sent: the server could not store it.");
+            for conn in from {
+                self.queue(conn, err.as_bytes());
+            }
+            return;
+        }
+        for (m, sender) in msgs.iter().zip(from) {
+            let line = chat_line(m, false);
+            match &m.recipient {
+                None => {
+                    // Public: everyone but the sending connection (a /me action goes to
+                    // the sender too, as confirmation that it was sent).
+                    let skip = (m.kind == Kind::Say).then_some(sender);
+                    for (&id, c) in self.clients.iter_mut() {
+                        if Some(id) != skip && !c.dead {
+                            c.out.queue(line.as_bytes());
+                            if !c.dirty {
+                                c.dirty = true;
+                                self.dirty.push(id);
+                            }
+                        }
+                    }
+                }
+                Some((to, _)) => {
+                    let mut conns: Vec<ConnId> = Vec::new();
+                    for user in [m.author_id, Some(*to)].into_iter().flatten() {
+                        if let Some(o) = self.online.get(&user) {
+                            conns.extend(&o.conns);
+                        }
+                    }
+                    conns.sort_unstable();
+                    conns.dedup();
+                    for conn in conns {
+                        self.queue(conn, line.as_bytes());
+                    }
+                }
+            }
+        }
+    }
+
+    fn queue(&mut self, conn: ConnId, bytes: &[u8]) {
+        if let Some(c) = self.clients.get_mut(&conn) {
+            if !c.dead {
+                c.out.queue(bytes);
+                if !c.dirty {
+                    c.dirty = true;
+                    self.dirty.push(conn);
+                }
+            }
+        }
+    }
+
+    /// One send per client with something queued, and a retry for those with a backlog.
+    fn flush(&mut self) {
+        let mut todo = std::mem::take(&mut self.dirty);
+        todo.append(&mut self.stalled);
+        todo.sort_unstable();
+        todo.dedup();
+        for conn in todo {
+            let Some(c) = self.clients.get_mut(&conn) else {
+                continue;
+            };
+            c.dirty = false;
+            if c.dead {
+                continue;
+            }
+            match c.out.flush() {
+                Flushed::All => {}
+                Flushed::Partly => self.stalled.push(conn),
+                Flushed::Overflow => {
+                    log::warn!(
+                        "disconnecting {} ({}): not reading, backlog over {} bytes",
+                        c.user.name,
+                        c.addr,
+                        self.max_backlog
+                    );
+                    c.dead = true;
+                    c.out.close();
+                }
+                Flushed::Failed(kind) => {
+                    log::debug!("send to {} ({}) failed: {kind:?}", c.user.name, c.addr);
+                    c.dead = true;
+                    c.out.close();
+                }
+            }
+        }
+    }
+
+    fn join(&mut self, conn: ConnId, user: User, addr: SocketAddr, sock: TcpStream) {
+        let mut out = Outbox::new(sock, self.max_backlog);
+        match messages::visible(&self.db, user.id, self.history, None) {
+            Ok(history) => {
+                for m in &history {
+                    out.queue(chat_line(m, true).as_bytes());
+                }
+            }
+            Err(e) => {
+                log::error!("could not load history for {}: {e}", user.name);
+                out.queue(error("Could not load the history.").as_bytes());
+            }
+        }
+        let first = !self.online.contains_key(&user.id);
+        if first {
+            let joined = notice(&format!("{} joined", user.name));
+            let others: Vec<ConnId> = self.clients.keys().copied().collect();
+            for other in others {
+                self.queue(other, joined.as_bytes());
+            }
+        }
+        self.online
+            .entry(user.id)
+            .or_insert_with(|| Online {
+                name: user.name.clone(),
+                conns: Vec::new(),
+            })
+            .conns
+            .push(conn);
+        self.stats
+            .users_online
+            .store(self.online.len(), Ordering::Relaxed);
+        self.clients.insert(
+            conn,
+            Client {
+                user,
+                addr,
+                out,
+                dirty: false,
+                dead: false,
+            },
+        );
+        let line = self.online_line();
+        self.queue(conn, line.as_bytes());
+    }
+
+    fn leave(&mut self, conn: ConnId) {
+        let Some(mut c) = self.clients.remove(&conn) else {
+            return;
+        };
+        // Last words (a "Bye." queued just before) go out if the kernel takes them now.
+        if !c.dead {
+            c.out.flush();
+        }
+        let Some(o) = self.online.get_mut(&c.user.id) else {
+            return;
+        };
+        o.conns.retain(|&x| x != conn);
+        if o.conns.is_empty() {
+            self.online.remove(&c.user.id);
+            self.stats
+                .users_online
+                .store(self.online.len(), Ordering::Relaxed);
+            let left = notice(&format!("{} left", c.user.name));
+            let others: Vec<ConnId> = self.clients.keys().copied().collect();
+            for other in others {
+                self.queue(other, left.as_bytes());
+            }
+        }
+    }
+
+    fn online_line(&self) -> String {
+        let mut names: Vec<&str> = self.online.values().map(|o| o.name.as_str()).collect();
+        names.sort_by_cached_key(|n| name_key(n));
+        online_line(&names)
+    }
+
+    fn close_all(&mut self) {
+        for c in self.clients.values() {
+            c.out.close();
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! What lines look like: the name rule, cleaning of chat text, and rendering of server lines.
+//!
+//! Every server line starts with a mark that tells its kind: `* ` a notice, `! ` an error,
+//! `[TIME] ` a chat line; prompts end in `: ` and have no line end. Lines end in `\r\n`.
+
+use crate::store::messages::{Kind, Message};
+
+/// Longest name, in characters.
+pub const MAX_NAME_CHARS: usize = 32;
+
+/// The name rule, as shown to users who break it.
+pub const NAME_RULE: &str = "1-32 characters: letters (any script), digits, '_', '-' and '.'";
+
+/// Checks a name against [`NAME_RULE`].
+pub fn valid_name(name: &str) -> bool {
+    let n = name.chars().count();
+    (1..=MAX_NAME_CHARS).contains(&n)
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// `* TEXT\r\n`
+pub fn notice(text: &str) -> String {
+    format!("* {text}\r\n")
+}
+
+/// `! TEXT\r\n`
+pub fn error(text: &str) -> String {
+    format!("! {text}\r\n")
+}
+
+/// Removes what could drive another user's terminal: C0 controls except tab, DEL, C1
+/// controls, and the whole escape sequences (CSI, OSC, DCS, …) that ESC or a C1 introducer
+/// starts. Trailing whitespace goes too, so a line of only controls comes out empty.
+pub fn clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\t' => out.push(c),
+            '\u{1b}' => match chars.next() {
+                Some('[') => skip_csi(&mut chars),
+                Some(']' | 'P' | 'X' | '^' | '_') => skip_string(&mut chars),
+                _ => {} // a two-character sequence such as ESC c (reset): both dropped
+            },
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+/// Skips a control sequence's parameters up to and including its final byte.
+fn skip_csi(chars: &mut impl Iterator<Item = char>) {
+    for c in chars {
+        if ('\u{40}'..='\u{7e}').contains(&c) {
+            break;
+        }
+    }
+}
+
+/// Skips a control string (OSC, DCS, …) up to its terminator: BEL, ST or ESC \.
+fn skip_string(chars: &mut std::iter::Peekable<impl Iterator<Item = char>>) {
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{7}' | '\u{9c}' => break,
+            '\u{1b}' => {
+                if chars.peek() == Some(&'\\') {
+                    chars.next();
+                }
+                break;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A chat line as a client sees it. Live lines show the time only (`[HH:MM:SS]`), history
+/// shows the date too (`[YYYY-MM-DD HH:MM:SS]`). Times are UTC.
+pub fn chat_line(m: &Message, with_date: bool) -> String {
+    // created_at is "YYYY-MM-DDTHH:MM:SSZ".
+    let at = m.created_at.get(..19).unwrap_or(&m.created_at);
+    let time = if with_date {
+        at.replacen('T', " ", 1)
+    } else {
+        at.get(11..).unwrap_or(at).to_string()
+    };
+    match (&m.recipient, m.kind) {
+        (Some((_, to)), _) => format!("[{time}] {} -> {to}: {}\r\n", m.author_name, m.body),
+        (None, Kind::Me) => format!("[{time}] * {} {}\r\n", m.author_name, m.body),
+        (None, Kind::Say) => format!("[{time}] {}: {}\r\n", m.author_name, m.body),
+    }
+}
+
+/// `* Online (N): a, b`
+pub fn online_line(names: &[&str]) -> String {
+    notice(&format!("Online ({}): {}", names.len(), names.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in [
+            "alice",
+            "Борис",
+            "a_b-c.d",
+            "x",
+            &"n".repeat(32),
+            "李小龍",
+            "user42",
+        ] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "a:b",
+            &"n".repeat(33),
+            "tab\there",
+            "e\u{301}x",
+            "/who",
+        ] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn clean_strips_controls_and_escape_sequences() {
+        assert_eq!(clean("plain text"), "plain text");
+        assert_eq!(clean("tab\tkept"), "tab\tkept");
+        assert_eq!(clean("\u{1b}[2J\u{1b}[1;31mred\u{1b}[0m"), "red");
+        assert_eq!(clean("a\u{1b}]0;title\u{7}b"), "ab");
+        assert_eq!(
+            clean("a\u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\b"),
+            "alinkb"
+        );
+        assert_eq!(clean("bell\u{7}\u{8}del\u{7f}"), "belldel");
+        assert_eq!(clean("c1\u{9b}31mcsi\u{85}nel"), "c1csinel");
+        assert_eq!(clean("esc\u{1b}cchar"), "escchar");
+        assert_eq!(clean("\u{1b}[2J  \u{7}"), "");
+        assert_eq!(clean("Привет, мир"), "Привет, мир");
+    }
+
+    #[test]
+    fn chat_lines() {
+        let mut m = Message {
+            id: 1,
+            created_at: "2026-11-24T14:33:53Z".into(),
+            author_id: Some(1),
+            author_name: "alice".into(),
+            recipient: None,
+            kind: Kind::Say,
+            body: "hi".into(),
+        };
+        assert_eq!(chat_line(&m, false), "[14:33:53] alice: hi\r\n");
+        assert_eq!(chat_line(&m, true), "[2026-11-24 14:33:53] alice: hi\r\n");
+        m.kind = Kind::Me;
+        assert_eq!(chat_line(&m, false), "[14:33:53] * alice hi\r\n");
+        m.recipient = Some((2, "bob".into()));
+        assert_eq!(chat_line(&m, false), "[14:33:53] alice -> bob: hi\r\n");
+    }
+}

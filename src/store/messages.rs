@@ -1,0 +1,200 @@
+//! The `messages` table: the chat history, public and private.
+
+use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+
+use super::NOW;
+use crate::error::Result;
+
+/// What kind of line a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A plain line: `NAME: TEXT`.
+    Say,
+    /// An action, `/me TEXT`: `* NAME TEXT`.
+    Me,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Say => "say",
+            Kind::Me => "me",
+        }
+    }
+    fn parse(s: &str) -> Kind {
+        if s == "me" {
+            Kind::Me
+        } else {
+            Kind::Say
+        }
+    }
+}
+
+/// A message, stored or about to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// 0 until committed; then its place in the one order every client sees.
+    pub id: i64,
+    /// Empty until committed.
+    pub created_at: String,
+    pub author_id: Option<i64>,
+    pub author_name: String,
+    /// `Some` for a private message: the recipient's id and name.
+    pub recipient: Option<(i64, String)>,
+    pub kind: Kind,
+    pub body: String,
+}
+
+/// Commits `batch` in one transaction and fills in each message's `id` and `created_at`.
+/// All or nothing: on error nothing is stored and the messages must not be shown.
+pub fn commit(conn: &Connection, batch: &mut [Message]) -> Result<()> {
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    {
+        let mut insert = tx.prepare_cached(&format!(
+            "INSERT INTO messages (created_at, author_id, author_name, recipient_id, kind, body)
+             VALUES ({NOW}, ?1, ?2, ?3, ?4, ?5) RETURNING id, created_at"
+        ))?;
+        for m in batch.iter_mut() {
+            let (id, at) = insert.query_row(
+                params![
+                    m.author_id,
+                    m.author_name,
+                    m.recipient.as_ref().map(|r| r.0),
+                    m.kind.as_str(),
+                    m.body
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            m.id = id;
+            m.created_at = at;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The last `limit` messages `user_id` may see (public ones, and private ones to or from
+/// them), oldest first. `before` limits it to messages older than that id.
+pub fn visible(
+    conn: &Connection,
+    user_id: i64,
+    limit: u32,
+    before: Option<i64>,
+) -> Result<Vec<Message>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.id, m.created_at, m.author_id, m.author_name, m.recipient_id, r.name, m.kind, m.body
+         FROM messages m LEFT JOIN users r ON r.id = m.recipient_id
+         WHERE m.id < ?3
+           AND (m.recipient_id IS NULL OR m.recipient_id = ?1 OR m.author_id = ?1)
+         ORDER BY m.id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![user_id, limit, before.unwrap_or(i64::MAX)], |r| {
+        let recipient_id: Option<i64> = r.get(4)?;
+        let recipient_name: Option<String> = r.get(5)?;
+        Ok(Message {
+            id: r.get(0)?,
+            created_at: r.get(1)?,
+            author_id: r.get(2)?,
+            author_name: r.get(3)?,
+            recipient: recipient_id.zip(recipient_name),
+            kind: Kind::parse(&r.get::<_, String>(6)?),
+            body: r.get(7)?,
+        })
+    })?;
+    let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    out.reverse();
+    Ok(out)
+}
+
+/// How many messages are stored.
+pub fn count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{test_db, users};
+
+    fn msg(author: &users::User, to: Option<&users::User>, body: &str) -> Message {
+        Message {
+            id: 0,
+            created_at: String::new(),
+            author_id: Some(author.id),
+            author_name: author.name.clone(),
+            recipient: to.map(|u| (u.id, u.name.clone())),
+            kind: Kind::Say,
+            body: body.into(),
+        }
+    }
+
+    #[test]
+    fn commit_assigns_increasing_ids_and_times() {
+        let db = test_db();
+        let a = users::create(&db, "alice", "h").unwrap().unwrap();
+        let mut batch = vec![msg(&a, None, "one"), msg(&a, None, "two")];
+        commit(&db, &mut batch).unwrap();
+        assert!(batch[0].id > 0 && batch[1].id == batch[0].id + 1);
+        assert_eq!(batch[0].created_at.len(), "2026-01-01T00:00:00Z".len());
+        assert_eq!(count(&db).unwrap(), 2);
+    }
+
+    #[test]
+    fn private_messages_are_visible_to_their_two_users_only() {
+        let db = test_db();
+        let a = users::create(&db, "alice", "h").unwrap().unwrap();
+        let b = users::create(&db, "bob", "h").unwrap().unwrap();
+        let c = users::create(&db, "carol", "h").unwrap().unwrap();
+        let mut batch = vec![msg(&a, None, "hi all"), msg(&a, Some(&b), "psst")];
+        commit(&db, &mut batch).unwrap();
+        let bodies = |u: &users::User| -> Vec<String> {
+            visible(&db, u.id, 10, None)
+                .unwrap()
+                .into_iter()
+                .map(|m| m.body)
+                .collect()
+        };
+        assert_eq!(bodies(&a), ["hi all", "psst"]);
+        assert_eq!(bodies(&b), ["hi all", "psst"]);
+        assert_eq!(bodies(&c), ["hi all"]);
+        let psst = &visible(&db, b.id, 10, None).unwrap()[1];
+        assert_eq!(psst.recipient, Some((b.id, "bob".to_string())));
+    }
+
+    #[test]
+    fn history_outlives_the_author_but_not_the_recipient() {
+        let db = test_db();
+        let a = users::create(&db, "alice", "h").unwrap().unwrap();
+        let b = users::create(&db, "bob", "h").unwrap().unwrap();
+        let mut batch = vec![msg(&a, None, "public"), msg(&b, Some(&a), "secret")];
+        commit(&db, &mut batch).unwrap();
+        db.execute("DELETE FROM users WHERE id = ?1", [a.id])
+            .unwrap();
+        let rows: Vec<(Option<i64>, String)> = db
+            .prepare("SELECT author_id, body FROM messages ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, [(None, "public".to_string())]);
+    }
+
+    #[test]
+    fn visible_returns_the_newest_oldest_first_and_pages_back() {
+        let db = test_db();
+        let a = users::create(&db, "alice", "h").unwrap().unwrap();
+        let mut batch: Vec<_> = (0..5).map(|i| msg(&a, None, &i.to_string())).collect();
+        commit(&db, &mut batch).unwrap();
+        let last2: Vec<_> = visible(&db, a.id, 2, None).unwrap();
+        assert_eq!(
+            last2.iter().map(|m| &m.body[..]).collect::<Vec<_>>(),
+            ["3", "4"]
+        );
+        let before: Vec<_> = visible(&db, a.id, 2, Some(last2[0].id)).unwrap();
+        assert_eq!(
+            before.iter().map(|m| &m.body[..]).collect::<Vec<_>>(),
+            ["1", "2"]
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! The `users` table: accounts.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::NOW;
+use crate::error::Result;
+
+/// An account as the rest of the server sees it (never with its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    /// The name as registered; shown in chat whatever case the user logs in with.
+    pub name: String,
+}
+
+/// The key that makes names case-insensitive: Unicode lowercase, so `Борис` and `борис` are
+/// one user (SQLite's NOCASE folds ASCII only).
+pub fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// Looks a user up by name, any case. Returns the user and their password hash.
+pub fn find(conn: &Connection, name: &str) -> Result<Option<(User, String)>> {
+    let row = conn
+        .prepare_cached("SELECT id, name, password_hash FROM users WHERE name_key = ?1")?
+        .query_row([name_key(name)], |r| {
+            Ok((
+                User {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                },
+                r.get(2)?,
+            ))
+        })
+        .optional()?;
+    Ok(row)
+}
+
+/// Creates a user. `Ok(None)` if the name (in any case) is taken, which can happen between a
+/// lookup and this insert when two people register the same name at once.
+pub fn create(conn: &Connection, name: &str, password_hash: &str) -> Result<Option<User>> {
+    let sql = format!(
+        "INSERT INTO users (name, name_key, password_hash, created_at) VALUES (?1, ?2, ?3, {NOW})
+         ON CONFLICT (name_key) DO NOTHING RETURNING id"
+    );
+    let id: Option<i64> = conn
+        .prepare_cached(&sql)?
+        .query_row(params![name, name_key(name), password_hash], |r| r.get(0))
+        .optional()?;
+    Ok(id.map(|id| User {
+        id,
+        name: name.to_string(),
+    }))
+}
+
+/// How many accounts exist.
+pub fn count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_db;
+
+    #[test]
+    fn names_are_unique_in_any_case_and_script() {
+        let db = test_db();
+        let alice = create(&db, "Alice", "h1").unwrap().expect("created");
+        assert!(create(&db, "alice", "h2").unwrap().is_none());
+        let (found, hash) = find(&db, "ALICE").unwrap().expect("found");
+        assert_eq!(found, alice);
+        assert_eq!(found.name, "Alice");
+        assert_eq!(hash, "h1");
+
+        create(&db, "Борис", "h3").unwrap().expect("created");
+        assert!(create(&db, "борис", "h4").unwrap().is_none());
+        assert_eq!(find(&db, "БОРИС").unwrap().unwrap().0.name, "Борис");
+        assert_eq!(count(&db).unwrap(), 2);
+    }
+
+    #[test]
+    fn unknown_name_is_none() {
+        assert!(find(&test_db(), "nobody").unwrap().is_none());
+    }
+}
