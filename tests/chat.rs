@@ -1,0 +1,267 @@
+//! The chat stage: broadcast, presence, history, private messages, order, and limits.
+
+mod common;
+use std::time::Duration;
+
+use common::{Client, Server};
+
+const QUIET: Duration = Duration::from_millis(300);
+
+#[test]
+fn broadcast_reaches_everyone_but_the_sender() {
+    let server = Server::start(&[]);
+    let (mut a, _) = server.register("alice", "secret1");
+    let (mut b, _) = server.register("bob", "secret1");
+    let (mut c, _) = server.register("carol", "secret1");
+    a.expect("* bob joined\r\n");
+    a.expect("* carol joined\r\n");
+    b.expect("* carol joined\r\n");
+
+    a.send("hello, everyone");
+    let line = b.expect("alice: hello, everyone\r\n");
+    // [HH:MM:SS] NAME: TEXT
+    let line = line.lines().last().unwrap();
+    assert!(line.starts_with('[') && line.as_bytes()[9] == b']', "{line}");
+    c.expect("] alice: hello, everyone\r\n");
+    a.expect_silence(QUIET);
+}
+
+#[test]
+fn join_and_leave_follow_the_first_and_last_session() {
+    let server = Server::start(&[]);
+    let (mut watcher, _) = server.register("watcher", "secret1");
+    let (mut one, token) = server.register("dana", "secret1");
+    watcher.expect("* dana joined");
+
+    // A second session of the same user: no second "joined".
+    let mut two = server.connect();
+    two.expect("Name: ");
+    two.send(&format!("/token {token}"));
+    two.expect("* Online (2): dana, watcher");
+    one.send("from one");
+    two.expect("dana: from one"); // the user's other session sees it
+    one.send("/quit");
+    one.expect_closed();
+    watcher.expect("dana: from one\r\n");
+    watcher.expect_silence(QUIET); // dana is still online
+    two.send("/quit");
+    two.expect_closed();
+    watcher.expect("* dana left\r\n");
+}
+
+#[test]
+fn greeting_counts_users_online() {
+    let server = Server::start(&[]);
+    let _a = server.register("alice", "secret1");
+    let _b = server.register("bob", "secret1");
+    let mut c = server.connect();
+    c.expect("* Welcome to besedka! 2 users online.");
+}
+
+#[test]
+fn history_is_replayed_after_reconnect_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let server = Server::start_on(&db, &["--history", "3"]);
+    let (mut a, token) = server.register("alice", "secret1");
+    let (mut b, _) = server.register("bob", "secret1");
+    for i in 1..=4 {
+        a.send(&format!("message {i}"));
+        b.expect(&format!("alice: message {i}"));
+    }
+    b.send("/quit");
+    b.expect_closed();
+    // Reconnect: the last 3 messages, oldest first, before the online list.
+    let mut b = server.connect();
+    b.expect("Name: ");
+    b.send("/login bob secret1");
+    let replay = b.expect("* Online (2): alice, bob");
+    let bodies: Vec<&str> = replay.lines().filter_map(|l| l.split("alice: ").nth(1)).collect();
+    assert_eq!(bodies, ["message 2", "message 3", "message 4"], "{replay}");
+    b.send("/quit");
+    b.expect_closed();
+    a.send("/quit");
+    a.expect_closed();
+    server.kill();
+
+    let server = Server::start_on(&db, &["--history", "3"]);
+    let mut c = server.connect();
+    c.expect("Name: ");
+    c.send(&format!("/token {token}"));
+    let replay = c.expect("* Online (1): alice");
+    let lines: Vec<&str> = replay.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(lines.len(), 3, "{replay}");
+    for (line, i) in lines.iter().zip(2..) {
+        // [YYYY-MM-DD HH:MM:SS] NAME: TEXT
+        assert!(line.ends_with(&format!("] alice: message {i}")), "{line}");
+        assert_eq!(&line[5..6], "-", "full date: {line}");
+        assert_eq!(&line[20..21], "]", "{line}");
+    }
+    c.send("/history 2");
+    let h = c.expect("alice: message 4\r\n");
+    assert!(h.contains("alice: message 3") && !h.contains("message 2"), "{h}");
+    c.send("/history 501");
+    c.expect("! Usage: /history [N], N from 1 to 500.");
+    c.send("/history");
+    let all = c.expect("message 4\r\n");
+    assert!(all.contains("* Last 4 message(s):"), "{all}");
+}
+
+#[test]
+fn who_lists_online_users() {
+    let server = Server::start(&[]);
+    let (mut a, _) = server.register("Zed", "secret1");
+    let (_b, _) = server.register("amy", "secret1");
+    a.send("/who");
+    a.expect("* Online (2): amy, Zed\r\n");
+}
+
+#[test]
+fn private_messages_reach_only_their_two_users() {
+    let server = Server::start(&[]);
+    let (mut a, _) = server.register("alice", "secret1");
+    let (mut b, _) = server.register("bob", "secret1");
+    let (mut c, _) = server.register("carol", "secret1");
+    a.drain(QUIET);
+    b.drain(QUIET);
+    a.send("/msg BOB meet at noon");
+    b.expect("] alice -> bob: meet at noon\r\n");
+    a.expect("] alice -> bob: meet at noon\r\n");
+    a.send("/msg nobody hi");
+    a.expect("! No such user: nobody");
+    a.send("/msg bob");
+    a.expect("! Usage: /msg NAME TEXT");
+    a.send("public now");
+    c.expect("alice: public now");
+    let seen = c.drain(QUIET);
+    assert!(!seen.contains("noon"), "{seen}");
+
+    // Not in carol's history either, but in bob's.
+    c.send("/history 50");
+    let h = c.expect("public now\r\n");
+    assert!(!h.contains("noon"), "{h}");
+    b.expect("alice: public now\r\n"); // the live line
+    b.send("/history 50");
+    let h = b.expect("public now\r\n");
+    assert!(h.contains("alice -> bob: meet at noon"), "{h}");
+    let mut c2 = server.login("carol", "secret1");
+    c2.send("/history");
+    assert!(!c2.expect("public now").contains("noon"));
+}
+
+#[test]
+fn me_is_an_action_seen_by_everyone() {
+    let server = Server::start(&[]);
+    let (mut a, _) = server.register("alice", "secret1");
+    let (mut b, _) = server.register("bob", "secret1");
+    a.send("/me waves");
+    b.expect("] * alice waves\r\n");
+    a.expect("] * alice waves\r\n");
+    a.send("/me");
+    a.expect("! Usage: /me TEXT");
+}
+
+#[test]
+fn every_client_sees_one_order_equal_to_the_database() {
+    let server = Server::start(&[]);
+    let mut clients: Vec<Client> = (0..4)
+        .map(|i| server.register(&format!("user{i}"), "secret1").0)
+        .collect();
+    let mut watcher = server.register("watcher", "secret1").0;
+    // Everyone talks at once.
+    let per = 25;
+    std::thread::scope(|s| {
+        for (i, c) in clients.iter_mut().enumerate() {
+            s.spawn(move || {
+                for n in 0..per {
+                    c.send(&format!("m {i} {n}"));
+                }
+            });
+        }
+    });
+    let mut seen = Vec::new();
+    while seen.len() < 4 * per {
+        let line = watcher.expect("\r\n");
+        if let Some(pos) = line.find(": m ") {
+            seen.push(line[pos + 2..].trim_end().to_string());
+        }
+    }
+    let stored: Vec<String> = server
+        .sql()
+        .prepare("SELECT body FROM messages ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(seen, stored);
+    // Each sender's own lines stay in the order sent.
+    for i in 0..4 {
+        let mine: Vec<_> = seen.iter().filter(|m| m.starts_with(&format!("m {i} "))).collect();
+        let want: Vec<String> = (0..per).map(|n| format!("m {i} {n}")).collect();
+        assert_eq!(mine, want.iter().collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn a_client_that_does_not_read_is_cut_off_without_stalling_others() {
+    let server = Server::start(&["--max-backlog", "65536"]);
+    let (mut sender, _) = server.register("talker", "secret1");
+    let (mut reader, _) = server.register("reader", "secret1");
+    let (mut sleeper, _) = server.register("sleeper", "secret1"); // never reads again
+    reader.drain(QUIET);
+    let line = "x".repeat(1500);
+    let mut cut = false;
+    // Kernel buffers absorb a few MB first; then the backlog overflows. Bounded loop.
+    for i in 0..20_000 {
+        sender.send(&format!("{i} {line}"));
+        reader.expect(&format!("talker: {i} "));
+        if i % 100 == 0 && server.stderr.lock().unwrap().contains("disconnecting sleeper") {
+            cut = true;
+            break;
+        }
+    }
+    assert!(cut, "the sleeper was never cut off");
+    server.expect_log("not reading, backlog over 65536 bytes");
+    sender.send("still here");
+    reader.expect("talker: still here");
+    // The sleeper's connection ends after what was already sent to it.
+    sleeper.stream.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut total = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    let start = std::time::Instant::now();
+    use std::io::Read;
+    loop {
+        match sleeper.stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) if start.elapsed() > common::WAIT => panic!("sleeper not closed: {e}"),
+            Err(_) => {}
+        }
+    }
+    assert!(total > 0);
+}
+
+#[test]
+fn a_full_server_says_so() {
+    let server = Server::start(&["--max-clients", "2"]);
+    let mut a = server.connect();
+    a.expect("Name: ");
+    let mut b = server.connect();
+    b.expect("Name: ");
+    let mut c = server.connect();
+    let said = c.expect_closed();
+    assert!(said.contains("! Server is full (2 clients). Try again later."), "{said:?}");
+    a.send("/quit");
+    a.expect_closed();
+    // A slot is free again (the count drops when the session ends).
+    let start = std::time::Instant::now();
+    loop {
+        let mut d = server.connect();
+        let got = d.drain(QUIET);
+        if got.contains("Name: ") {
+            break;
+        }
+        assert!(start.elapsed() < common::WAIT, "slot never freed: {got:?}");
+    }
+}

@@ -1,0 +1,269 @@
+//! The test harness: the real binary on 127.0.0.1:0 with a database in a temp dir, and
+//! clients on real sockets. Every wait is bounded.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long any single expectation may wait.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_besedka")
+}
+
+/// A running `besedka serve`.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub db: PathBuf,
+    pub stdin: Option<ChildStdin>,
+    /// Everything the server wrote to stdout after the listening line.
+    pub stdout: Arc<Mutex<String>>,
+    /// Everything the server logged to stderr so far.
+    pub stderr: Arc<Mutex<String>>,
+    // Keeps the temp dir alive for the server's lifetime (when the harness made it).
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn drain(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(stream);
+        let mut line = String::new();
+        while r.read_line(&mut line).unwrap_or(0) > 0 {
+            into.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    });
+}
+
+impl Server {
+    /// A server on a fresh database, with extra `serve` arguments.
+    pub fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("besedka.db");
+        let mut s = Server::start_on(&db, extra);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// A server on the given database file (to test restarts).
+    pub fn start_on(db: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(bin())
+            .args(["serve", "--addr", "127.0.0.1:0", "--db"])
+            .arg(db)
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn besedka");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        drain(child.stderr.take().unwrap(), stderr.clone());
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).expect("startup line");
+        assert!(
+            first.starts_with("besedka listening on "),
+            "unexpected startup line {first:?}; stderr: {}",
+            stderr.lock().unwrap()
+        );
+        assert!(first.contains(&format!("(db: {})", db.display())), "{first}");
+        let addr = first["besedka listening on ".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .expect("address in startup line");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        drain(out.into_inner(), stdout.clone());
+        let stdin = child.stdin.take();
+        Server {
+            child,
+            addr,
+            db: db.to_path_buf(),
+            stdin,
+            stdout,
+            stderr,
+            _dir: None,
+        }
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::connect(self.addr)
+    }
+
+    /// Registers `name` with the one-line form; returns the logged-in client and its token.
+    pub fn register(&self, name: &str, password: &str) -> (Client, String) {
+        let mut c = self.connect();
+        c.expect("Name: ");
+        c.send(&format!("/register {name} {password}"));
+        let token = c.token();
+        c.expect("* Online (");
+        c.expect("\r\n");
+        (c, token)
+    }
+
+    /// Logs in with the one-line form.
+    pub fn login(&self, name: &str, password: &str) -> Client {
+        let mut c = self.connect();
+        c.expect("Name: ");
+        c.send(&format!("/login {name} {password}"));
+        c.expect("* Online (");
+        c.expect("\r\n");
+        c
+    }
+
+    /// Waits until stderr (the log) contains `text`.
+    pub fn expect_log(&self, text: &str) {
+        let start = Instant::now();
+        while start.elapsed() < WAIT {
+            if self.stderr.lock().unwrap().contains(text) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("log never showed {text:?}; log:\n{}", self.stderr.lock().unwrap());
+    }
+
+    /// Opens the database with the real SQLite (as an operator would) for checks.
+    pub fn sql(&self) -> rusqlite::Connection {
+        let c = rusqlite::Connection::open(&self.db).unwrap();
+        c.busy_timeout(Duration::from_secs(5)).unwrap();
+        c
+    }
+
+    /// Stops the server the hard way (tests of a clean stop use the console).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client on a real socket. `expect` reads until a text appears; what was read before it
+/// is returned, what comes after stays for the next call.
+pub struct Client {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.send_raw(format!("{line}\r\n").as_bytes());
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// Reads whatever arrives; false at EOF.
+    fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 8192];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Reads until `text` arrives; returns everything up to and including it.
+    pub fn expect(&mut self, text: &str) -> String {
+        let bytes = self.expect_bytes(text.as_bytes());
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    pub fn expect_bytes(&mut self, want: &[u8]) -> Vec<u8> {
+        let start = Instant::now();
+        loop {
+            if let Some(at) = find(&self.buf, want) {
+                let rest = self.buf.split_off(at + want.len());
+                return std::mem::replace(&mut self.buf, rest);
+            }
+            if start.elapsed() > WAIT || !self.fill() && find(&self.buf, want).is_none() {
+                panic!(
+                    "expected {:?}, got {:?}",
+                    String::from_utf8_lossy(want),
+                    String::from_utf8_lossy(&self.buf)
+                );
+            }
+        }
+    }
+
+    /// Everything that arrives within `quiet` of silence (bounded by WAIT in total).
+    pub fn drain(&mut self, quiet: Duration) -> String {
+        let start = Instant::now();
+        let mut last = (Instant::now(), self.buf.len());
+        while start.elapsed() < WAIT && last.0.elapsed() < quiet {
+            if !self.fill() {
+                break;
+            }
+            if self.buf.len() != last.1 {
+                last = (Instant::now(), self.buf.len());
+            }
+        }
+        String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned()
+    }
+
+    /// Asserts nothing more arrives within `quiet`.
+    pub fn expect_silence(&mut self, quiet: Duration) {
+        let got = self.drain(quiet);
+        assert!(got.is_empty(), "expected silence, got {got:?}");
+    }
+
+    /// Waits for the server to close the connection; returns what came before.
+    pub fn expect_closed(&mut self) -> String {
+        let start = Instant::now();
+        while start.elapsed() < WAIT {
+            if !self.fill() {
+                return String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned();
+            }
+        }
+        panic!(
+            "connection still open; got {:?}",
+            String::from_utf8_lossy(&self.buf)
+        );
+    }
+
+    /// The session token from the login notice.
+    pub fn token(&mut self) -> String {
+        self.expect("Your session token: ");
+        let t = self.expect(";");
+        t.trim_end_matches(';').to_string()
+    }
+}
+
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
