@@ -21,7 +21,10 @@ fn broadcast_reaches_everyone_but_the_sender() {
     let line = b.expect("alice: hello, everyone\r\n");
     // [HH:MM:SS] NAME: TEXT
     let line = line.lines().last().unwrap();
-    assert!(line.starts_with('[') && line.as_bytes()[9] == b']', "{line}");
+    assert!(
+        line.starts_with('[') && line.as_bytes()[9] == b']',
+        "{line}"
+    );
     c.expect("] alice: hello, everyone\r\n");
     a.expect_silence(QUIET);
 }
@@ -76,7 +79,10 @@ fn history_is_replayed_after_reconnect_and_restart() {
     b.expect("Name: ");
     b.send("/login bob secret1");
     let replay = b.expect("* Online (2): alice, bob");
-    let bodies: Vec<&str> = replay.lines().filter_map(|l| l.split("alice: ").nth(1)).collect();
+    let bodies: Vec<&str> = replay
+        .lines()
+        .filter_map(|l| l.split("alice: ").nth(1))
+        .collect();
     assert_eq!(bodies, ["message 2", "message 3", "message 4"], "{replay}");
     b.send("/quit");
     b.expect_closed();
@@ -99,7 +105,10 @@ fn history_is_replayed_after_reconnect_and_restart() {
     }
     c.send("/history 2");
     let h = c.expect("alice: message 4\r\n");
-    assert!(h.contains("alice: message 3") && !h.contains("message 2"), "{h}");
+    assert!(
+        h.contains("alice: message 3") && !h.contains("message 2"),
+        "{h}"
+    );
     c.send("/history 501");
     c.expect("! Usage: /history [N], N from 1 to 500.");
     c.send("/history");
@@ -197,7 +206,10 @@ fn every_client_sees_one_order_equal_to_the_database() {
     assert_eq!(seen, stored);
     // Each sender's own lines stay in the order sent.
     for i in 0..4 {
-        let mine: Vec<_> = seen.iter().filter(|m| m.starts_with(&format!("m {i} "))).collect();
+        let mine: Vec<_> = seen
+            .iter()
+            .filter(|m| m.starts_with(&format!("m {i} ")))
+            .collect();
         let want: Vec<String> = (0..per).map(|n| format!("m {i} {n}")).collect();
         assert_eq!(mine, want.iter().collect::<Vec<_>>());
     }
@@ -216,7 +228,13 @@ fn a_client_that_does_not_read_is_cut_off_without_stalling_others() {
     for i in 0..20_000 {
         sender.send(&format!("{i} {line}"));
         reader.expect(&format!("talker: {i} "));
-        if i % 100 == 0 && server.stderr.lock().unwrap().contains("disconnecting sleeper") {
+        if i % 100 == 0
+            && server
+                .stderr
+                .lock()
+                .unwrap()
+                .contains("disconnecting sleeper")
+        {
             cut = true;
             break;
         }
@@ -226,7 +244,10 @@ fn a_client_that_does_not_read_is_cut_off_without_stalling_others() {
     sender.send("still here");
     reader.expect("talker: still here");
     // The sleeper's connection ends after what was already sent to it.
-    sleeper.stream.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    sleeper
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let mut total = 0usize;
     let mut buf = vec![0u8; 1 << 16];
     let start = std::time::Instant::now();
@@ -251,7 +272,10 @@ fn a_full_server_says_so() {
     b.expect("Name: ");
     let mut c = server.connect();
     let said = c.expect_closed();
-    assert!(said.contains("! Server is full (2 clients). Try again later."), "{said:?}");
+    assert!(
+        said.contains("! Server is full (2 clients). Try again later."),
+        "{said:?}"
+    );
     a.send("/quit");
     a.expect_closed();
     // A slot is free again (the count drops when the session ends).

@@ -8,7 +8,10 @@ fn interactive_registration_then_password_login() {
     let server = Server::start(&[]);
     let mut c = server.connect();
     let greeting = c.expect("Name: ");
-    assert!(greeting.contains("* Welcome to besedka! 0 users online."), "{greeting}");
+    assert!(
+        greeting.contains("* Welcome to besedka! 0 users online."),
+        "{greeting}"
+    );
     assert!(greeting.contains("/token TOKEN"), "{greeting}");
     c.send("alice");
     c.expect("* New user alice. Choose a password (at least 6 characters)");
@@ -123,7 +126,10 @@ fn token_login_logout_and_bad_tokens() {
     c.send(&format!("/token {token}"));
     let hello = c.expect("* Online (1): erin");
     assert!(hello.contains("* Hello, erin!"), "{hello}");
-    assert!(!hello.contains("Your session token"), "no new token on token login");
+    assert!(
+        !hello.contains("Your session token"),
+        "no new token on token login"
+    );
     c.send("/logout");
     c.expect("* Logged out");
     c.expect_closed();
@@ -175,7 +181,10 @@ fn chat_commands_need_login_and_login_commands_need_logout() {
     c.expect("! Unknown command /frobnicate. Type /help.");
     c.send("/help");
     let help = c.expect("Or type your name");
-    assert!(help.contains("/register NAME PASSWORD") && !help.contains("/msg"), "{help}");
+    assert!(
+        help.contains("/register NAME PASSWORD") && !help.contains("/msg"),
+        "{help}"
+    );
     let (mut a, _) = server.register("gina", "secret1");
     a.send("/login gina secret1");
     a.expect("! You are already logged in.");
@@ -192,10 +201,16 @@ fn database_keeps_no_plaintext_password_or_token() {
 
     let db = server.sql();
     let hash: String = db
-        .query_row("SELECT password_hash FROM users WHERE name = 'heidi'", [], |r| r.get(0))
+        .query_row(
+            "SELECT password_hash FROM users WHERE name = 'heidi'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
-    let token_hash: String = db.query_row("SELECT token_hash FROM tokens", [], |r| r.get(0)).unwrap();
+    let token_hash: String = db
+        .query_row("SELECT token_hash FROM tokens", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(token_hash.len(), 64);
     assert!(token_hash.bytes().all(|b| b.is_ascii_hexdigit()));
     drop(db);
@@ -203,8 +218,14 @@ fn database_keeps_no_plaintext_password_or_token() {
     for file in ["besedka.db", "besedka.db-wal"] {
         let path = server.db.with_file_name(file);
         if let Ok(bytes) = std::fs::read(&path) {
-            assert!(common::find(&bytes, password.as_bytes()).is_none(), "password in {file}");
-            assert!(common::find(&bytes, token.as_bytes()).is_none(), "token in {file}");
+            assert!(
+                common::find(&bytes, password.as_bytes()).is_none(),
+                "password in {file}"
+            );
+            assert!(
+                common::find(&bytes, token.as_bytes()).is_none(),
+                "token in {file}"
+            );
         }
     }
     let log = server.stderr.lock().unwrap().clone();
@@ -222,14 +243,26 @@ fn startup_errors_are_one_line_and_exit_1() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("besedka: cannot listen on {}", server.addr)), "{err}");
+    assert!(
+        err.contains(&format!("besedka: cannot listen on {}", server.addr)),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 
     let out = std::process::Command::new(common::bin())
-        .args(["serve", "--addr", "127.0.0.1:0", "--db", "/nonexistent-dir/x/besedka.db"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--db",
+            "/nonexistent-dir/x/besedka.db",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("besedka: cannot open database /nonexistent-dir/x/besedka.db"), "{err}");
+    assert!(
+        err.contains("besedka: cannot open database /nonexistent-dir/x/besedka.db"),
+        "{err}"
+    );
 }

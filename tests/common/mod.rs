@@ -73,7 +73,10 @@ impl Server {
             "unexpected startup line {first:?}; stderr: {}",
             stderr.lock().unwrap()
         );
-        assert!(first.contains(&format!("(db: {})", db.display())), "{first}");
+        assert!(
+            first.contains(&format!("(db: {})", db.display())),
+            "{first}"
+        );
         let addr = first["besedka listening on ".len()..]
             .split(' ')
             .next()
@@ -128,7 +131,10 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("log never showed {text:?}; log:\n{}", self.stderr.lock().unwrap());
+        panic!(
+            "log never showed {text:?}; log:\n{}",
+            self.stderr.lock().unwrap()
+        );
     }
 
     /// Opens the database with the real SQLite (as an operator would) for checks.
@@ -162,7 +168,9 @@ pub struct Client {
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
         Client {
             stream,
             buf: Vec::new(),
