@@ -1,14 +1,22 @@
 //! The command line: one function per subcommand.
+//!
+//! Exit codes: 0 done, 1 runtime error (a one-line message on standard error), 2 usage
+//! error (clap's).
 
-use std::io::Write;
+use std::io::{self, BufRead, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
+use crate::console::{self, Console, Outcome};
 use crate::server::{self, Config};
-use crate::store::Store;
+use crate::store::{logs, messages, users, Store};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -29,8 +37,38 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the chat server.
+    /// Run the chat server; its standard input is the operator console.
     Serve(ServeArgs),
+    /// Delete every user and token (history stays); prints the counts.
+    PurgeAuth,
+    /// Delete every log record; prints the count.
+    ClearLogs,
+    /// Show the last log records, oldest first.
+    Logs {
+        /// How many records.
+        #[arg(short, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        n: u32,
+        /// Only records at this level or more severe (error, warn, info, debug, trace).
+        #[arg(long)]
+        level: Option<log::Level>,
+    },
+    /// List users: name, created, token count.
+    Users,
+    /// Show the last messages, private ones included, oldest first.
+    History {
+        /// How many messages.
+        #[arg(short, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        n: u32,
+    },
+    /// The lab's echo server: one thread per client.
+    Echo {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:7778")]
+        addr: String,
+        /// Most clients served at once.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+        max_clients: u32,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -59,25 +97,103 @@ pub struct ServeArgs {
     /// Don't offer telnet options at connect (for raw-socket deployments).
     #[arg(long)]
     pub no_telnet: bool,
+    /// Also append log records to this file.
+    #[arg(long)]
+    pub log_file: Option<PathBuf>,
+    /// Don't read console commands from standard input.
+    #[arg(long)]
+    pub no_console: bool,
 }
 
 /// Runs the parsed command line; the error is the one-line message for exit code 1.
 pub fn run(cli: Cli) -> Result<(), String> {
-    match cli.command {
-        Command::Serve(args) => serve(&cli.db, args),
+    if let Command::Serve(args) = cli.command {
+        return serve(&cli.db, cli.log_level, args);
     }
+    crate::logging::init(cli.log_level, None, None)?;
+    let open = || {
+        Store::open(&cli.db).map_err(|e| format!("cannot open database {}: {e}", cli.db.display()))
+    };
+    let out = &mut io::stdout().lock();
+    let done = match cli.command {
+        Command::Serve(_) => unreachable!(),
+        Command::Echo { addr, max_clients } => return echo(&addr, max_clients),
+        Command::PurgeAuth => {
+            let p = users::purge_all(&*conn(&open()?)?).map_err(|e| e.to_string())?;
+            writeln!(out, "Removed {} users and {} tokens.", p.users, p.tokens)
+        }
+        Command::ClearLogs => {
+            let n = logs::clear(&*conn(&open()?)?).map_err(|e| e.to_string())?;
+            writeln!(out, "Removed {n} log records.")
+        }
+        Command::Logs { n, level } => {
+            let names: Option<Vec<&str>> = level.map(|max| {
+                log::Level::iter()
+                    .filter(|l| *l <= max)
+                    .map(|l| l.as_str())
+                    .collect()
+            });
+            let records =
+                logs::recent(&*conn(&open()?)?, n, names.as_deref()).map_err(|e| e.to_string())?;
+            console::print_logs(&records, out)
+        }
+        Command::Users => {
+            let list = users::list(&*conn(&open()?)?).map_err(|e| e.to_string())?;
+            if list.is_empty() {
+                writeln!(out, "No users.").map_err(|e| e.to_string())?;
+            }
+            list.iter().try_for_each(|u| {
+                writeln!(
+                    out,
+                    "{:<32} {}  {} token(s)",
+                    u.name, u.created_at, u.tokens
+                )
+            })
+        }
+        Command::History { n } => {
+            let msgs = messages::recent(&*conn(&open()?)?, n).map_err(|e| e.to_string())?;
+            console::print_history(&msgs, out)
+        }
+    };
+    done.map_err(|e| format!("cannot write output: {e}"))
 }
 
-fn serve(db: &std::path::Path, args: ServeArgs) -> Result<(), String> {
+fn conn(
+    store: &Store,
+) -> Result<r2d2::PooledConnection<r2d2_sqlite::SqliteConnectionManager>, String> {
+    store.conn().map_err(|e| e.to_string())
+}
+
+fn echo(addr: &str, max_clients: u32) -> Result<(), String> {
+    let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("besedka echo listening on {local}");
+    let _ = io::stdout().flush();
+    log::info!("echo server listening on {local}");
+    crate::echo::run(listener, max_clients as usize);
+    Ok(())
+}
+
+/// What wakes the control thread (this one, the main thread).
+enum Control {
+    Line(String),
+    /// Standard input ended: the server carries on without a console.
+    Eof,
+    Signal(i32),
+}
+
+fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), String> {
     // Each client holds a socket; the default soft limit (often 1024) would cap the server
     // below --max-clients.
-    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
-        log::warn!("cannot raise the open-files limit: {e}");
-    }
+    let nofile = rlimit::increase_nofile_limit(u64::MAX);
     let store =
         Store::open(db).map_err(|e| format!("cannot open database {}: {e}", db.display()))?;
     let listener = TcpListener::bind(&args.addr)
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let sink = crate::logging::init(level, args.log_file.as_deref(), Some(&store))?;
+    if let Err(e) = nofile {
+        log::warn!("cannot raise the open-files limit: {e}");
+    }
     let config = Config {
         max_clients: args.max_clients as usize,
         history: args.history,
@@ -87,12 +203,69 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<(), String> {
         max_backlog: args.max_backlog as usize,
         login_timeout: Duration::from_secs(args.login_timeout.into()),
     };
-    let mut server = server::start(listener, store, config).map_err(|e| e.to_string())?;
+    let server = Arc::new(server::start(listener, store, config).map_err(|e| e.to_string())?);
     let addr = server.local_addr();
     println!("besedka listening on {addr} (db: {})", db.display());
-    let _ = std::io::stdout().flush();
+    let _ = io::stdout().flush();
     log::info!("listening on {addr}, database {}", db.display());
-    server.wait();
+
+    let (tx, rx) = mpsc::channel();
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM]).map_err(|e| format!("cannot handle signals: {e}"))?;
+    let signal_handle = signals.handle();
+    let signal_thread = {
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    let _ = tx.send(Control::Signal(sig));
+                }
+            })
+            .map_err(|e| e.to_string())?
+    };
+    if !args.no_console {
+        // A blocked read of standard input cannot be interrupted, so it happens on its own
+        // thread, which is not joined: it ends with the process. Commands run here.
+        std::thread::Builder::new()
+            .name("stdin".into())
+            .spawn(move || {
+                for line in io::stdin().lock().lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(Control::Line(line)).is_err() {
+                        return;
+                    }
+                }
+                let _ = tx.send(Control::Eof);
+            })
+            .map_err(|e| e.to_string())?;
+    }
+
+    let console = Console {
+        server: &server,
+        log_file: args.log_file.as_deref(),
+        sink: sink.as_deref(),
+    };
+    let out = &mut io::stdout();
+    while let Ok(control) = rx.recv() {
+        match control {
+            Control::Line(line) => match console.execute(&line, out) {
+                Ok(Outcome::Shutdown) => break,
+                Ok(Outcome::Continue) => {}
+                Err(e) => log::warn!("console output failed: {e}"),
+            },
+            Control::Eof => log::info!("console input closed; serving on (stop with SIGTERM)"),
+            Control::Signal(sig) => {
+                log::info!("signal {sig} received: shutting down");
+                break;
+            }
+        }
+    }
     server.shutdown();
+    signal_handle.close();
+    let _ = signal_thread.join();
+    if let Some(sink) = sink {
+        sink.close();
+    }
     Ok(())
 }

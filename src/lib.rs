@@ -14,12 +14,16 @@
 //! - [`auth`] — argon2id password hashes (bounded concurrency) and session tokens.
 //! - [`store`] — all SQL: the pool, migrations, one file per table.
 //! - [`logging`] — `fern` setup.
+//! - [`console`] — the operator console on `serve`'s standard input.
+//! - [`echo`] — `besedka echo`, the lab's thread-per-client echo server.
 //! - [`cli`] — the subcommands; `main.rs` only parses arguments and calls into it.
 //!
 //! Each layer uses only those below it.
 
 pub mod auth;
 pub mod cli;
+pub mod console;
+pub mod echo;
 pub mod error;
 pub mod logging;
 pub mod server;

@@ -1,23 +1,203 @@
-//! Log setup: human-readable records on standard error, so they never mix with what a
-//! command prints on standard output.
+//! Log setup: records go to standard error (human format), optionally to `--log-file`, and,
+//! for `serve`, to the `logs` table through a non-blocking sink.
+//!
+//! The sink never makes a session or the hub wait on the database: a record is copied into a
+//! bounded channel with `try_send`, and one writer thread inserts records in batches. When the
+//! channel is full the record is dropped and counted; the writer logs the count later.
+//! Records about the database itself (r2d2, rusqlite_migration, the sink's own errors) go to
+//! standard error only, so the sink never feeds on itself.
+
+use std::fs::OpenOptions;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::SystemTime;
 
 use log::LevelFilter;
 
-/// Installs the global logger. Call once, first thing.
-pub fn init(level: LevelFilter) -> Result<(), log::SetLoggerError> {
-    fern::Dispatch::new()
-        .format(|out, message, record| {
-            out.finish(format_args!(
-                "{} {:<5} {}: {}",
-                humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
-                record.level(),
-                record.target(),
-                message
-            ))
-        })
+use crate::store::logs::{self, Record};
+use crate::store::Store;
+
+/// Records waiting for the writer at most.
+const QUEUE: usize = 8192;
+/// Records inserted per transaction at most.
+const BATCH: usize = 512;
+/// The sink's own target: its records never go back into the sink.
+const SINK_TARGET: &str = "besedka::logging";
+
+/// Targets whose records stay out of the database.
+fn stderr_only(target: &str) -> bool {
+    ["r2d2", "rusqlite_migration", SINK_TARGET]
+        .iter()
+        .any(|t| target.starts_with(t))
+}
+
+enum Msg {
+    Record(Record),
+    /// Write everything queued so far, then answer.
+    Flush(mpsc::Sender<()>),
+    /// Write everything queued so far and end the writer.
+    Stop,
+}
+
+/// Handle to the database sink, to flush it at shutdown.
+pub struct DbSink {
+    tx: SyncSender<Msg>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl DbSink {
+    /// Writes everything queued so far, then returns (bounded by the writer's speed).
+    pub fn flush(&self) {
+        let (ack, done) = mpsc::channel();
+        if self.tx.send(Msg::Flush(ack)).is_ok() {
+            let _ = done.recv();
+        }
+    }
+
+    /// Writes what is queued, ends the writer thread and joins it. Later records are
+    /// discarded (standard error still has them).
+    pub fn close(&self) {
+        let writer = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(writer) = writer {
+            let _ = self.tx.send(Msg::Stop);
+            let _ = writer.join();
+        }
+    }
+}
+
+/// Installs the global logger. `db` adds the database sink (for `serve`).
+pub fn init(
+    level: LevelFilter,
+    log_file: Option<&Path>,
+    db: Option<&Store>,
+) -> Result<Option<Arc<DbSink>>, String> {
+    let mut dispatch = fern::Dispatch::new()
         .level(level)
         // The pool's own chatter is only interesting when something is wrong.
         .level_for("r2d2", LevelFilter::Warn)
-        .chain(std::io::stderr())
+        .chain(
+            fern::Dispatch::new()
+                .format(|out, message, record| {
+                    out.finish(format_args!(
+                        "{} {:<5} {}: {}",
+                        humantime::format_rfc3339_seconds(SystemTime::now()),
+                        record.level(),
+                        record.target(),
+                        message
+                    ))
+                })
+                .chain(std::io::stderr()),
+        );
+    if let Some(path) = log_file {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true) // so clear-logs can truncate it under the open handle
+            .open(path)
+            .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
+        dispatch = dispatch.chain(
+            fern::Dispatch::new()
+                .format(|out, message, record| {
+                    out.finish(format_args!(
+                        "{} {:<5} {}: {}",
+                        humantime::format_rfc3339_seconds(SystemTime::now()),
+                        record.level(),
+                        record.target(),
+                        message
+                    ))
+                })
+                .chain(file),
+        );
+    }
+    let mut sink = None;
+    if let Some(store) = db {
+        let conn = store
+            .dedicated()
+            .map_err(|e| format!("cannot open database for logs: {e}"))?;
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let writer = {
+            let dropped = dropped.clone();
+            std::thread::Builder::new()
+                .name("log-writer".into())
+                .spawn(move || write_loop(conn, rx, dropped))
+                .map_err(|e| format!("cannot start log writer: {e}"))?
+        };
+        let send = tx.clone();
+        dispatch = dispatch.chain(
+            fern::Dispatch::new()
+                .filter(|meta| !stderr_only(meta.target()))
+                .chain(fern::Output::call(move |record| {
+                    let r = Record {
+                        created_at: humantime::format_rfc3339_seconds(SystemTime::now())
+                            .to_string(),
+                        level: record.level().to_string(),
+                        target: record.target().to_string(),
+                        message: record.args().to_string(),
+                    };
+                    if let Err(TrySendError::Full(_)) = send.try_send(Msg::Record(r)) {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                })),
+        );
+        sink = Some(Arc::new(DbSink {
+            tx,
+            writer: Mutex::new(Some(writer)),
+        }));
+    }
+    dispatch
         .apply()
+        .map_err(|_| "logging was already set up".to_string())?;
+    Ok(sink)
+}
+
+fn write_loop(conn: rusqlite::Connection, rx: Receiver<Msg>, dropped: Arc<AtomicU64>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut acks = Vec::new();
+    let mut stop = false;
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Record(r) => batch.push(r),
+                Msg::Flush(ack) => acks.push(ack),
+                Msg::Stop => stop = true,
+            }
+            if stop {
+                break;
+            }
+            if batch.len() < BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        let lost = dropped.swap(0, Ordering::Relaxed);
+        if lost > 0 {
+            batch.push(Record {
+                created_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+                level: "WARN".into(),
+                target: SINK_TARGET.into(),
+                message: format!("{lost} log record(s) dropped: the log queue was full"),
+            });
+        }
+        if !batch.is_empty() {
+            if let Err(e) = logs::insert(&conn, &batch) {
+                log::error!(target: SINK_TARGET, "cannot store {} log record(s): {e}", batch.len());
+            }
+            batch.clear();
+        }
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
+        if stop {
+            return;
+        }
+    }
+}
+
+impl Drop for DbSink {
+    fn drop(&mut self) {
+        self.close();
+    }
 }

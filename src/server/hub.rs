@@ -22,7 +22,7 @@ use rusqlite::Connection;
 use super::outbox::{Flushed, Outbox};
 use super::protocol::{chat_line, error, notice, online_line};
 use crate::store::messages::{self, Kind, Message};
-use crate::store::users::{name_key, User};
+use crate::store::users::{self, name_key, Purged, User};
 
 /// Identifies one connection for its whole life.
 pub type ConnId = u64;
@@ -61,8 +61,29 @@ pub enum Event {
     Reply { conn: ConnId, bytes: Vec<u8> },
     /// `/who` from a session.
     Who { conn: ConnId },
-    /// Say goodbye to everyone, commit what is pending, close every socket and stop.
+    /// Operator: disconnect every session of a user; answers how many there were.
+    Kick { name: String, reply: Sender<usize> },
+    /// Operator: `* [server] TEXT` to everyone.
+    Announce { text: String },
+    /// Operator: delete every user and token, then disconnect every session. Run here so it
+    /// is ordered with logins.
+    PurgeAuth {
+        reply: Sender<crate::Result<Purged>>,
+    },
+    /// Operator: who is online, with addresses.
+    Snapshot { reply: Sender<Vec<OnlineUser>> },
+    /// Say goodbye to everyone and close every socket. The hub keeps running to commit what
+    /// sessions still hand it, until `Stop`.
     Shutdown,
+    /// Commit what is pending and end the hub thread.
+    Stop,
+}
+
+/// A user online, as the operator console shows it.
+#[derive(Debug, Clone)]
+pub struct OnlineUser {
+    pub name: String,
+    pub addrs: Vec<SocketAddr>,
 }
 
 /// Counters the hub keeps for others to read without asking it.
@@ -74,7 +95,6 @@ pub struct Stats {
 
 struct Client {
     user: User,
-    #[allow(dead_code)] // shown by the operator console
     addr: SocketAddr,
     out: Outbox,
     /// Queued to this batch already (listed in `Hub::dirty`).
@@ -106,6 +126,8 @@ pub struct Hub {
     dirty: Vec<ConnId>,
     /// Clients whose kernel buffer was full at the last flush.
     stalled: Vec<ConnId>,
+    /// Shutdown has begun: sockets are closed, logins are refused, messages still commit.
+    closing: bool,
 }
 
 /// A handle to send events to the hub.
@@ -131,6 +153,7 @@ impl Hub {
             staged_from: Vec::new(),
             dirty: Vec::new(),
             stalled: Vec::new(),
+            closing: false,
         }
     }
 
@@ -157,19 +180,14 @@ impl Hub {
             let mut stop = false;
             for ev in batch.drain(..) {
                 stop |= self.handle(ev);
-                if stop {
-                    break;
-                }
             }
             self.commit_staged();
             self.flush();
             if stop {
-                self.close_all();
                 return;
             }
         }
         self.commit_staged();
-        self.flush();
     }
 
     /// Handles one event; true means stop.
@@ -195,14 +213,33 @@ impl Hub {
                         let line = self.online_line();
                         self.queue(conn, line.as_bytes());
                     }
-                    Event::Shutdown => {
-                        let bye = notice("Server is shutting down. Bye.");
-                        let all: Vec<ConnId> = self.clients.keys().copied().collect();
-                        for conn in all {
-                            self.queue(conn, bye.as_bytes());
-                        }
-                        return true;
+                    Event::Kick { name, reply } => {
+                        let key = name_key(&name);
+                        let text = notice("You were disconnected by the server operator.");
+                        let n = self.disconnect(|u| name_key(&u.name) == key, &text);
+                        let _ = reply.send(n);
                     }
+                    Event::Announce { text } => {
+                        let line = notice(&format!("[server] {text}"));
+                        self.send_to_all(&line);
+                    }
+                    Event::PurgeAuth { reply } => {
+                        let result = users::purge_all(&self.db);
+                        if result.is_ok() {
+                            let text = notice("Your account was removed by the server operator.");
+                            self.disconnect(|_| true, &text);
+                        }
+                        let _ = reply.send(result);
+                    }
+                    Event::Snapshot { reply } => {
+                        let _ = reply.send(self.snapshot());
+                    }
+                    Event::Shutdown => {
+                        self.closing = true;
+                        let bye = notice("Server is shutting down. Bye.");
+                        self.disconnect(|_| true, &bye);
+                    }
+                    Event::Stop => return true,
                     Event::Chat { .. } | Event::Private { .. } => unreachable!(),
                 }
             }
@@ -232,14 +269,31 @@ impl Hub {
             return;
         }
         let mut msgs = std::mem::take(&mut self.staged);
-        let from = std::mem::take(&mut self.staged_from);
+        let mut from = std::mem::take(&mut self.staged_from);
         if let Err(e) = messages::commit(&self.db, &mut msgs) {
-            log::error!("could not store {} message(s): {e}", msgs.len());
+            // One bad message (say, from an account purged from the shell) must not sink
+            // the others: commit them one by one and keep those that store.
+            log::warn!(
+                "batch of {} message(s) failed ({e}); retrying one by one",
+                msgs.len()
+            );
             let err = error("Your message was not sent: the server could not store it.");
-            for conn in from {
-                self.queue(conn, err.as_bytes());
+            let mut kept = (Vec::new(), Vec::new());
+            for (m, conn) in msgs.into_iter().zip(from) {
+                let mut one = [m];
+                match messages::commit(&self.db, &mut one) {
+                    Ok(()) => {
+                        let [m] = one;
+                        kept.0.push(m);
+                        kept.1.push(conn);
+                    }
+                    Err(e) => {
+                        log::error!("could not store a message from {}: {e}", one[0].author_name);
+                        self.queue(conn, err.as_bytes());
+                    }
+                }
             }
-            return;
+            (msgs, from) = kept;
         }
         for (m, sender) in msgs.iter().zip(from) {
             let line = chat_line(m, false);
@@ -325,6 +379,20 @@ impl Hub {
 
     fn join(&mut self, conn: ConnId, user: User, addr: SocketAddr, sock: TcpStream) {
         let mut out = Outbox::new(sock, self.max_backlog);
+        // A purge may have removed the account while this session was logging in.
+        let refusal = if self.closing {
+            Some(notice("Server is shutting down. Bye."))
+        } else if !users::exists(&self.db, user.id).unwrap_or(true) {
+            Some(notice("Your account was removed by the server operator."))
+        } else {
+            None
+        };
+        if let Some(text) = refusal {
+            out.queue(text.as_bytes());
+            out.flush();
+            out.close();
+            return;
+        }
         match messages::visible(&self.db, user.id, self.history, None) {
             Ok(history) => {
                 for m in &history {
@@ -400,9 +468,43 @@ impl Hub {
         online_line(&names)
     }
 
-    fn close_all(&mut self) {
-        for c in self.clients.values() {
-            c.out.close();
+    /// Sends `text` to every session of the users `which` selects and disconnects them;
+    /// their sessions then send `Leave`. Returns how many sessions.
+    fn disconnect(&mut self, which: impl Fn(&User) -> bool, text: &str) -> usize {
+        let mut n = 0;
+        for c in self.clients.values_mut() {
+            if !c.dead && which(&c.user) {
+                c.out.queue(text.as_bytes());
+                c.out.flush();
+                c.out.close();
+                c.dead = true;
+                n += 1;
+            }
         }
+        n
+    }
+
+    fn send_to_all(&mut self, line: &str) {
+        let all: Vec<ConnId> = self.clients.keys().copied().collect();
+        for conn in all {
+            self.queue(conn, line.as_bytes());
+        }
+    }
+
+    fn snapshot(&self) -> Vec<OnlineUser> {
+        let mut out: Vec<OnlineUser> = self
+            .online
+            .values()
+            .map(|o| OnlineUser {
+                name: o.name.clone(),
+                addrs: o
+                    .conns
+                    .iter()
+                    .filter_map(|c| self.clients.get(c).map(|c| c.addr))
+                    .collect(),
+            })
+            .collect();
+        out.sort_by_cached_key(|u| name_key(&u.name));
+        out
     }
 }

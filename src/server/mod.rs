@@ -19,17 +19,18 @@ pub mod telnet;
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use threadpool::ThreadPool;
 
 use crate::auth::Hasher;
 use crate::error::Result;
+use crate::store::users::Purged;
 use crate::store::Store;
-use hub::{ConnId, Event, Hub, HubSender, Stats};
+use hub::{ConnId, Event, Hub, HubSender, OnlineUser, Stats};
 use protocol::{error, notice};
 
 /// How the server behaves; `besedka serve`'s options.
@@ -82,15 +83,74 @@ pub struct Shared {
     active: AtomicUsize,
 }
 
-/// A running server. Dropping it does not stop it: call [`Server::shutdown`].
+/// The pause gate the accept thread passes before serving a connection. While it is shut,
+/// new connections wait in the kernel's queue (or, if one was accepted already, in the accept
+/// thread) and get no byte at all; on resume they are served in arrival order.
+#[derive(Default)]
+struct Gate {
+    /// (paused, stopping)
+    state: Mutex<(bool, bool)>,
+    changed: Condvar,
+}
+
+impl Gate {
+    /// Waits while paused; false once stopping.
+    fn pass(&self) -> bool {
+        let mut st = lock(&self.state);
+        while st.0 && !st.1 {
+            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        !st.1
+    }
+
+    /// Sets `paused`; returns whether it changed.
+    fn set_paused(&self, paused: bool) -> bool {
+        let mut st = lock(&self.state);
+        let changed = st.0 != paused;
+        st.0 = paused;
+        self.changed.notify_all();
+        changed
+    }
+
+    fn stop(&self) {
+        lock(&self.state).1 = true;
+        self.changed.notify_all();
+    }
+
+    fn paused(&self) -> bool {
+        lock(&self.state).0
+    }
+}
+
+/// A running server. Share it (`Arc`) between the console and the signal handler; dropping
+/// it does not stop it: call [`Server::shutdown`].
 pub struct Server {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
-    /// Set once shutdown has begun; the accept thread checks it after every accept.
-    stopping: Arc<AtomicBool>,
-    accept: Option<JoinHandle<()>>,
-    hub: Option<JoinHandle<()>>,
+    /// Pause state and the stop flag; the accept thread checks it after every accept.
+    gate: Arc<Gate>,
+    started: Instant,
+    /// The threads to join at shutdown; taken by the first shutdown, so it runs once.
+    threads: Mutex<Option<Threads>>,
+    /// Set when shutdown has finished, for [`Server::wait`].
+    stopped: (Mutex<bool>, Condvar),
+}
+
+struct Threads {
+    accept: JoinHandle<()>,
+    hub: JoinHandle<()>,
     pool: ThreadPool,
+}
+
+/// What the console's `status` shows.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub addr: SocketAddr,
+    pub paused: bool,
+    pub uptime: Duration,
+    /// Connections being served, logged in or not.
+    pub connections: usize,
+    pub online: Vec<OnlineUser>,
 }
 
 /// Starts serving on an already-bound listener (so tests can bind port 0).
@@ -124,32 +184,33 @@ pub fn start(listener: TcpListener, store: Store, config: Config) -> Result<Serv
         conns: Mutex::new(HashMap::new()),
         active: AtomicUsize::new(0),
     });
-    let stopping = Arc::new(AtomicBool::new(false));
+    let gate = Arc::new(Gate::default());
     let accept = {
-        let (shared, stopping, pool) = (shared.clone(), stopping.clone(), pool.clone());
+        let (shared, gate, pool) = (shared.clone(), gate.clone(), pool.clone());
         thread::Builder::new()
             .name("accept".into())
-            .spawn(move || accept_loop(listener, shared, stopping, pool))?
+            .spawn(move || accept_loop(listener, shared, gate, pool))?
     };
     Ok(Server {
         local_addr,
         shared,
-        stopping,
-        accept: Some(accept),
-        hub: Some(hub),
-        pool,
+        gate,
+        started: Instant::now(),
+        threads: Mutex::new(Some(Threads { accept, hub, pool })),
+        stopped: (Mutex::new(false), Condvar::new()),
     })
 }
 
-fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    stopping: Arc<AtomicBool>,
-    pool: ThreadPool,
-) {
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>, gate: Arc<Gate>, pool: ThreadPool) {
     let next_id = AtomicU64::new(1);
-    for stream in listener.incoming() {
-        if stopping.load(Ordering::SeqCst) {
+    loop {
+        // Paused: stop taking connections, so new clients wait in the kernel's queue.
+        if !gate.pass() {
+            break;
+        }
+        let stream = listener.accept().map(|(s, _)| s);
+        // A connection accepted just as a pause began also waits, unserved, for resume.
+        if !gate.pass() {
             break;
         }
         let stream = match stream {
@@ -216,15 +277,88 @@ impl Server {
         self.local_addr
     }
 
-    /// The state shared with sessions (for the console).
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    /// The database the server works on.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
     }
 
-    /// Stops accepting, says goodbye to every client, commits what is pending, closes every
-    /// connection and joins every thread.
-    pub fn shutdown(mut self) {
-        self.stopping.store(true, Ordering::SeqCst);
+    /// Stops serving new connections; false if already paused.
+    pub fn pause(&self) -> bool {
+        let changed = self.gate.set_paused(true);
+        if changed {
+            log::info!("paused: new connections wait");
+        }
+        changed
+    }
+
+    /// Serves new connections again; false if not paused.
+    pub fn resume(&self) -> bool {
+        let changed = self.gate.set_paused(false);
+        if changed {
+            log::info!("resumed");
+        }
+        changed
+    }
+
+    /// Asks the hub and waits for its answer (bounded: the hub answers between batches).
+    fn ask<T>(&self, make: impl FnOnce(mpsc::Sender<T>) -> Event) -> Option<T> {
+        let (tx, rx) = mpsc::channel();
+        self.shared.hub.send(make(tx)).ok()?;
+        rx.recv_timeout(Duration::from_secs(10)).ok()
+    }
+
+    /// The console's `status`.
+    pub fn status(&self) -> Status {
+        Status {
+            addr: self.local_addr,
+            paused: self.gate.paused(),
+            uptime: self.started.elapsed(),
+            connections: self.shared.active.load(Ordering::SeqCst),
+            online: self
+                .ask(|reply| Event::Snapshot { reply })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Disconnects every session of `name`; returns how many.
+    pub fn kick(&self, name: &str) -> usize {
+        self.ask(|reply| Event::Kick {
+            name: name.to_string(),
+            reply,
+        })
+        .unwrap_or(0)
+    }
+
+    /// `* [server] TEXT` to everyone logged in.
+    pub fn announce(&self, text: &str) {
+        let _ = self.shared.hub.send(Event::Announce {
+            text: text.to_string(),
+        });
+    }
+
+    /// Deletes every user and token and disconnects their sessions.
+    pub fn purge_auth(&self) -> Result<Purged> {
+        self.ask(|reply| Event::PurgeAuth { reply })
+            .unwrap_or_else(|| Err(std::io::Error::other("the server is stopping").into()))
+    }
+
+    /// Blocks until [`Server::shutdown`] has finished (from any thread).
+    pub fn wait(&self) {
+        let mut done = lock(&self.stopped.0);
+        while !*done {
+            done = self.stopped.1.wait(done).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Stops accepting, says goodbye to every client, closes every connection, commits every
+    /// message the sessions read, and joins every thread. Safe to call from several threads:
+    /// the first does the work, the others wait for it.
+    pub fn shutdown(&self) {
+        let mut threads = lock(&self.threads);
+        let Some(t) = threads.take() else {
+            return; // done already
+        };
+        self.gate.stop();
         // Wake the accept thread blocked in accept().
         let mut wake = self.local_addr;
         if wake.ip().is_unspecified() {
@@ -235,28 +369,26 @@ impl Server {
             });
         }
         let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
-        if let Some(t) = self.accept.take() {
-            let _ = t.join();
-        }
+        let _ = t.accept.join();
+        // Logged-in clients: the hub says goodbye and closes their sockets.
+        let (tx, rx) = mpsc::channel();
+        let _ = self.shared.hub.send(Event::Snapshot { reply: tx });
         let _ = self.shared.hub.send(Event::Shutdown);
-        if let Some(t) = self.hub.take() {
-            let _ = t.join();
-        }
-        // Connections still logging in: the hub never knew them.
+        let _ = rx.recv_timeout(Duration::from_secs(5));
+        // Connections still logging in: the hub never knew them. (Sockets the hub closed
+        // already refuse this send.)
         let bye = notice("Server is shutting down. Bye.");
         for sock in lock(&self.shared.conns).values() {
             let _ = socket2::SockRef::from(sock)
                 .send_with_flags(bye.as_bytes(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
             let _ = sock.shutdown(Shutdown::Both);
         }
-        self.pool.join();
+        // Every session sees its socket end and returns; what they read is in the hub's queue.
+        t.pool.join();
+        let _ = self.shared.hub.send(Event::Stop);
+        let _ = t.hub.join();
         log::info!("server stopped");
-    }
-
-    /// Blocks until the accept thread ends (it only does at shutdown).
-    pub fn wait(&mut self) {
-        if let Some(t) = self.accept.take() {
-            let _ = t.join();
-        }
+        *lock(&self.stopped.0) = true;
+        self.stopped.1.notify_all();
     }
 }

@@ -88,22 +88,41 @@ pub fn visible(
            AND (m.recipient_id IS NULL OR m.recipient_id = ?1 OR m.author_id = ?1)
          ORDER BY m.id DESC LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![user_id, limit, before.unwrap_or(i64::MAX)], |r| {
-        let recipient_id: Option<i64> = r.get(4)?;
-        let recipient_name: Option<String> = r.get(5)?;
-        Ok(Message {
-            id: r.get(0)?,
-            created_at: r.get(1)?,
-            author_id: r.get(2)?,
-            author_name: r.get(3)?,
-            recipient: recipient_id.zip(recipient_name),
-            kind: Kind::parse(&r.get::<_, String>(6)?),
-            body: r.get(7)?,
-        })
-    })?;
+    let rows = stmt.query_map(
+        params![user_id, limit, before.unwrap_or(i64::MAX)],
+        row_to_message,
+    )?;
     let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     out.reverse();
     Ok(out)
+}
+
+/// The last `limit` messages of every kind, private ones included, oldest first (for the
+/// operator's `besedka history`).
+pub fn recent(conn: &Connection, limit: u32) -> Result<Vec<Message>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.id, m.created_at, m.author_id, m.author_name, m.recipient_id, r.name, m.kind, m.body
+         FROM messages m LEFT JOIN users r ON r.id = m.recipient_id
+         ORDER BY m.id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit], row_to_message)?;
+    let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    out.reverse();
+    Ok(out)
+}
+
+fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
+    let recipient_id: Option<i64> = r.get(4)?;
+    let recipient_name: Option<String> = r.get(5)?;
+    Ok(Message {
+        id: r.get(0)?,
+        created_at: r.get(1)?,
+        author_id: r.get(2)?,
+        author_name: r.get(3)?,
+        recipient: recipient_id.zip(recipient_name),
+        kind: Kind::parse(&r.get::<_, String>(6)?),
+        body: r.get(7)?,
+    })
 }
 
 /// How many messages are stored.

@@ -4,6 +4,7 @@
 //! Functions take a `&Connection` so unit tests can run them on an in-memory database, and so
 //! the hub can keep one dedicated connection while sessions borrow from the pool.
 
+pub mod logs;
 pub mod messages;
 pub mod tokens;
 pub mod users;

@@ -1,6 +1,6 @@
 //! The `users` table: accounts.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::NOW;
 use crate::error::Result;
@@ -58,6 +58,55 @@ pub fn count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
 }
 
+/// A row of `besedka users`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub name: String,
+    pub created_at: String,
+    pub tokens: i64,
+}
+
+/// Every user with their token count, oldest account first.
+pub fn list(conn: &Connection) -> Result<Vec<Listed>> {
+    let mut stmt = conn.prepare(
+        "SELECT u.name, u.created_at, count(t.id) FROM users u
+         LEFT JOIN tokens t ON t.user_id = u.id GROUP BY u.id ORDER BY u.id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Listed {
+            name: r.get(0)?,
+            created_at: r.get(1)?,
+            tokens: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Whether a user id still exists (a purge may have removed it during a login).
+pub fn exists(conn: &Connection, id: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM users WHERE id = ?1")?
+        .exists([id])?)
+}
+
+/// How many rows a purge removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    pub users: usize,
+    pub tokens: usize,
+}
+
+/// Deletes every user and token in one transaction (console `clear-auth`, CLI `purge-auth`).
+/// History stays: authors keep their names as text; private messages go with their
+/// recipients.
+pub fn purge_all(conn: &Connection) -> Result<Purged> {
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let tokens = tx.execute("DELETE FROM tokens", [])?;
+    let users = tx.execute("DELETE FROM users", [])?;
+    tx.commit()?;
+    Ok(Purged { users, tokens })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +126,30 @@ mod tests {
         assert!(create(&db, "борис", "h4").unwrap().is_none());
         assert_eq!(find(&db, "БОРИС").unwrap().unwrap().0.name, "Борис");
         assert_eq!(count(&db).unwrap(), 2);
+    }
+
+    #[test]
+    fn purge_removes_users_and_tokens_and_keeps_public_history() {
+        let db = test_db();
+        let a = create(&db, "alice", "h").unwrap().unwrap();
+        crate::store::tokens::insert(&db, a.id, "t1", 30).unwrap();
+        crate::store::tokens::insert(&db, a.id, "t2", 30).unwrap();
+        db.execute(
+            "INSERT INTO messages (created_at, author_id, author_name, body) VALUES ('x', ?1, 'alice', 'hi')",
+            [a.id],
+        )
+        .unwrap();
+        assert_eq!(list(&db).unwrap()[0].tokens, 2);
+        assert_eq!(
+            purge_all(&db).unwrap(),
+            Purged {
+                users: 1,
+                tokens: 2
+            }
+        );
+        assert!(!exists(&db, a.id).unwrap());
+        assert_eq!(crate::store::messages::count(&db).unwrap(), 1);
+        assert!(list(&db).unwrap().is_empty());
     }
 
     #[test]

@@ -1,0 +1,348 @@
+//! The operator console: one command per line on `besedka serve`'s standard input, answers on
+//! standard output (log records go to standard error, so the two never mix).
+//!
+//! Every command maps to an operation on the server or an SQL operation in [`crate::store`],
+//! the same one the admin CLI uses.
+
+use std::io::{self, BufRead, Write};
+use std::path::Path;
+
+use crate::logging::DbSink;
+use crate::server::protocol::chat_line;
+use crate::server::Server;
+use crate::store::{logs, messages, users};
+
+/// What the caller does after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Continue,
+    Shutdown,
+}
+
+/// Most records `logs N` prints.
+pub const MAX_LOGS: u32 = 10_000;
+
+/// What the console acts on.
+pub struct Console<'a> {
+    pub server: &'a Server,
+    /// `--log-file`, truncated by `clear-logs`.
+    pub log_file: Option<&'a Path>,
+    /// The database log sink, flushed before the `logs` table is read or cleared.
+    pub sink: Option<&'a DbSink>,
+}
+
+type Handler = fn(&Console, &str, &mut dyn Write) -> io::Result<Outcome>;
+
+struct Command {
+    names: &'static [&'static str],
+    args: &'static str,
+    help: &'static str,
+    run: Handler,
+}
+
+const COMMANDS: &[Command] = &[
+    Command {
+        names: &["help"],
+        args: "",
+        help: "this list",
+        run: help,
+    },
+    Command {
+        names: &["status"],
+        args: "",
+        help: "listening or paused, uptime, sessions, users, messages, log records, database",
+        run: status,
+    },
+    Command {
+        names: &["who"],
+        args: "",
+        help: "online users with their addresses and session counts",
+        run: who,
+    },
+    Command {
+        names: &["pause"],
+        args: "",
+        help: "stop serving new connections (they wait, unanswered, until resume)",
+        run: pause,
+    },
+    Command {
+        names: &["resume"],
+        args: "",
+        help: "serve new connections again",
+        run: resume,
+    },
+    Command {
+        names: &["logs"],
+        args: "[N]",
+        help: "the last N log records (default 20)",
+        run: show_logs,
+    },
+    Command {
+        names: &["clear-logs"],
+        args: "",
+        help: "delete every log record (and empty --log-file)",
+        run: clear_logs,
+    },
+    Command {
+        names: &["clear-auth"],
+        args: "",
+        help: "delete every user and token, disconnect everyone (history stays)",
+        run: clear_auth,
+    },
+    Command {
+        names: &["kick"],
+        args: "NAME",
+        help: "disconnect every session of NAME",
+        run: kick,
+    },
+    Command {
+        names: &["say"],
+        args: "TEXT",
+        help: "send '* [server] TEXT' to everyone",
+        run: say,
+    },
+    Command {
+        names: &["shutdown", "quit", "exit"],
+        args: "",
+        help: "say goodbye to everyone and stop the server",
+        run: shutdown,
+    },
+];
+
+impl Console<'_> {
+    /// Runs one command line, writing its answer to `out`.
+    pub fn execute(&self, line: &str, out: &mut dyn Write) -> io::Result<Outcome> {
+        let line = line.trim();
+        if line.is_empty() {
+            return Ok(Outcome::Continue);
+        }
+        let (word, args) = match line.split_once(char::is_whitespace) {
+            Some((w, a)) => (w, a.trim()),
+            None => (line, ""),
+        };
+        let Some(cmd) = COMMANDS
+            .iter()
+            .find(|c| c.names.iter().any(|n| n.eq_ignore_ascii_case(word)))
+        else {
+            writeln!(out, "Unknown command '{word}'. Type 'help' for the list.")?;
+            return Ok(Outcome::Continue);
+        };
+        log::info!("console: {line}");
+        let outcome = (cmd.run)(self, args, out)?;
+        out.flush()?;
+        Ok(outcome)
+    }
+
+    /// Reads commands until `shutdown` or the end of input.
+    pub fn run(&self, input: impl BufRead, out: &mut dyn Write) -> io::Result<Outcome> {
+        for line in input.lines() {
+            if self.execute(&line?, out)? == Outcome::Shutdown {
+                return Ok(Outcome::Shutdown);
+            }
+        }
+        Ok(Outcome::Continue)
+    }
+
+    fn flush_logs(&self) {
+        if let Some(sink) = self.sink {
+            sink.flush();
+        }
+    }
+
+    /// Runs a store call; a failure is printed, not fatal.
+    fn db<T>(
+        &self,
+        out: &mut dyn Write,
+        f: impl FnOnce(&rusqlite::Connection) -> crate::Result<T>,
+    ) -> io::Result<Option<T>> {
+        match self.server.store().conn().and_then(|c| f(&c)) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => {
+                writeln!(out, "Error: {e}")?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+fn help(_: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
+    for c in COMMANDS {
+        let usage = if c.args.is_empty() {
+            c.names.join(", ")
+        } else {
+            format!("{} {}", c.names[0], c.args)
+        };
+        writeln!(out, "  {usage:<26} {}", c.help)?;
+    }
+    Ok(Outcome::Continue)
+}
+
+fn status(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
+    let s = c.server.status();
+    let counts = c.db(out, |conn| {
+        Ok((
+            users::count(conn)?,
+            messages::count(conn)?,
+            logs::count(conn)?,
+        ))
+    })?;
+    let state = if s.paused { "paused" } else { "listening" };
+    let secs = s.uptime.as_secs();
+    let sessions: usize = s.online.iter().map(|u| u.addrs.len()).sum();
+    writeln!(out, "{state} on {}", s.addr)?;
+    writeln!(
+        out,
+        "uptime {}h {:02}m {:02}s",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )?;
+    writeln!(
+        out,
+        "sessions online: {sessions} ({} users); connections: {}",
+        s.online.len(),
+        s.connections
+    )?;
+    if let Some((users, messages, logs)) = counts {
+        writeln!(
+            out,
+            "users: {users}, messages: {messages}, log records: {logs}"
+        )?;
+    }
+    writeln!(out, "database: {}", c.server.store().path().display())?;
+    Ok(Outcome::Continue)
+}
+
+fn who(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
+    let online = c.server.status().online;
+    if online.is_empty() {
+        writeln!(out, "Nobody is online.")?;
+    }
+    for u in online {
+        let addrs: Vec<String> = u.addrs.iter().map(|a| a.to_string()).collect();
+        let n = addrs.len();
+        let s = if n == 1 { "session" } else { "sessions" };
+        writeln!(out, "{} ({n} {s}): {}", u.name, addrs.join(", "))?;
+    }
+    Ok(Outcome::Continue)
+}
+
+fn pause(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
+    if c.server.pause() {
+        writeln!(
+            out,
+            "Paused: new connections wait, unanswered, until 'resume'."
+        )?;
+    } else {
+        writeln!(out, "Already paused.")?;
+    }
+    Ok(Outcome::Continue)
+}
+
+fn resume(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
+    if c.server.resume() {
+        writeln!(out, "Resumed: serving new connections.")?;
+    } else {
+        writeln!(out, "Not paused: already serving new connections.")?;
+    }
+    Ok(Outcome::Continue)
+}
+
+fn show_logs(c: &Console, args: &str, out: &mut dyn Write) -> io::Result<Outcome> {
+    let n = if args.is_empty() {
+        20
+    } else {
+        match args.parse::<u32>() {
+            Ok(n) if (1..=MAX_LOGS).contains(&n) => n,
+            _ => {
+                writeln!(out, "Usage: logs [N], N from 1 to {MAX_LOGS}.")?;
+                return Ok(Outcome::Continue);
+            }
+        }
+    };
+    c.flush_logs();
+    if let Some(records) = c.db(out, |conn| logs::recent(conn, n, None))? {
+        print_logs(&records, out)?;
+    }
+    Ok(Outcome::Continue)
+}
+
+/// One record per line: time, level, message.
+pub fn print_logs(records: &[logs::Record], out: &mut dyn Write) -> io::Result<()> {
+    if records.is_empty() {
+        writeln!(out, "No log records.")?;
+    }
+    for r in records {
+        writeln!(out, "{} {:<5} {}", r.created_at, r.level, r.message)?;
+    }
+    Ok(())
+}
+
+/// One message per line, with its date; private ones as `a -> b`.
+pub fn print_history(msgs: &[messages::Message], out: &mut dyn Write) -> io::Result<()> {
+    if msgs.is_empty() {
+        writeln!(out, "No messages.")?;
+    }
+    for m in msgs {
+        out.write_all(chat_line(m, true).trim_end().as_bytes())?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn clear_logs(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
+    c.flush_logs();
+    if let Some(n) = c.db(out, logs::clear)? {
+        if let Some(path) = c.log_file {
+            if let Err(e) = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|f| f.set_len(0))
+            {
+                writeln!(out, "Error: cannot empty {}: {e}", path.display())?;
+            }
+        }
+        writeln!(out, "Removed {n} log records.")?;
+    }
+    Ok(Outcome::Continue)
+}
+
+fn clear_auth(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
+    match c.server.purge_auth() {
+        Ok(p) => writeln!(out, "Removed {} users and {} tokens.", p.users, p.tokens)?,
+        Err(e) => writeln!(out, "Error: {e}")?,
+    }
+    Ok(Outcome::Continue)
+}
+
+fn kick(c: &Console, args: &str, out: &mut dyn Write) -> io::Result<Outcome> {
+    if args.is_empty() || args.contains(char::is_whitespace) {
+        writeln!(out, "Usage: kick NAME")?;
+        return Ok(Outcome::Continue);
+    }
+    match c.server.kick(args) {
+        0 => writeln!(out, "{args} is not online.")?,
+        n => writeln!(
+            out,
+            "Kicked {args} ({n} {}).",
+            if n == 1 { "session" } else { "sessions" }
+        )?,
+    }
+    Ok(Outcome::Continue)
+}
+
+fn say(c: &Console, args: &str, out: &mut dyn Write) -> io::Result<Outcome> {
+    let text = crate::server::protocol::clean(args);
+    if text.is_empty() {
+        writeln!(out, "Usage: say TEXT")?;
+        return Ok(Outcome::Continue);
+    }
+    c.server.announce(&text);
+    writeln!(out, "Sent to everyone online.")?;
+    Ok(Outcome::Continue)
+}
+
+fn shutdown(_: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
+    writeln!(out, "Shutting down.")?;
+    Ok(Outcome::Shutdown)
+}
