@@ -472,11 +472,16 @@ impl Hub {
     /// their sessions then send `Leave`. Returns how many sessions.
     fn disconnect(&mut self, which: impl Fn(&User) -> bool, text: &str) -> usize {
         let mut n = 0;
+        let closing = self.closing;
         for c in self.clients.values_mut() {
             if !c.dead && which(&c.user) {
                 c.out.queue(text.as_bytes());
                 c.out.flush();
-                c.out.close();
+                if closing {
+                    c.out.finish(); // the server closes the rest after a grace period
+                } else {
+                    c.out.close();
+                }
                 c.dead = true;
                 n += 1;
             }

@@ -66,6 +66,10 @@ impl Default for Config {
     }
 }
 
+/// At shutdown, how long clients get to finish sending what they sent before the goodbye
+/// (they see our FIN and close); then every connection is cut. Keeps shutdown under 2 s.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
 /// A worker's stack. Sessions keep little on the stack (argon2's memory is on the heap), so
 /// a thousand workers cost a thousand small stacks, not a thousand default 2 MiB ones.
 const WORKER_STACK: usize = 256 * 1024;
@@ -375,15 +379,24 @@ impl Server {
         let _ = self.shared.hub.send(Event::Snapshot { reply: tx });
         let _ = self.shared.hub.send(Event::Shutdown);
         let _ = rx.recv_timeout(Duration::from_secs(5));
-        // Connections still logging in: the hub never knew them. (Sockets the hub closed
+        // Connections still logging in: the hub never knew them. (Sockets the hub finished
         // already refuse this send.)
         let bye = notice("Server is shutting down. Bye.");
         for sock in lock(&self.shared.conns).values() {
             let _ = socket2::SockRef::from(sock)
                 .send_with_flags(bye.as_bytes(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
+            let _ = sock.shutdown(Shutdown::Write);
+        }
+        // Sessions go on reading what their clients sent before the goodbye, until the client
+        // closes or the grace period ends; then the rest are cut.
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while self.shared.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        for sock in lock(&self.shared.conns).values() {
             let _ = sock.shutdown(Shutdown::Both);
         }
-        // Every session sees its socket end and returns; what they read is in the hub's queue.
+        // Every session returns; what they read is in the hub's queue, committed at Stop.
         t.pool.join();
         let _ = self.shared.hub.send(Event::Stop);
         let _ = t.hub.join();

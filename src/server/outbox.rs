@@ -83,4 +83,10 @@ impl Outbox {
     pub fn close(&self) {
         let _ = self.sock.shutdown(Shutdown::Both);
     }
+
+    /// Ends our side only (a FIN after what is queued), so the session can still read what
+    /// the client sent before it saw the goodbye.
+    pub fn finish(&self) {
+        let _ = self.sock.shutdown(Shutdown::Write);
+    }
 }

@@ -144,6 +144,60 @@ impl Server {
         c
     }
 
+    /// Types a line into the server's console (its standard input).
+    pub fn command(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("console open");
+        writeln!(stdin, "{line}").expect("write to console");
+        stdin.flush().unwrap();
+    }
+
+    /// Types a console command and waits for `answer` in its output; returns the output up
+    /// to and including it.
+    pub fn ask(&mut self, line: &str, answer: &str) -> String {
+        self.command(line);
+        self.expect_out(answer)
+    }
+
+    /// Waits until the console output (stdout) shows `text` after what earlier calls
+    /// consumed; returns the output up to and including it.
+    pub fn expect_out(&mut self, text: &str) -> String {
+        let start = Instant::now();
+        while start.elapsed() < WAIT {
+            {
+                let mut out = self.stdout.lock().unwrap();
+                if let Some(at) = out.find(text) {
+                    let rest = out.split_off(at + text.len());
+                    return std::mem::replace(&mut *out, rest);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "console never printed {text:?}; stdout: {:?}\nlog:\n{}",
+            self.stdout.lock().unwrap(),
+            self.stderr.lock().unwrap()
+        );
+    }
+
+    /// Sends a signal to the server process.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Waits (bounded) for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < WAIT {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("server did not exit; log:\n{}", self.stderr.lock().unwrap());
+    }
+
     /// Stops the server the hard way (tests of a clean stop use the console).
     pub fn kill(mut self) {
         let _ = self.child.kill();
