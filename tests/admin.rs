@@ -1,0 +1,126 @@
+//! The admin CLI, run next to a live server on the same database, and the echo server.
+
+mod common;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{bin, Server};
+
+fn besedka(db: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .env("BESEDKA_DB", db)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[test]
+fn cli_reads_and_changes_a_live_servers_database() {
+    let server = Server::start(&[]);
+    let (mut a, _) = server.register("alice", "secret1");
+    let (mut b, _) = server.register("Борис", "secret1");
+    let _again = server.login("alice", "secret1"); // alice now has 2 tokens
+    a.send("hello from alice");
+    b.expect("alice: hello from alice\r\n");
+    b.send("/msg alice just for you");
+    a.expect("Борис -> alice: just for you\r\n");
+
+    let users = stdout(&besedka(&server.db, &["users"]));
+    let lines: Vec<&str> = users.lines().collect();
+    assert_eq!(lines.len(), 2, "{users}");
+    assert!(lines[0].starts_with("alice ") && lines[0].ends_with("2 token(s)"), "{users}");
+    assert!(lines[1].starts_with("Борис ") && lines[1].ends_with("1 token(s)"), "{users}");
+
+    let history = stdout(&besedka(&server.db, &["history", "-n", "1"]));
+    assert!(history.trim_end().ends_with("] Борис -> alice: just for you"), "{history}");
+    assert_eq!(history.lines().count(), 1);
+    let history = stdout(&besedka(&server.db, &["history"]));
+    assert!(history.contains("] alice: hello from alice"), "{history}");
+    assert_eq!(&history[..1], "[");
+
+    // --db works as well as the environment.
+    let o = Command::new(bin()).args(["logs", "-n", "3", "--db"]).arg(&server.db).output().unwrap();
+    assert_eq!(stdout(&o).lines().count(), 3);
+    server.expect_log("alice logged in");
+    let logs = stdout(&besedka(&server.db, &["logs", "-n", "100", "--level", "info"]));
+    assert!(logs.contains(" INFO  ") && logs.contains("registered alice"), "{logs}");
+    let warnings = stdout(&besedka(&server.db, &["logs", "--level", "warn"]));
+    assert!(!warnings.contains(" INFO "), "{warnings}");
+
+    let cleared = stdout(&besedka(&server.db, &["clear-logs"]));
+    assert!(cleared.starts_with("Removed ") && cleared.trim_end().ends_with(" log records."), "{cleared}");
+
+    let purged = stdout(&besedka(&server.db, &["purge-auth"]));
+    assert_eq!(purged.trim_end(), "Removed 2 users and 3 tokens.");
+    assert_eq!(stdout(&besedka(&server.db, &["users"])).trim_end(), "No users.");
+    // History stays.
+    assert!(stdout(&besedka(&server.db, &["history"])).contains("alice: hello from alice"));
+    // The live server refuses the old accounts.
+    let mut c = server.connect();
+    c.expect("Name: ");
+    c.send("/login alice secret1");
+    c.expect("! No such user: alice");
+}
+
+#[test]
+fn exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db");
+    let o = besedka(&db, &["logs", "-n", "many"]);
+    assert_eq!(o.status.code(), Some(2), "usage error");
+    let o = besedka(&db, &["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = besedka(Path::new("/nonexistent-dir/x.db"), &["users"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("besedka: cannot open database /nonexistent-dir/x.db"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    // A fresh database is created and empty.
+    assert_eq!(stdout(&besedka(&db, &["history"])).trim_end(), "No messages.");
+    assert_eq!(stdout(&besedka(&db, &["purge-auth"])).trim_end(), "Removed 0 users and 0 tokens.");
+}
+
+#[test]
+fn echo_server_serves_two_clients_at_once_each_on_its_own_thread() {
+    let mut child = Command::new(bin())
+        .args(["echo", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("besedka echo listening on 127.0.0.1:"), "{first}");
+    let addr: std::net::SocketAddr = first.trim_end().rsplit(' ').next().unwrap().parse().unwrap();
+
+    let mut one = TcpStream::connect(addr).unwrap();
+    let mut two = TcpStream::connect(addr).unwrap();
+    for s in [&one, &two] {
+        s.set_read_timeout(Some(common::WAIT)).unwrap();
+    }
+    // Both connected at once; each gets its own bytes back.
+    two.write_all("второй\n".as_bytes()).unwrap();
+    one.write_all(b"first\n").unwrap();
+    let mut buf = [0u8; 64];
+    let n = one.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"first\n");
+    let n = two.read(&mut buf).unwrap();
+    assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), "второй\n");
+    drop((one, two));
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut log = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(log.contains("served by thread echo-1"), "{log}");
+    assert!(log.contains("served by thread echo-2"), "{log}");
+}
