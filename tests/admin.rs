@@ -19,7 +19,12 @@ fn besedka(db: &Path, args: &[&str]) -> Output {
 }
 
 fn stdout(o: &Output) -> String {
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8(o.stdout.clone()).unwrap()
 }
 
@@ -37,31 +42,58 @@ fn cli_reads_and_changes_a_live_servers_database() {
     let users = stdout(&besedka(&server.db, &["users"]));
     let lines: Vec<&str> = users.lines().collect();
     assert_eq!(lines.len(), 2, "{users}");
-    assert!(lines[0].starts_with("alice ") && lines[0].ends_with("2 token(s)"), "{users}");
-    assert!(lines[1].starts_with("Борис ") && lines[1].ends_with("1 token(s)"), "{users}");
+    assert!(
+        lines[0].starts_with("alice ") && lines[0].ends_with("2 token(s)"),
+        "{users}"
+    );
+    assert!(
+        lines[1].starts_with("Борис ") && lines[1].ends_with("1 token(s)"),
+        "{users}"
+    );
 
     let history = stdout(&besedka(&server.db, &["history", "-n", "1"]));
-    assert!(history.trim_end().ends_with("] Борис -> alice: just for you"), "{history}");
+    assert!(
+        history
+            .trim_end()
+            .ends_with("] Борис -> alice: just for you"),
+        "{history}"
+    );
     assert_eq!(history.lines().count(), 1);
     let history = stdout(&besedka(&server.db, &["history"]));
     assert!(history.contains("] alice: hello from alice"), "{history}");
     assert_eq!(&history[..1], "[");
 
     // --db works as well as the environment.
-    let o = Command::new(bin()).args(["logs", "-n", "3", "--db"]).arg(&server.db).output().unwrap();
+    let o = Command::new(bin())
+        .args(["logs", "-n", "3", "--db"])
+        .arg(&server.db)
+        .output()
+        .unwrap();
     assert_eq!(stdout(&o).lines().count(), 3);
     server.expect_log("alice logged in");
-    let logs = stdout(&besedka(&server.db, &["logs", "-n", "100", "--level", "info"]));
-    assert!(logs.contains(" INFO  ") && logs.contains("registered alice"), "{logs}");
+    let logs = stdout(&besedka(
+        &server.db,
+        &["logs", "-n", "100", "--level", "info"],
+    ));
+    assert!(
+        logs.contains(" INFO  ") && logs.contains("registered alice"),
+        "{logs}"
+    );
     let warnings = stdout(&besedka(&server.db, &["logs", "--level", "warn"]));
     assert!(!warnings.contains(" INFO "), "{warnings}");
 
     let cleared = stdout(&besedka(&server.db, &["clear-logs"]));
-    assert!(cleared.starts_with("Removed ") && cleared.trim_end().ends_with(" log records."), "{cleared}");
+    assert!(
+        cleared.starts_with("Removed ") && cleared.trim_end().ends_with(" log records."),
+        "{cleared}"
+    );
 
     let purged = stdout(&besedka(&server.db, &["purge-auth"]));
     assert_eq!(purged.trim_end(), "Removed 2 users and 3 tokens.");
-    assert_eq!(stdout(&besedka(&server.db, &["users"])).trim_end(), "No users.");
+    assert_eq!(
+        stdout(&besedka(&server.db, &["users"])).trim_end(),
+        "No users."
+    );
     // History stays.
     assert!(stdout(&besedka(&server.db, &["history"])).contains("alice: hello from alice"));
     // The live server refuses the old accounts.
@@ -82,11 +114,20 @@ fn exit_codes() {
     let o = besedka(Path::new("/nonexistent-dir/x.db"), &["users"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.starts_with("besedka: cannot open database /nonexistent-dir/x.db"), "{err}");
+    assert!(
+        err.starts_with("besedka: cannot open database /nonexistent-dir/x.db"),
+        "{err}"
+    );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     // A fresh database is created and empty.
-    assert_eq!(stdout(&besedka(&db, &["history"])).trim_end(), "No messages.");
-    assert_eq!(stdout(&besedka(&db, &["purge-auth"])).trim_end(), "Removed 0 users and 0 tokens.");
+    assert_eq!(
+        stdout(&besedka(&db, &["history"])).trim_end(),
+        "No messages."
+    );
+    assert_eq!(
+        stdout(&besedka(&db, &["purge-auth"])).trim_end(),
+        "Removed 0 users and 0 tokens."
+    );
 }
 
 #[test]
@@ -98,9 +139,20 @@ fn echo_server_serves_two_clients_at_once_each_on_its_own_thread() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    assert!(first.starts_with("besedka echo listening on 127.0.0.1:"), "{first}");
-    let addr: std::net::SocketAddr = first.trim_end().rsplit(' ').next().unwrap().parse().unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(
+        first.starts_with("besedka echo listening on 127.0.0.1:"),
+        "{first}"
+    );
+    let addr: std::net::SocketAddr = first
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
 
     let mut one = TcpStream::connect(addr).unwrap();
     let mut two = TcpStream::connect(addr).unwrap();
@@ -120,7 +172,12 @@ fn echo_server_serves_two_clients_at_once_each_on_its_own_thread() {
     let _ = child.kill();
     let _ = child.wait();
     let mut log = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
     assert!(log.contains("served by thread echo-1"), "{log}");
     assert!(log.contains("served by thread echo-2"), "{log}");
 }

@@ -117,7 +117,16 @@ fn telnet_commands_never_reach_names_passwords_or_chat() {
     a.send_raw(&[b'h', b'i', IAC, 251, 24, b'!', b'\r', b'\n']); // WILL TTYPE mid-line
     b.expect("carl: hi!\r\n");
     a.expect_bytes(&[IAC, 254, 24]); // refused: DONT TTYPE
-                                     // The password was "password" without the NOP.
+                                     // inetutils telnet in binary mode ends lines with a bare LF, and its echo leaves the
+                                     // cursor mid-row: the server answers with a lone CR. A CRLF line gets nothing back.
+    a.drain(QUIET);
+    a.send_raw(b"bare\n");
+    b.expect("carl: bare\r\n");
+    assert_eq!(a.drain(QUIET), "\r");
+    a.send_raw(b"crlf\r\n");
+    b.expect("carl: crlf\r\n");
+    a.expect_silence(QUIET);
+    // The password was "password" without the NOP.
     let mut again = server.connect();
     again.expect("Name: ");
     again.send("/login carl password");

@@ -184,7 +184,10 @@ impl Session<'_> {
                 }
                 Err(_) => return Err(End::Gone),
             };
-            let replies = self.reader.take_replies();
+            let mut replies = self.reader.take_replies();
+            if self.reader.needs_cr() {
+                replies.push(b'\r');
+            }
             if !replies.is_empty() {
                 self.send_bytes(replies);
             }

@@ -63,6 +63,9 @@ pub struct LineReader<R> {
     telnet: bool,
     /// Refusals of options we don't support, to be sent by the owner of the write side.
     replies: Vec<u8>,
+    /// The last line ended in a bare `\n`. inetutils telnet in binary mode does that, and its
+    /// local echo then leaves the cursor mid-row; see [`LineReader::needs_cr`].
+    bare_lf: bool,
 }
 
 impl<R: Read> LineReader<R> {
@@ -78,7 +81,14 @@ impl<R: Read> LineReader<R> {
             overflow: false,
             telnet: false,
             replies: Vec::new(),
+            bare_lf: false,
         }
+    }
+
+    /// Whether the client's cursor is likely left mid-row by its own echo of the last line
+    /// end (a telnet client that sent a bare `\n`): the owner then sends a `\r`.
+    pub fn needs_cr(&self) -> bool {
+        self.telnet && self.bare_lf
     }
 
     /// Whether the client has spoken telnet (answered or sent a negotiation).
@@ -147,9 +157,13 @@ impl<R: Read> LineReader<R> {
                     IAC => self.state = State::Iac,
                     b'\r' => {
                         self.state = State::AfterCr;
+                        self.bare_lf = false;
                         return Some(self.end_line());
                     }
-                    b'\n' => return Some(self.end_line()),
+                    b'\n' => {
+                        self.bare_lf = true;
+                        return Some(self.end_line());
+                    }
                     _ => self.push(b),
                 }
                 None
@@ -269,6 +283,18 @@ mod tests {
         let mut r = LineReader::new(&[IAC, WILL, 31, IAC, DO, 3, IAC, WONT, 31, b'\n'][..], 10);
         r.read_line().unwrap();
         assert_eq!(r.take_replies(), [IAC, DONT, 31, IAC, WONT, 3]);
+    }
+
+    #[test]
+    fn only_a_telnet_client_with_bare_lf_needs_a_cr() {
+        let mut r = LineReader::new(&[IAC, DO, BINARY, b'a', b'\n', b'b', b'\r', b'\n'][..], 10);
+        r.read_line().unwrap();
+        assert!(r.needs_cr());
+        r.read_line().unwrap();
+        assert!(!r.needs_cr());
+        let mut plain = LineReader::new(&b"a\n"[..], 10);
+        plain.read_line().unwrap();
+        assert!(!plain.needs_cr());
     }
 
     #[test]
