@@ -34,7 +34,12 @@ CREATE TABLE messages (
     kind         TEXT NOT NULL DEFAULT 'say' CHECK (kind IN ('say', 'me')), -- 'me' is a /me action
     body         TEXT NOT NULL
 );
-CREATE INDEX messages_recipient ON messages(recipient_id) WHERE recipient_id IS NOT NULL;
+-- History at login reads the newest N public rows, and the newest N private rows to or from
+-- one user, each straight off an index, however many rows of other kinds lie between.
+CREATE INDEX messages_public ON messages(id) WHERE recipient_id IS NULL;
+CREATE INDEX messages_recipient ON messages(recipient_id, id) WHERE recipient_id IS NOT NULL;
+CREATE INDEX messages_private_author ON messages(author_id, id) WHERE recipient_id IS NOT NULL;
+-- For ON DELETE SET NULL when a user goes.
 CREATE INDEX messages_author ON messages(author_id);
 
 -- The server's own log records (written by the log sink).

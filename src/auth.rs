@@ -22,8 +22,9 @@ pub const MIN_PASSWORD_CHARS: usize = 6;
 
 /// Runs argon2 with bounded concurrency.
 pub struct Hasher {
-    /// Hashes that may start now; a counting semaphore.
-    permits: Mutex<usize>,
+    /// Hashes that may start now (a counting semaphore), and whether the server is stopping:
+    /// then no more start, so shutdown never waits behind a queue of logins.
+    permits: Mutex<(usize, bool)>,
     freed: Condvar,
 }
 
@@ -31,24 +32,33 @@ impl Hasher {
     /// A hasher that runs at most `parallel` hashes at once.
     pub fn new(parallel: usize) -> Hasher {
         Hasher {
-            permits: Mutex::new(parallel.max(1)),
+            permits: Mutex::new((parallel.max(1), false)),
             freed: Condvar::new(),
         }
     }
 
-    fn with_permit<T>(&self, work: impl FnOnce() -> T) -> T {
+    /// Lets no more hashes start; those waiting give up with [`Error::Stopping`].
+    pub fn stop(&self) {
+        self.permits.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.freed.notify_all();
+    }
+
+    fn with_permit<T>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
         {
-            let mut free = self.permits.lock().unwrap_or_else(|p| p.into_inner());
-            while *free == 0 {
-                free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+            let mut st = self.permits.lock().unwrap_or_else(|p| p.into_inner());
+            while st.0 == 0 && !st.1 {
+                st = self.freed.wait(st).unwrap_or_else(|p| p.into_inner());
             }
-            *free -= 1;
+            if st.1 {
+                return Err(Error::Stopping);
+            }
+            st.0 -= 1;
         }
         // Give the permit back even if argon2 panics.
         struct Release<'a>(&'a Hasher);
         impl Drop for Release<'_> {
             fn drop(&mut self) {
-                *self.0.permits.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                self.0.permits.lock().unwrap_or_else(|p| p.into_inner()).0 += 1;
                 self.0.freed.notify_one();
             }
         }
@@ -103,6 +113,13 @@ mod tests {
         assert!(!phc.contains("secret1"));
         assert!(h.verify("secret1", &phc).unwrap());
         assert!(!h.verify("secret2", &phc).unwrap());
+    }
+
+    #[test]
+    fn a_stopped_hasher_refuses_new_work() {
+        let h = Hasher::new(1);
+        h.stop();
+        assert!(matches!(h.hash("secret1"), Err(Error::Stopping)));
     }
 
     #[test]

@@ -94,6 +94,9 @@ pub struct ServeArgs {
     /// Seconds a new connection has to log in.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
     pub login_timeout: u32,
+    /// Lines per second one connection may send (bursts of twice that pass at once).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_rate: u32,
     /// Don't offer telnet options at connect (for raw-socket deployments).
     #[arg(long)]
     pub no_telnet: bool,
@@ -202,6 +205,7 @@ fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), Stri
         telnet: !args.no_telnet,
         max_backlog: args.max_backlog as usize,
         login_timeout: Duration::from_secs(args.login_timeout.into()),
+        max_rate: args.max_rate,
     };
     let server = Arc::new(server::start(listener, store, config).map_err(|e| e.to_string())?);
     let addr = server.local_addr();

@@ -21,9 +21,21 @@ pub enum Error {
     /// A socket or file operation failed.
     #[error("{0}")]
     Io(#[from] io::Error),
+    /// The server is shutting down and takes on no new work.
+    #[error("the server is shutting down")]
+    Stopping,
     /// argon2 refused to hash or a stored hash is not a PHC string.
     #[error("password hashing failed: {0}")]
     Hash(String),
+}
+
+impl Error {
+    /// Whether a statement broke a constraint (a foreign key to a deleted user, say): a
+    /// problem with one row, not with the database.
+    pub fn is_constraint(&self) -> bool {
+        matches!(self, Error::Db(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation)
+    }
 }
 
 /// `Result` with this crate's [`Error`] as the default error type.

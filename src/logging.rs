@@ -68,6 +68,17 @@ impl DbSink {
     }
 }
 
+/// `TIME LEVEL target: message`, for standard error and the log file.
+fn human(out: fern::FormatCallback, message: &std::fmt::Arguments, record: &log::Record) {
+    out.finish(format_args!(
+        "{} {:<5} {}: {}",
+        humantime::format_rfc3339_seconds(SystemTime::now()),
+        record.level(),
+        record.target(),
+        message
+    ))
+}
+
 /// Installs the global logger. `db` adds the database sink (for `serve`).
 pub fn init(
     level: LevelFilter,
@@ -78,38 +89,14 @@ pub fn init(
         .level(level)
         // The pool's own chatter is only interesting when something is wrong.
         .level_for("r2d2", LevelFilter::Warn)
-        .chain(
-            fern::Dispatch::new()
-                .format(|out, message, record| {
-                    out.finish(format_args!(
-                        "{} {:<5} {}: {}",
-                        humantime::format_rfc3339_seconds(SystemTime::now()),
-                        record.level(),
-                        record.target(),
-                        message
-                    ))
-                })
-                .chain(std::io::stderr()),
-        );
+        .chain(fern::Dispatch::new().format(human).chain(std::io::stderr()));
     if let Some(path) = log_file {
         let file = OpenOptions::new()
             .create(true)
             .append(true) // so clear-logs can truncate it under the open handle
             .open(path)
             .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
-        dispatch = dispatch.chain(
-            fern::Dispatch::new()
-                .format(|out, message, record| {
-                    out.finish(format_args!(
-                        "{} {:<5} {}: {}",
-                        humantime::format_rfc3339_seconds(SystemTime::now()),
-                        record.level(),
-                        record.target(),
-                        message
-                    ))
-                })
-                .chain(file),
-        );
+        dispatch = dispatch.chain(fern::Dispatch::new().format(human).chain(file));
     }
     let mut sink = None;
     if let Some(store) = db {

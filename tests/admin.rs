@@ -96,6 +96,9 @@ fn cli_reads_and_changes_a_live_servers_database() {
     );
     // History stays.
     assert!(stdout(&besedka(&server.db, &["history"])).contains("alice: hello from alice"));
+    // A session of a purged account stays connected, but its messages are refused.
+    a.send("after the purge");
+    a.expect("! Your message was not sent: the server could not store it.");
     // The live server refuses the old accounts.
     let mut c = server.connect();
     c.expect("Name: ");

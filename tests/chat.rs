@@ -217,7 +217,7 @@ fn every_client_sees_one_order_equal_to_the_database() {
 
 #[test]
 fn a_client_that_does_not_read_is_cut_off_without_stalling_others() {
-    let server = Server::start(&["--max-backlog", "65536"]);
+    let server = Server::start(&["--max-backlog", "65536", "--max-rate", "1000000"]);
     let (mut sender, _) = server.register("talker", "secret1");
     let (mut reader, _) = server.register("reader", "secret1");
     let (mut sleeper, _) = server.register("sleeper", "secret1"); // never reads again
@@ -261,6 +261,63 @@ fn a_client_that_does_not_read_is_cut_off_without_stalling_others() {
         }
     }
     assert!(total > 0);
+}
+
+#[test]
+fn a_flood_is_slowed_down_not_lost() {
+    // 20 lines a second, bursts of 40: 100 lines take at least (100 - 40) / 20 = 3 s.
+    let server = Server::start(&["--max-rate", "20"]);
+    let (mut a, _) = server.register("flooder", "secret1");
+    let (mut b, _) = server.register("reader", "secret1");
+    a.drain(QUIET);
+    let start = std::time::Instant::now();
+    let all: String = (0..100).map(|i| format!("flood {i}\r\n")).collect();
+    a.send_raw(all.as_bytes());
+    for i in 0..100 {
+        b.expect(&format!("flooder: flood {i}\r\n"));
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(2500),
+        "not throttled: {took:?}"
+    );
+}
+
+#[test]
+fn long_history_is_trimmed_to_fit_instead_of_cutting_the_client_off() {
+    let server = Server::start(&[
+        "--max-line",
+        "4096",
+        "--max-backlog",
+        "65536",
+        "--history",
+        "100",
+        "--max-rate",
+        "1000000",
+    ]);
+    let (mut a, _) = server.register("alice", "secret1");
+    let (mut b, _) = server.register("bob", "secret1");
+    let big = "h".repeat(4000);
+    for i in 0..60 {
+        a.send(&format!("{i} {big}"));
+        b.expect(&format!("alice: {i} "));
+    }
+    // 60 x 4 KB of history is more than half the 64 KiB backlog: the oldest are left out.
+    let mut c = server.connect();
+    c.expect("Name: ");
+    c.send("/login bob secret1");
+    let replay = c.expect("* Online (2): alice, bob\r\n");
+    assert!(
+        replay.contains("older message(s) left out"),
+        "{}",
+        &replay[..200]
+    );
+    assert!(replay.contains(&format!("alice: 59 {big}")));
+    c.send("/history 500");
+    c.expect("older message(s) left out");
+    c.expect(&format!("alice: 59 {big}\r\n"));
+    c.send("/who");
+    c.expect("* Online (2)"); // still connected
 }
 
 #[test]

@@ -65,7 +65,10 @@ fn three_wrong_passwords_close_the_connection() {
     c.send("nope-nope");
     let rest = c.expect_closed();
     assert!(rest.contains("! Too many failed attempts."), "{rest:?}");
-    server.expect_log("failed login for bob");
+    server.expect_log(&format!(
+        "{}: failed login for bob",
+        c.stream.local_addr().unwrap()
+    ));
 }
 
 #[test]

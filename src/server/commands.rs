@@ -2,7 +2,7 @@
 //! (which stage it belongs to, how many words it takes) before its handler runs.
 
 use super::hub::Event;
-use super::protocol::{chat_line, error, notice, valid_name, NAME_RULE};
+use super::protocol::{error, history_lines, notice, valid_name, NAME_RULE};
 use super::session::{End, Login, Session};
 use crate::store::messages::{self, Kind};
 use crate::store::{tokens, users};
@@ -283,16 +283,14 @@ fn history(s: &mut Session, args: &str) -> Result<Flow, End> {
     };
     if let Some(msgs) = s.db(|c| messages::visible(c, user_id, n, None)) {
         let mut out = notice(&format!("Last {} message(s):", msgs.len()));
-        for m in &msgs {
-            out.push_str(&chat_line(m, true));
-        }
+        out.push_str(&history_lines(&msgs, s.shared.config.max_backlog / 2));
         s.send(&out);
     }
     Ok(Flow::Continue)
 }
 
 fn logout(s: &mut Session, _: &str) -> Result<Flow, End> {
-    if let Some(hash) = s.login.as_ref().and_then(|l| l.token_hash.clone()) {
+    if let Some(hash) = s.login.as_ref().map(|l| l.token_hash.clone()) {
         if s.db(|c| tokens::revoke(c, &hash)).is_none() {
             return Ok(Flow::Continue);
         }

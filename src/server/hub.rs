@@ -13,14 +13,14 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::Connection;
 
 use super::outbox::{Flushed, Outbox};
-use super::protocol::{chat_line, error, notice, online_line};
+use super::protocol::{chat_line, error, history_lines, notice, online_line};
 use crate::store::messages::{self, Kind, Message};
 use crate::store::users::{self, name_key, Purged, User};
 
@@ -72,9 +72,9 @@ pub enum Event {
     },
     /// Operator: who is online, with addresses.
     Snapshot { reply: Sender<Vec<OnlineUser>> },
-    /// Say goodbye to everyone and close every socket. The hub keeps running to commit what
-    /// sessions still hand it, until `Stop`.
-    Shutdown,
+    /// Say goodbye to everyone and close every socket, then answer. The hub keeps running
+    /// to commit what sessions still hand it, until `Stop`.
+    Shutdown { done: Sender<()> },
     /// Commit what is pending and end the hub thread.
     Stop,
 }
@@ -101,6 +101,20 @@ struct Client {
     dirty: bool,
     /// Cut off; its session will send `Leave` soon. Nothing more is queued to it.
     dead: bool,
+}
+
+impl Client {
+    /// Adds bytes to this batch's send, listing the client in `dirty` the first time.
+    fn queue(&mut self, id: ConnId, bytes: &[u8], dirty: &mut Vec<ConnId>) {
+        if self.dead {
+            return;
+        }
+        self.out.queue(bytes);
+        if !self.dirty {
+            self.dirty = true;
+            dirty.push(id);
+        }
+    }
 }
 
 /// A user with at least one session.
@@ -130,8 +144,13 @@ pub struct Hub {
     closing: bool,
 }
 
-/// A handle to send events to the hub.
-pub type HubSender = Sender<Event>;
+/// A handle to send events to the hub. Bounded ([`QUEUE`]): when the hub falls behind, a
+/// session blocks here, stops reading its socket, and TCP slows its client down; memory
+/// stays bounded whatever clients send.
+pub type HubSender = SyncSender<Event>;
+
+/// Events waiting for the hub at most.
+pub const QUEUE: usize = 4096;
 
 impl Hub {
     pub fn new(
@@ -221,7 +240,7 @@ impl Hub {
                     }
                     Event::Announce { text } => {
                         let line = notice(&format!("[server] {text}"));
-                        self.send_to_all(&line);
+                        self.send_to_all(line.as_bytes(), None);
                     }
                     Event::PurgeAuth { reply } => {
                         let result = users::purge_all(&self.db);
@@ -234,10 +253,11 @@ impl Hub {
                     Event::Snapshot { reply } => {
                         let _ = reply.send(self.snapshot());
                     }
-                    Event::Shutdown => {
+                    Event::Shutdown { done } => {
                         self.closing = true;
                         let bye = notice("Server is shutting down. Bye.");
                         self.disconnect(|_| true, &bye);
+                        let _ = done.send(());
                     }
                     Event::Stop => return true,
                     Event::Chat { .. } | Event::Private { .. } => unreachable!(),
@@ -270,48 +290,52 @@ impl Hub {
         }
         let mut msgs = std::mem::take(&mut self.staged);
         let mut from = std::mem::take(&mut self.staged_from);
-        if let Err(e) = messages::commit(&self.db, &mut msgs) {
-            // One bad message (say, from an account purged from the shell) must not sink
-            // the others: commit them one by one and keep those that store.
-            log::warn!(
-                "batch of {} message(s) failed ({e}); retrying one by one",
-                msgs.len()
-            );
-            let err = error("Your message was not sent: the server could not store it.");
-            let mut kept = (Vec::new(), Vec::new());
-            for (m, conn) in msgs.into_iter().zip(from) {
-                let mut one = [m];
-                match messages::commit(&self.db, &mut one) {
-                    Ok(()) => {
-                        let [m] = one;
-                        kept.0.push(m);
-                        kept.1.push(conn);
-                    }
-                    Err(e) => {
-                        log::error!("could not store a message from {}: {e}", one[0].author_name);
-                        self.queue(conn, err.as_bytes());
+        let err = error("Your message was not sent: the server could not store it.");
+        match messages::commit(&self.db, &mut msgs) {
+            Ok(()) => {}
+            Err(e) if e.is_constraint() => {
+                // One bad row (a message from an account purged from the shell) must not
+                // sink the others: commit them one by one and keep those that store.
+                log::warn!(
+                    "batch of {} message(s) failed ({e}); retrying one by one",
+                    msgs.len()
+                );
+                let (mut kept, mut kept_from) = (Vec::new(), Vec::new());
+                for (m, conn) in msgs.into_iter().zip(from) {
+                    let mut one = [m];
+                    match messages::commit(&self.db, &mut one) {
+                        Ok(()) => {
+                            let [m] = one;
+                            kept.push(m);
+                            kept_from.push(conn);
+                        }
+                        Err(e) => {
+                            log::error!(
+                                "could not store a message from {}: {e}",
+                                one[0].author_name
+                            );
+                            self.queue(conn, err.as_bytes());
+                        }
                     }
                 }
+                (msgs, from) = (kept, kept_from);
             }
-            (msgs, from) = kept;
+            Err(e) => {
+                // The database itself failed (busy past the timeout, disk full): retrying
+                // row by row would only multiply the wait. Nothing was stored; say so.
+                log::error!("could not store {} message(s): {e}", msgs.len());
+                for conn in from {
+                    self.queue(conn, err.as_bytes());
+                }
+                return;
+            }
         }
         for (m, sender) in msgs.iter().zip(from) {
             let line = chat_line(m, false);
             match &m.recipient {
-                None => {
-                    // Public: everyone but the sending connection (a /me action goes to
-                    // the sender too, as confirmation that it was sent).
-                    let skip = (m.kind == Kind::Say).then_some(sender);
-                    for (&id, c) in self.clients.iter_mut() {
-                        if Some(id) != skip && !c.dead {
-                            c.out.queue(line.as_bytes());
-                            if !c.dirty {
-                                c.dirty = true;
-                                self.dirty.push(id);
-                            }
-                        }
-                    }
-                }
+                // Public: everyone but the sending connection (a /me action goes to the
+                // sender too, as confirmation that it was sent).
+                None => self.send_to_all(line.as_bytes(), (m.kind == Kind::Say).then_some(sender)),
                 Some((to, _)) => {
                     let mut conns: Vec<ConnId> = Vec::new();
                     for user in [m.author_id, Some(*to)].into_iter().flatten() {
@@ -331,12 +355,15 @@ impl Hub {
 
     fn queue(&mut self, conn: ConnId, bytes: &[u8]) {
         if let Some(c) = self.clients.get_mut(&conn) {
-            if !c.dead {
-                c.out.queue(bytes);
-                if !c.dirty {
-                    c.dirty = true;
-                    self.dirty.push(conn);
-                }
+            c.queue(conn, bytes, &mut self.dirty);
+        }
+    }
+
+    /// Queues `bytes` to every live client but `skip`.
+    fn send_to_all(&mut self, bytes: &[u8], skip: Option<ConnId>) {
+        for (&id, c) in self.clients.iter_mut() {
+            if Some(id) != skip {
+                c.queue(id, bytes, &mut self.dirty);
             }
         }
     }
@@ -394,11 +421,7 @@ impl Hub {
             return;
         }
         match messages::visible(&self.db, user.id, self.history, None) {
-            Ok(history) => {
-                for m in &history {
-                    out.queue(chat_line(m, true).as_bytes());
-                }
-            }
+            Ok(history) => out.queue(history_lines(&history, self.max_backlog / 2).as_bytes()),
             Err(e) => {
                 log::error!("could not load history for {}: {e}", user.name);
                 out.queue(error("Could not load the history.").as_bytes());
@@ -407,10 +430,7 @@ impl Hub {
         let first = !self.online.contains_key(&user.id);
         if first {
             let joined = notice(&format!("{} joined", user.name));
-            let others: Vec<ConnId> = self.clients.keys().copied().collect();
-            for other in others {
-                self.queue(other, joined.as_bytes());
-            }
+            self.send_to_all(joined.as_bytes(), None);
         }
         self.online
             .entry(user.id)
@@ -455,10 +475,7 @@ impl Hub {
                 .users_online
                 .store(self.online.len(), Ordering::Relaxed);
             let left = notice(&format!("{} left", c.user.name));
-            let others: Vec<ConnId> = self.clients.keys().copied().collect();
-            for other in others {
-                self.queue(other, left.as_bytes());
-            }
+            self.send_to_all(left.as_bytes(), None);
         }
     }
 
@@ -487,13 +504,6 @@ impl Hub {
             }
         }
         n
-    }
-
-    fn send_to_all(&mut self, line: &str) {
-        let all: Vec<ConnId> = self.clients.keys().copied().collect();
-        for conn in all {
-            self.queue(conn, line.as_bytes());
-        }
     }
 
     fn snapshot(&self) -> Vec<OnlineUser> {

@@ -50,25 +50,14 @@ pub struct Config {
     pub max_backlog: usize,
     /// Time a connection has to log in.
     pub login_timeout: Duration,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            max_clients: 1024,
-            history: 20,
-            token_ttl_days: 30,
-            max_line: 2048,
-            telnet: true,
-            max_backlog: 1 << 20,
-            login_timeout: Duration::from_secs(120),
-        }
-    }
+    /// Lines per second a logged-in connection may send, on average; bursts of twice that
+    /// pass at once. Faster input is not lost, just read more slowly.
+    pub max_rate: u32,
 }
 
 /// At shutdown, how long clients get to finish sending what they sent before the goodbye
 /// (they see our FIN and close); then every connection is cut. Keeps shutdown under 2 s.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 /// A worker's stack. Sessions keep little on the stack (argon2's memory is on the heap), so
 /// a thousand workers cost a thousand small stacks, not a thousand default 2 MiB ones.
@@ -160,7 +149,7 @@ pub struct Status {
 /// Starts serving on an already-bound listener (so tests can bind port 0).
 pub fn start(listener: TcpListener, store: Store, config: Config) -> Result<Server> {
     let local_addr = listener.local_addr()?;
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::sync_channel(hub::QUEUE);
     let stats = Arc::new(Stats::default());
     let hub = Hub::new(
         store.dedicated()?,
@@ -375,10 +364,8 @@ impl Server {
         let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
         let _ = t.accept.join();
         // Logged-in clients: the hub says goodbye and closes their sockets.
-        let (tx, rx) = mpsc::channel();
-        let _ = self.shared.hub.send(Event::Snapshot { reply: tx });
-        let _ = self.shared.hub.send(Event::Shutdown);
-        let _ = rx.recv_timeout(Duration::from_secs(5));
+        self.shared.hasher.stop();
+        let _ = self.ask(|done| Event::Shutdown { done });
         // Connections still logging in: the hub never knew them. (Sockets the hub finished
         // already refuse this send.)
         let bye = notice("Server is shutting down. Bye.");

@@ -16,8 +16,9 @@ pub enum Flushed {
     All,
     /// The kernel buffer is full; the rest waits in the backlog for a retry.
     Partly,
-    /// The backlog grew past its bound, or the socket failed: the client must go.
+    /// The backlog grew past its bound: the client is not reading and must go.
     Overflow,
+    /// The socket failed (the client is gone).
     Failed(io::ErrorKind),
 }
 
@@ -43,11 +44,6 @@ impl Outbox {
     /// Adds bytes to send at the next flush.
     pub fn queue(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
-    }
-
-    /// Whether anything waits to be sent.
-    pub fn pending(&self) -> bool {
-        self.sent < self.buf.len()
     }
 
     /// Sends what is queued without blocking.

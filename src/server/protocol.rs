@@ -96,6 +96,33 @@ pub fn chat_line(m: &Message, with_date: bool) -> String {
     }
 }
 
+/// History as chat lines with dates, oldest first, in at most `budget` bytes: the oldest
+/// lines are left out when the rest would not fit, so a long history can never overflow the
+/// client's backlog and get it disconnected.
+pub fn history_lines(msgs: &[Message], budget: usize) -> String {
+    let lines: Vec<String> = msgs.iter().map(|m| chat_line(m, true)).collect();
+    let mut size = 0;
+    let keep = lines
+        .iter()
+        .rev()
+        .take_while(|l| {
+            size += l.len();
+            size <= budget
+        })
+        .count();
+    let mut out = String::with_capacity(size);
+    if keep < lines.len() {
+        out.push_str(&notice(&format!(
+            "{} older message(s) left out: too long to send at once.",
+            lines.len() - keep
+        )));
+    }
+    for l in &lines[lines.len() - keep..] {
+        out.push_str(l);
+    }
+    out
+}
+
 /// `* Online (N): a, b`
 pub fn online_line(names: &[&str]) -> String {
     notice(&format!("Online ({}): {}", names.len(), names.join(", ")))
@@ -146,6 +173,27 @@ mod tests {
         assert_eq!(clean("esc\u{1b}cchar"), "escchar");
         assert_eq!(clean("\u{1b}[2J  \u{7}"), "");
         assert_eq!(clean("Привет, мир"), "Привет, мир");
+    }
+
+    #[test]
+    fn history_fits_its_budget_by_dropping_the_oldest() {
+        let msgs: Vec<Message> = (0..3)
+            .map(|i| Message {
+                id: i,
+                created_at: "2026-11-24T14:33:53Z".into(),
+                author_id: None,
+                author_name: "a".into(),
+                recipient: None,
+                kind: Kind::Say,
+                body: format!("m{i}"),
+            })
+            .collect();
+        let line = chat_line(&msgs[0], true).len();
+        let all = history_lines(&msgs, 3 * line);
+        assert_eq!(all.matches("] a: m").count(), 3);
+        let two = history_lines(&msgs, 2 * line + 1);
+        assert!(two.starts_with("* 1 older message(s) left out"), "{two}");
+        assert!(!two.contains("m0") && two.contains("m1") && two.ends_with("m2\r\n"));
     }
 
     #[test]

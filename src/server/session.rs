@@ -6,7 +6,7 @@
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::commands::{self, Flow, Stage};
 use super::hub::{ConnId, Event};
@@ -17,6 +17,9 @@ use crate::auth::{self, MIN_PASSWORD_CHARS};
 use crate::store::messages::Kind;
 use crate::store::tokens;
 use crate::store::users::{self, User};
+
+/// Longest a blocking write to a client may take before login.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Wrong passwords allowed per connection before it is closed.
 pub const MAX_FAILURES: u32 = 3;
@@ -42,7 +45,40 @@ pub struct Login {
     pub user: User,
     pub method: Method,
     /// The hash of this session's token (issued now, or the one used), for `/logout`.
-    pub token_hash: Option<String>,
+    pub token_hash: String,
+}
+
+/// A token bucket: `rate` lines a second on average, bursts of `2 × rate`.
+struct Throttle {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Throttle {
+    fn new(rate: u32) -> Throttle {
+        let rate = f64::from(rate.max(1));
+        Throttle {
+            rate,
+            tokens: 2.0 * rate,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes one token, sleeping until there is one.
+    fn take(&mut self) {
+        let now = Instant::now();
+        let earned = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + earned).min(2.0 * self.rate);
+        self.last = now;
+        if self.tokens < 1.0 {
+            let wait = (1.0 - self.tokens) / self.rate;
+            std::thread::sleep(Duration::from_secs_f64(wait));
+            self.tokens = 1.0;
+            self.last = Instant::now();
+        }
+        self.tokens -= 1.0;
+    }
 }
 
 pub struct Session<'a> {
@@ -76,7 +112,7 @@ pub fn run(shared: &Shared, conn: ConnId, stream: TcpStream, addr: SocketAddr) {
         conn,
         addr,
         stream,
-        reader: LineReader::new(reader, shared.config.max_line),
+        reader: LineReader::new(reader, shared.config.max_line, shared.config.telnet),
         deadline: Some(Instant::now() + shared.config.login_timeout),
         failures: 0,
         login: None,
@@ -101,9 +137,11 @@ impl Drop for Session<'_> {
 impl Session<'_> {
     /// Both stages; returns why the connection ended, for the log.
     fn serve(&mut self) -> &'static str {
+        // Before login the session writes itself; a client that doesn't read holds it this
+        // long per write at most (the login deadline bounds the rest).
         let _ = self
             .stream
-            .set_write_timeout(Some(self.shared.config.login_timeout));
+            .set_write_timeout(Some(self.shared.config.login_timeout.min(WRITE_TIMEOUT)));
         if self.shared.config.telnet && self.write_raw(&super::telnet::OFFER).is_err() {
             return "write failed";
         }
@@ -133,7 +171,8 @@ impl Session<'_> {
 
     // ---- output ----
 
-    /// Sends text to the client: directly before login, through the hub after.
+    /// Sends text to the client: directly before login, through the hub after. A prompt is
+    /// sent the same way; it just has no line end.
     pub fn send(&mut self, text: &str) {
         self.send_bytes(text.as_bytes().to_vec());
     }
@@ -151,11 +190,6 @@ impl Session<'_> {
 
     fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes)
-    }
-
-    /// A prompt: no line end, so the client types right after it.
-    fn prompt(&mut self, text: &str) {
-        self.send(text);
     }
 
     // ---- input ----
@@ -210,8 +244,9 @@ impl Session<'_> {
         if telnet {
             let _ = self.write_raw(&ECHO_OFF);
         }
-        self.prompt(prompt);
-        let line = self.read_line();
+        self.send(prompt);
+        // Surrounding spaces are not part of a password, here as in /login NAME PASSWORD.
+        let line = self.read_line().map(|l| l.trim().to_string());
         if telnet {
             // The Enter key was not echoed either: end the prompt's line ourselves.
             let _ = self.write_raw(&ECHO_ON);
@@ -224,7 +259,7 @@ impl Session<'_> {
 
     fn login_stage(&mut self) -> Result<Option<Login>, End> {
         loop {
-            self.prompt("Name: ");
+            self.send("Name: ");
             let line = self.read_line()?;
             let line = line.trim();
             if line.is_empty() {
@@ -305,7 +340,7 @@ impl Session<'_> {
                 }
             }
             Err(e) => {
-                log::error!("stored hash of {} is unusable: {e}", user.name);
+                log::warn!("cannot check the password of {}: {e}", user.name);
                 self.send(&error("Server error: cannot check this password now."));
                 Flow::Close
             }
@@ -328,7 +363,7 @@ impl Session<'_> {
         let hash = match self.shared.hasher.hash(password) {
             Ok(h) => h,
             Err(e) => {
-                log::error!("hashing failed: {e}");
+                log::warn!("cannot hash a new password: {e}");
                 self.send(&error("Server error: cannot register now."));
                 return Flow::Close;
             }
@@ -365,7 +400,7 @@ impl Session<'_> {
         Flow::LoggedIn(Login {
             user,
             method,
-            token_hash: Some(hash),
+            token_hash: hash,
         })
     }
 
@@ -378,7 +413,7 @@ impl Session<'_> {
                 Flow::LoggedIn(Login {
                     user,
                     method: Method::Token,
-                    token_hash: Some(hash),
+                    token_hash: hash,
                 })
             }
             Some(None) => {
@@ -435,11 +470,15 @@ impl Session<'_> {
         if !self.joined {
             return "server error";
         }
+        // Sleeping here leaves the client's input in the kernel: TCP slows it down and
+        // nothing is lost.
+        let mut throttle = Throttle::new(self.shared.config.max_rate);
         loop {
             let line = match self.read_line() {
                 Ok(line) => line,
                 Err(_) => return "connection closed",
             };
+            throttle.take();
             let flow = if let Some(text) = line.strip_prefix("//") {
                 self.say(Kind::Say, &format!("/{text}"));
                 Flow::Continue

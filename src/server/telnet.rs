@@ -19,6 +19,10 @@ pub const BINARY: u8 = 0;
 /// RFC 857 echo: the server "will echo" around password prompts, so the client stops echoing.
 pub const ECHO: u8 = 1;
 
+/// Longest subnegotiation (`IAC SB … IAC SE`) kept track of; past it the rest is taken as
+/// data again, so a client that never sends `IAC SE` cannot make the server discard all input.
+const MAX_SUB: usize = 512;
+
 /// Sent at connect: we will send and would like to receive 8-bit data.
 pub const OFFER: [u8; 6] = [IAC, WILL, BINARY, IAC, DO, BINARY];
 /// Before a password prompt: the client stops showing what is typed.
@@ -43,8 +47,9 @@ enum State {
     Iac,
     /// `IAC WILL|WONT|DO|DONT`, waiting for the option byte.
     Option(u8),
-    Sub,
-    SubIac,
+    /// Inside a subnegotiation, this many bytes in.
+    Sub(usize),
+    SubIac(usize),
 }
 
 /// Reads lines from a client.
@@ -63,13 +68,19 @@ pub struct LineReader<R> {
     telnet: bool,
     /// Refusals of options we don't support, to be sent by the owner of the write side.
     replies: Vec<u8>,
+    /// We offered BINARY at connect, so the client's agreement needs no answer.
+    offered: bool,
+    /// Options already refused, WILLs (0..256) then DOs (256..512): each is refused once, so
+    /// the answers owed to a client are bounded however much it negotiates.
+    refused: Box<[bool; 512]>,
     /// The last line ended in a bare `\n`. inetutils telnet in binary mode does that, and its
     /// local echo then leaves the cursor mid-row; see [`LineReader::needs_cr`].
     bare_lf: bool,
 }
 
 impl<R: Read> LineReader<R> {
-    pub fn new(inner: R, max_line: usize) -> Self {
+    /// `offered`: whether the telnet offer ([`OFFER`]) was sent at connect.
+    pub fn new(inner: R, max_line: usize, offered: bool) -> Self {
         LineReader {
             inner,
             buf: vec![0; 4096].into_boxed_slice(),
@@ -81,6 +92,8 @@ impl<R: Read> LineReader<R> {
             overflow: false,
             telnet: false,
             replies: Vec::new(),
+            offered,
+            refused: Box::new([false; 512]),
             bare_lf: false,
         }
     }
@@ -175,7 +188,7 @@ impl<R: Read> LineReader<R> {
                     WILL | WONT | DO | DONT => self.state = State::Option(b),
                     SB => {
                         self.telnet = true;
-                        self.state = State::Sub;
+                        self.state = State::Sub(0);
                     }
                     _ => {} // NOP, BRK, AO, GA, …: two-byte commands carry nothing for us.
                 }
@@ -187,27 +200,41 @@ impl<R: Read> LineReader<R> {
                 self.answer(cmd, b);
                 None
             }
-            State::Sub => {
-                if b == IAC {
-                    self.state = State::SubIac;
-                }
+            State::Sub(n) if n >= MAX_SUB => {
+                self.state = State::Data;
+                self.feed(b)
+            }
+            State::Sub(n) => {
+                self.state = if b == IAC {
+                    State::SubIac(n + 1)
+                } else {
+                    State::Sub(n + 1)
+                };
                 None
             }
-            State::SubIac => {
-                self.state = if b == SE { State::Data } else { State::Sub };
+            State::SubIac(n) => {
+                self.state = if b == SE {
+                    State::Data
+                } else {
+                    State::Sub(n + 1)
+                };
                 None
             }
         }
     }
 
-    /// Refuses what we don't support. Answers to our own offers (BINARY, ECHO) and refusals
-    /// get no reply, so negotiation can never loop.
+    /// Refuses what we don't support, once per option. Answers to our own offers (BINARY,
+    /// ECHO) and refusals get no reply, so negotiation can never loop.
     fn answer(&mut self, cmd: u8, opt: u8) {
-        match (cmd, opt) {
-            (WILL, BINARY) | (DO, BINARY) | (DO, ECHO) => {}
-            (WILL, _) => self.replies.extend_from_slice(&[IAC, DONT, opt]),
-            (DO, _) => self.replies.extend_from_slice(&[IAC, WONT, opt]),
-            _ => {}
+        let (slot, reply) = match (cmd, opt) {
+            (WILL | DO, BINARY) if self.offered => return,
+            (DO, ECHO) => return,
+            (WILL, _) => (usize::from(opt), DONT),
+            (DO, _) => (256 + usize::from(opt), WONT),
+            _ => return,
+        };
+        if !std::mem::replace(&mut self.refused[slot], true) {
+            self.replies.extend_from_slice(&[IAC, reply, opt]);
         }
     }
 }
@@ -217,7 +244,7 @@ mod tests {
     use super::*;
 
     fn lines(input: &[u8], max: usize) -> Vec<Input> {
-        let mut r = LineReader::new(input, max);
+        let mut r = LineReader::new(input, max, true);
         std::iter::from_fn(|| r.read_line().unwrap()).collect()
     }
 
@@ -247,7 +274,7 @@ mod tests {
                 Ok(1)
             }
         }
-        let mut r = LineReader::new(Trickle(b"a\r\n\r\nb"), 100);
+        let mut r = LineReader::new(Trickle(b"a\r\n\r\nb"), 100, true);
         let got: Vec<_> = std::iter::from_fn(|| r.read_line().unwrap()).collect();
         assert_eq!(got, [line("a"), line(""), line("b")]);
     }
@@ -263,7 +290,7 @@ mod tests {
             b"\r\n",
         ]
         .concat();
-        let mut r = LineReader::new(&input[..], 100);
+        let mut r = LineReader::new(&input[..], 100, true);
         assert!(!r.is_telnet());
         assert_eq!(r.read_line().unwrap(), Some(line("alice")));
         assert!(r.is_telnet());
@@ -280,26 +307,61 @@ mod tests {
 
     #[test]
     fn unsupported_options_are_refused_once() {
-        let mut r = LineReader::new(&[IAC, WILL, 31, IAC, DO, 3, IAC, WONT, 31, b'\n'][..], 10);
+        let mut r = LineReader::new(
+            &[IAC, WILL, 31, IAC, DO, 3, IAC, WONT, 31, b'\n'][..],
+            10,
+            true,
+        );
         r.read_line().unwrap();
         assert_eq!(r.take_replies(), [IAC, DONT, 31, IAC, WONT, 3]);
     }
 
     #[test]
     fn only_a_telnet_client_with_bare_lf_needs_a_cr() {
-        let mut r = LineReader::new(&[IAC, DO, BINARY, b'a', b'\n', b'b', b'\r', b'\n'][..], 10);
+        let mut r = LineReader::new(
+            &[IAC, DO, BINARY, b'a', b'\n', b'b', b'\r', b'\n'][..],
+            10,
+            true,
+        );
         r.read_line().unwrap();
         assert!(r.needs_cr());
         r.read_line().unwrap();
         assert!(!r.needs_cr());
-        let mut plain = LineReader::new(&b"a\n"[..], 10);
+        let mut plain = LineReader::new(&b"a\n"[..], 10, true);
         plain.read_line().unwrap();
         assert!(!plain.needs_cr());
     }
 
     #[test]
+    fn each_option_is_refused_once_so_answers_stay_bounded() {
+        let flood: Vec<u8> = (0..10_000)
+            .flat_map(|_| [IAC, WILL, 31])
+            .chain([b'\n'])
+            .collect();
+        let mut r = LineReader::new(&flood[..], 10, true);
+        r.read_line().unwrap();
+        assert_eq!(r.take_replies(), [IAC, DONT, 31]);
+    }
+
+    #[test]
+    fn binary_is_refused_when_it_was_not_offered() {
+        let mut r = LineReader::new(&[IAC, DO, BINARY, b'\n'][..], 10, false);
+        r.read_line().unwrap();
+        assert_eq!(r.take_replies(), [IAC, WONT, BINARY]);
+    }
+
+    #[test]
+    fn an_endless_subnegotiation_gives_way_to_data() {
+        let mut input = vec![IAC, SB, 24];
+        input.extend(std::iter::repeat_n(b'x', MAX_SUB + 10));
+        input.extend_from_slice(b"\nhello\n");
+        let got = lines(&input, 100);
+        assert_eq!(got.last(), Some(&line("hello")));
+    }
+
+    #[test]
     fn plain_client_is_not_telnet() {
-        let mut r = LineReader::new(&b"bob\n"[..], 10);
+        let mut r = LineReader::new(&b"bob\n"[..], 10, true);
         r.read_line().unwrap();
         assert!(!r.is_telnet());
         assert!(r.take_replies().is_empty());
