@@ -177,6 +177,18 @@ fn echo(addr: &str, max_clients: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// Makes glibc hand every allocation of 1 MiB or more back to the OS when it is freed.
+/// Each argon2 hash takes a 19 MiB block; by default glibc raises its mmap threshold after
+/// the first one is freed, and later blocks stay resident in its per-thread arenas: 30
+/// logins grew the server from 17 MB to 370 MB. Fixing the threshold turns that off.
+fn return_large_blocks_to_the_os() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before the server's threads start.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 /// What wakes the control thread (this one, the main thread).
 enum Control {
     Line(String),
@@ -189,6 +201,7 @@ fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), Stri
     // Each client holds a socket; the default soft limit (often 1024) would cap the server
     // below --max-clients.
     let nofile = rlimit::increase_nofile_limit(u64::MAX);
+    return_large_blocks_to_the_os();
     let store =
         Store::open(db).map_err(|e| format!("cannot open database {}: {e}", db.display()))?;
     let listener = TcpListener::bind(&args.addr)
