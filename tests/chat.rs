@@ -195,14 +195,7 @@ fn every_client_sees_one_order_equal_to_the_database() {
             seen.push(line[pos + 2..].trim_end().to_string());
         }
     }
-    let stored: Vec<String> = server
-        .sql()
-        .prepare("SELECT body FROM messages ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let stored: Vec<String> = server.texts("SELECT body FROM messages ORDER BY id");
     assert_eq!(seen, stored);
     // Each sender's own lines stay in the order sent.
     for i in 0..4 {

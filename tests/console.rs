@@ -159,10 +159,7 @@ fn logs_are_kept_in_sqlite_and_cleared() {
         .parse()
         .unwrap();
     assert!(n >= rows.len(), "{cleared}");
-    let left: i64 = server
-        .sql()
-        .query_row("SELECT count(*) FROM logs", [], |r| r.get(0))
-        .unwrap();
+    let left: i64 = server.count("logs");
     assert_eq!(left, 0);
     assert_eq!(std::fs::metadata(&log_file).unwrap().len(), 0);
 }
@@ -186,12 +183,8 @@ fn clear_auth_removes_accounts_and_disconnects_but_keeps_history() {
         );
     }
     let db = server.sql();
-    let users: i64 = db
-        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
-        .unwrap();
-    let tokens: i64 = db
-        .query_row("SELECT count(*) FROM tokens", [], |r| r.get(0))
-        .unwrap();
+    let users: i64 = server.count("users");
+    let tokens: i64 = server.count("tokens");
     assert_eq!((users, tokens), (0, 0));
     let kept: Vec<(Option<i64>, String, String)> = db
         .prepare("SELECT author_id, author_name, body FROM messages")
@@ -281,10 +274,7 @@ fn shutdown_says_goodbye_commits_and_exits_0() {
         .expect_closed()
         .contains("* Server is shutting down. Bye."));
     // Everything bob was shown is stored, and every line alice sent was committed.
-    let stored: i64 = server
-        .sql()
-        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
-        .unwrap();
+    let stored: i64 = server.count("messages");
     assert_eq!(stored, 320);
     let shown = seen.lines().filter(|l| l.contains("] alice: ")).count() as i64;
     assert!(shown <= stored && shown > 0, "{shown} shown");
@@ -313,10 +303,7 @@ fn shutdown_does_not_wait_for_queued_password_hashes() {
     for c in &mut waiting {
         c.expect_closed();
     }
-    let users: i64 = server
-        .sql()
-        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
-        .unwrap();
+    let users: i64 = server.count("users");
     assert!(users < 40, "every queued registration ran: {users}");
 }
 

@@ -25,14 +25,7 @@ fn bad_lines_are_refused_and_nothing_is_stored() {
     b.expect(&format!("alice: {}\r\n", "z".repeat(100)));
     a.expect_silence(QUIET);
     b.expect_silence(QUIET);
-    let bodies: Vec<String> = server
-        .sql()
-        .prepare("SELECT body FROM messages")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let bodies: Vec<String> = server.texts("SELECT body FROM messages");
     assert_eq!(bodies, ["z".repeat(100)]);
 }
 

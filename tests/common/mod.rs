@@ -198,6 +198,21 @@ impl Server {
         panic!("server did not exit; log:\n{}", self.stderr.lock().unwrap());
     }
 
+    /// `SELECT count(*) FROM table`.
+    pub fn count(&self, table: &str) -> i64 {
+        self.sql()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// The first column of every row `sql` returns, as text.
+    pub fn texts(&self, sql: &str) -> Vec<String> {
+        let db = self.sql();
+        let mut stmt = db.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
     /// Stops the server the hard way (tests of a clean stop use the console).
     pub fn kill(mut self) {
         let _ = self.child.kill();
