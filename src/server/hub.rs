@@ -216,6 +216,10 @@ impl Hub {
             Event::Private { conn, to, body } => {
                 self.stage(conn, Kind::Say, Some((to.id, to.name)), body)
             }
+            // A session's answer to its own client (an error, a telnet CR) takes no place in
+            // the chat order, so it does not cut the batch: it may arrive just before lines
+            // staged in the same batch.
+            Event::Reply { conn, bytes } => self.queue(conn, &bytes),
             other => {
                 // Anything else is ordered after the messages before it.
                 self.commit_staged();
@@ -227,7 +231,6 @@ impl Hub {
                         sock,
                     } => self.join(conn, user, addr, sock),
                     Event::Leave { conn } => self.leave(conn),
-                    Event::Reply { conn, bytes } => self.queue(conn, &bytes),
                     Event::Who { conn } => {
                         let line = self.online_line();
                         self.queue(conn, line.as_bytes());
@@ -260,7 +263,9 @@ impl Hub {
                         let _ = done.send(());
                     }
                     Event::Stop => return true,
-                    Event::Chat { .. } | Event::Private { .. } => unreachable!(),
+                    Event::Chat { .. } | Event::Private { .. } | Event::Reply { .. } => {
+                        unreachable!("handled above")
+                    }
                 }
             }
         }
