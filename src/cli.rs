@@ -114,34 +114,36 @@ pub fn run(cli: Cli) -> Result<(), String> {
         return serve(&cli.db, cli.log_level, args);
     }
     crate::logging::init(cli.log_level, None, None)?;
-    let open = || {
-        Store::open(&cli.db).map_err(|e| format!("cannot open database {}: {e}", cli.db.display()))
-    };
+    if let Command::Echo { addr, max_clients } = &cli.command {
+        return echo(addr, *max_clients);
+    }
+    let store = Store::open(&cli.db)
+        .map_err(|e| format!("cannot open database {}: {e}", cli.db.display()))?;
+    let db = store.conn().map_err(|e| e.to_string())?;
     let out = &mut io::stdout().lock();
     let done = match cli.command {
-        Command::Serve(_) => unreachable!(),
-        Command::Echo { addr, max_clients } => return echo(&addr, max_clients),
+        Command::Serve(_) | Command::Echo { .. } => unreachable!("handled above"),
         Command::PurgeAuth => {
-            let p = users::purge_all(&*conn(&open()?)?).map_err(|e| e.to_string())?;
+            let p = users::purge_all(&db).map_err(|e| e.to_string())?;
             writeln!(out, "Removed {} users and {} tokens.", p.users, p.tokens)
         }
         Command::ClearLogs => {
-            let n = logs::clear(&*conn(&open()?)?).map_err(|e| e.to_string())?;
+            let n = logs::clear(&db).map_err(|e| e.to_string())?;
             writeln!(out, "Removed {n} log records.")
         }
         Command::Logs { n, level } => {
+            // --level warn means warn and error: this level or more severe.
             let names: Option<Vec<&str>> = level.map(|max| {
                 log::Level::iter()
                     .filter(|l| *l <= max)
                     .map(|l| l.as_str())
                     .collect()
             });
-            let records =
-                logs::recent(&*conn(&open()?)?, n, names.as_deref()).map_err(|e| e.to_string())?;
+            let records = logs::recent(&db, n, names.as_deref()).map_err(|e| e.to_string())?;
             console::print_logs(&records, out)
         }
         Command::Users => {
-            let list = users::list(&*conn(&open()?)?).map_err(|e| e.to_string())?;
+            let list = users::list(&db).map_err(|e| e.to_string())?;
             if list.is_empty() {
                 writeln!(out, "No users.").map_err(|e| e.to_string())?;
             }
@@ -154,17 +156,11 @@ pub fn run(cli: Cli) -> Result<(), String> {
             })
         }
         Command::History { n } => {
-            let msgs = messages::recent(&*conn(&open()?)?, n).map_err(|e| e.to_string())?;
+            let msgs = messages::recent(&db, n).map_err(|e| e.to_string())?;
             console::print_history(&msgs, out)
         }
     };
     done.map_err(|e| format!("cannot write output: {e}"))
-}
-
-fn conn(
-    store: &Store,
-) -> Result<r2d2::PooledConnection<r2d2_sqlite::SqliteConnectionManager>, String> {
-    store.conn().map_err(|e| e.to_string())
 }
 
 fn echo(addr: &str, max_clients: u32) -> Result<(), String> {

@@ -4,7 +4,7 @@
 //! Every command maps to an operation on the server or an SQL operation in [`crate::store`],
 //! the same one the admin CLI uses.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
 use crate::logging::DbSink;
@@ -131,16 +131,6 @@ impl Console<'_> {
         let outcome = (cmd.run)(self, args, out)?;
         out.flush()?;
         Ok(outcome)
-    }
-
-    /// Reads commands until `shutdown` or the end of input.
-    pub fn run(&self, input: impl BufRead, out: &mut dyn Write) -> io::Result<Outcome> {
-        for line in input.lines() {
-            if self.execute(&line?, out)? == Outcome::Shutdown {
-                return Ok(Outcome::Shutdown);
-            }
-        }
-        Ok(Outcome::Continue)
     }
 
     fn flush_logs(&self) {

@@ -2,7 +2,7 @@
 //! (which stage it belongs to, how many words it takes) before its handler runs.
 
 use super::hub::Event;
-use super::protocol::{error, history_lines, notice, valid_name, NAME_RULE};
+use super::protocol::{error, history_lines, notice};
 use super::session::{End, Login, Session};
 use crate::store::messages::{self, Kind};
 use crate::store::{tokens, users};
@@ -192,26 +192,6 @@ fn name_and_rest(args: &str) -> (&str, &str) {
 
 fn register(s: &mut Session, args: &str) -> Result<Flow, End> {
     let (name, password) = name_and_rest(args);
-    if !valid_name(name) {
-        s.send(&error(&format!(
-            "Invalid name: {name}. Names are {NAME_RULE}."
-        )));
-        return Ok(Flow::Continue);
-    }
-    // Check first: argon2 is too costly to spend on a name that is taken.
-    match s.db(|c| users::find(c, name)) {
-        Some(Some(_)) => {
-            s.send(&error(&format!(
-                "The name {name} is taken. Choose another, or log in with its password."
-            )));
-            return Ok(Flow::Continue);
-        }
-        Some(None) => {}
-        None => return Ok(Flow::Continue),
-    }
-    if !s.password_ok(password) {
-        return Ok(Flow::Continue);
-    }
     Ok(s.register(name, password))
 }
 

@@ -19,7 +19,7 @@ pub mod telnet;
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -125,8 +125,6 @@ pub struct Server {
     started: Instant,
     /// The threads to join at shutdown; taken by the first shutdown, so it runs once.
     threads: Mutex<Option<Threads>>,
-    /// Set when shutdown has finished, for [`Server::wait`].
-    stopped: (Mutex<bool>, Condvar),
 }
 
 struct Threads {
@@ -190,12 +188,11 @@ pub fn start(listener: TcpListener, store: Store, config: Config) -> Result<Serv
         gate,
         started: Instant::now(),
         threads: Mutex::new(Some(Threads { accept, hub, pool })),
-        stopped: (Mutex::new(false), Condvar::new()),
     })
 }
 
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>, gate: Arc<Gate>, pool: ThreadPool) {
-    let next_id = AtomicU64::new(1);
+    let mut next_id: ConnId = 1;
     loop {
         // Paused: stop taking connections, so new clients wait in the kernel's queue.
         if !gate.pass() {
@@ -229,7 +226,8 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, gate: Arc<Gate>, pool
             continue;
         }
         let _ = stream.set_nodelay(true);
-        let conn = next_id.fetch_add(1, Ordering::Relaxed);
+        let conn = next_id;
+        next_id += 1;
         if let Ok(clone) = stream.try_clone() {
             lock(&shared.conns).insert(conn, clone);
         }
@@ -335,14 +333,6 @@ impl Server {
             .unwrap_or_else(|| Err(std::io::Error::other("the server is stopping").into()))
     }
 
-    /// Blocks until [`Server::shutdown`] has finished (from any thread).
-    pub fn wait(&self) {
-        let mut done = lock(&self.stopped.0);
-        while !*done {
-            done = self.stopped.1.wait(done).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-
     /// Stops accepting, says goodbye to every client, closes every connection, commits every
     /// message the sessions read, and joins every thread. Safe to call from several threads:
     /// the first does the work, the others wait for it.
@@ -388,7 +378,5 @@ impl Server {
         let _ = self.shared.hub.send(Event::Stop);
         let _ = t.hub.join();
         log::info!("server stopped");
-        *lock(&self.stopped.0) = true;
-        self.stopped.1.notify_all();
     }
 }

@@ -91,7 +91,7 @@ pub struct Session<'a> {
     /// The login stage ends by this instant.
     deadline: Option<Instant>,
     /// Wrong passwords so far.
-    pub failures: u32,
+    failures: u32,
     /// Set once logged in.
     pub login: Option<Login>,
     /// Registered with the hub: writes go through it, and it must hear `Leave`.
@@ -280,10 +280,7 @@ impl Session<'_> {
 
     /// The interactive path: a name, then a password or a new account.
     fn interactive(&mut self, name: &str) -> Result<Flow, End> {
-        if !valid_name(name) {
-            self.send(&error(&format!(
-                "Invalid name: {name}. Names are {NAME_RULE}."
-            )));
+        if !self.name_ok(name) {
             return Ok(Flow::Continue);
         }
         let found = match self.db(|c| users::find(c, name)) {
@@ -358,8 +355,33 @@ impl Session<'_> {
         true
     }
 
-    /// Creates the account (the name was validated) and logs it in.
+    /// Whether a name follows the rule; says why not.
+    fn name_ok(&mut self, name: &str) -> bool {
+        if !valid_name(name) {
+            self.send(&error(&format!(
+                "Invalid name: {name}. Names are {NAME_RULE}."
+            )));
+            return false;
+        }
+        true
+    }
+
+    /// Creates the account and logs it in, after checking the name and the password (again,
+    /// for the interactive path: cheap, and it keeps every check in one place).
     pub fn register(&mut self, name: &str, password: &str) -> Flow {
+        if !self.name_ok(name) {
+            return Flow::Continue;
+        }
+        // Checked before hashing: argon2 is too costly to spend on a name that is taken. The
+        // insert below still catches two people registering the same name at once.
+        match self.db(|c| users::find(c, name)) {
+            Some(None) => {}
+            Some(Some(_)) => return self.name_taken(name),
+            None => return Flow::Continue,
+        }
+        if !self.password_ok(password) {
+            return Flow::Continue;
+        }
         let hash = match self.shared.hasher.hash(password) {
             Ok(h) => h,
             Err(e) => {
@@ -373,14 +395,16 @@ impl Session<'_> {
                 log::info!("{}: registered {}", self.addr, user.name);
                 self.issue_token(user, Method::Registered)
             }
-            Some(None) => {
-                self.send(&error(&format!(
-                    "The name {name} is taken. Choose another, or log in with its password."
-                )));
-                Flow::Continue
-            }
+            Some(None) => self.name_taken(name),
             None => Flow::Continue,
         }
+    }
+
+    fn name_taken(&mut self, name: &str) -> Flow {
+        self.send(&error(&format!(
+            "The name {name} is taken. Choose another, or log in with its password."
+        )));
+        Flow::Continue
     }
 
     /// Issues a session token after a password login or registration.
