@@ -30,8 +30,10 @@ fn help_and_unknown_commands() {
     );
     // The server carries on.
     let (_c, _) = server.register("alice", "secret1");
-    server.ask("", "");
-    server.ask("logs 0", "Usage: logs [N], N from 1 to 10000.");
+    // An empty line prints nothing: the next output is the next command's answer.
+    server.command("");
+    let out = server.ask("logs 0", "Usage: logs [N], N from 1 to 10000.\n");
+    assert_eq!(out, "Usage: logs [N], N from 1 to 10000.\n");
 }
 
 #[test]
