@@ -4,8 +4,11 @@
 //! Functions take a `&Connection` so unit tests can run them on an in-memory database, and so
 //! the hub can keep one dedicated connection while sessions borrow from the pool.
 
+pub mod bans;
 pub mod logs;
 pub mod messages;
+pub mod retention;
+pub mod roles;
 pub mod tokens;
 pub mod users;
 
@@ -32,7 +35,10 @@ const POOL_SIZE: u32 = 8;
 
 /// The schema, embedded in the binary. The list only grows: a released file is never edited.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../../migrations/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/0001_init.sql")),
+        M::up(include_str!("../../migrations/0002_moderation.sql")),
+    ])
 }
 
 /// Settings every connection gets, pooled or not.

@@ -54,6 +54,13 @@ pub fn revoke(conn: &Connection, token_hash: &str) -> Result<bool> {
     Ok(n > 0)
 }
 
+/// Revokes every token of a user (a ban); returns how many.
+pub fn revoke_user(conn: &Connection, user_id: i64) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM tokens WHERE user_id = ?1")?
+        .execute([user_id])?)
+}
+
 /// How many tokens are stored.
 pub fn count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT count(*) FROM tokens", [], |r| r.get(0))?)
@@ -73,6 +80,10 @@ mod tests {
         assert_eq!(redeem(&db, "nope").unwrap(), None);
         assert!(revoke(&db, "abc").unwrap());
         assert_eq!(redeem(&db, "abc").unwrap(), None);
+        insert(&db, u.id, "d", 30).unwrap();
+        insert(&db, u.id, "e", 30).unwrap();
+        assert_eq!(revoke_user(&db, u.id).unwrap(), 2);
+        assert_eq!(redeem(&db, "e").unwrap(), None);
     }
 
     #[test]

@@ -1,0 +1,168 @@
+//! Retention: deleting old rows of `messages` so a busy public server's file does not grow
+//! without bound.
+//!
+//! Pruning works in small batches, each its own short transaction on the oldest rows, so the
+//! hub's commits never wait long behind it. It never deletes one of the newest `keep_public`
+//! public messages (what a user sees at login), whatever the policy says.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::Result;
+
+/// What to keep. Both limits off keeps everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Policy {
+    /// Delete messages older than this many days.
+    pub days: Option<u32>,
+    /// Delete all but the newest this many messages.
+    pub messages: Option<u64>,
+    /// The newest this many public messages are never deleted (the server's `--history`).
+    pub keep_public: u32,
+}
+
+impl Policy {
+    /// Whether the policy deletes anything at all.
+    pub fn is_on(&self) -> bool {
+        self.days.is_some() || self.messages.is_some()
+    }
+}
+
+/// Rows one batch deletes at most.
+pub const BATCH: usize = 500;
+
+/// Deletes at most `batch` of the oldest messages the policy lets go; returns how many went.
+/// Call again until it returns 0.
+pub fn prune_batch(conn: &Connection, policy: &Policy, batch: usize) -> Result<usize> {
+    if !policy.is_on() {
+        return Ok(0);
+    }
+    // Below `floor` nothing is protected: the oldest of the newest `keep_public` public rows.
+    let floor: Option<i64> = if policy.keep_public == 0 {
+        None
+    } else {
+        conn.prepare_cached(
+            "SELECT min(id) FROM (SELECT id FROM messages INDEXED BY messages_public
+             WHERE recipient_id IS NULL ORDER BY id DESC LIMIT ?1)",
+        )?
+        .query_row([policy.keep_public], |r| r.get(0))?
+    };
+    // Rows at or below `count_cut` are beyond the newest N.
+    let count_cut: Option<i64> = match policy.messages {
+        None => None,
+        Some(n) => conn
+            .prepare_cached("SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET ?1")?
+            .query_row([i64::try_from(n).unwrap_or(i64::MAX)], |r| r.get(0))
+            .optional()?,
+    };
+    let days = policy.days.map(|d| format!("-{d} days"));
+    // The inner scan reads only the `batch` oldest rows (ids follow time), so a run costs the
+    // same however large the table is.
+    let n = conn
+        .prepare_cached(
+            "DELETE FROM messages WHERE id IN (
+               SELECT id FROM (SELECT id, created_at FROM messages WHERE id < ?1
+                               ORDER BY id LIMIT ?2)
+               WHERE id <= ?3
+                  OR created_at < CASE WHEN ?4 IS NULL THEN ''
+                                  ELSE strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?4) END)",
+        )?
+        .execute(params![
+            floor.unwrap_or(i64::MAX),
+            batch as i64,
+            count_cut.unwrap_or(-1),
+            days
+        ])?;
+    Ok(n)
+}
+
+/// Runs batches until nothing more goes; returns the total.
+pub fn prune(conn: &Connection, policy: &Policy) -> Result<usize> {
+    let mut total = 0;
+    loop {
+        let n = prune_batch(conn, policy, BATCH)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{messages, test_db, users};
+
+    /// `n` public messages, then a private one, with the given age in days for the first half.
+    fn fill(db: &Connection, n: i64, old_days: i64) {
+        users::create(db, "alice", "h").unwrap();
+        users::create(db, "bob", "h").unwrap();
+        for i in 0..n {
+            let age = if i < n / 2 { old_days } else { 0 };
+            db.execute(
+                "INSERT INTO messages (created_at, author_id, author_name, body)
+                 VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1), 1, 'alice', ?2)",
+                params![format!("-{age} days"), format!("m{i}")],
+            )
+            .unwrap();
+        }
+    }
+
+    fn bodies(db: &Connection) -> Vec<String> {
+        let mut stmt = db.prepare("SELECT body FROM messages ORDER BY id").unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn off_keeps_everything() {
+        let db = test_db();
+        fill(&db, 10, 400);
+        assert_eq!(prune(&db, &Policy::default()).unwrap(), 0);
+        assert_eq!(messages::count(&db).unwrap(), 10);
+    }
+
+    #[test]
+    fn by_count_keeps_the_newest() {
+        let db = test_db();
+        fill(&db, 10, 0);
+        let policy = Policy {
+            messages: Some(3),
+            ..Policy::default()
+        };
+        // Small batches: the loop must carry on until done.
+        assert_eq!(prune_batch(&db, &policy, 4).unwrap(), 4);
+        assert_eq!(prune(&db, &policy).unwrap(), 3);
+        assert_eq!(bodies(&db), ["m7", "m8", "m9"]);
+    }
+
+    #[test]
+    fn by_age_deletes_only_old_rows() {
+        let db = test_db();
+        fill(&db, 10, 40);
+        let policy = Policy {
+            days: Some(30),
+            ..Policy::default()
+        };
+        assert_eq!(prune(&db, &policy).unwrap(), 5);
+        assert_eq!(bodies(&db), ["m5", "m6", "m7", "m8", "m9"]);
+    }
+
+    #[test]
+    fn the_login_history_is_never_deleted() {
+        let db = test_db();
+        fill(&db, 10, 40);
+        // Everything is old and over the count, but the newest 6 public ones are kept.
+        db.execute(
+            "UPDATE messages SET created_at = '2000-01-01T00:00:00Z'",
+            [],
+        )
+        .unwrap();
+        let policy = Policy {
+            days: Some(1),
+            messages: Some(1),
+            keep_public: 6,
+        };
+        assert_eq!(prune(&db, &policy).unwrap(), 4);
+        assert_eq!(bodies(&db), ["m4", "m5", "m6", "m7", "m8", "m9"]);
+    }
+}
