@@ -15,7 +15,9 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::console::{self, Console, Outcome};
-use crate::server::{self, Config};
+use crate::server::limits::Rules;
+use crate::server::{self, Config, Keepalive};
+use crate::store::retention::Policy;
 use crate::store::{logs, messages, users, Store};
 
 #[derive(Parser, Debug)]
@@ -54,6 +56,37 @@ pub enum Command {
     },
     /// List users: name, created, token count.
     Users,
+    /// Create an account (for --no-register servers); the password is read from standard
+    /// input, or asked for without echo on a terminal.
+    Useradd {
+        /// The new user's name.
+        name: String,
+    },
+    /// Ban a user, an address or a CIDR range (a running server applies it within seconds).
+    Ban {
+        /// A name, an address (203.0.113.7) or a range (203.0.113.0/24).
+        target: String,
+        /// How long (30m, 2h, 7d) and why: `ban bob 1h spam`. Forever without a duration.
+        #[arg(trailing_var_arg = true)]
+        rest: Vec<String>,
+    },
+    /// Lift a ban.
+    Unban { target: String },
+    /// List bans and mutes in force, with the time left.
+    Bans,
+    /// Mute a user: they may read but not speak.
+    Mute {
+        name: String,
+        /// How long (30m, 2h, 7d) and why. Forever without a duration.
+        #[arg(trailing_var_arg = true)]
+        rest: Vec<String>,
+    },
+    /// Let a muted user speak again.
+    Unmute { name: String },
+    /// Make a user an operator.
+    Op { name: String },
+    /// Take a user's operator status away.
+    Deop { name: String },
     /// Show the last messages, private ones included, oldest first.
     History {
         /// How many messages.
@@ -94,9 +127,58 @@ pub struct ServeArgs {
     /// Seconds a new connection has to log in.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
     pub login_timeout: u32,
-    /// Lines per second one connection may send (bursts of twice that pass at once).
+    /// Lines per second one user may send, all their sessions together (bursts of twice
+    /// that pass at once); also paces each connection before login.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_rate: u32,
+    /// Connections at once from one address (IPv6: one /64).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_per_ip: u32,
+    /// New connections a minute from one address.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub connect_rate: u32,
+    /// An address or CIDR range exempt from the per-address limits (repeatable): a bouncer,
+    /// a web gateway.
+    #[arg(long, value_parser = parse_net)]
+    pub allow_ip: Vec<ipnet::IpNet>,
+    /// Failed logins for one account within --failed-login-window before it is locked.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_failed_logins: u32,
+    /// Failed logins (wrong passwords, unknown names, bad tokens) from one address within
+    /// --failed-login-window before it is locked.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_failed_logins_per_ip: u32,
+    /// The window failed logins are counted in (and so the longest lock).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub failed_login_window: Duration,
+    /// New accounts an hour from one address.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub register_rate: u32,
+    /// Turn registration off: only `besedka useradd` creates accounts.
+    #[arg(long)]
+    pub no_register: bool,
+    /// Sessions at once for one user.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_sessions_per_user: u32,
+    /// A logged-in connection silent this long is disconnected (e.g. 1h); off by default.
+    #[arg(long, value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+    /// TCP keepalive: silence before the first probe.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub keepalive_idle: Duration,
+    /// TCP keepalive: time between probes.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub keepalive_interval: Duration,
+    /// TCP keepalive: unanswered probes before the connection is dropped.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=127))]
+    pub keepalive_probes: u32,
+    /// Delete messages older than this many days (off by default: keep everything).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub retain_days: Option<u32>,
+    /// Keep only the newest this many messages (off by default). The last --history public
+    /// messages are always kept.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub retain_messages: Option<u64>,
     /// Don't offer telnet options at connect (for raw-socket deployments).
     #[arg(long)]
     pub no_telnet: bool,
@@ -106,6 +188,20 @@ pub struct ServeArgs {
     /// Don't read console commands from standard input.
     #[arg(long)]
     pub no_console: bool,
+}
+
+/// `30m`, `2h`, `10s`, `1h30m`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("must be more than 0".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e} (write e.g. 30s, 10m, 2h)")),
+    }
+}
+
+fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    server::moderation::parse_net(s)
+        .ok_or_else(|| format!("{s:?} is not an address or a CIDR range"))
 }
 
 /// Runs the parsed command line; the error is the one-line message for exit code 1.
@@ -123,6 +219,39 @@ pub fn run(cli: Cli) -> Result<(), String> {
     let out = &mut io::stdout().lock();
     let done = match cli.command {
         Command::Serve(_) | Command::Echo { .. } => unreachable!("handled above"),
+        Command::Useradd { name } => {
+            let password = crate::admin::read_new_password()?;
+            let user = crate::admin::useradd(&db, &name, &password)?;
+            writeln!(out, "Created user {}.", user.name)
+        }
+        Command::Ban { target, rest } => {
+            let text = crate::admin::ban(&db, &target, &rest.join(" "))?;
+            writeln!(out, "{text}")
+        }
+        Command::Unban { target } => {
+            let text = crate::admin::unban(&db, &target)?;
+            writeln!(out, "{text}")
+        }
+        Command::Bans => {
+            let list = crate::store::bans::active(&db).map_err(|e| e.to_string())?;
+            console::print_bans(&list, out)
+        }
+        Command::Mute { name, rest } => {
+            let text = crate::admin::mute(&db, &name, &rest.join(" "))?;
+            writeln!(out, "{text}")
+        }
+        Command::Unmute { name } => {
+            let text = crate::admin::unmute(&db, &name)?;
+            writeln!(out, "{text}")
+        }
+        Command::Op { name } => {
+            let text = crate::admin::set_op(&db, &name, true)?;
+            writeln!(out, "{text}")
+        }
+        Command::Deop { name } => {
+            let text = crate::admin::set_op(&db, &name, false)?;
+            writeln!(out, "{text}")
+        }
         Command::PurgeAuth => {
             let p = users::purge_all(&db).map_err(|e| e.to_string())?;
             writeln!(out, "Removed {} users and {} tokens.", p.users, p.tokens)
@@ -191,6 +320,8 @@ enum Control {
     /// Standard input ended: the server carries on without a console.
     Eof,
     Signal(i32),
+    /// The server cannot go on (its hub panicked).
+    Fatal(String),
 }
 
 fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), String> {
@@ -214,15 +345,45 @@ fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), Stri
         telnet: !args.no_telnet,
         max_backlog: args.max_backlog as usize,
         login_timeout: Duration::from_secs(args.login_timeout.into()),
-        max_rate: args.max_rate,
+        limits: Rules {
+            max_per_ip: args.max_per_ip as usize,
+            connect_rate: args.connect_rate,
+            max_failures_per_user: args.max_failed_logins,
+            max_failures_per_ip: args.max_failed_logins_per_ip,
+            window: args.failed_login_window,
+            register_rate: args.register_rate,
+            max_sessions_per_user: args.max_sessions_per_user as usize,
+            max_rate: args.max_rate,
+            allow: args.allow_ip.clone(),
+        },
+        no_register: args.no_register,
+        keepalive: Keepalive {
+            idle: args.keepalive_idle,
+            interval: args.keepalive_interval,
+            probes: args.keepalive_probes,
+        },
+        idle_timeout: args.idle_timeout,
+        retention: Policy {
+            days: args.retain_days,
+            messages: args.retain_messages,
+            keep_public: args.history,
+        },
+        faults: std::env::var_os("BESEDKA_FAULTS").is_some_and(|v| v == "1"),
     };
-    let server = Arc::new(server::start(listener, store, config).map_err(|e| e.to_string())?);
+    let (tx, rx) = mpsc::channel();
+    let on_fatal = {
+        let tx = tx.clone();
+        move |why| {
+            let _ = tx.send(Control::Fatal(why));
+        }
+    };
+    let server =
+        Arc::new(server::start(listener, store, config, on_fatal).map_err(|e| e.to_string())?);
     let addr = server.local_addr();
     println!("besedka listening on {addr} (db: {})", db.display());
     let _ = io::stdout().flush();
     log::info!("listening on {addr}, database {}", db.display());
 
-    let (tx, rx) = mpsc::channel();
     let mut signals =
         Signals::new([SIGINT, SIGTERM]).map_err(|e| format!("cannot handle signals: {e}"))?;
     let signal_handle = signals.handle();
@@ -260,6 +421,7 @@ fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), Stri
         sink: sink.as_deref(),
     };
     let out = &mut io::stdout();
+    let mut failure = None;
     while let Ok(control) = rx.recv() {
         match control {
             Control::Line(line) => match console.execute(&line, out) {
@@ -272,6 +434,10 @@ fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), Stri
                 log::info!("signal {sig} received: shutting down");
                 break;
             }
+            Control::Fatal(why) => {
+                failure = Some(why);
+                break;
+            }
         }
     }
     server.shutdown();
@@ -280,5 +446,5 @@ fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), Stri
     if let Some(sink) = sink {
         sink.close();
     }
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }

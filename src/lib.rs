@@ -20,6 +20,7 @@
 //!
 //! Each layer uses only those below it.
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod console;

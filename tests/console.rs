@@ -230,13 +230,16 @@ fn kick_and_say() {
     server.ask("say Maintenance at 18:00 UTC", "Sent to everyone online.");
     a.expect("* [server] Maintenance at 18:00 UTC\r\n");
     b.expect("* [server] Maintenance at 18:00 UTC\r\n");
-    server.ask("kick BOB", "Kicked BOB (1 session).");
+    server.ask("kick BOB", "Kicked bob (1 session).");
     assert!(b
         .expect_closed()
         .contains("* You were disconnected by the server operator."));
+    // Every moderation action is announced to the others.
+    a.expect("* server kicked bob\r\n");
     a.expect("* bob left\r\n");
-    server.ask("kick nobody", "nobody is not online.");
-    server.ask("kick", "Usage: kick NAME");
+    server.ask("kick bob", "Error: bob is not online.");
+    server.ask("kick nobody", "Error: No such user: nobody");
+    server.ask("kick", "Usage: kick NAME [REASON]");
     server.expect_log("console: kick BOB");
 }
 

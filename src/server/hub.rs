@@ -19,10 +19,11 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+use super::moderation::{banned_line, Moderation};
 use super::outbox::{Flushed, Outbox};
 use super::protocol::{chat_line, error, history_lines, notice, online_line};
 use crate::store::messages::{self, Kind, Message};
-use crate::store::users::{self, name_key, Purged, User};
+use crate::store::users::{self, name_key, User};
 
 /// Identifies one connection for its whole life.
 pub type ConnId = u64;
@@ -61,15 +62,27 @@ pub enum Event {
     Reply { conn: ConnId, bytes: Vec<u8> },
     /// `/who` from a session.
     Who { conn: ConnId },
-    /// Operator: disconnect every session of a user; answers how many there were.
-    Kick { name: String, reply: Sender<usize> },
+    /// Moderation: disconnect every session of a user (by name key) with `text`; if there
+    /// were any, `announce` to everyone left. Answers how many sessions.
+    Kick {
+        key: String,
+        text: String,
+        announce: String,
+        reply: Sender<usize>,
+    },
+    /// Moderation state changed: disconnect every session that a ban now keeps out (each
+    /// with its ban line), then `announce` to everyone left. Answers how many sessions.
+    Enforce {
+        announce: Option<String>,
+        reply: Option<Sender<usize>>,
+    },
     /// Operator: `* [server] TEXT` to everyone.
     Announce { text: String },
-    /// Operator: delete every user and token, then disconnect every session. Run here so it
-    /// is ordered with logins.
-    PurgeAuth {
-        reply: Sender<crate::Result<Purged>>,
-    },
+    /// Operator: every account was deleted (`clear-auth`); disconnect every session with
+    /// `text`. A login whose account went meanwhile is refused at `Join`.
+    DisconnectAll { text: String, reply: Sender<usize> },
+    /// Fault injection for tests (`BESEDKA_FAULTS=1`): the hub panics, as a bug would make it.
+    Crash,
     /// Operator: who is online, with addresses.
     Snapshot { reply: Sender<Vec<OnlineUser>> },
     /// Say goodbye to everyone and close every socket, then answer. The hub keeps running
@@ -101,6 +114,10 @@ struct Client {
     dirty: bool,
     /// Cut off; its session will send `Leave` soon. Nothing more is queued to it.
     dead: bool,
+    /// Removed by moderation or for not reading: lines it had read but not yet handed in
+    /// are not stored either. (At shutdown clients are `dead` but not `removed`: what they
+    /// sent before the goodbye is still committed.)
+    removed: bool,
 }
 
 impl Client {
@@ -125,6 +142,8 @@ struct Online {
 
 pub struct Hub {
     db: Connection,
+    /// Bans and operators in force, to refuse a banned login at `Join` and mark `@ops`.
+    moderation: Arc<Moderation>,
     rx: Receiver<Event>,
     stats: Arc<Stats>,
     /// Messages replayed at login.
@@ -157,11 +176,13 @@ impl Hub {
         db: Connection,
         rx: Receiver<Event>,
         stats: Arc<Stats>,
+        moderation: Arc<Moderation>,
         history: u32,
         max_backlog: usize,
     ) -> Hub {
         Hub {
             db,
+            moderation,
             rx,
             stats,
             history,
@@ -235,23 +256,42 @@ impl Hub {
                         let line = self.online_line();
                         self.queue(conn, line.as_bytes());
                     }
-                    Event::Kick { name, reply } => {
-                        let key = name_key(&name);
-                        let text = notice("You were disconnected by the server operator.");
-                        let n = self.disconnect(|u| name_key(&u.name) == key, &text);
+                    Event::Kick {
+                        key,
+                        text,
+                        announce,
+                        reply,
+                    } => {
+                        let n = self.disconnect(|u, _| name_key(&u.name) == key, |_| text.clone());
+                        if n > 0 {
+                            self.send_to_all(announce.as_bytes(), None);
+                        }
                         let _ = reply.send(n);
                     }
+                    Event::Enforce { announce, reply } => {
+                        let moderation = self.moderation.clone();
+                        let ban = |u: &User, addr: SocketAddr| {
+                            moderation.ban_on(&name_key(&u.name), addr.ip())
+                        };
+                        let n = self.disconnect(
+                            |u, addr| ban(u, addr).is_some(),
+                            |(u, addr)| ban(u, addr).map(|b| banned_line(&b)).unwrap_or_default(),
+                        );
+                        if let Some(text) = announce {
+                            self.send_to_all(text.as_bytes(), None);
+                        }
+                        if let Some(reply) = reply {
+                            let _ = reply.send(n);
+                        }
+                    }
+                    Event::DisconnectAll { text, reply } => {
+                        let n = self.disconnect(|_, _| true, |_| text.clone());
+                        let _ = reply.send(n);
+                    }
+                    Event::Crash => panic!("fault injected: hub crash"),
                     Event::Announce { text } => {
                         let line = notice(&format!("[server] {text}"));
                         self.send_to_all(line.as_bytes(), None);
-                    }
-                    Event::PurgeAuth { reply } => {
-                        let result = users::purge_all(&self.db);
-                        if result.is_ok() {
-                            let text = notice("Your account was removed by the server operator.");
-                            self.disconnect(|_| true, &text);
-                        }
-                        let _ = reply.send(result);
                     }
                     Event::Snapshot { reply } => {
                         let _ = reply.send(self.snapshot());
@@ -259,7 +299,7 @@ impl Hub {
                     Event::Shutdown { done } => {
                         self.closing = true;
                         let bye = notice("Server is shutting down. Bye.");
-                        self.disconnect(|_| true, &bye);
+                        self.disconnect(|_, _| true, |_| bye.clone());
                         let _ = done.send(());
                     }
                     Event::Stop => return true,
@@ -273,8 +313,10 @@ impl Hub {
     }
 
     fn stage(&mut self, conn: ConnId, kind: Kind, recipient: Option<(i64, String)>, body: String) {
-        let Some(c) = self.clients.get(&conn) else {
-            return; // already left
+        // A session the hub has cut (kicked, banned, removed, not reading) may still hand in
+        // lines it had read: nothing from it is stored after its removal.
+        let Some(c) = self.clients.get(&conn).filter(|c| !c.removed) else {
+            return;
         };
         self.staged.push(Message {
             id: 0,
@@ -398,6 +440,7 @@ impl Hub {
                         self.max_backlog
                     );
                     c.dead = true;
+                    c.removed = true;
                     c.out.close();
                 }
                 Flushed::Failed(kind) => {
@@ -412,8 +455,11 @@ impl Hub {
     fn join(&mut self, conn: ConnId, user: User, addr: SocketAddr, sock: TcpStream) {
         let mut out = Outbox::new(sock, self.max_backlog);
         // A purge may have removed the account while this session was logging in.
+        // A ban may have come while this session was logging in.
         let refusal = if self.closing {
             Some(notice("Server is shutting down. Bye."))
+        } else if let Some(ban) = self.moderation.ban_on(&name_key(&user.name), addr.ip()) {
+            Some(banned_line(&ban))
         } else if !users::exists(&self.db, user.id).unwrap_or(true) {
             Some(notice("Your account was removed by the server operator."))
         } else {
@@ -456,6 +502,7 @@ impl Hub {
                 out,
                 dirty: false,
                 dead: false,
+                removed: false,
             },
         );
         let line = self.online_line();
@@ -484,20 +531,38 @@ impl Hub {
         }
     }
 
+    /// `* Online (N): @alice, bob` (`@` marks operators).
     fn online_line(&self) -> String {
-        let mut names: Vec<&str> = self.online.values().map(|o| o.name.as_str()).collect();
-        names.sort_by_cached_key(|n| name_key(n));
+        let mut names: Vec<(String, String)> = self
+            .online
+            .values()
+            .map(|o| {
+                let key = name_key(&o.name);
+                let shown = if self.moderation.is_op(&key) {
+                    format!("@{}", o.name)
+                } else {
+                    o.name.clone()
+                };
+                (key, shown)
+            })
+            .collect();
+        names.sort();
+        let names: Vec<&str> = names.iter().map(|(_, n)| n.as_str()).collect();
         online_line(&names)
     }
 
-    /// Sends `text` to every session of the users `which` selects and disconnects them;
-    /// their sessions then send `Leave`. Returns how many sessions.
-    fn disconnect(&mut self, which: impl Fn(&User) -> bool, text: &str) -> usize {
+    /// Sends each session that `which` selects its `text` and disconnects it; the sessions
+    /// then send `Leave`. Returns how many sessions.
+    fn disconnect(
+        &mut self,
+        which: impl Fn(&User, SocketAddr) -> bool,
+        text: impl Fn((&User, SocketAddr)) -> String,
+    ) -> usize {
         let mut n = 0;
         let closing = self.closing;
         for c in self.clients.values_mut() {
-            if !c.dead && which(&c.user) {
-                c.out.queue(text.as_bytes());
+            if !c.dead && which(&c.user, c.addr) {
+                c.out.queue(text((&c.user, c.addr)).as_bytes());
                 c.out.flush();
                 if closing {
                     c.out.finish(); // the server closes the rest after a grace period
@@ -505,6 +570,7 @@ impl Hub {
                     c.out.close();
                 }
                 c.dead = true;
+                c.removed = !closing;
                 n += 1;
             }
         }

@@ -1,25 +1,34 @@
-//! The running server: the accept thread, the worker pool, the hub, and shutdown.
+//! The running server: the accept thread, the worker pool, the hub, the janitor, shutdown.
 //!
 //! Threads:
-//! - **accept** (one): takes connections, refuses those beyond `max_clients`, hands the rest
-//!   to the pool. Woken for shutdown by a connection to itself.
+//! - **accept** (one): takes connections; refuses banned addresses, addresses over their
+//!   limits and everything beyond `max_clients` before any work is spent on them; hands the
+//!   rest to the pool. Woken for shutdown by a connection to itself.
 //! - **workers** (`max_clients`, small stacks): one per connected client, as in the lab's
-//!   "thread per client" model, but bounded. A worker runs [`session::run`].
-//! - **hub** (one): orders, commits and delivers chat ([`hub`]).
+//!   "thread per client" model, but bounded. A worker runs [`connection::run`].
+//! - **hub** (one): orders, commits and delivers chat ([`hub`]). Watched: if it panics, the
+//!   server stops with an error instead of running on mute.
+//! - **janitor** (one): rereads bans every few seconds, deletes expired ones, prunes old
+//!   messages ([`janitor`]).
 //!
 //! The caller's thread stays free (for the operator console).
 
 pub mod commands;
+pub mod connection;
 pub mod hub;
+pub mod janitor;
+pub mod limits;
+pub mod moderation;
 pub mod outbox;
 pub mod protocol;
 pub mod session;
 pub mod telnet;
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::io::{self, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -28,10 +37,25 @@ use threadpool::ThreadPool;
 
 use crate::auth::Hasher;
 use crate::error::Result;
-use crate::store::users::Purged;
+use crate::store::retention::{self, Policy};
+use crate::store::users::{self, Purged};
 use crate::store::Store;
 use hub::{ConnId, Event, Hub, HubSender, OnlineUser, Stats};
+use limits::{Limits, Quiet, Refusal, Rules};
+use moderation::{banned_line, Moderation, Moderator};
 use protocol::{error, notice};
+
+/// TCP keepalive on every accepted socket, so a peer that vanished (cable pulled, NAT entry
+/// gone) is noticed and its worker freed after `idle + probes × interval`.
+#[derive(Debug, Clone, Copy)]
+pub struct Keepalive {
+    /// Silence before the first probe.
+    pub idle: Duration,
+    /// Between probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is dropped.
+    pub probes: u32,
+}
 
 /// How the server behaves; `besedka serve`'s options.
 #[derive(Debug, Clone)]
@@ -48,11 +72,19 @@ pub struct Config {
     pub telnet: bool,
     /// Unsent bytes a client may have queued before it is cut off as not reading.
     pub max_backlog: usize,
-    /// Time a connection has to log in.
+    /// Time a connection has to log in, from connect to the last byte of the login.
     pub login_timeout: Duration,
-    /// Lines per second a logged-in connection may send, on average; bursts of twice that
-    /// pass at once. Faster input is not lost, just read more slowly.
-    pub max_rate: u32,
+    /// Per-address and per-user limits (`max_rate` also paces each connection before login).
+    pub limits: Rules,
+    /// Registration is off: only the operator creates accounts (`besedka useradd`).
+    pub no_register: bool,
+    pub keepalive: Keepalive,
+    /// A logged-in connection silent this long is disconnected; `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// What old messages the janitor deletes.
+    pub retention: Policy,
+    /// Enables the console's `fault` command, which breaks the server on purpose (tests only).
+    pub faults: bool,
 }
 
 /// At shutdown, how long clients get to finish sending what they sent before the goodbye
@@ -63,6 +95,18 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 /// a thousand workers cost a thousand small stacks, not a thousand default 2 MiB ones.
 const WORKER_STACK: usize = 256 * 1024;
 
+/// How long the console waits for the hub's answer.
+const ASK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the hub gave no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AskError {
+    #[error("the server is stopping")]
+    Stopped,
+    #[error("the server did not answer within 10 s (overloaded?); try again")]
+    TimedOut,
+}
+
 /// What every session shares.
 pub struct Shared {
     pub config: Config,
@@ -70,10 +114,36 @@ pub struct Shared {
     pub hasher: Hasher,
     pub hub: HubSender,
     pub stats: Arc<Stats>,
+    pub limits: Limits,
+    /// Bans, mutes and operators in force (shared with the hub).
+    pub moderation: Arc<Moderation>,
+    /// Set when the shutdown grace ends: sessions read nothing more.
+    pub cut: AtomicBool,
+    /// Log lines about refused logins, at most one a second.
+    pub quiet_refusals: Quiet,
+    /// Log lines about refused connections, at most one a second.
+    quiet_accept: Quiet,
+    /// Messages the janitor and `prune` deleted since start, for `status`.
+    pub pruned: AtomicU64,
     /// Every open connection (a clone of its socket), so shutdown can close them all.
     conns: Mutex<HashMap<ConnId, TcpStream>>,
     /// Connections being served; compared with `max_clients` at accept.
     active: AtomicUsize,
+}
+
+impl Shared {
+    /// Asks the hub and waits for its answer (bounded: the hub answers between batches).
+    pub fn ask<T>(
+        &self,
+        make: impl FnOnce(mpsc::Sender<T>) -> Event,
+    ) -> std::result::Result<T, AskError> {
+        let (tx, rx) = mpsc::channel();
+        self.hub.send(make(tx)).map_err(|_| AskError::Stopped)?;
+        rx.recv_timeout(ASK_TIMEOUT).map_err(|e| match e {
+            mpsc::RecvTimeoutError::Timeout => AskError::TimedOut,
+            mpsc::RecvTimeoutError::Disconnected => AskError::Stopped,
+        })
+    }
 }
 
 /// The pause gate the accept thread passes before serving a connection. While it is shut,
@@ -130,6 +200,9 @@ pub struct Server {
 struct Threads {
     accept: JoinHandle<()>,
     hub: JoinHandle<()>,
+    janitor: JoinHandle<()>,
+    /// Dropped to stop the janitor.
+    janitor_stop: mpsc::Sender<()>,
     pool: ThreadPool,
 }
 
@@ -141,24 +214,49 @@ pub struct Status {
     pub uptime: Duration,
     /// Connections being served, logged in or not.
     pub connections: usize,
-    pub online: Vec<OnlineUser>,
+    pub online: std::result::Result<Vec<OnlineUser>, AskError>,
+    pub retention: Policy,
+    /// Messages pruned since start.
+    pub pruned: u64,
 }
 
-/// Starts serving on an already-bound listener (so tests can bind port 0).
-pub fn start(listener: TcpListener, store: Store, config: Config) -> Result<Server> {
+/// The text of a panic's payload.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Starts serving on an already-bound listener (so tests can bind port 0). `on_fatal` is
+/// called (once, from the failing thread) if the server cannot go on: the hub panicked. The
+/// caller should then shut down and exit with an error, so a service manager restarts it.
+pub fn start(
+    listener: TcpListener,
+    store: Store,
+    config: Config,
+    on_fatal: impl FnOnce(String) + Send + 'static,
+) -> Result<Server> {
     let local_addr = listener.local_addr()?;
+    let moderation = Arc::new(Moderation::default());
+    moderation.reload(&*store.conn()?)?;
     let (tx, rx) = mpsc::sync_channel(hub::QUEUE);
     let stats = Arc::new(Stats::default());
     let hub = Hub::new(
         store.dedicated()?,
         rx,
         stats.clone(),
+        moderation.clone(),
         config.history,
         config.max_backlog,
     );
-    let hub = thread::Builder::new()
-        .name("hub".into())
-        .spawn(move || hub.run())?;
+    let hub = thread::Builder::new().name("hub".into()).spawn(move || {
+        if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| hub.run())) {
+            let why = panic_text(&*panic);
+            log::error!("the hub thread panicked ({why}): chat is down; stopping the server");
+            on_fatal(format!("the hub thread failed: {why}"));
+        }
+    })?;
 
     let cores = thread::available_parallelism().map_or(2, |n| n.get());
     let pool = threadpool::Builder::new()
@@ -167,14 +265,28 @@ pub fn start(listener: TcpListener, store: Store, config: Config) -> Result<Serv
         .thread_stack_size(WORKER_STACK)
         .build();
     let shared = Arc::new(Shared {
+        limits: Limits::new(config.limits.clone()),
         config,
         store,
         hasher: Hasher::new(cores),
         hub: tx,
         stats,
+        moderation,
+        cut: AtomicBool::new(false),
+        quiet_refusals: Quiet::default(),
+        quiet_accept: Quiet::default(),
+        pruned: AtomicU64::new(0),
         conns: Mutex::new(HashMap::new()),
         active: AtomicUsize::new(0),
     });
+    let (janitor_stop, stop_rx) = mpsc::channel();
+    let janitor = {
+        let shared = shared.clone();
+        let conn = shared.store.dedicated()?;
+        thread::Builder::new()
+            .name("janitor".into())
+            .spawn(move || janitor::run(&shared, conn, stop_rx))?
+    };
     let gate = Arc::new(Gate::default());
     let accept = {
         let (shared, gate, pool) = (shared.clone(), gate.clone(), pool.clone());
@@ -187,45 +299,125 @@ pub fn start(listener: TcpListener, store: Store, config: Config) -> Result<Serv
         shared,
         gate,
         started: Instant::now(),
-        threads: Mutex::new(Some(Threads { accept, hub, pool })),
+        threads: Mutex::new(Some(Threads {
+            accept,
+            hub,
+            janitor,
+            janitor_stop,
+            pool,
+        })),
     })
+}
+
+/// Sets what every accepted socket gets: no Nagle delay (chat lines are small and
+/// interactive) and keepalive.
+pub fn tune(stream: &TcpStream, k: &Keepalive) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(k.idle)
+        .with_interval(k.interval)
+        .with_retries(k.probes);
+    socket2::SockRef::from(stream).set_tcp_keepalive(&ka)
+}
+
+/// Backs off when `accept` fails for lack of resources (out of file descriptors or memory):
+/// 100 ms, doubling to 1 s, and one log line a second at most.
+struct Backoff {
+    delay: Duration,
+    quiet: Quiet,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(1);
+
+    fn failed(&mut self, e: &io::Error) {
+        let scarce = matches!(
+            e.raw_os_error(),
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS)
+        );
+        if !scarce {
+            // The peer gave up before we took it (ECONNABORTED, …): nothing to wait for.
+            log::debug!("accept failed: {e}");
+            return;
+        }
+        if let Some(more) = self.quiet.allow() {
+            log::warn!(
+                "accept failed: {e} ({} time(s) since the last report); backing off",
+                more + 1
+            );
+        }
+        thread::sleep(self.delay);
+        self.delay = (self.delay * 2).min(Self::MAX);
+    }
+
+    fn succeeded(&mut self) {
+        self.delay = Self::FIRST;
+    }
+}
+
+/// Whether a connection from `ip` is served; the line to refuse it with if not. An admitted
+/// connection is counted against its address until [`Limits::release`].
+fn admit(shared: &Shared, ip: IpAddr) -> std::result::Result<(), String> {
+    if let Some(ban) = shared.moderation.ip_ban(ip) {
+        return Err(banned_line(&ban));
+    }
+    match shared.limits.admit(ip) {
+        Ok(()) => {}
+        Err(Refusal::TooMany) => return Err(error("Too many connections from your address.")),
+        Err(Refusal::TooFast) => {
+            return Err(error(
+                "Too many connections from your address. Try again later.",
+            ))
+        }
+    }
+    let max = shared.config.max_clients;
+    if shared.active.load(Ordering::SeqCst) >= max {
+        shared.limits.release(ip);
+        return Err(error(&format!(
+            "Server is full ({max} clients). Try again later."
+        )));
+    }
+    Ok(())
 }
 
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>, gate: Arc<Gate>, pool: ThreadPool) {
     let mut next_id: ConnId = 1;
+    let mut backoff = Backoff {
+        delay: Backoff::FIRST,
+        quiet: Quiet::default(),
+    };
     loop {
         // Paused: stop taking connections, so new clients wait in the kernel's queue.
         if !gate.pass() {
             break;
         }
-        let stream = listener.accept().map(|(s, _)| s);
+        let accepted = listener.accept();
         // A connection accepted just as a pause began also waits, unserved, for resume.
         if !gate.pass() {
             break;
         }
-        let stream = match stream {
-            Ok(s) => s,
+        let (stream, addr) = match accepted {
+            Ok(pair) => pair,
             Err(e) => {
-                // Out of descriptors or memory: back off instead of spinning on the error.
-                log::warn!("accept failed: {e}");
-                thread::sleep(Duration::from_millis(100));
+                backoff.failed(&e);
                 continue;
             }
         };
-        let addr = match stream.peer_addr() {
-            Ok(a) => a,
-            Err(_) => continue, // already gone
-        };
-        let max = shared.config.max_clients;
-        if shared.active.load(Ordering::SeqCst) >= max {
-            log::warn!("{addr}: refused, server full ({max} clients)");
-            refuse(
-                stream,
-                &error(&format!("Server is full ({max} clients). Try again later.")),
-            );
+        backoff.succeeded();
+        if let Err(text) = admit(&shared, addr.ip()) {
+            if let Some(more) = shared.quiet_accept.allow() {
+                log::warn!(
+                    "{addr}: refused: {} ({more} more refusals not logged)",
+                    text.trim_start_matches("! ").trim_end()
+                );
+            }
+            refuse(stream, &text);
             continue;
         }
-        let _ = stream.set_nodelay(true);
+        if let Err(e) = tune(&stream, &shared.config.keepalive) {
+            log::debug!("{addr}: cannot set socket options: {e}");
+        }
         let conn = next_id;
         next_id += 1;
         if let Ok(clone) = stream.try_clone() {
@@ -236,15 +428,16 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, gate: Arc<Gate>, pool
         let shared = shared.clone();
         pool.execute(move || {
             // Runs when the session ends, a panic included.
-            struct Done<'a>(&'a Shared, ConnId);
+            struct Done<'a>(&'a Shared, ConnId, IpAddr);
             impl Drop for Done<'_> {
                 fn drop(&mut self) {
                     lock(&self.0.conns).remove(&self.1);
                     self.0.active.fetch_sub(1, Ordering::SeqCst);
+                    self.0.limits.release(self.2);
                 }
             }
-            let _done = Done(&shared, conn);
-            session::run(&shared, conn, stream, addr);
+            let _done = Done(&shared, conn, addr.ip());
+            connection::run(&shared, conn, stream, addr);
         });
     }
 }
@@ -291,13 +484,6 @@ impl Server {
         changed
     }
 
-    /// Asks the hub and waits for its answer (bounded: the hub answers between batches).
-    fn ask<T>(&self, make: impl FnOnce(mpsc::Sender<T>) -> Event) -> Option<T> {
-        let (tx, rx) = mpsc::channel();
-        self.shared.hub.send(make(tx)).ok()?;
-        rx.recv_timeout(Duration::from_secs(10)).ok()
-    }
-
     /// The console's `status`.
     pub fn status(&self) -> Status {
         Status {
@@ -305,19 +491,19 @@ impl Server {
             paused: self.gate.paused(),
             uptime: self.started.elapsed(),
             connections: self.shared.active.load(Ordering::SeqCst),
-            online: self
-                .ask(|reply| Event::Snapshot { reply })
-                .unwrap_or_default(),
+            online: self.shared.ask(|reply| Event::Snapshot { reply }),
+            retention: self.shared.config.retention,
+            pruned: self.shared.pruned.load(Ordering::Relaxed),
         }
     }
 
-    /// Disconnects every session of `name`; returns how many.
-    pub fn kick(&self, name: &str) -> usize {
-        self.ask(|reply| Event::Kick {
-            name: name.to_string(),
-            reply,
-        })
-        .unwrap_or(0)
+    /// Moderation with the console's rights, announced as `server`.
+    pub fn moderator(&self) -> Moderator<'_> {
+        Moderator {
+            shared: &self.shared,
+            by: moderation::CONSOLE,
+            console: true,
+        }
     }
 
     /// `* [server] TEXT` to everyone logged in.
@@ -327,10 +513,45 @@ impl Server {
         });
     }
 
-    /// Deletes every user and token and disconnects their sessions.
-    pub fn purge_auth(&self) -> Result<Purged> {
-        self.ask(|reply| Event::PurgeAuth { reply })
-            .unwrap_or_else(|| Err(std::io::Error::other("the server is stopping").into()))
+    /// Deletes every user and token (on this thread: the hub keeps delivering meanwhile), then
+    /// has the hub disconnect every session; returns the counts and how many sessions went.
+    pub fn purge_auth(&self) -> std::result::Result<(Purged, usize), String> {
+        let purged = self
+            .shared
+            .store
+            .conn()
+            .and_then(|c| users::purge_all(&c))
+            .map_err(|e| e.to_string())?;
+        let text = notice("Your account was removed by the server operator.");
+        let n = self
+            .shared
+            .ask(|reply| Event::DisconnectAll { text, reply })
+            .map_err(|e| {
+                format!("accounts removed, but {e}: sessions may stay until they leave")
+            })?;
+        log::info!(
+            "clear-auth: removed {} users and {} tokens, disconnected {n} sessions",
+            purged.users,
+            purged.tokens
+        );
+        Ok((purged, n))
+    }
+
+    /// Prunes old messages now by `--retain-*`; `None` if retention is off.
+    pub fn prune(&self) -> Result<Option<usize>> {
+        let policy = self.shared.config.retention;
+        if !policy.is_on() {
+            return Ok(None);
+        }
+        let n = retention::prune(&*self.shared.store.conn()?, &policy)?;
+        self.shared.pruned.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(Some(n))
+    }
+
+    /// Fault injection (tests only, `BESEDKA_FAULTS=1`): makes the hub panic. False if faults
+    /// are not enabled.
+    pub fn crash_hub(&self) -> bool {
+        self.shared.config.faults && self.shared.hub.send(Event::Crash).is_ok()
     }
 
     /// Stops accepting, says goodbye to every client, closes every connection, commits every
@@ -342,6 +563,8 @@ impl Server {
             return; // done already
         };
         self.gate.stop();
+        drop(t.janitor_stop);
+        let _ = t.janitor.join();
         // Wake the accept thread blocked in accept().
         let mut wake = self.local_addr;
         if wake.ip().is_unspecified() {
@@ -355,7 +578,7 @@ impl Server {
         let _ = t.accept.join();
         // Logged-in clients: the hub says goodbye and closes their sockets.
         self.shared.hasher.stop();
-        let _ = self.ask(|done| Event::Shutdown { done });
+        let _ = self.shared.ask(|done| Event::Shutdown { done });
         // Connections still logging in: the hub never knew them. (Sockets the hub finished
         // already refuse this send.)
         let bye = notice("Server is shutting down. Bye.");
@@ -370,6 +593,8 @@ impl Server {
         while self.shared.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(10));
         }
+        // From here on nothing more is read, even what is already in a session's buffer.
+        self.shared.cut.store(true, Ordering::SeqCst);
         for sock in lock(&self.shared.conns).values() {
             let _ = sock.shutdown(Shutdown::Both);
         }

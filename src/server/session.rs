@@ -1,22 +1,26 @@
-//! One client's life on a pool worker: the login stage, then the chat stage.
+//! One client's state and what it can do: read a line, send text, log in, register, speak.
+//! The order of things (greeting, login stage, chat stage) is in [`super::connection`]; the
+//! slash-commands are in [`super::commands`]. Both use this module; it uses neither.
 //!
 //! Until login the session writes to its socket itself (blocking, with a timeout). From
 //! login on, every byte to the client goes through the hub, so chat lines and the session's
 //! own answers never interleave and a slow reader can never block this thread's writes.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::commands::{self, Flow, Stage};
 use super::hub::{ConnId, Event};
+use super::limits::{Bucket, SessionSlot};
+use super::moderation::{banned_line, muted_line};
 use super::protocol::{clean, error, notice, valid_name, NAME_RULE};
 use super::telnet::{Input, LineReader, ECHO_OFF, ECHO_ON};
 use super::Shared;
 use crate::auth::{self, MIN_PASSWORD_CHARS};
 use crate::store::messages::Kind;
 use crate::store::tokens;
-use crate::store::users::{self, User};
+use crate::store::users::{self, name_key, User};
 
 /// Longest a blocking write to a client may take before login.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,10 +30,28 @@ pub const MAX_FAILURES: u32 = 3;
 
 /// Why reading a line did not give one.
 pub enum End {
-    /// The client closed the connection or the socket failed.
+    /// The client closed the connection, the socket failed, or the server is cutting it.
     Gone,
-    /// The login stage ran out of time.
+    /// The login deadline passed, or (logged in) the client was silent for `--idle-timeout`.
     TimedOut,
+}
+
+/// Where a command may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Before login.
+    Login,
+    /// After login.
+    Chat,
+}
+
+/// What the session does next.
+pub enum Flow {
+    Continue,
+    /// Close the connection (quit, logout, too many failures, banned).
+    Close,
+    /// The login stage is over.
+    LoggedIn(Login),
 }
 
 /// How a login succeeded; logged, and decides whether a token is issued.
@@ -48,36 +70,23 @@ pub struct Login {
     pub token_hash: String,
 }
 
-/// A token bucket: `rate` lines a second on average, bursts of `2 × rate`.
-struct Throttle {
-    rate: f64,
-    tokens: f64,
-    last: Instant,
+/// The socket's read side. Before login every read (not just every line) is bounded by the
+/// login deadline, so a client that trickles a byte at a time is cut at it.
+pub struct Reader {
+    sock: TcpStream,
+    deadline: Option<Instant>,
 }
 
-impl Throttle {
-    fn new(rate: u32) -> Throttle {
-        let rate = f64::from(rate.max(1));
-        Throttle {
-            rate,
-            tokens: 2.0 * rate,
-            last: Instant::now(),
+impl Read for Reader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.sock.set_read_timeout(Some(left))?;
         }
-    }
-
-    /// Takes one token, sleeping until there is one.
-    fn take(&mut self) {
-        let now = Instant::now();
-        let earned = now.duration_since(self.last).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + earned).min(2.0 * self.rate);
-        self.last = now;
-        if self.tokens < 1.0 {
-            let wait = (1.0 - self.tokens) / self.rate;
-            std::thread::sleep(Duration::from_secs_f64(wait));
-            self.tokens = 1.0;
-            self.last = Instant::now();
-        }
-        self.tokens -= 1.0;
+        self.sock.read(buf)
     }
 }
 
@@ -87,42 +96,17 @@ pub struct Session<'a> {
     pub addr: SocketAddr,
     /// The write side, used directly before login only.
     stream: TcpStream,
-    reader: LineReader<TcpStream>,
-    /// The login stage ends by this instant.
-    deadline: Option<Instant>,
-    /// Wrong passwords so far.
+    reader: LineReader<Reader>,
+    /// Wrong passwords on this connection so far.
     failures: u32,
+    /// Paces lines before login (after it, the user's shared bucket does).
+    pace: Bucket,
+    /// One of the user's `--max-sessions-per-user` slots, held from login to the end.
+    slot: Option<SessionSlot<'a>>,
     /// Set once logged in.
     pub login: Option<Login>,
     /// Registered with the hub: writes go through it, and it must hear `Leave`.
     joined: bool,
-}
-
-/// Serves one connection from greeting to goodbye.
-pub fn run(shared: &Shared, conn: ConnId, stream: TcpStream, addr: SocketAddr) {
-    let reader = match stream.try_clone() {
-        Ok(r) => r,
-        Err(e) => {
-            log::warn!("{addr}: cannot clone socket: {e}");
-            return;
-        }
-    };
-    let mut s = Session {
-        shared,
-        conn,
-        addr,
-        stream,
-        reader: LineReader::new(reader, shared.config.max_line, shared.config.telnet),
-        deadline: Some(Instant::now() + shared.config.login_timeout),
-        failures: 0,
-        login: None,
-        joined: false,
-    };
-    let reason = s.serve();
-    match &s.login {
-        Some(l) => log::info!("{addr}: {} disconnected ({reason})", l.user.name),
-        None => log::info!("{addr}: disconnected before login ({reason})"),
-    }
 }
 
 impl Drop for Session<'_> {
@@ -134,39 +118,32 @@ impl Drop for Session<'_> {
     }
 }
 
-impl Session<'_> {
-    /// Both stages; returns why the connection ended, for the log.
-    fn serve(&mut self) -> &'static str {
+impl<'a> Session<'a> {
+    pub fn new(
+        shared: &'a Shared,
+        conn: ConnId,
+        stream: TcpStream,
+        addr: SocketAddr,
+    ) -> io::Result<Session<'a>> {
+        let reader = Reader {
+            sock: stream.try_clone()?,
+            deadline: Some(Instant::now() + shared.config.login_timeout),
+        };
         // Before login the session writes itself; a client that doesn't read holds it this
         // long per write at most (the login deadline bounds the rest).
-        let _ = self
-            .stream
-            .set_write_timeout(Some(self.shared.config.login_timeout.min(WRITE_TIMEOUT)));
-        if self.shared.config.telnet && self.write_raw(&super::telnet::OFFER).is_err() {
-            return "write failed";
-        }
-        let online = self
-            .shared
-            .stats
-            .users_online
-            .load(std::sync::atomic::Ordering::Relaxed);
-        self.send(&notice(&format!(
-            "Welcome to besedka! {online} {} online.",
-            if online == 1 { "user" } else { "users" }
-        )));
-        self.send(&notice(
-            "Type your name to log in or register, or /token TOKEN to resume a session.",
-        ));
-        match self.login_stage() {
-            Ok(Some(login)) => self.enter_chat(login),
-            Ok(None) => return "quit",
-            Err(End::Gone) => return "connection closed",
-            Err(End::TimedOut) => {
-                self.send(&error("Login timed out."));
-                return "login timed out";
-            }
-        }
-        self.chat_stage()
+        stream.set_write_timeout(Some(shared.config.login_timeout.min(WRITE_TIMEOUT)))?;
+        Ok(Session {
+            shared,
+            conn,
+            addr,
+            stream,
+            reader: LineReader::new(reader, shared.config.max_line, shared.config.telnet),
+            failures: 0,
+            pace: Bucket::new(shared.config.limits.max_rate),
+            slot: None,
+            login: None,
+            joined: false,
+        })
     }
 
     // ---- output ----
@@ -188,22 +165,19 @@ impl Session<'_> {
         }
     }
 
-    fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes)
     }
 
     // ---- input ----
 
-    /// The next line of text. Lines that break the input rules are answered with an error
-    /// and skipped; telnet answers owed to the client are sent on the way.
+    /// The next line of text, paced to `--max-rate`. Lines that break the input rules are
+    /// answered with an error and skipped; telnet answers owed to the client are sent on the
+    /// way. Once the server cuts connections at shutdown, nothing more is read.
     pub fn read_line(&mut self) -> Result<String, End> {
         loop {
-            if let Some(deadline) = self.deadline {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(End::TimedOut);
-                }
-                let _ = self.stream.set_read_timeout(Some(left));
+            if self.shared.cut.load(Ordering::SeqCst) {
+                return Err(End::Gone);
             }
             let input = match self.reader.read_line() {
                 Ok(Some(input)) => input,
@@ -218,6 +192,13 @@ impl Session<'_> {
                 }
                 Err(_) => return Err(End::Gone),
             };
+            // Sleeping here leaves the client's input in the kernel: TCP slows it down and
+            // nothing is lost.
+            let wait = match &self.slot {
+                Some(slot) => self.shared.limits.pace(slot),
+                None => self.pace.take(),
+            };
+            std::thread::sleep(wait);
             let mut replies = self.reader.take_replies();
             if self.reader.needs_cr() {
                 replies.push(b'\r');
@@ -255,78 +236,56 @@ impl Session<'_> {
         line
     }
 
-    // ---- login stage ----
+    // ---- login checks ----
 
-    fn login_stage(&mut self) -> Result<Option<Login>, End> {
-        loop {
-            self.send("Name: ");
-            let line = self.read_line()?;
-            let line = line.trim();
-            if line.is_empty() {
-                continue;
-            }
-            let flow = if line.starts_with('/') {
-                commands::dispatch(self, line, Stage::Login)?
-            } else {
-                self.interactive(line)?
-            };
-            match flow {
-                Flow::Continue => {}
-                Flow::Close => return Ok(None),
-                Flow::LoggedIn(login) => return Ok(Some(login)),
-            }
-        }
-    }
-
-    /// The interactive path: a name, then a password or a new account.
-    fn interactive(&mut self, name: &str) -> Result<Flow, End> {
-        if !self.name_ok(name) {
-            return Ok(Flow::Continue);
-        }
-        let found = match self.db(|c| users::find(c, name)) {
-            Some(found) => found,
-            None => return Ok(Flow::Continue),
+    /// Says how long logins stay locked for this address (and account); true if they are.
+    pub fn login_locked(&mut self, account: Option<&str>) -> bool {
+        let Some(wait) = self.shared.limits.login_locked(self.addr.ip(), account) else {
+            return false;
         };
-        match found {
-            Some((user, hash)) => loop {
-                let password = self.read_password("Password: ")?;
-                if password.is_empty() {
-                    return Ok(Flow::Continue); // back to Name:
-                }
-                match self.check_password(user.clone(), &hash, &password) {
-                    Flow::Continue => continue,
-                    other => return Ok(other),
-                }
-            },
-            None => {
-                self.send(&notice(&format!(
-                    "New user {name}. Choose a password (at least {MIN_PASSWORD_CHARS} characters), or an empty line to go back."
-                )));
-                loop {
-                    let password = self.read_password("Password: ")?;
-                    if password.is_empty() {
-                        return Ok(Flow::Continue);
-                    }
-                    if !self.password_ok(&password) {
-                        continue;
-                    }
-                    let again = self.read_password("Repeat password: ")?;
-                    if again != password {
-                        self.send(&error("Passwords do not match. Try again."));
-                        continue;
-                    }
-                    return Ok(self.register(name, &password));
-                }
+        if let Some(more) = self.shared.quiet_refusals.allow() {
+            log::info!(
+                "{}: login refused: too many failed logins ({more} more refusals not logged)",
+                self.addr
+            );
+        }
+        self.send(&error(&format!(
+            "Too many failed logins. Try again in {} seconds.",
+            wait.as_secs() + 1
+        )));
+        true
+    }
+
+    /// Refuses a banned user before any password work; true if banned.
+    pub fn refuse_if_banned(&mut self, user: &User) -> bool {
+        match self.shared.moderation.name_ban(&name_key(&user.name)) {
+            Some(ban) => {
+                log::info!("{}: refused banned user {}", self.addr, user.name);
+                self.send(&banned_line(&ban));
+                true
             }
+            None => false,
         }
     }
 
-    /// Checks a password for a known user; counts failures and closes after too many.
+    /// Checks a password for a known user; counts failures (here and across connections) and
+    /// closes after too many.
     pub fn check_password(&mut self, user: User, hash: &str, password: &str) -> Flow {
+        let key = name_key(&user.name);
+        if self.login_locked(Some(&key)) {
+            return Flow::Continue;
+        }
+        if self.refuse_if_banned(&user) {
+            return Flow::Close;
+        }
         match self.shared.hasher.verify(password, hash) {
-            Ok(true) => self.issue_token(user, Method::Password),
+            Ok(true) => {
+                self.shared.limits.succeeded(&key);
+                self.welcome(user, Method::Password, None)
+            }
             Ok(false) => {
                 self.failures += 1;
+                self.shared.limits.failed(self.addr.ip(), Some(&key));
                 log::info!("{}: failed login for {}", self.addr, user.name);
                 if self.failures >= MAX_FAILURES {
                     self.send(&error("Too many failed attempts."));
@@ -344,6 +303,18 @@ impl Session<'_> {
         }
     }
 
+    /// A login attempt with a name no account has: counts against the address.
+    pub fn unknown_name(&mut self, name: &str) {
+        if self.login_locked(None) {
+            return;
+        }
+        self.shared.limits.failed(self.addr.ip(), None);
+        self.send(&error(&format!(
+            "No such user: {}. Use /register to create it.",
+            clean(name)
+        )));
+    }
+
     /// Whether a new password is acceptable; says why not.
     pub fn password_ok(&mut self, password: &str) -> bool {
         if password.chars().count() < MIN_PASSWORD_CHARS {
@@ -356,20 +327,39 @@ impl Session<'_> {
     }
 
     /// Whether a name follows the rule; says why not.
-    fn name_ok(&mut self, name: &str) -> bool {
+    pub fn name_ok(&mut self, name: &str) -> bool {
         if !valid_name(name) {
             self.send(&error(&format!(
-                "Invalid name: {name}. Names are {NAME_RULE}."
+                "Invalid name: {}. Names are {NAME_RULE}.",
+                clean(name)
             )));
             return false;
         }
         true
     }
 
-    /// Creates the account and logs it in, after checking the name and the password (again,
-    /// for the interactive path: cheap, and it keeps every check in one place).
+    /// Whether this connection may create an account now; says why not.
+    pub fn may_register(&mut self) -> bool {
+        if self.shared.config.no_register {
+            self.send(&error(
+                "Registration is closed on this server. Ask the operator for an account.",
+            ));
+            return false;
+        }
+        if !self.shared.limits.may_register(self.addr.ip()) {
+            self.send(&error(
+                "Too many new accounts from your address. Try again later.",
+            ));
+            return false;
+        }
+        true
+    }
+
+    /// Creates the account and logs it in, after checking the name, the registration limits
+    /// and the password (again, for the interactive path: cheap, and it keeps every check in
+    /// one place).
     pub fn register(&mut self, name: &str, password: &str) -> Flow {
-        if !self.name_ok(name) {
+        if !self.name_ok(name) || !self.may_register() {
             return Flow::Continue;
         }
         // Checked before hashing: argon2 is too costly to spend on a name that is taken. The
@@ -392,8 +382,9 @@ impl Session<'_> {
         };
         match self.db(|c| users::create(c, name, &hash)) {
             Some(Some(user)) => {
+                self.shared.limits.registered(self.addr.ip());
                 log::info!("{}: registered {}", self.addr, user.name);
-                self.issue_token(user, Method::Registered)
+                self.welcome(user, Method::Registered, None)
             }
             Some(None) => self.name_taken(name),
             None => Flow::Continue,
@@ -402,51 +393,74 @@ impl Session<'_> {
 
     fn name_taken(&mut self, name: &str) -> Flow {
         self.send(&error(&format!(
-            "The name {name} is taken. Choose another, or log in with its password."
+            "The name {} is taken. Choose another, or log in with its password.",
+            clean(name)
         )));
         Flow::Continue
     }
 
-    /// Issues a session token after a password login or registration.
-    fn issue_token(&mut self, user: User, method: Method) -> Flow {
-        let (token, hash) = auth::new_token();
-        let ttl = self.shared.config.token_ttl_days;
-        if self
-            .db(|c| tokens::insert(c, user.id, &hash, ttl))
-            .is_none()
-        {
-            return Flow::Continue;
-        }
-        self.send(&notice(&format!("Hello, {}!", user.name)));
-        self.send(&notice(&format!(
-            "Your session token: {token}; next time type /token {token} to log in without a password."
-        )));
-        Flow::LoggedIn(Login {
-            user,
-            method,
-            token_hash: hash,
-        })
-    }
-
     /// `/token TOKEN`.
     pub fn redeem_token(&mut self, token: &str) -> Flow {
+        if self.login_locked(None) {
+            return Flow::Continue;
+        }
         let hash = auth::token_hash(token);
         match self.db(|c| tokens::redeem(c, &hash)) {
-            Some(Some(user)) => {
-                self.send(&notice(&format!("Hello, {}!", user.name)));
-                Flow::LoggedIn(Login {
-                    user,
-                    method: Method::Token,
-                    token_hash: hash,
-                })
-            }
+            Some(Some(user)) => self.welcome(user, Method::Token, Some(hash)),
             Some(None) => {
+                self.shared.limits.failed(self.addr.ip(), None);
                 log::info!("{}: unknown or expired token", self.addr);
                 self.send(&error("Unknown or expired token."));
                 Flow::Continue
             }
             None => Flow::Continue,
         }
+    }
+
+    /// The last checks before a login counts (bans, the user's session limit), then a new
+    /// token for a password login or registration, then the greeting.
+    fn welcome(&mut self, user: User, method: Method, token_hash: Option<String>) -> Flow {
+        let key = name_key(&user.name);
+        if let Some(ban) = self.shared.moderation.ban_on(&key, self.addr.ip()) {
+            log::info!("{}: refused banned user {}", self.addr, user.name);
+            self.send(&banned_line(&ban));
+            return Flow::Close;
+        }
+        let Some(slot) = self.shared.limits.claim_session(user.id) else {
+            self.send(&error(&format!(
+                "Too many sessions for {} ({}).",
+                user.name,
+                self.shared.limits.rules().max_sessions_per_user
+            )));
+            return Flow::Close;
+        };
+        // A password login or a registration gets a new token, shown once.
+        let (shown, token_hash) = match token_hash {
+            Some(hash) => (None, hash),
+            None => {
+                let (token, hash) = auth::new_token();
+                let ttl = self.shared.config.token_ttl_days;
+                if self
+                    .db(|c| tokens::insert(c, user.id, &hash, ttl))
+                    .is_none()
+                {
+                    return Flow::Continue;
+                }
+                (Some(token), hash)
+            }
+        };
+        self.send(&notice(&format!("Hello, {}!", user.name)));
+        if let Some(token) = shown {
+            self.send(&notice(&format!(
+                "Your session token: {token}; next time type /token {token} to log in without a password."
+            )));
+        }
+        self.slot = Some(slot);
+        Flow::LoggedIn(Login {
+            user,
+            method,
+            token_hash,
+        })
     }
 
     /// Runs a store call on a pooled connection. On failure logs it, tells the client and
@@ -469,15 +483,19 @@ impl Session<'_> {
 
     // ---- chat stage ----
 
-    fn enter_chat(&mut self, login: Login) {
+    /// Registers with the hub: from now on every write goes through it. Lifts the login
+    /// deadline; `--idle-timeout`, if set, bounds each wait for a line instead.
+    pub fn join(&mut self, login: Login) {
         log::info!(
             "{}: {} logged in ({:?})",
             self.addr,
             login.user.name,
             login.method
         );
-        self.deadline = None;
-        let _ = self.stream.set_read_timeout(None);
+        self.reader.get_mut().deadline = None;
+        let _ = self
+            .stream
+            .set_read_timeout(self.shared.config.idle_timeout);
         if let Ok(sock) = self.stream.try_clone() {
             let _ = self.shared.hub.send(Event::Join {
                 conn: self.conn,
@@ -490,41 +508,28 @@ impl Session<'_> {
         self.login = Some(login);
     }
 
-    fn chat_stage(&mut self) -> &'static str {
-        if !self.joined {
-            return "server error";
-        }
-        // Sleeping here leaves the client's input in the kernel: TCP slows it down and
-        // nothing is lost.
-        let mut throttle = Throttle::new(self.shared.config.max_rate);
-        loop {
-            let line = match self.read_line() {
-                Ok(line) => line,
-                Err(_) => return "connection closed",
-            };
-            throttle.take();
-            let flow = if let Some(text) = line.strip_prefix("//") {
-                self.say(Kind::Say, &format!("/{text}"));
-                Flow::Continue
-            } else if line.starts_with('/') {
-                match commands::dispatch(self, line.trim(), Stage::Chat) {
-                    Ok(flow) => flow,
-                    Err(_) => return "connection closed",
-                }
-            } else {
-                self.say(Kind::Say, &line);
-                Flow::Continue
-            };
-            if let Flow::Close = flow {
-                return "quit";
+    pub fn joined(&self) -> bool {
+        self.joined
+    }
+
+    /// Tells a muted user so; true if muted.
+    pub fn muted(&mut self) -> bool {
+        let Some(user) = self.login.as_ref().map(|l| &l.user) else {
+            return false;
+        };
+        match self.shared.moderation.mute(&name_key(&user.name)) {
+            Some(mute) => {
+                self.send(&muted_line(&mute));
+                true
             }
+            None => false,
         }
     }
 
     /// Sends a public line; control characters are stripped and an empty result is ignored.
     pub fn say(&mut self, kind: Kind, text: &str) {
         let body = clean(text);
-        if body.trim().is_empty() {
+        if body.trim().is_empty() || self.muted() {
             return;
         }
         let _ = self.shared.hub.send(Event::Chat {

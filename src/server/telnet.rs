@@ -98,6 +98,11 @@ impl<R: Read> LineReader<R> {
         }
     }
 
+    /// The byte source, to change how it reads (the login deadline).
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
     /// Whether the client's cursor is likely left mid-row by its own echo of the last line
     /// end (a telnet client that sent a bare `\n`): the owner then sends a `\r`.
     pub fn needs_cr(&self) -> bool {

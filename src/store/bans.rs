@@ -78,6 +78,23 @@ pub fn add(
         .query_row(params![kind.as_str(), value, reason, ttl, by], row)?)
 }
 
+/// Bans a user by name and revokes every token of theirs, in one transaction: a banned user
+/// keeps no way back in but the password once the ban ends.
+pub fn ban_user(
+    conn: &Connection,
+    user_id: i64,
+    key: &str,
+    reason: &str,
+    ttl: Option<Duration>,
+    by: &str,
+) -> Result<Ban> {
+    let tx = conn.unchecked_transaction()?;
+    let ban = add(&tx, Kind::Name, key, reason, ttl, by)?;
+    super::tokens::revoke_user(&tx, user_id)?;
+    tx.commit()?;
+    Ok(ban)
+}
+
 /// Lifts a ban or mute; returns whether one was in force.
 pub fn remove(conn: &Connection, kind: Kind, value: &str) -> Result<bool> {
     let sql = format!(

@@ -42,19 +42,35 @@ fn drain(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
     });
 }
 
+/// Exempts the test clients' address from the per-address limits, so tests that open many
+/// connections or register many users are not refused. The tests of those limits use
+/// [`Server::start_strict`].
+const ALLOW_LOOPBACK: &[&str] = &["--allow-ip", "127.0.0.0/8"];
+
 impl Server {
-    /// A server on a fresh database, with extra `serve` arguments.
+    /// A server on a fresh database, with extra `serve` arguments; loopback is exempt from
+    /// the per-address limits.
     pub fn start(extra: &[&str]) -> Server {
+        Server::start_strict(&[ALLOW_LOOPBACK, extra].concat())
+    }
+
+    /// A server with the per-address limits applying to the test clients too.
+    pub fn start_strict(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("besedka.db");
-        let mut s = Server::start_on(&db, extra);
+        let mut s = Server::launch(Command::new(bin()), &db, extra);
         s._dir = Some(dir);
         s
     }
 
-    /// A server on the given database file (to test restarts).
+    /// A server on the given database file (to test restarts); loopback is exempt.
     pub fn start_on(db: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(bin())
+        Server::launch(Command::new(bin()), db, &[ALLOW_LOOPBACK, extra].concat())
+    }
+
+    /// Starts `serve` with `cmd` (which may carry environment or process settings).
+    pub fn launch(mut cmd: Command, db: &Path, extra: &[&str]) -> Server {
+        let mut child = cmd
             .args(["serve", "--addr", "127.0.0.1:0", "--db"])
             .arg(db)
             .args(extra)

@@ -4,6 +4,10 @@
 //! Every command maps to an operation on the server or an SQL operation in [`crate::store`],
 //! the same one the admin CLI uses.
 
+mod moderation;
+
+pub use moderation::print_bans;
+
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -87,13 +91,61 @@ const COMMANDS: &[Command] = &[
         names: &["clear-auth"],
         args: "",
         help: "delete every user and token, disconnect everyone (history stays)",
-        run: clear_auth,
+        run: moderation::clear_auth,
     },
     Command {
         names: &["kick"],
+        args: "NAME [REASON]",
+        help: "disconnect every session of NAME (announced)",
+        run: moderation::kick,
+    },
+    Command {
+        names: &["ban"],
+        args: "NAME|ADDRESS|CIDR [DURATION] [REASON]",
+        help: "ban (30m, 2h, 7d; forever without); a name's sessions go at once",
+        run: moderation::ban,
+    },
+    Command {
+        names: &["unban"],
+        args: "NAME|ADDRESS|CIDR",
+        help: "lift a ban",
+        run: moderation::unban,
+    },
+    Command {
+        names: &["bans"],
+        args: "",
+        help: "bans and mutes in force, with time left",
+        run: moderation::bans,
+    },
+    Command {
+        names: &["mute"],
+        args: "NAME [DURATION] [REASON]",
+        help: "NAME may read but not speak",
+        run: moderation::mute,
+    },
+    Command {
+        names: &["unmute"],
         args: "NAME",
-        help: "disconnect every session of NAME",
-        run: kick,
+        help: "let NAME speak again",
+        run: moderation::unmute,
+    },
+    Command {
+        names: &["op"],
+        args: "NAME",
+        help: "make NAME an operator (/kick, /ban, /mute from chat)",
+        run: moderation::op,
+    },
+    Command {
+        names: &["deop"],
+        args: "NAME",
+        help: "NAME is no longer an operator",
+        run: moderation::deop,
+    },
+    Command {
+        names: &["prune"],
+        args: "",
+        help: "delete old messages by --retain-days / --retain-messages now",
+        run: prune,
     },
     Command {
         names: &["say"],
@@ -120,6 +172,10 @@ impl Console<'_> {
             Some((w, a)) => (w, a.trim()),
             None => (line, ""),
         };
+        if word == "fault" && self.server.crash_hub() {
+            writeln!(out, "Fault injected: the hub will panic.")?;
+            return Ok(Outcome::Continue);
+        }
         let Some(cmd) = COMMANDS
             .iter()
             .find(|c| c.names.iter().any(|n| n.eq_ignore_ascii_case(word)))
@@ -162,7 +218,7 @@ fn help(_: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
         } else {
             format!("{} {}", c.names[0], c.args)
         };
-        writeln!(out, "  {usage:<26} {}", c.help)?;
+        writeln!(out, "  {usage:<46} {}", c.help)?;
     }
     Ok(Outcome::Continue)
 }
@@ -178,7 +234,6 @@ fn status(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
     })?;
     let state = if s.paused { "paused" } else { "listening" };
     let secs = s.uptime.as_secs();
-    let sessions: usize = s.online.iter().map(|u| u.addrs.len()).sum();
     writeln!(out, "{state} on {}", s.addr)?;
     writeln!(
         out,
@@ -187,24 +242,54 @@ fn status(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
         secs / 60 % 60,
         secs % 60
     )?;
-    writeln!(
-        out,
-        "sessions online: {sessions} ({} users); connections: {}",
-        s.online.len(),
-        s.connections
-    )?;
+    match &s.online {
+        Ok(online) => {
+            let sessions: usize = online.iter().map(|u| u.addrs.len()).sum();
+            writeln!(
+                out,
+                "sessions online: {sessions} ({} users); connections: {}",
+                online.len(),
+                s.connections
+            )?;
+        }
+        Err(e) => writeln!(
+            out,
+            "sessions online: unknown ({e}); connections: {}",
+            s.connections
+        )?,
+    }
     if let Some((users, messages, logs)) = counts {
         writeln!(
             out,
             "users: {users}, messages: {messages}, log records: {logs}"
         )?;
     }
+    let r = s.retention;
+    if r.is_on() {
+        let days = r.days.map_or("any age".into(), |d| format!("{d} days"));
+        let msgs = r
+            .messages
+            .map_or("any number".into(), |n| format!("the newest {n}"));
+        writeln!(
+            out,
+            "retention: keep {days}, {msgs} (and always the last {} public); pruned since start: {}",
+            r.keep_public, s.pruned
+        )?;
+    } else {
+        writeln!(out, "retention: off (every message is kept)")?;
+    }
     writeln!(out, "database: {}", c.server.store().path().display())?;
     Ok(Outcome::Continue)
 }
 
 fn who(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
-    let online = c.server.status().online;
+    let online = match c.server.status().online {
+        Ok(online) => online,
+        Err(e) => {
+            writeln!(out, "Error: {e}")?;
+            return Ok(Outcome::Continue);
+        }
+    };
     if online.is_empty() {
         writeln!(out, "Nobody is online.")?;
     }
@@ -297,26 +382,14 @@ fn clear_logs(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> 
     Ok(Outcome::Continue)
 }
 
-fn clear_auth(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
-    match c.server.purge_auth() {
-        Ok(p) => writeln!(out, "Removed {} users and {} tokens.", p.users, p.tokens)?,
-        Err(e) => writeln!(out, "Error: {e}")?,
-    }
-    Ok(Outcome::Continue)
-}
-
-fn kick(c: &Console, args: &str, out: &mut dyn Write) -> io::Result<Outcome> {
-    if args.is_empty() || args.contains(char::is_whitespace) {
-        writeln!(out, "Usage: kick NAME")?;
-        return Ok(Outcome::Continue);
-    }
-    match c.server.kick(args) {
-        0 => writeln!(out, "{args} is not online.")?,
-        n => writeln!(
+fn prune(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
+    match c.server.prune() {
+        Ok(Some(n)) => writeln!(out, "Pruned {n} message(s).")?,
+        Ok(None) => writeln!(
             out,
-            "Kicked {args} ({n} {}).",
-            if n == 1 { "session" } else { "sessions" }
+            "Retention is off: start the server with --retain-days or --retain-messages."
         )?,
+        Err(e) => writeln!(out, "Error: {e}")?,
     }
     Ok(Outcome::Continue)
 }

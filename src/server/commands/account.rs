@@ -1,0 +1,44 @@
+//! Logging in and out: `/register`, `/login`, `/token`, `/logout`, `/quit`.
+
+use super::name_and_rest;
+use crate::server::protocol::notice;
+use crate::server::session::{End, Flow, Session};
+use crate::store::{tokens, users};
+
+pub fn register(s: &mut Session, args: &str) -> Result<Flow, End> {
+    let (name, password) = name_and_rest(args);
+    Ok(s.register(name, password))
+}
+
+pub fn login(s: &mut Session, args: &str) -> Result<Flow, End> {
+    let (name, password) = name_and_rest(args);
+    match s.db(|c| users::find(c, name)) {
+        Some(Some((user, hash))) => Ok(s.check_password(user, &hash, password)),
+        Some(None) => {
+            s.unknown_name(name);
+            Ok(Flow::Continue)
+        }
+        None => Ok(Flow::Continue),
+    }
+}
+
+pub fn token(s: &mut Session, args: &str) -> Result<Flow, End> {
+    Ok(s.redeem_token(args))
+}
+
+pub fn logout(s: &mut Session, _: &str) -> Result<Flow, End> {
+    if let Some(hash) = s.login.as_ref().map(|l| l.token_hash.clone()) {
+        if s.db(|c| tokens::revoke(c, &hash)).is_none() {
+            return Ok(Flow::Continue);
+        }
+    }
+    s.send(&notice(
+        "Logged out: your session token no longer works. Bye.",
+    ));
+    Ok(Flow::Close)
+}
+
+pub fn quit(s: &mut Session, _: &str) -> Result<Flow, End> {
+    s.send(&notice("Bye."));
+    Ok(Flow::Close)
+}

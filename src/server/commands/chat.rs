@@ -1,0 +1,67 @@
+//! Talking and looking around: `/who`, `/msg`, `/me`, `/history`.
+
+use super::{name_and_rest, DEFAULT_HISTORY, MAX_HISTORY};
+use crate::server::hub::Event;
+use crate::server::protocol::{clean, error, history_lines, notice};
+use crate::server::session::{End, Flow, Session};
+use crate::store::messages::{self, Kind};
+use crate::store::users;
+
+pub fn who(s: &mut Session, _: &str) -> Result<Flow, End> {
+    let _ = s.shared.hub.send(Event::Who { conn: s.conn });
+    Ok(Flow::Continue)
+}
+
+pub fn msg(s: &mut Session, args: &str) -> Result<Flow, End> {
+    let (name, text) = name_and_rest(args);
+    let body = clean(text);
+    if body.trim().is_empty() {
+        s.send(&error("Usage: /msg NAME TEXT"));
+        return Ok(Flow::Continue);
+    }
+    if s.muted() {
+        return Ok(Flow::Continue);
+    }
+    match s.db(|c| users::find(c, name)) {
+        Some(Some((to, _))) => {
+            let _ = s.shared.hub.send(Event::Private {
+                conn: s.conn,
+                to,
+                body,
+            });
+        }
+        Some(None) => s.send(&error(&format!("No such user: {}", clean(name)))),
+        None => {}
+    }
+    Ok(Flow::Continue)
+}
+
+pub fn me(s: &mut Session, args: &str) -> Result<Flow, End> {
+    s.say(Kind::Me, args);
+    Ok(Flow::Continue)
+}
+
+pub fn history(s: &mut Session, args: &str) -> Result<Flow, End> {
+    let n = if args.is_empty() {
+        DEFAULT_HISTORY
+    } else {
+        match args.parse::<u32>() {
+            Ok(n) if (1..=MAX_HISTORY).contains(&n) => n,
+            _ => {
+                s.send(&error(&format!(
+                    "Usage: /history [N], N from 1 to {MAX_HISTORY}."
+                )));
+                return Ok(Flow::Continue);
+            }
+        }
+    };
+    let Some(user_id) = s.login.as_ref().map(|l| l.user.id) else {
+        return Ok(Flow::Continue);
+    };
+    if let Some(msgs) = s.db(|c| messages::visible(c, user_id, n, None)) {
+        let mut out = notice(&format!("Last {} message(s):", msgs.len()));
+        out.push_str(&history_lines(&msgs, s.shared.config.max_backlog / 2));
+        s.send(&out);
+    }
+    Ok(Flow::Continue)
+}

@@ -1,0 +1,272 @@
+//! The slash-commands: one table, with the checks every command needs done centrally (which
+//! stage it belongs to, whether it needs an operator, how many words it takes) before its
+//! handler runs. Handlers live in one file per group.
+
+mod account;
+mod chat;
+mod moderation;
+
+use super::protocol::{clean, error, notice};
+use super::session::{End, Flow, Session, Stage};
+use crate::store::users::name_key;
+
+/// Largest `/history N`.
+pub const MAX_HISTORY: u32 = 500;
+/// `/history` without N.
+pub const DEFAULT_HISTORY: u32 = 20;
+
+type Handler = fn(&mut Session, &str) -> Result<Flow, End>;
+
+struct Command {
+    name: &'static str,
+    /// What follows the name, for usage and help.
+    args: &'static str,
+    help: &'static str,
+    /// `None`: usable in both stages.
+    stage: Option<Stage>,
+    /// Only operators may use it (and only they see it in /help).
+    op: bool,
+    /// Words the arguments must have at least / at most.
+    min_words: usize,
+    max_words: usize,
+    run: Handler,
+}
+
+const ANY: usize = usize::MAX;
+
+/// A command anyone may use at `stage`.
+const fn cmd(
+    name: &'static str,
+    args: &'static str,
+    help: &'static str,
+    stage: Option<Stage>,
+    words: (usize, usize),
+    run: Handler,
+) -> Command {
+    Command {
+        name,
+        args,
+        help,
+        stage,
+        op: false,
+        min_words: words.0,
+        max_words: words.1,
+        run,
+    }
+}
+
+/// An operator's command (chat stage only).
+const fn op(
+    name: &'static str,
+    args: &'static str,
+    help: &'static str,
+    words: (usize, usize),
+    run: Handler,
+) -> Command {
+    Command {
+        op: true,
+        ..cmd(name, args, help, Some(Stage::Chat), words, run)
+    }
+}
+
+const LOGIN: Option<Stage> = Some(Stage::Login);
+const CHAT: Option<Stage> = Some(Stage::Chat);
+
+const COMMANDS: &[Command] = &[
+    cmd(
+        "register",
+        "NAME PASSWORD",
+        "create an account and log in",
+        LOGIN,
+        (2, ANY),
+        account::register,
+    ),
+    cmd(
+        "login",
+        "NAME PASSWORD",
+        "log in with a password",
+        LOGIN,
+        (2, ANY),
+        account::login,
+    ),
+    cmd(
+        "token",
+        "TOKEN",
+        "log in with a session token",
+        LOGIN,
+        (1, 1),
+        account::token,
+    ),
+    cmd(
+        "who",
+        "",
+        "who is online (@ marks operators)",
+        CHAT,
+        (0, 0),
+        chat::who,
+    ),
+    cmd(
+        "msg",
+        "NAME TEXT",
+        "a private message to NAME",
+        CHAT,
+        (2, ANY),
+        chat::msg,
+    ),
+    cmd(
+        "me",
+        "TEXT",
+        "an action: * NAME TEXT",
+        CHAT,
+        (1, ANY),
+        chat::me,
+    ),
+    cmd(
+        "history",
+        "[N]",
+        "the last N messages you can see (default 20, at most 500)",
+        CHAT,
+        (0, 1),
+        chat::history,
+    ),
+    cmd(
+        "logout",
+        "",
+        "end this session's token and disconnect",
+        CHAT,
+        (0, 0),
+        account::logout,
+    ),
+    cmd(
+        "quit",
+        "",
+        "disconnect (your token stays valid)",
+        None,
+        (0, 0),
+        account::quit,
+    ),
+    cmd("help", "", "this list", None, (0, ANY), help),
+    op(
+        "kick",
+        "NAME [REASON]",
+        "disconnect NAME (they may come back)",
+        (1, ANY),
+        moderation::kick,
+    ),
+    op(
+        "ban",
+        "NAME [DURATION] [REASON]",
+        "ban NAME (30m, 2h, 7d; forever without)",
+        (1, ANY),
+        moderation::ban,
+    ),
+    op(
+        "unban",
+        "NAME",
+        "lift NAME's ban",
+        (1, 1),
+        moderation::unban,
+    ),
+    op(
+        "mute",
+        "NAME [DURATION]",
+        "NAME may read but not speak",
+        (1, ANY),
+        moderation::mute,
+    ),
+    op(
+        "unmute",
+        "NAME",
+        "let NAME speak again",
+        (1, 1),
+        moderation::unmute,
+    ),
+];
+
+fn usage(c: &Command) -> String {
+    if c.args.is_empty() {
+        format!("/{}", c.name)
+    } else {
+        format!("/{} {}", c.name, c.args)
+    }
+}
+
+/// Whether the session's user is an operator now.
+fn is_op(s: &Session) -> bool {
+    s.login
+        .as_ref()
+        .is_some_and(|l| s.shared.moderation.is_op(&name_key(&l.user.name)))
+}
+
+/// Runs a `/command` line typed at `stage`.
+pub fn dispatch(s: &mut Session, line: &str, stage: Stage) -> Result<Flow, End> {
+    let body = &line[1..];
+    let (word, args) = match body.split_once(char::is_whitespace) {
+        Some((w, a)) => (w, a.trim()),
+        None => (body, ""),
+    };
+    let Some(cmd) = COMMANDS.iter().find(|c| c.name.eq_ignore_ascii_case(word)) else {
+        let shown: String = clean(word).chars().take(32).collect();
+        s.send(&error(&format!("Unknown command /{shown}. Type /help.")));
+        return Ok(Flow::Continue);
+    };
+    match (cmd.stage, stage) {
+        (Some(Stage::Login), Stage::Chat) => {
+            s.send(&error("You are already logged in."));
+            return Ok(Flow::Continue);
+        }
+        (Some(Stage::Chat), Stage::Login) => {
+            s.send(&error(&format!(
+                "Log in first to use /{}: type your name, or /token TOKEN.",
+                cmd.name
+            )));
+            return Ok(Flow::Continue);
+        }
+        _ => {}
+    }
+    if cmd.op && !is_op(s) {
+        s.send(&error("Only operators can do that."));
+        return Ok(Flow::Continue);
+    }
+    let words = args.split_whitespace().count();
+    if words < cmd.min_words || words > cmd.max_words {
+        s.send(&error(&format!("Usage: {}", usage(cmd))));
+        return Ok(Flow::Continue);
+    }
+    (cmd.run)(s, args)
+}
+
+/// Splits `NAME REST` where REST may contain spaces (a password, a message).
+fn name_and_rest(args: &str) -> (&str, &str) {
+    match args.split_once(char::is_whitespace) {
+        Some((name, rest)) => (name, rest.trim_start()),
+        None => (args, ""),
+    }
+}
+
+fn help(s: &mut Session, _: &str) -> Result<Flow, End> {
+    let stage = if s.login.is_some() {
+        Stage::Chat
+    } else {
+        Stage::Login
+    };
+    let op = is_op(s);
+    let mut out = notice("Commands:");
+    for c in COMMANDS
+        .iter()
+        .filter(|c| c.stage.is_none_or(|st| st == stage) && (op || !c.op))
+    {
+        out.push_str(&notice(&format!("  {:<30} {}", usage(c), c.help)));
+    }
+    if stage == Stage::Chat {
+        out.push_str(&notice(&format!(
+            "  {:<30} {}",
+            "//TEXT", "send a line that starts with /"
+        )));
+        out.push_str(&notice("Any other line is sent to everyone."));
+    } else {
+        out.push_str(&notice("Or type your name to log in or register."));
+    }
+    s.send(&out);
+    Ok(Flow::Continue)
+}

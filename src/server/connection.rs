@@ -1,0 +1,167 @@
+//! One connection's life on a pool worker, in order: the greeting, the login stage, the chat
+//! stage, the goodbye. What each step does is in [`super::session`] and [`super::commands`].
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
+
+use super::commands;
+use super::hub::ConnId;
+use super::protocol::{clean, error, notice};
+use super::session::{End, Flow, Session, Stage};
+use super::Shared;
+use crate::auth::MIN_PASSWORD_CHARS;
+use crate::store::messages::Kind;
+use crate::store::users::{self, name_key};
+
+/// Serves one connection from greeting to goodbye.
+pub fn run(shared: &Shared, conn: ConnId, stream: TcpStream, addr: SocketAddr) {
+    let mut s = match Session::new(shared, conn, stream, addr) {
+        Ok(s) => s,
+        Err(e) => {
+            log::warn!("{addr}: cannot set up the connection: {e}");
+            return;
+        }
+    };
+    let reason = serve(&mut s);
+    match &s.login {
+        Some(l) => log::info!("{addr}: {} disconnected ({reason})", l.user.name),
+        None => log::info!("{addr}: disconnected before login ({reason})"),
+    }
+}
+
+/// Both stages; returns why the connection ended, for the log.
+fn serve(s: &mut Session) -> &'static str {
+    if s.shared.config.telnet && s.write_raw(&super::telnet::OFFER).is_err() {
+        return "write failed";
+    }
+    let online = s.shared.stats.users_online.load(Ordering::Relaxed);
+    s.send(&notice(&format!(
+        "Welcome to besedka! {online} {} online.",
+        if online == 1 { "user" } else { "users" }
+    )));
+    s.send(&notice(
+        "Type your name to log in or register, or /token TOKEN to resume a session.",
+    ));
+    match login_stage(s) {
+        Ok(Some(login)) => s.join(login),
+        Ok(None) => return "quit",
+        Err(End::Gone) => return "connection closed",
+        Err(End::TimedOut) => {
+            s.send(&error("Login timed out."));
+            return "login timed out";
+        }
+    }
+    chat_stage(s)
+}
+
+fn login_stage(s: &mut Session) -> Result<Option<super::session::Login>, End> {
+    loop {
+        s.send("Name: ");
+        let line = s.read_line()?;
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let flow = if line.starts_with('/') {
+            commands::dispatch(s, line, Stage::Login)?
+        } else {
+            interactive(s, line)?
+        };
+        match flow {
+            Flow::Continue => {}
+            Flow::Close => return Ok(None),
+            Flow::LoggedIn(login) => return Ok(Some(login)),
+        }
+    }
+}
+
+/// The interactive path: a name, then a password or a new account.
+fn interactive(s: &mut Session, name: &str) -> Result<Flow, End> {
+    if !s.name_ok(name) {
+        return Ok(Flow::Continue);
+    }
+    let Some(found) = s.db(|c| users::find(c, name)) else {
+        return Ok(Flow::Continue);
+    };
+    match found {
+        Some((user, hash)) => {
+            // Refused before the prompt: no one types a password for nothing.
+            if s.login_locked(Some(&name_key(&user.name))) {
+                return Ok(Flow::Continue);
+            }
+            if s.refuse_if_banned(&user) {
+                return Ok(Flow::Close);
+            }
+            loop {
+                let password = s.read_password("Password: ")?;
+                if password.is_empty() {
+                    return Ok(Flow::Continue); // back to Name:
+                }
+                match s.check_password(user.clone(), &hash, &password) {
+                    Flow::Continue => continue,
+                    other => return Ok(other),
+                }
+            }
+        }
+        None => {
+            if !s.may_register() {
+                return Ok(Flow::Continue);
+            }
+            s.send(&notice(&format!(
+                "New user {}. Choose a password (at least {MIN_PASSWORD_CHARS} characters), or an empty line to go back.",
+                clean(name)
+            )));
+            loop {
+                let password = s.read_password("Password: ")?;
+                if password.is_empty() {
+                    return Ok(Flow::Continue);
+                }
+                if !s.password_ok(&password) {
+                    continue;
+                }
+                let again = s.read_password("Repeat password: ")?;
+                if again != password {
+                    s.send(&error("Passwords do not match. Try again."));
+                    continue;
+                }
+                return Ok(s.register(name, &password));
+            }
+        }
+    }
+}
+
+fn chat_stage(s: &mut Session) -> &'static str {
+    if !s.joined() {
+        return "server error";
+    }
+    loop {
+        let line = match s.read_line() {
+            Ok(line) => line,
+            Err(End::Gone) => return "connection closed",
+            Err(End::TimedOut) => {
+                if let Some(idle) = s.shared.config.idle_timeout {
+                    s.send(&notice(&format!(
+                        "Disconnected after {} of silence.",
+                        humantime::format_duration(idle)
+                    )));
+                }
+                return "idle timeout";
+            }
+        };
+        let flow = if let Some(text) = line.strip_prefix("//") {
+            s.say(Kind::Say, &format!("/{text}"));
+            Flow::Continue
+        } else if line.starts_with('/') {
+            match commands::dispatch(s, line.trim(), Stage::Chat) {
+                Ok(flow) => flow,
+                Err(_) => return "connection closed",
+            }
+        } else {
+            s.say(Kind::Say, &line);
+            Flow::Continue
+        };
+        if let Flow::Close = flow {
+            return "quit";
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The janitor: one thread for slow housekeeping that must stay off the hub's hot path.
+//!
+//! - every [`RELOAD_EVERY`]: rereads bans, mutes and operators, so changes made from a shell
+//!   (`besedka ban`, `besedka op`) and bans that expire apply to the running server; when
+//!   something changed, the hub disconnects whoever a ban now keeps out;
+//! - every [`PRUNE_EVERY`]: deletes expired ban rows, and old messages by `--retain-*`, in
+//!   small batches with a pause between them so the hub's commits never wait long.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use super::hub::Event;
+use super::Shared;
+use crate::store::{bans, retention};
+
+/// How often moderation state is reread.
+pub const RELOAD_EVERY: Duration = Duration::from_secs(2);
+/// How often old rows are deleted.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// The pause between two pruning batches.
+const BATCH_PAUSE: Duration = Duration::from_millis(20);
+
+/// Runs until `stop` is dropped (or sent to).
+pub fn run(shared: &Shared, conn: Connection, stop: Receiver<()>) {
+    let mut pruned_at: Option<Instant> = None;
+    let stopped = |wait| !matches!(stop.recv_timeout(wait), Err(RecvTimeoutError::Timeout));
+    loop {
+        if stopped(RELOAD_EVERY) {
+            return;
+        }
+        match shared.moderation.reload(&conn) {
+            Ok(true) => {
+                let _ = shared.hub.send(Event::Enforce {
+                    announce: None,
+                    reply: None,
+                });
+            }
+            Ok(false) => {}
+            Err(e) => log::warn!("cannot reread bans: {e}"),
+        }
+        if pruned_at.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
+            continue;
+        }
+        pruned_at = Some(Instant::now());
+        if let Err(e) = bans::delete_expired(&conn) {
+            log::warn!("cannot delete expired bans: {e}");
+        }
+        let policy = shared.config.retention;
+        let mut total = 0;
+        loop {
+            match retention::prune_batch(&conn, &policy, retention::BATCH) {
+                Ok(0) => break,
+                Ok(n) => {
+                    total += n;
+                    shared.pruned.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    log::warn!("cannot prune old messages: {e}");
+                    break;
+                }
+            }
+            if stopped(BATCH_PAUSE) {
+                return;
+            }
+        }
+        if total > 0 {
+            log::info!("retention: pruned {total} old message(s)");
+        }
+    }
+}

@@ -1,0 +1,496 @@
+//! What one address or one user may make the server spend, counted across connections.
+//!
+//! - per address (an IPv4 address, or an IPv6 /64): connections open at once, new connections
+//!   a minute, failed logins and new accounts in a sliding window;
+//! - per account: failed logins in the same window (the password lock);
+//! - per user: sessions at once, and one token bucket for the lines all of them send.
+//!
+//! Addresses in `--allow-ip` ranges are counted but never refused by the per-address rules.
+//! One mutex guards it all; every method holds it for a few map operations and never across
+//! I/O, a sleep or a database call.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+
+/// The per-address and per-account rules; `besedka serve`'s options.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// Connections open at once from one address.
+    pub max_per_ip: usize,
+    /// New connections a minute from one address.
+    pub connect_rate: u32,
+    /// Failed logins for one account within `window` before it is locked.
+    pub max_failures_per_user: u32,
+    /// Failed logins (any kind) from one address within `window` before it is locked.
+    pub max_failures_per_ip: u32,
+    /// The failed-login window.
+    pub window: Duration,
+    /// New accounts an hour from one address.
+    pub register_rate: u32,
+    /// Sessions at once for one user.
+    pub max_sessions_per_user: usize,
+    /// Lines a second a user's sessions may send together (bursts of twice that).
+    pub max_rate: u32,
+    /// Ranges exempt from the per-address rules.
+    pub allow: Vec<IpNet>,
+}
+
+/// Why a new connection is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `max_per_ip` connections are open already.
+    TooMany,
+    /// Over `connect_rate` this minute.
+    TooFast,
+}
+
+/// Addresses remembered at most when they have no open connection; past it the idle ones are
+/// forgotten (an attacker with many addresses then only loses us their windows, never memory).
+const MAX_IDLE_ADDRS: usize = 100_000;
+
+/// How often stale entries are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// The address the per-address rules count: IPv4 as is, IPv6 by its /64 (one home or one
+/// server usually holds a whole /64), an IPv4-mapped IPv6 address as IPv4.
+pub fn group(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6([s[0], s[1], s[2], s[3], 0, 0, 0, 0].into())
+            }
+        },
+    }
+}
+
+/// The times of the last few events, at most as many as the limit needs.
+#[derive(Default, Debug)]
+struct Window(VecDeque<Instant>);
+
+impl Window {
+    fn forget_before(&mut self, now: Instant, span: Duration) {
+        while self
+            .0
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= span)
+        {
+            self.0.pop_front();
+        }
+    }
+
+    /// How long until one more event fits under `limit` in `span`; zero if it fits now.
+    fn wait(&mut self, now: Instant, span: Duration, limit: u32) -> Duration {
+        self.forget_before(now, span);
+        if self.0.len() < limit as usize {
+            return Duration::ZERO;
+        }
+        let oldest = self.0[self.0.len() - limit as usize];
+        (oldest + span).saturating_duration_since(now)
+    }
+
+    fn push(&mut self, now: Instant, limit: u32) {
+        self.0.push_back(now);
+        while self.0.len() > limit.max(1) as usize {
+            self.0.pop_front();
+        }
+    }
+}
+
+#[derive(Default, Debug)]
+struct Addr {
+    open: usize,
+    connects: Window,
+    failures: Window,
+    registrations: Window,
+}
+
+impl Addr {
+    fn idle(&self) -> bool {
+        self.open == 0
+            && self.connects.0.is_empty()
+            && self.failures.0.is_empty()
+            && self.registrations.0.is_empty()
+    }
+}
+
+/// A token bucket: `rate` a second on average, bursts of `2 × rate`. A caller takes a token
+/// even when none is left (the count goes negative) and sleeps for the debt, outside any lock.
+#[derive(Debug)]
+pub struct Bucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    pub fn new(rate: u32) -> Bucket {
+        let rate = f64::from(rate.max(1));
+        Bucket {
+            rate,
+            tokens: 2.0 * rate,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes one token; returns how long the caller must wait before using it.
+    pub fn take(&mut self) -> Duration {
+        let now = Instant::now();
+        let earned = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + earned).min(2.0 * self.rate);
+        self.last = now;
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
+}
+
+struct UserState {
+    sessions: usize,
+    bucket: Bucket,
+}
+
+#[derive(Default)]
+struct State {
+    addrs: HashMap<IpAddr, Addr>,
+    /// Failed logins per account (name key); only real accounts get an entry.
+    accounts: HashMap<String, Window>,
+    users: HashMap<i64, UserState>,
+    swept: Option<Instant>,
+}
+
+pub struct Limits {
+    rules: Rules,
+    state: Mutex<State>,
+}
+
+/// A claimed session slot for a user; frees it when dropped.
+pub struct SessionSlot<'a> {
+    limits: &'a Limits,
+    user_id: i64,
+}
+
+impl Drop for SessionSlot<'_> {
+    fn drop(&mut self) {
+        let mut st = self.limits.lock();
+        if let Some(u) = st.users.get_mut(&self.user_id) {
+            u.sessions -= 1;
+            if u.sessions == 0 {
+                st.users.remove(&self.user_id);
+            }
+        }
+    }
+}
+
+impl Limits {
+    pub fn new(rules: Rules) -> Limits {
+        Limits {
+            rules,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn allowed(&self, ip: IpAddr) -> bool {
+        self.rules.allow.iter().any(|net| net.contains(&ip))
+    }
+
+    /// A new connection from `ip`: counts it, or says why it is refused. Every admitted
+    /// connection must be [`released`](Limits::release) when it ends.
+    pub fn admit(&self, ip: IpAddr) -> Result<(), Refusal> {
+        let now = Instant::now();
+        let exempt = self.allowed(ip);
+        let mut st = self.lock();
+        if st
+            .swept
+            .is_none_or(|t| now.duration_since(t) >= SWEEP_EVERY)
+        {
+            st.swept = Some(now);
+            self.sweep(&mut st, now);
+        }
+        let a = st.addrs.entry(group(ip)).or_default();
+        if !exempt {
+            if a.open >= self.rules.max_per_ip {
+                return Err(Refusal::TooMany);
+            }
+            if !a
+                .connects
+                .wait(now, MINUTE, self.rules.connect_rate)
+                .is_zero()
+            {
+                return Err(Refusal::TooFast);
+            }
+            a.connects.push(now, self.rules.connect_rate);
+        }
+        a.open += 1;
+        Ok(())
+    }
+
+    /// A connection from `ip` ended.
+    pub fn release(&self, ip: IpAddr) {
+        if let Some(a) = self.lock().addrs.get_mut(&group(ip)) {
+            a.open = a.open.saturating_sub(1);
+        }
+    }
+
+    /// Forgets what no rule needs any more, and bounds what idle addresses may hold.
+    fn sweep(&self, st: &mut State, now: Instant) {
+        let window = self.rules.window;
+        st.addrs.retain(|_, a| {
+            a.connects.forget_before(now, MINUTE);
+            a.failures.forget_before(now, window);
+            a.registrations.forget_before(now, HOUR);
+            !a.idle()
+        });
+        st.accounts.retain(|_, w| {
+            w.forget_before(now, window);
+            !w.0.is_empty()
+        });
+        let idle = st.addrs.values().filter(|a| a.open == 0).count();
+        if idle > MAX_IDLE_ADDRS {
+            log::warn!("tracking {idle} addresses without a connection: forgetting them");
+            st.addrs.retain(|_, a| a.open > 0);
+        }
+    }
+
+    /// How long logins from `ip` (for `account`, a name key, when the name exists) stay
+    /// refused; `None` if a try is allowed now.
+    pub fn login_locked(&self, ip: IpAddr, account: Option<&str>) -> Option<Duration> {
+        let now = Instant::now();
+        let exempt = self.allowed(ip);
+        let mut st = self.lock();
+        let mut wait = Duration::ZERO;
+        if !exempt {
+            if let Some(a) = st.addrs.get_mut(&group(ip)) {
+                wait = a
+                    .failures
+                    .wait(now, self.rules.window, self.rules.max_failures_per_ip);
+            }
+        }
+        if let Some(w) = account.and_then(|k| st.accounts.get_mut(k)) {
+            wait = wait.max(w.wait(now, self.rules.window, self.rules.max_failures_per_user));
+        }
+        (!wait.is_zero()).then_some(wait)
+    }
+
+    /// A failed login from `ip`: a wrong password for `account`, or (`None`) an unknown name
+    /// or token.
+    pub fn failed(&self, ip: IpAddr, account: Option<&str>) {
+        let now = Instant::now();
+        let exempt = self.allowed(ip);
+        let mut st = self.lock();
+        if !exempt {
+            st.addrs
+                .entry(group(ip))
+                .or_default()
+                .failures
+                .push(now, self.rules.max_failures_per_ip);
+        }
+        if let Some(key) = account {
+            st.accounts
+                .entry(key.to_string())
+                .or_default()
+                .push(now, self.rules.max_failures_per_user);
+        }
+    }
+
+    /// A successful password login resets the account's count (not the address's: logging in
+    /// to one's own account must not buy more guesses at others).
+    pub fn succeeded(&self, account: &str) {
+        self.lock().accounts.remove(account);
+    }
+
+    /// Whether `ip` may create an account now.
+    pub fn may_register(&self, ip: IpAddr) -> bool {
+        if self.allowed(ip) {
+            return true;
+        }
+        let now = Instant::now();
+        let mut st = self.lock();
+        let a = st.addrs.entry(group(ip)).or_default();
+        a.registrations
+            .wait(now, HOUR, self.rules.register_rate)
+            .is_zero()
+    }
+
+    /// `ip` created an account.
+    pub fn registered(&self, ip: IpAddr) {
+        let now = Instant::now();
+        self.lock()
+            .addrs
+            .entry(group(ip))
+            .or_default()
+            .registrations
+            .push(now, self.rules.register_rate);
+    }
+
+    /// Claims one of `user_id`'s session slots; `None` when all are taken.
+    pub fn claim_session(&self, user_id: i64) -> Option<SessionSlot<'_>> {
+        let mut st = self.lock();
+        let u = st.users.entry(user_id).or_insert_with(|| UserState {
+            sessions: 0,
+            bucket: Bucket::new(self.rules.max_rate),
+        });
+        if u.sessions >= self.rules.max_sessions_per_user {
+            return None;
+        }
+        u.sessions += 1;
+        Some(SessionSlot {
+            limits: self,
+            user_id,
+        })
+    }
+
+    /// Takes a token from the user's shared bucket; returns how long to wait before sending.
+    pub fn pace(&self, slot: &SessionSlot<'_>) -> Duration {
+        self.lock()
+            .users
+            .get_mut(&slot.user_id)
+            .map_or(Duration::ZERO, |u| u.bucket.take())
+    }
+}
+
+/// Lets a kind of log line through at most once a second and counts the rest, so a client
+/// cannot flood standard error or the `logs` table with refusals.
+#[derive(Default)]
+pub struct Quiet(Mutex<(Option<Instant>, u64)>);
+
+impl Quiet {
+    /// `Some(n)`: log now, and say that `n` more were left out since the last line.
+    pub fn allow(&self) -> Option<u64> {
+        let now = Instant::now();
+        let mut st = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if st
+            .0
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            st.1 += 1;
+            return None;
+        }
+        st.0 = Some(now);
+        Some(std::mem::take(&mut st.1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> Rules {
+        Rules {
+            max_per_ip: 2,
+            connect_rate: 3,
+            max_failures_per_user: 2,
+            max_failures_per_ip: 3,
+            window: Duration::from_millis(300),
+            register_rate: 1,
+            max_sessions_per_user: 2,
+            max_rate: 10,
+            allow: vec!["10.0.0.0/8".parse().unwrap()],
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv6_is_grouped_by_64_and_mapped_v4_is_v4() {
+        assert_eq!(group(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(group(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
+        assert_eq!(group(ip("192.0.2.1")), ip("192.0.2.1"));
+    }
+
+    #[test]
+    fn connections_at_once_and_per_minute() {
+        let l = Limits::new(rules());
+        let a = ip("192.0.2.1");
+        assert_eq!(l.admit(a), Ok(()));
+        assert_eq!(l.admit(a), Ok(()));
+        assert_eq!(l.admit(a), Err(Refusal::TooMany));
+        l.release(a);
+        assert_eq!(l.admit(a), Ok(()), "third connection this minute");
+        l.release(a);
+        assert_eq!(l.admit(a), Err(Refusal::TooFast));
+        // Another /64 is another address; an allowed range is never refused.
+        assert_eq!(l.admit(ip("2001:db8::1")), Ok(()));
+        for _ in 0..10 {
+            assert_eq!(l.admit(ip("10.1.2.3")), Ok(()));
+        }
+    }
+
+    #[test]
+    fn the_password_lock_counts_across_connections_and_expires() {
+        let l = Limits::new(rules());
+        let a = ip("192.0.2.1");
+        assert_eq!(l.login_locked(a, Some("alice")), None);
+        l.failed(a, Some("alice"));
+        l.failed(ip("192.0.2.9"), Some("alice"));
+        assert!(l.login_locked(a, Some("alice")).is_some(), "account lock");
+        assert_eq!(l.login_locked(a, Some("bob")), None);
+        l.failed(a, None);
+        assert_eq!(
+            l.login_locked(a, Some("bob")),
+            None,
+            "2 of 3 from this address"
+        );
+        l.failed(a, None);
+        assert!(l.login_locked(a, Some("bob")).is_some(), "address lock");
+        std::thread::sleep(Duration::from_millis(350));
+        assert_eq!(l.login_locked(a, Some("alice")), None, "window passed");
+        l.failed(a, Some("alice"));
+        l.succeeded("alice");
+        assert_eq!(l.login_locked(ip("192.0.2.9"), Some("alice")), None);
+    }
+
+    #[test]
+    fn registrations_per_address() {
+        let l = Limits::new(rules());
+        let a = ip("192.0.2.1");
+        assert!(l.may_register(a));
+        l.registered(a);
+        assert!(!l.may_register(a));
+        assert!(l.may_register(ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn sessions_per_user_and_a_shared_bucket() {
+        let l = Limits::new(rules());
+        let one = l.claim_session(7).unwrap();
+        let two = l.claim_session(7).unwrap();
+        assert!(l.claim_session(7).is_none());
+        drop(two);
+        let _two = l.claim_session(7).unwrap();
+        // 10 a second, bursts of 20, shared by both sessions.
+        let waits: Vec<Duration> = (0..21).map(|_| l.pace(&one)).collect();
+        assert!(waits[..20].iter().all(|w| w.is_zero()));
+        assert!(waits[20] > Duration::from_millis(50), "{:?}", waits[20]);
+    }
+
+    #[test]
+    fn quiet_lets_one_line_a_second_through() {
+        let q = Quiet::default();
+        assert_eq!(q.allow(), Some(0));
+        assert_eq!(q.allow(), None);
+        assert_eq!(q.allow(), None);
+    }
+}
