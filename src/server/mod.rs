@@ -137,13 +137,22 @@ impl Shared {
         &self,
         make: impl FnOnce(mpsc::Sender<T>) -> Event,
     ) -> std::result::Result<T, AskError> {
-        let (tx, rx) = mpsc::channel();
-        self.hub.send(make(tx)).map_err(|_| AskError::Stopped)?;
-        rx.recv_timeout(ASK_TIMEOUT).map_err(|e| match e {
-            mpsc::RecvTimeoutError::Timeout => AskError::TimedOut,
-            mpsc::RecvTimeoutError::Disconnected => AskError::Stopped,
-        })
+        ask_within(&self.hub, ASK_TIMEOUT, make)
     }
+}
+
+/// Sends the hub a request and waits at most `timeout` for its answer.
+fn ask_within<T>(
+    hub: &HubSender,
+    timeout: Duration,
+    make: impl FnOnce(mpsc::Sender<T>) -> Event,
+) -> std::result::Result<T, AskError> {
+    let (tx, rx) = mpsc::channel();
+    hub.send(make(tx)).map_err(|_| AskError::Stopped)?;
+    rx.recv_timeout(timeout).map_err(|e| match e {
+        mpsc::RecvTimeoutError::Timeout => AskError::TimedOut,
+        mpsc::RecvTimeoutError::Disconnected => AskError::Stopped,
+    })
 }
 
 /// The pause gate the accept thread passes before serving a connection. While it is shut,
@@ -603,5 +612,51 @@ impl Server {
         let _ = self.shared.hub.send(Event::Stop);
         let _ = t.hub.join();
         log::info!("server stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_sockets_get_keepalive_as_configured() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        let k = Keepalive {
+            idle: Duration::from_secs(61),
+            interval: Duration::from_secs(14),
+            probes: 5,
+        };
+        tune(&accepted, &k).unwrap();
+        // Read back from the kernel (getsockopt), not from our own settings.
+        let sock = socket2::SockRef::from(&accepted);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.keepalive_time().unwrap(), k.idle);
+        assert_eq!(sock.keepalive_interval().unwrap(), k.interval);
+        assert_eq!(sock.keepalive_retries().unwrap(), k.probes);
+        assert!(accepted.nodelay().unwrap());
+    }
+
+    #[test]
+    fn a_hub_that_does_not_answer_is_reported_as_such() {
+        let (tx, rx) = mpsc::sync_channel(4);
+        // The "hub" holds the request but never answers: a timeout, not a made-up answer.
+        let kick = |reply| Event::Kick {
+            key: "bob".into(),
+            text: String::new(),
+            announce: String::new(),
+            reply,
+        };
+        assert_eq!(
+            ask_within(&tx, Duration::from_millis(50), kick),
+            Err(AskError::TimedOut)
+        );
+        // A hub that is gone.
+        drop(rx);
+        let got: std::result::Result<usize, _> =
+            ask_within(&tx, Duration::from_millis(50), |_reply| Event::Crash);
+        assert_eq!(got, Err(AskError::Stopped));
     }
 }
