@@ -13,6 +13,7 @@
 //!
 //! The caller's thread stays free (for the operator console).
 
+mod accept;
 pub mod commands;
 pub mod connection;
 pub mod hub;
@@ -25,11 +26,10 @@ pub mod session;
 pub mod telnet;
 
 use std::collections::HashMap;
-use std::io::{self, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -40,10 +40,11 @@ use crate::error::Result;
 use crate::store::retention::{self, Policy};
 use crate::store::users::{self, Purged};
 use crate::store::Store;
+use accept::Gate;
 use hub::{ConnId, Event, Hub, HubSender, OnlineUser, Stats};
-use limits::{Limits, Quiet, Refusal, Rules};
-use moderation::{banned_line, Moderation, Moderator};
-use protocol::{error, notice};
+use limits::{Limits, Quiet, Rules};
+use moderation::{Moderation, Moderator};
+use protocol::notice;
 
 /// TCP keepalive on every accepted socket, so a peer that vanished (cable pulled, NAT entry
 /// gone) is noticed and its worker freed after `idle + probes × interval`.
@@ -155,45 +156,6 @@ fn ask_within<T>(
     })
 }
 
-/// The pause gate the accept thread passes before serving a connection. While it is shut,
-/// new connections wait in the kernel's queue (or, if one was accepted already, in the accept
-/// thread) and get no byte at all; on resume they are served in arrival order.
-#[derive(Default)]
-struct Gate {
-    /// (paused, stopping)
-    state: Mutex<(bool, bool)>,
-    changed: Condvar,
-}
-
-impl Gate {
-    /// Waits while paused; false once stopping.
-    fn pass(&self) -> bool {
-        let mut st = lock(&self.state);
-        while st.0 && !st.1 {
-            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
-        }
-        !st.1
-    }
-
-    /// Sets `paused`; returns whether it changed.
-    fn set_paused(&self, paused: bool) -> bool {
-        let mut st = lock(&self.state);
-        let changed = st.0 != paused;
-        st.0 = paused;
-        self.changed.notify_all();
-        changed
-    }
-
-    fn stop(&self) {
-        lock(&self.state).1 = true;
-        self.changed.notify_all();
-    }
-
-    fn paused(&self) -> bool {
-        lock(&self.state).0
-    }
-}
-
 /// A running server. Share it (`Arc`) between the console and the signal handler; dropping
 /// it does not stop it: call [`Server::shutdown`].
 pub struct Server {
@@ -301,7 +263,7 @@ pub fn start(
         let (shared, gate, pool) = (shared.clone(), gate.clone(), pool.clone());
         thread::Builder::new()
             .name("accept".into())
-            .spawn(move || accept_loop(listener, shared, gate, pool))?
+            .spawn(move || accept::accept_loop(listener, shared, gate, pool))?
     };
     Ok(Server {
         local_addr,
@@ -316,146 +278,6 @@ pub fn start(
             pool,
         })),
     })
-}
-
-/// Sets what every accepted socket gets: no Nagle delay (chat lines are small and
-/// interactive) and keepalive.
-pub fn tune(stream: &TcpStream, k: &Keepalive) -> io::Result<()> {
-    stream.set_nodelay(true)?;
-    let ka = socket2::TcpKeepalive::new()
-        .with_time(k.idle)
-        .with_interval(k.interval)
-        .with_retries(k.probes);
-    socket2::SockRef::from(stream).set_tcp_keepalive(&ka)
-}
-
-/// Backs off when `accept` fails for lack of resources (out of file descriptors or memory):
-/// 100 ms, doubling to 1 s, and one log line a second at most.
-struct Backoff {
-    delay: Duration,
-    quiet: Quiet,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(100);
-    const MAX: Duration = Duration::from_secs(1);
-
-    fn failed(&mut self, e: &io::Error) {
-        let scarce = matches!(
-            e.raw_os_error(),
-            Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS)
-        );
-        if !scarce {
-            // The peer gave up before we took it (ECONNABORTED, …): nothing to wait for.
-            log::debug!("accept failed: {e}");
-            return;
-        }
-        if let Some(more) = self.quiet.allow() {
-            log::warn!(
-                "accept failed: {e} ({} time(s) since the last report); backing off",
-                more + 1
-            );
-        }
-        thread::sleep(self.delay);
-        self.delay = (self.delay * 2).min(Self::MAX);
-    }
-
-    fn succeeded(&mut self) {
-        self.delay = Self::FIRST;
-    }
-}
-
-/// Whether a connection from `ip` is served; the line to refuse it with if not. An admitted
-/// connection is counted against its address until [`Limits::release`].
-fn admit(shared: &Shared, ip: IpAddr) -> std::result::Result<(), String> {
-    if let Some(ban) = shared.moderation.ip_ban(ip) {
-        return Err(banned_line(&ban));
-    }
-    match shared.limits.admit(ip) {
-        Ok(()) => {}
-        Err(Refusal::TooMany) => return Err(error("Too many connections from your address.")),
-        Err(Refusal::TooFast) => {
-            return Err(error(
-                "Too many connections from your address. Try again later.",
-            ))
-        }
-    }
-    let max = shared.config.max_clients;
-    if shared.active.load(Ordering::SeqCst) >= max {
-        shared.limits.release(ip);
-        return Err(error(&format!(
-            "Server is full ({max} clients). Try again later."
-        )));
-    }
-    Ok(())
-}
-
-fn accept_loop(listener: TcpListener, shared: Arc<Shared>, gate: Arc<Gate>, pool: ThreadPool) {
-    let mut next_id: ConnId = 1;
-    let mut backoff = Backoff {
-        delay: Backoff::FIRST,
-        quiet: Quiet::default(),
-    };
-    loop {
-        // Paused: stop taking connections, so new clients wait in the kernel's queue.
-        if !gate.pass() {
-            break;
-        }
-        let accepted = listener.accept();
-        // A connection accepted just as a pause began also waits, unserved, for resume.
-        if !gate.pass() {
-            break;
-        }
-        let (stream, addr) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                backoff.failed(&e);
-                continue;
-            }
-        };
-        backoff.succeeded();
-        if let Err(text) = admit(&shared, addr.ip()) {
-            if let Some(more) = shared.quiet_accept.allow() {
-                log::warn!(
-                    "{addr}: refused: {} ({more} more refusals not logged)",
-                    text.trim_start_matches("! ").trim_end()
-                );
-            }
-            refuse(stream, &text);
-            continue;
-        }
-        if let Err(e) = tune(&stream, &shared.config.keepalive) {
-            log::debug!("{addr}: cannot set socket options: {e}");
-        }
-        let conn = next_id;
-        next_id += 1;
-        if let Ok(clone) = stream.try_clone() {
-            lock(&shared.conns).insert(conn, clone);
-        }
-        shared.active.fetch_add(1, Ordering::SeqCst);
-        log::info!("{addr}: connected");
-        let shared = shared.clone();
-        pool.execute(move || {
-            // Runs when the session ends, a panic included.
-            struct Done<'a>(&'a Shared, ConnId, IpAddr);
-            impl Drop for Done<'_> {
-                fn drop(&mut self) {
-                    lock(&self.0.conns).remove(&self.1);
-                    self.0.active.fetch_sub(1, Ordering::SeqCst);
-                    self.0.limits.release(self.2);
-                }
-            }
-            let _done = Done(&shared, conn, addr.ip());
-            connection::run(&shared, conn, stream, addr);
-        });
-    }
-}
-
-/// Tells a client why it is not served, without ever blocking the accept thread.
-fn refuse(mut stream: TcpStream, text: &str) {
-    let _ = stream.set_nonblocking(true);
-    let _ = stream.write_all(text.as_bytes());
-    let _ = stream.shutdown(Shutdown::Both);
 }
 
 /// Locks a mutex, carrying on if a panicking thread poisoned it: the data it guards (maps
@@ -618,26 +440,6 @@ impl Server {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn accepted_sockets_get_keepalive_as_configured() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (accepted, _) = listener.accept().unwrap();
-        let k = Keepalive {
-            idle: Duration::from_secs(61),
-            interval: Duration::from_secs(14),
-            probes: 5,
-        };
-        tune(&accepted, &k).unwrap();
-        // Read back from the kernel (getsockopt), not from our own settings.
-        let sock = socket2::SockRef::from(&accepted);
-        assert!(sock.keepalive().unwrap());
-        assert_eq!(sock.keepalive_time().unwrap(), k.idle);
-        assert_eq!(sock.keepalive_interval().unwrap(), k.interval);
-        assert_eq!(sock.keepalive_retries().unwrap(), k.probes);
-        assert!(accepted.nodelay().unwrap());
-    }
 
     #[test]
     fn a_hub_that_does_not_answer_is_reported_as_such() {

@@ -1,0 +1,223 @@
+//! The accept thread: takes connections, refuses what must be refused before any work is spent
+//! on it (banned addresses, addresses over their limits, a full server), tunes the socket and
+//! hands the connection to a worker. Paused by the [`Gate`]; backs off when the process runs
+//! out of descriptors.
+
+use std::io::{self, Write};
+use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use threadpool::ThreadPool;
+
+use super::hub::ConnId;
+use super::limits::{Quiet, Refusal};
+use super::moderation::banned_line;
+use super::protocol::error;
+use super::{connection, lock, Keepalive, Shared};
+
+/// The pause gate the accept thread passes before serving a connection. While it is shut,
+/// new connections wait in the kernel's queue (or, if one was accepted already, in the accept
+/// thread) and get no byte at all; on resume they are served in arrival order.
+#[derive(Default)]
+pub struct Gate {
+    /// (paused, stopping)
+    state: Mutex<(bool, bool)>,
+    changed: Condvar,
+}
+
+impl Gate {
+    /// Waits while paused; false once stopping.
+    pub fn pass(&self) -> bool {
+        let mut st = lock(&self.state);
+        while st.0 && !st.1 {
+            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        !st.1
+    }
+
+    /// Sets `paused`; returns whether it changed.
+    pub fn set_paused(&self, paused: bool) -> bool {
+        let mut st = lock(&self.state);
+        let changed = st.0 != paused;
+        st.0 = paused;
+        self.changed.notify_all();
+        changed
+    }
+
+    pub fn stop(&self) {
+        lock(&self.state).1 = true;
+        self.changed.notify_all();
+    }
+
+    pub fn paused(&self) -> bool {
+        lock(&self.state).0
+    }
+}
+
+/// Sets what every accepted socket gets: no Nagle delay (chat lines are small and
+/// interactive) and keepalive.
+pub fn tune(stream: &TcpStream, k: &Keepalive) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(k.idle)
+        .with_interval(k.interval)
+        .with_retries(k.probes);
+    socket2::SockRef::from(stream).set_tcp_keepalive(&ka)
+}
+
+/// Backs off when `accept` fails for lack of resources (out of file descriptors or memory):
+/// 100 ms, doubling to 1 s, and one log line a second at most.
+struct Backoff {
+    delay: Duration,
+    quiet: Quiet,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(1);
+
+    fn failed(&mut self, e: &io::Error) {
+        let scarce = matches!(
+            e.raw_os_error(),
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS)
+        );
+        if !scarce {
+            // The peer gave up before we took it (ECONNABORTED, …): nothing to wait for.
+            log::debug!("accept failed: {e}");
+            return;
+        }
+        if let Some(more) = self.quiet.allow() {
+            log::warn!(
+                "accept failed: {e} ({} time(s) since the last report); backing off",
+                more + 1
+            );
+        }
+        thread::sleep(self.delay);
+        self.delay = (self.delay * 2).min(Self::MAX);
+    }
+
+    fn succeeded(&mut self) {
+        self.delay = Self::FIRST;
+    }
+}
+
+/// Whether a connection from `ip` is served; the line to refuse it with if not. An admitted
+/// connection is counted against its address until [`Limits::release`].
+fn admit(shared: &Shared, ip: IpAddr) -> std::result::Result<(), String> {
+    if let Some(ban) = shared.moderation.ip_ban(ip) {
+        return Err(banned_line(&ban));
+    }
+    match shared.limits.admit(ip) {
+        Ok(()) => {}
+        Err(Refusal::TooMany) => return Err(error("Too many connections from your address.")),
+        Err(Refusal::TooFast) => {
+            return Err(error(
+                "Too many connections from your address. Try again later.",
+            ))
+        }
+    }
+    let max = shared.config.max_clients;
+    if shared.active.load(Ordering::SeqCst) >= max {
+        shared.limits.release(ip);
+        return Err(error(&format!(
+            "Server is full ({max} clients). Try again later."
+        )));
+    }
+    Ok(())
+}
+
+pub fn accept_loop(listener: TcpListener, shared: Arc<Shared>, gate: Arc<Gate>, pool: ThreadPool) {
+    let mut next_id: ConnId = 1;
+    let mut backoff = Backoff {
+        delay: Backoff::FIRST,
+        quiet: Quiet::default(),
+    };
+    loop {
+        // Paused: stop taking connections, so new clients wait in the kernel's queue.
+        if !gate.pass() {
+            break;
+        }
+        let accepted = listener.accept();
+        // A connection accepted just as a pause began also waits, unserved, for resume.
+        if !gate.pass() {
+            break;
+        }
+        let (stream, addr) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                backoff.failed(&e);
+                continue;
+            }
+        };
+        backoff.succeeded();
+        if let Err(text) = admit(&shared, addr.ip()) {
+            if let Some(more) = shared.quiet_accept.allow() {
+                log::warn!(
+                    "{addr}: refused: {} ({more} more refusals not logged)",
+                    text.trim_start_matches("! ").trim_end()
+                );
+            }
+            refuse(stream, &text);
+            continue;
+        }
+        if let Err(e) = tune(&stream, &shared.config.keepalive) {
+            log::debug!("{addr}: cannot set socket options: {e}");
+        }
+        let conn = next_id;
+        next_id += 1;
+        if let Ok(clone) = stream.try_clone() {
+            lock(&shared.conns).insert(conn, clone);
+        }
+        shared.active.fetch_add(1, Ordering::SeqCst);
+        log::info!("{addr}: connected");
+        let shared = shared.clone();
+        pool.execute(move || {
+            // Runs when the session ends, a panic included.
+            struct Done<'a>(&'a Shared, ConnId, IpAddr);
+            impl Drop for Done<'_> {
+                fn drop(&mut self) {
+                    lock(&self.0.conns).remove(&self.1);
+                    self.0.active.fetch_sub(1, Ordering::SeqCst);
+                    self.0.limits.release(self.2);
+                }
+            }
+            let _done = Done(&shared, conn, addr.ip());
+            connection::run(&shared, conn, stream, addr);
+        });
+    }
+}
+
+/// Tells a client why it is not served, without ever blocking the accept thread.
+fn refuse(mut stream: TcpStream, text: &str) {
+    let _ = stream.set_nonblocking(true);
+    let _ = stream.write_all(text.as_bytes());
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_sockets_get_keepalive_as_configured() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        let k = Keepalive {
+            idle: Duration::from_secs(61),
+            interval: Duration::from_secs(14),
+            probes: 5,
+        };
+        tune(&accepted, &k).unwrap();
+        // Read back from the kernel (getsockopt), not from our own settings.
+        let sock = socket2::SockRef::from(&accepted);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.keepalive_time().unwrap(), k.idle);
+        assert_eq!(sock.keepalive_interval().unwrap(), k.interval);
+        assert_eq!(sock.keepalive_retries().unwrap(), k.probes);
+        assert!(accepted.nodelay().unwrap());
+    }
+}
