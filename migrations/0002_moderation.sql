@@ -18,3 +18,10 @@ CREATE TABLE bans (
     created_by TEXT NOT NULL,           -- an operator's name, or 'server' (console and CLI)
     UNIQUE (kind, value)
 );
+
+-- Look-alike names: the UTS #39 confusable skeleton of the lowercased NFKC name, so `alice`,
+-- `аlice` (Cyrillic а) and `ΑLICE` (Greek Alpha) share one. A new name whose skeleton is
+-- taken is refused. Not unique: users registered before this rule keep their names. Filled
+-- for existing rows by the binary when it applies this migration.
+ALTER TABLE users ADD COLUMN name_skeleton TEXT;
+CREATE INDEX users_skeleton ON users(name_skeleton);

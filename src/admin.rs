@@ -97,12 +97,21 @@ pub fn useradd(db: &Connection, name: &str, password: &str) -> Result<users::Use
             "password too short: at least {MIN_PASSWORD_CHARS} characters"
         ));
     }
+    match users::clash(db, name).map_err(|e| e.to_string())? {
+        Some(users::Clash::Taken) => return Err(format!("the name {name} is taken")),
+        Some(users::Clash::TooClose(other)) => {
+            return Err(format!(
+                "the name {name} is too close to an existing one: {other}"
+            ))
+        }
+        None => {}
+    }
     let hasher = Hasher::new(1);
     let hash = hasher.hash(password).map_err(|e| e.to_string());
     hasher.stop();
     users::create(db, name, &hash?)
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("the name {name} is taken"))
+        .ok_or_else(|| format!("the name {name} was taken meanwhile"))
 }
 
 /// `ban NAME|ADDRESS|CIDR [DURATION] [REASON]`.

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::commands;
 use super::hub::ConnId;
-use super::protocol::{clean, error, notice};
+use super::protocol::{error, notice};
 use super::session::{End, Flow, Session, Stage};
 use super::Shared;
 use crate::auth::MIN_PASSWORD_CHARS;
@@ -77,6 +77,7 @@ fn login_stage(s: &mut Session) -> Result<Option<super::session::Login>, End> {
 
 /// The interactive path: a name, then a password or a new account.
 fn interactive(s: &mut Session, name: &str) -> Result<Flow, End> {
+    let name = &users::normalize(name);
     if !s.name_ok(name) {
         return Ok(Flow::Continue);
     }
@@ -104,12 +105,11 @@ fn interactive(s: &mut Session, name: &str) -> Result<Flow, End> {
             }
         }
         None => {
-            if !s.may_register() {
+            if !s.may_register() || !s.name_free(name) {
                 return Ok(Flow::Continue);
             }
             s.send(&notice(&format!(
-                "New user {}. Choose a password (at least {MIN_PASSWORD_CHARS} characters), or an empty line to go back.",
-                clean(name)
+                "New user {name}. Choose a password (at least {MIN_PASSWORD_CHARS} characters), or an empty line to go back.",
             )));
             loop {
                 let password = s.read_password("Password: ")?;

@@ -225,7 +225,7 @@ impl Moderator<'_> {
     fn user(&self, name: &str) -> std::result::Result<users::User, String> {
         let (user, _) = self
             .db(|c| users::find(c, name))?
-            .ok_or_else(|| format!("No such user: {}", super::protocol::clean(name)))?;
+            .ok_or_else(|| format!("No such user: {}", super::protocol::quote(name)))?;
         if !self.console && self.shared.moderation.is_op(&users::name_key(&user.name)) {
             return Err(format!(
                 "{} is an operator: only the server console can do that.",
@@ -293,15 +293,15 @@ impl Moderator<'_> {
             None => {
                 let (user, _) = self
                     .db(|c| users::find(c, target))?
-                    .ok_or_else(|| format!("No such user: {}", super::protocol::clean(target)))?;
+                    .ok_or_else(|| format!("No such user: {}", super::protocol::quote(target)))?;
                 (Kind::Name, users::name_key(&user.name), user.name)
             }
         };
         if !self.db(|c| bans::remove(c, kind, &value))? {
-            return Err(format!("{} is not banned.", super::protocol::clean(target)));
+            return Err(format!("{} is not banned.", super::protocol::quote(target)));
         }
         self.enforce(format!("{} unbanned {shown}", self.by))?;
-        Ok(format!("Unbanned {}.", super::protocol::clean(target)))
+        Ok(format!("Unbanned {}.", super::protocol::quote(target)))
     }
 
     /// `mute NAME [DURATION] [REASON]`.
@@ -334,7 +334,7 @@ impl Moderator<'_> {
     pub fn set_op(&self, name: &str, op: bool) -> Outcome {
         let shown = self
             .db(|c| roles::set(c, name, op))?
-            .ok_or_else(|| format!("No such user: {}", super::protocol::clean(name)))?;
+            .ok_or_else(|| format!("No such user: {}", super::protocol::quote(name)))?;
         let what = if op {
             "made {} an operator"
         } else {

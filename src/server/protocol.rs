@@ -11,13 +11,31 @@ pub const MAX_NAME_CHARS: usize = 32;
 /// The name rule, as shown to users who break it.
 pub const NAME_RULE: &str = "1-32 characters: letters (any script), digits, '_', '-' and '.'";
 
-/// Checks a name against [`NAME_RULE`].
+/// Checks a name's NFKC form (what is stored) against [`NAME_RULE`].
 pub fn valid_name(name: &str) -> bool {
+    let name = crate::store::users::normalize(name);
     let n = name.chars().count();
     (1..=MAX_NAME_CHARS).contains(&n)
         && name
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Client input quoted in an error: [`clean`]ed, and cut to 32 characters.
+pub fn quote(input: &str) -> String {
+    let clean = clean(input);
+    match clean.char_indices().nth(32) {
+        Some((at, _)) => format!("{}…", &clean[..at]),
+        None => clean,
+    }
+}
+
+/// Bidirectional controls: embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069)
+/// and the direction marks (U+200E, U+200F, U+061C). They make a terminal show text in another
+/// order than it was typed ("Trojan Source", CVE-2021-42574). Zero-width joiners are not here:
+/// emoji need them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 /// `* TEXT\r\n`
@@ -31,7 +49,7 @@ pub fn error(text: &str) -> String {
 }
 
 /// Removes what could drive another user's terminal: C0 controls except tab, DEL, C1
-/// controls, and the whole escape sequences (CSI, OSC, DCS, …) that ESC or a C1 introducer
+/// controls, bidirectional controls, and the whole escape sequences (CSI, OSC, DCS, …) that ESC or a C1 introducer
 /// starts. Trailing whitespace goes too, so a line of only controls comes out empty.
 pub fn clean(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -46,7 +64,7 @@ pub fn clean(text: &str) -> String {
             },
             '\u{9b}' => skip_csi(&mut chars),
             '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
-            c if c.is_control() => {}
+            c if c.is_control() || is_bidi_control(c) => {}
             c => out.push(c),
         }
     }
@@ -142,6 +160,8 @@ mod tests {
             &"n".repeat(32),
             "李小龍",
             "user42",
+            "e\u{301}x", // NFKC composes it: "éx"
+            "ａｌｉｃｅ",
         ] {
             assert!(valid_name(ok), "{ok}");
         }
@@ -151,8 +171,8 @@ mod tests {
             "a:b",
             &"n".repeat(33),
             "tab\there",
-            "e\u{301}x",
             "/who",
+            "a\u{202E}b",
         ] {
             assert!(!valid_name(bad), "{bad}");
         }
@@ -173,6 +193,18 @@ mod tests {
         assert_eq!(clean("esc\u{1b}cchar"), "escchar");
         assert_eq!(clean("\u{1b}[2J  \u{7}"), "");
         assert_eq!(clean("Привет, мир"), "Привет, мир");
+        assert_eq!(
+            clean("a\u{202E}b\u{2066}c\u{2069}\u{200E}\u{200F}\u{61C}d"),
+            "abcd"
+        );
+        // Joiners stay: a family emoji is three code points joined by ZWJ.
+        assert_eq!(clean("👩\u{200D}👧"), "👩\u{200D}👧");
+    }
+
+    #[test]
+    fn quotes_are_clean_and_short() {
+        assert_eq!(quote("bad\u{1b}[31mname"), "badname");
+        assert_eq!(quote(&"x".repeat(40)), format!("{}…", "x".repeat(32)));
     }
 
     #[test]

@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 use super::hub::{ConnId, Event};
 use super::limits::{Bucket, SessionSlot};
 use super::moderation::{banned_line, muted_line};
-use super::protocol::{clean, error, notice, valid_name, NAME_RULE};
+use super::protocol::{clean, error, notice, quote, valid_name, NAME_RULE};
 use super::telnet::{Input, LineReader, ECHO_OFF, ECHO_ON};
 use super::Shared;
 use crate::auth::{self, MIN_PASSWORD_CHARS};
 use crate::store::messages::Kind;
 use crate::store::tokens;
-use crate::store::users::{self, name_key, User};
+use crate::store::users::{self, name_key, Clash, User};
 
 /// Longest a blocking write to a client may take before login.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -311,7 +311,7 @@ impl<'a> Session<'a> {
         self.shared.limits.failed(self.addr.ip(), None);
         self.send(&error(&format!(
             "No such user: {}. Use /register to create it.",
-            clean(name)
+            quote(name)
         )));
     }
 
@@ -331,7 +331,7 @@ impl<'a> Session<'a> {
         if !valid_name(name) {
             self.send(&error(&format!(
                 "Invalid name: {}. Names are {NAME_RULE}.",
-                clean(name)
+                quote(name)
             )));
             return false;
         }
@@ -362,14 +362,7 @@ impl<'a> Session<'a> {
         if !self.name_ok(name) || !self.may_register() {
             return Flow::Continue;
         }
-        // Checked before hashing: argon2 is too costly to spend on a name that is taken. The
-        // insert below still catches two people registering the same name at once.
-        match self.db(|c| users::find(c, name)) {
-            Some(None) => {}
-            Some(Some(_)) => return self.name_taken(name),
-            None => return Flow::Continue,
-        }
-        if !self.password_ok(password) {
+        if !self.name_free(name) || !self.password_ok(password) {
             return Flow::Continue;
         }
         let hash = match self.shared.hasher.hash(password) {
@@ -386,16 +379,40 @@ impl<'a> Session<'a> {
                 log::info!("{}: registered {}", self.addr, user.name);
                 self.welcome(user, Method::Registered, None)
             }
-            Some(None) => self.name_taken(name),
+            // Someone registered this name, or a look-alike, meanwhile.
+            Some(None) => match self.db(|c| users::clash(c, name)) {
+                Some(Some(clash)) => self.clash(name, clash),
+                _ => Flow::Continue,
+            },
             None => Flow::Continue,
         }
     }
 
-    fn name_taken(&mut self, name: &str) -> Flow {
-        self.send(&error(&format!(
-            "The name {} is taken. Choose another, or log in with its password.",
-            clean(name)
-        )));
+    /// Whether no user has this name or one that looks like it; says why not. Checked before
+    /// hashing (argon2 is too costly to spend on a taken name); the insert still has the final
+    /// word when two people register at once.
+    pub fn name_free(&mut self, name: &str) -> bool {
+        match self.db(|c| users::clash(c, name)) {
+            Some(None) => true,
+            Some(Some(clash)) => {
+                self.clash(name, clash);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Says why a name cannot be registered.
+    fn clash(&mut self, name: &str, clash: Clash) -> Flow {
+        self.send(&error(&match clash {
+            Clash::Taken => format!(
+                "The name {} is taken. Choose another, or log in with its password.",
+                quote(name)
+            ),
+            Clash::TooClose(existing) => {
+                format!("That name is too close to an existing one: {existing}.")
+            }
+        }));
         Flow::Continue
     }
 

@@ -37,7 +37,13 @@ const POOL_SIZE: u32 = 8;
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/0001_init.sql")),
-        M::up(include_str!("../../migrations/0002_moderation.sql")),
+        M::up_with_hook(
+            include_str!("../../migrations/0002_moderation.sql"),
+            |tx: &rusqlite::Transaction| {
+                users::fill_skeletons(tx)?;
+                Ok(())
+            },
+        ),
     ])
 }
 

@@ -1,6 +1,7 @@
 //! The `users` table: accounts.
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use unicode_normalization::UnicodeNormalization;
 
 use super::NOW;
 use crate::error::Result;
@@ -13,10 +14,57 @@ pub struct User {
     pub name: String,
 }
 
-/// The key that makes names case-insensitive: Unicode lowercase, so `Борис` and `борис` are
-/// one user (SQLite's NOCASE folds ASCII only).
+/// A name as stored and compared: NFKC-normalized, so fullwidth `ａｌｉｃｅ` is `alice` and a
+/// decomposed `é` is the composed one.
+pub fn normalize(name: &str) -> String {
+    name.nfkc().collect()
+}
+
+/// The key that makes names case-insensitive: Unicode lowercase of the NFKC form, so `Борис`
+/// and `борис` are one user (SQLite's NOCASE folds ASCII only).
 pub fn name_key(name: &str) -> String {
-    name.to_lowercase()
+    normalize(name).to_lowercase()
+}
+
+/// The key that finds look-alikes: the UTS #39 confusable skeleton of [`name_key`], so
+/// `alice`, `аlice` (Cyrillic а), `ΑLICE` (Greek Alpha) and `alıce` (dotless ı) share one.
+/// Lowercased first: a capital Alpha's skeleton is `A`, a small alpha's is `a`.
+pub fn skeleton_key(name: &str) -> String {
+    unicode_security::skeleton(&name_key(name)).collect()
+}
+
+/// Why a new name cannot be registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Clash {
+    /// The name, in any case, belongs to someone.
+    Taken,
+    /// It looks like this existing user's name.
+    TooClose(String),
+}
+
+/// Whether `name` clashes with an existing user's.
+pub fn clash(conn: &Connection, name: &str) -> Result<Option<Clash>> {
+    if find(conn, name)?.is_some() {
+        return Ok(Some(Clash::Taken));
+    }
+    let similar: Option<String> = conn
+        .prepare_cached("SELECT name FROM users WHERE name_skeleton = ?1 LIMIT 1")?
+        .query_row([skeleton_key(name)], |r| r.get(0))
+        .optional()?;
+    Ok(similar.map(Clash::TooClose))
+}
+
+/// Fills `name_skeleton` for rows that have none (users registered before the column).
+pub fn fill_skeletons(conn: &Connection) -> rusqlite::Result<usize> {
+    let rows: Vec<(i64, String)> = conn
+        .prepare("SELECT id, name FROM users WHERE name_skeleton IS NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut update = conn.prepare("UPDATE users SET name_skeleton = ?1 WHERE id = ?2")?;
+    for (id, name) in &rows {
+        update.execute(params![skeleton_key(name), id])?;
+    }
+    Ok(rows.len())
 }
 
 /// Looks a user up by name, any case. Returns the user and their password hash.
@@ -36,21 +84,25 @@ pub fn find(conn: &Connection, name: &str) -> Result<Option<(User, String)>> {
     Ok(row)
 }
 
-/// Creates a user. `Ok(None)` if the name (in any case) is taken, which can happen between a
-/// lookup and this insert when two people register the same name at once.
+/// Creates a user under the NFKC form of `name`. `Ok(None)` if the name [clashes](clash)
+/// with an existing one (taken in any case, or a look-alike), which can also happen between a
+/// check and this insert when two people register at once: the insert is the final word.
 pub fn create(conn: &Connection, name: &str, password_hash: &str) -> Result<Option<User>> {
+    let name = normalize(name);
     let sql = format!(
-        "INSERT INTO users (name, name_key, password_hash, created_at) VALUES (?1, ?2, ?3, {NOW})
+        "INSERT INTO users (name, name_key, name_skeleton, password_hash, created_at)
+         SELECT ?1, ?2, ?3, ?4, {NOW}
+         WHERE NOT EXISTS (SELECT 1 FROM users WHERE name_skeleton = ?3)
          ON CONFLICT (name_key) DO NOTHING RETURNING id"
     );
     let id: Option<i64> = conn
         .prepare_cached(&sql)?
-        .query_row(params![name, name_key(name), password_hash], |r| r.get(0))
+        .query_row(
+            params![name, name_key(&name), skeleton_key(&name), password_hash],
+            |r| r.get(0),
+        )
         .optional()?;
-    Ok(id.map(|id| User {
-        id,
-        name: name.to_string(),
-    }))
+    Ok(id.map(|id| User { id, name }))
 }
 
 /// How many accounts exist.
@@ -150,6 +202,44 @@ mod tests {
         assert!(!exists(&db, a.id).unwrap());
         assert_eq!(crate::store::messages::count(&db).unwrap(), 1);
         assert!(list(&db).unwrap().is_empty());
+    }
+
+    #[test]
+    fn look_alikes_of_an_existing_name_are_refused() {
+        let db = test_db();
+        create(&db, "alice", "h").unwrap().expect("created");
+        for twin in ["аlice", "ΑLICE", "alıce"] {
+            assert_eq!(
+                clash(&db, twin).unwrap(),
+                Some(Clash::TooClose("alice".into())),
+                "{twin}"
+            );
+            assert!(create(&db, twin, "h").unwrap().is_none(), "{twin}");
+        }
+        // Fullwidth is NFKC `alice`: the same name, taken.
+        assert_eq!(clash(&db, "ａｌｉｃｅ").unwrap(), Some(Clash::Taken));
+        assert_eq!(find(&db, "ＡＬＩＣＥ").unwrap().unwrap().0.name, "alice");
+        assert_eq!(clash(&db, "Борис").unwrap(), None);
+        assert_eq!(create(&db, "ｂｏｂ", "h").unwrap().unwrap().name, "bob");
+    }
+
+    #[test]
+    fn skeletons_are_filled_for_users_from_before_the_rule() {
+        let db = test_db();
+        db.execute(
+            "INSERT INTO users (name, name_key, password_hash, created_at) VALUES ('alice', 'alice', 'h', 'x')",
+            [],
+        )
+        .unwrap();
+        assert!(
+            create(&db, "аlice", "h").unwrap().is_some(),
+            "no skeleton yet"
+        );
+        assert_eq!(fill_skeletons(&db).unwrap(), 1);
+        assert_eq!(
+            clash(&db, "ΑLICE").unwrap(),
+            Some(Clash::TooClose("alice".into()))
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::{name_and_rest, DEFAULT_HISTORY, MAX_HISTORY};
 use crate::server::hub::Event;
-use crate::server::protocol::{clean, error, history_lines, notice};
+use crate::server::protocol::{clean, error, history_lines, notice, quote};
 use crate::server::session::{End, Flow, Session};
 use crate::store::messages::{self, Kind};
 use crate::store::users;
@@ -30,7 +30,7 @@ pub fn msg(s: &mut Session, args: &str) -> Result<Flow, End> {
                 body,
             });
         }
-        Some(None) => s.send(&error(&format!("No such user: {}", clean(name)))),
+        Some(None) => s.send(&error(&format!("No such user: {}", quote(name)))),
         None => {}
     }
     Ok(Flow::Continue)

@@ -6,7 +6,7 @@ mod account;
 mod chat;
 mod moderation;
 
-use super::protocol::{clean, error, notice};
+use super::protocol::{error, notice, quote};
 use super::session::{End, Flow, Session, Stage};
 use crate::store::users::name_key;
 
@@ -206,8 +206,10 @@ pub fn dispatch(s: &mut Session, line: &str, stage: Stage) -> Result<Flow, End> 
         None => (body, ""),
     };
     let Some(cmd) = COMMANDS.iter().find(|c| c.name.eq_ignore_ascii_case(word)) else {
-        let shown: String = clean(word).chars().take(32).collect();
-        s.send(&error(&format!("Unknown command /{shown}. Type /help.")));
+        s.send(&error(&format!(
+            "Unknown command /{}. Type /help.",
+            quote(word)
+        )));
         return Ok(Flow::Continue);
     };
     match (cmd.stage, stage) {
