@@ -140,9 +140,17 @@ mod tests {
 
     #[test]
     fn token_hash_is_sha256_hex_and_case_insensitive() {
+        // The FIPS 180-2 test vector: SHA-256("abc"); tokens are compared trimmed, in lowercase.
+        assert_eq!(
+            token_hash(" ABC "),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         let (token, hash) = new_token();
         assert_eq!(hash.len(), 64);
-        assert!(!hash.contains(&token));
+        assert!(hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert_ne!(hash, token);
         assert_eq!(token_hash(&token.to_uppercase()), hash);
         assert_ne!(token_hash("other"), hash);
     }

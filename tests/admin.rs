@@ -30,10 +30,15 @@ fn stdout(o: &Output) -> String {
 
 #[test]
 fn cli_reads_and_changes_a_live_servers_database() {
-    let server = Server::start(&[]);
+    let server = Server::start(&["--max-clients", "3"]);
     let (mut a, _) = server.register("alice", "secret1");
     let (mut b, _) = server.register("Борис", "secret1");
-    let _again = server.login("alice", "secret1"); // alice now has 2 tokens
+    let again = server.login("alice", "secret1"); // alice now has 2 tokens
+                                                  // A fourth connection is refused: a WARN record for `logs --level warn` below.
+    assert!(server
+        .connect()
+        .expect_closed()
+        .contains("! Server is full"));
     a.send("hello from alice");
     b.expect("alice: hello from alice\r\n");
     b.send("/msg alice just for you");
@@ -79,7 +84,21 @@ fn cli_reads_and_changes_a_live_servers_database() {
         logs.contains(" INFO  ") && logs.contains("registered alice"),
         "{logs}"
     );
-    let warnings = stdout(&besedka(&server.db, &["logs", "--level", "warn"]));
+    // At warn and worse: the refusal is listed, the info records are not. (The log sink writes
+    // to the table asynchronously: wait for it, bounded.)
+    server.expect_log("refused: Server is full");
+    let start = std::time::Instant::now();
+    let warnings = loop {
+        let w = stdout(&besedka(&server.db, &["logs", "--level", "warn"]));
+        if w.contains("refused: Server is full") || start.elapsed() > common::WAIT {
+            break w;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        warnings.contains(" WARN  ") && warnings.contains("refused: Server is full (3 clients)"),
+        "{warnings}"
+    );
     assert!(!warnings.contains(" INFO "), "{warnings}");
 
     let cleared = stdout(&besedka(&server.db, &["clear-logs"]));
@@ -100,6 +119,8 @@ fn cli_reads_and_changes_a_live_servers_database() {
     a.send("after the purge");
     a.expect("! Your message was not sent: the server could not store it.");
     // The live server refuses the old accounts.
+    drop(again);
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let mut c = server.connect();
     c.expect("Name: ");
     c.send("/login alice secret1");

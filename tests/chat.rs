@@ -141,8 +141,9 @@ fn private_messages_reach_only_their_two_users() {
     a.send("/msg bob");
     a.expect("! Usage: /msg NAME TEXT");
     a.send("public now");
-    c.expect("alice: public now");
-    let seen = c.drain(QUIET);
+    // Everything carol received, up to and after the public line: no private one among it.
+    let mut seen = c.expect("alice: public now");
+    seen.push_str(&c.drain(QUIET));
     assert!(!seen.contains("noon"), "{seen}");
 
     // Not in carol's history either, but in bob's.
@@ -188,18 +189,33 @@ fn every_client_sees_one_order_equal_to_the_database() {
             });
         }
     });
-    let mut seen = Vec::new();
-    while seen.len() < 4 * per {
-        let line = watcher.expect("\r\n");
-        if let Some(pos) = line.find(": m ") {
-            seen.push(line[pos + 2..].trim_end().to_string());
+    // Every client saw the stored order: the watcher all of it, each sender all but its own
+    // lines (a line is not echoed to the connection that sent it).
+    let chat = |c: &mut Client, n: usize| -> Vec<String> {
+        let mut seen = Vec::new();
+        while seen.len() < n {
+            let line = c.expect("\r\n");
+            if let Some(pos) = line.find(": m ") {
+                seen.push(line[pos + 2..].trim_end().to_string());
+            }
         }
-    }
+        seen
+    };
+    let watched = chat(&mut watcher, 4 * per);
     let stored: Vec<String> = server.texts("SELECT body FROM messages ORDER BY id");
-    assert_eq!(seen, stored);
+    assert_eq!(watched, stored, "the watcher");
+    for (i, c) in clients.iter_mut().enumerate() {
+        let mine = format!("m {i} ");
+        let others: Vec<String> = stored
+            .iter()
+            .filter(|m| !m.starts_with(&mine))
+            .cloned()
+            .collect();
+        assert_eq!(chat(c, 3 * per), others, "sender {i}");
+    }
     // Each sender's own lines stay in the order sent.
     for i in 0..4 {
-        let mine: Vec<_> = seen
+        let mine: Vec<_> = stored
             .iter()
             .filter(|m| m.starts_with(&format!("m {i} ")))
             .collect();
