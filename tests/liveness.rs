@@ -104,7 +104,7 @@ fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
 
 #[test]
 fn sigterm_after_a_flood_at_the_default_rate_exits_within_2_seconds() {
-    let server = Server::start(&[]);
+    let mut server = Server::start(&[]);
     let (mut a, _) = server.register("alice", "secret1");
     // Far more than the default 20 lines a second can read in a while: it waits in the
     // kernel's buffers, and must not keep the server reading after the grace period.
