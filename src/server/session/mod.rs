@@ -1,4 +1,5 @@
-//! One client's state and what it can do: read a line, send text, log in, register, speak.
+//! One client's state and what it can do: read a line, send text, speak. Logging in and
+//! registering are in [`login`].
 //! The order of things (greeting, login stage, chat stage) is in [`super::connection`]; the
 //! slash-commands are in [`super::commands`]. Both use this module; it uses neither.
 //!
@@ -11,16 +12,16 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+mod login;
+
 use super::hub::{ConnId, Event};
 use super::limits::{Bucket, SessionSlot};
-use super::moderation::{banned_line, muted_line};
-use super::protocol::{clean, error, notice, quote, valid_name, NAME_RULE};
+use super::moderation::muted_line;
+use super::protocol::{clean, error};
 use super::telnet::{Input, LineReader, ECHO_OFF, ECHO_ON};
 use super::Shared;
-use crate::auth::{self, MIN_PASSWORD_CHARS};
 use crate::store::messages::Kind;
-use crate::store::tokens;
-use crate::store::users::{self, name_key, Clash, User};
+use crate::store::users::{name_key, User};
 
 /// Longest a blocking write to a client may take before login.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -234,250 +235,6 @@ impl<'a> Session<'a> {
             let _ = self.write_raw(b"\r\n");
         }
         line
-    }
-
-    // ---- login checks ----
-
-    /// Says how long logins stay locked for this address (and account); true if they are.
-    pub fn login_locked(&mut self, account: Option<&str>) -> bool {
-        let Some(wait) = self.shared.limits.login_locked(self.addr.ip(), account) else {
-            return false;
-        };
-        if let Some(more) = self.shared.quiet_refusals.allow() {
-            log::info!(
-                "{}: login refused: too many failed logins ({more} more refusals not logged)",
-                self.addr
-            );
-        }
-        self.send(&error(&format!(
-            "Too many failed logins. Try again in {} seconds.",
-            wait.as_secs() + 1
-        )));
-        true
-    }
-
-    /// Refuses a banned user before any password work; true if banned.
-    pub fn refuse_if_banned(&mut self, user: &User) -> bool {
-        match self.shared.moderation.name_ban(&name_key(&user.name)) {
-            Some(ban) => {
-                log::info!("{}: refused banned user {}", self.addr, user.name);
-                self.send(&banned_line(&ban));
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Checks a password for a known user; counts failures (here and across connections) and
-    /// closes after too many.
-    pub fn check_password(&mut self, user: User, hash: &str, password: &str) -> Flow {
-        let key = name_key(&user.name);
-        if self.login_locked(Some(&key)) {
-            return Flow::Continue;
-        }
-        if self.refuse_if_banned(&user) {
-            return Flow::Close;
-        }
-        match self.shared.hasher.verify(password, hash) {
-            Ok(true) => {
-                self.shared.limits.succeeded(&key);
-                self.welcome(user, Method::Password, None)
-            }
-            Ok(false) => {
-                self.failures += 1;
-                self.shared.limits.failed(self.addr.ip(), Some(&key));
-                log::info!("{}: failed login for {}", self.addr, user.name);
-                if self.failures >= MAX_FAILURES {
-                    self.send(&error("Too many failed attempts."));
-                    Flow::Close
-                } else {
-                    self.send(&error("Wrong password."));
-                    Flow::Continue
-                }
-            }
-            Err(e) => {
-                log::warn!("cannot check the password of {}: {e}", user.name);
-                self.send(&error("Server error: cannot check this password now."));
-                Flow::Close
-            }
-        }
-    }
-
-    /// A login attempt with a name no account has: counts against the address.
-    pub fn unknown_name(&mut self, name: &str) {
-        if self.login_locked(None) {
-            return;
-        }
-        self.shared.limits.failed(self.addr.ip(), None);
-        self.send(&error(&format!(
-            "No such user: {}. Use /register to create it.",
-            quote(name)
-        )));
-    }
-
-    /// Whether a new password is acceptable; says why not.
-    pub fn password_ok(&mut self, password: &str) -> bool {
-        if password.chars().count() < MIN_PASSWORD_CHARS {
-            self.send(&error(&format!(
-                "Password too short: at least {MIN_PASSWORD_CHARS} characters."
-            )));
-            return false;
-        }
-        true
-    }
-
-    /// Whether a name follows the rule; says why not.
-    pub fn name_ok(&mut self, name: &str) -> bool {
-        if !valid_name(name) {
-            self.send(&error(&format!(
-                "Invalid name: {}. Names are {NAME_RULE}.",
-                quote(name)
-            )));
-            return false;
-        }
-        true
-    }
-
-    /// Whether this connection may create an account now; says why not.
-    pub fn may_register(&mut self) -> bool {
-        if self.shared.config.no_register {
-            self.send(&error(
-                "Registration is closed on this server. Ask the operator for an account.",
-            ));
-            return false;
-        }
-        if !self.shared.limits.may_register(self.addr.ip()) {
-            self.send(&error(
-                "Too many new accounts from your address. Try again later.",
-            ));
-            return false;
-        }
-        true
-    }
-
-    /// Creates the account and logs it in, after checking the name, the registration limits
-    /// and the password (again, for the interactive path: cheap, and it keeps every check in
-    /// one place).
-    pub fn register(&mut self, name: &str, password: &str) -> Flow {
-        if !self.name_ok(name) || !self.may_register() {
-            return Flow::Continue;
-        }
-        if !self.name_free(name) || !self.password_ok(password) {
-            return Flow::Continue;
-        }
-        let hash = match self.shared.hasher.hash(password) {
-            Ok(h) => h,
-            Err(e) => {
-                log::warn!("cannot hash a new password: {e}");
-                self.send(&error("Server error: cannot register now."));
-                return Flow::Close;
-            }
-        };
-        match self.db(|c| users::create(c, name, &hash)) {
-            Some(Some(user)) => {
-                self.shared.limits.registered(self.addr.ip());
-                log::info!("{}: registered {}", self.addr, user.name);
-                self.welcome(user, Method::Registered, None)
-            }
-            // Someone registered this name, or a look-alike, meanwhile.
-            Some(None) => match self.db(|c| users::clash(c, name)) {
-                Some(Some(clash)) => self.clash(name, clash),
-                _ => Flow::Continue,
-            },
-            None => Flow::Continue,
-        }
-    }
-
-    /// Whether no user has this name or one that looks like it; says why not. Checked before
-    /// hashing (argon2 is too costly to spend on a taken name); the insert still has the final
-    /// word when two people register at once.
-    pub fn name_free(&mut self, name: &str) -> bool {
-        match self.db(|c| users::clash(c, name)) {
-            Some(None) => true,
-            Some(Some(clash)) => {
-                self.clash(name, clash);
-                false
-            }
-            None => false,
-        }
-    }
-
-    /// Says why a name cannot be registered.
-    fn clash(&mut self, name: &str, clash: Clash) -> Flow {
-        self.send(&error(&match clash {
-            Clash::Taken => format!(
-                "The name {} is taken. Choose another, or log in with its password.",
-                quote(name)
-            ),
-            Clash::TooClose(existing) => {
-                format!("That name is too close to an existing one: {existing}.")
-            }
-        }));
-        Flow::Continue
-    }
-
-    /// `/token TOKEN`.
-    pub fn redeem_token(&mut self, token: &str) -> Flow {
-        if self.login_locked(None) {
-            return Flow::Continue;
-        }
-        let hash = auth::token_hash(token);
-        match self.db(|c| tokens::redeem(c, &hash)) {
-            Some(Some(user)) => self.welcome(user, Method::Token, Some(hash)),
-            Some(None) => {
-                self.shared.limits.failed(self.addr.ip(), None);
-                log::info!("{}: unknown or expired token", self.addr);
-                self.send(&error("Unknown or expired token."));
-                Flow::Continue
-            }
-            None => Flow::Continue,
-        }
-    }
-
-    /// The last checks before a login counts (bans, the user's session limit), then a new
-    /// token for a password login or registration, then the greeting.
-    fn welcome(&mut self, user: User, method: Method, token_hash: Option<String>) -> Flow {
-        let key = name_key(&user.name);
-        if let Some(ban) = self.shared.moderation.ban_on(&key, self.addr.ip()) {
-            log::info!("{}: refused banned user {}", self.addr, user.name);
-            self.send(&banned_line(&ban));
-            return Flow::Close;
-        }
-        let Some(slot) = self.shared.limits.claim_session(user.id) else {
-            self.send(&error(&format!(
-                "Too many sessions for {} ({}).",
-                user.name,
-                self.shared.limits.rules().max_sessions_per_user
-            )));
-            return Flow::Close;
-        };
-        // A password login or a registration gets a new token, shown once.
-        let (shown, token_hash) = match token_hash {
-            Some(hash) => (None, hash),
-            None => {
-                let (token, hash) = auth::new_token();
-                let ttl = self.shared.config.token_ttl_days;
-                if self
-                    .db(|c| tokens::insert(c, user.id, &hash, ttl))
-                    .is_none()
-                {
-                    return Flow::Continue;
-                }
-                (Some(token), hash)
-            }
-        };
-        self.send(&notice(&format!("Hello, {}!", user.name)));
-        if let Some(token) = shown {
-            self.send(&notice(&format!(
-                "Your session token: {token}; next time type /token {token} to log in without a password."
-            )));
-        }
-        self.slot = Some(slot);
-        Flow::LoggedIn(Login {
-            user,
-            method,
-            token_hash,
-        })
     }
 
     /// Runs a store call on a pooled connection. On failure logs it, tells the client and
