@@ -10,7 +10,7 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use rusqlite::Connection;
 
 use crate::auth::{Hasher, MIN_PASSWORD_CHARS};
-use crate::server::moderation::{parse_net, parse_request, CONSOLE};
+use crate::server::moderation::{for_how_long, parse_net, parse_request, CONSOLE};
 use crate::server::protocol::{valid_name, NAME_RULE};
 use crate::store::bans::{self, Kind};
 use crate::store::{roles, users};
@@ -118,10 +118,7 @@ pub fn useradd(db: &Connection, name: &str, password: &str) -> Result<users::Use
 pub fn ban(db: &Connection, target: &str, rest: &str) -> Result<String> {
     let args = format!("{target} {rest}");
     let req = parse_request(&args)?;
-    let how_long = req
-        .duration
-        .map(|d| format!(" for {}", humantime::format_duration(d)))
-        .unwrap_or_default();
+    let how_long = for_how_long(req.duration);
     if let Some(net) = parse_net(req.target) {
         bans::add(
             db,

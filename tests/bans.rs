@@ -162,7 +162,7 @@ fn the_cli_bans_and_makes_ops_on_a_running_server() {
     let (mut bob, _) = server.register("bob", "secret1");
     let o = cli(&server, &["ban", "bob", "1d", "from", "the", "shell"], "");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(text(&o), "Banned bob for 1day.\n");
+    assert_eq!(text(&o), "Banned bob for 1d.\n");
     // The server rereads bans every 2 s and cuts bob with the ban line.
     let got = bob.expect_closed();
     assert!(got.contains(" UTC: from the shell.\r\n"), "{got:?}");

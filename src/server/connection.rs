@@ -142,7 +142,7 @@ fn chat_stage(s: &mut Session) -> &'static str {
                 if let Some(idle) = s.shared.config.idle_timeout {
                     s.send(&notice(&format!(
                         "Disconnected after {} of silence.",
-                        humantime::format_duration(idle)
+                        super::moderation::short(idle)
                     )));
                 }
                 return "idle timeout";

@@ -185,10 +185,30 @@ pub fn parse_request(args: &str) -> std::result::Result<Request<'_>, String> {
     })
 }
 
+/// A duration as operators type it: `1d`, `2h 30m`, `45s`.
+pub fn short(d: Duration) -> String {
+    let s = d.as_secs();
+    let parts = [
+        (s / 86_400, "d"),
+        (s / 3600 % 24, "h"),
+        (s / 60 % 60, "m"),
+        (s % 60, "s"),
+    ];
+    let text: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if text.is_empty() {
+        "0s".into()
+    } else {
+        text.join(" ")
+    }
+}
+
 /// ` for 1h` or nothing.
-fn for_how_long(d: Option<Duration>) -> String {
-    d.map(|d| format!(" for {}", humantime::format_duration(d)))
-        .unwrap_or_default()
+pub fn for_how_long(d: Option<Duration>) -> String {
+    d.map(|d| format!(" for {}", short(d))).unwrap_or_default()
 }
 
 /// `: REASON` or nothing.
@@ -444,6 +464,13 @@ mod tests {
         );
         assert!(parse_request("bob 20000d").is_err());
         assert!(parse_request("").is_err());
+    }
+
+    #[test]
+    fn durations_read_as_typed() {
+        assert_eq!(short(Duration::from_secs(86_400)), "1d");
+        assert_eq!(short(Duration::from_secs(9000)), "2h 30m");
+        assert_eq!(short(Duration::from_secs(45)), "45s");
     }
 
     #[test]
