@@ -110,7 +110,10 @@ fn time_left(expires_at: Option<&str>) -> String {
         Ok(t) => {
             let left = t.duration_since(SystemTime::now()).unwrap_or_default();
             let secs = std::time::Duration::from_secs(left.as_secs().max(1));
-            format!("{} left (until {at})", crate::server::moderation::short(secs))
+            format!(
+                "{} left (until {at})",
+                crate::server::moderation::short(secs)
+            )
         }
         Err(_) => format!("until {at}"),
     }
