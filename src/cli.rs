@@ -370,6 +370,11 @@ fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), Stri
         },
         faults: std::env::var_os("BESEDKA_FAULTS").is_some_and(|v| v == "1"),
     };
+    // Before the server takes its first connection: the handler needs a pipe, and a flood of
+    // connections at start could otherwise take the last descriptors first and stop the
+    // server (seen when the open-files limit was low).
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM]).map_err(|e| format!("cannot handle signals: {e}"))?;
     let (tx, rx) = mpsc::channel();
     let on_fatal = {
         let tx = tx.clone();
@@ -384,8 +389,6 @@ fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), Stri
     let _ = io::stdout().flush();
     log::info!("listening on {addr}, database {}", db.display());
 
-    let mut signals =
-        Signals::new([SIGINT, SIGTERM]).map_err(|e| format!("cannot handle signals: {e}"))?;
     let signal_handle = signals.handle();
     let signal_thread = {
         let tx = tx.clone();
