@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
@@ -159,7 +159,8 @@ impl Bucket {
 
 struct UserState {
     sessions: usize,
-    bucket: Bucket,
+    /// Shared with each session's slot, so pacing a line takes only this user's lock.
+    bucket: Arc<Mutex<Bucket>>,
 }
 
 #[derive(Default)]
@@ -180,6 +181,14 @@ pub struct Limits {
 pub struct SessionSlot<'a> {
     limits: &'a Limits,
     user_id: i64,
+    bucket: Arc<Mutex<Bucket>>,
+}
+
+impl SessionSlot<'_> {
+    /// Takes a token from the user's shared bucket; returns how long to wait before sending.
+    pub fn pace(&self) -> Duration {
+        self.bucket.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
 }
 
 impl Drop for SessionSlot<'_> {
@@ -348,7 +357,7 @@ impl Limits {
         let mut st = self.lock();
         let u = st.users.entry(user_id).or_insert_with(|| UserState {
             sessions: 0,
-            bucket: Bucket::new(self.rules.max_rate),
+            bucket: Arc::new(Mutex::new(Bucket::new(self.rules.max_rate))),
         });
         if u.sessions >= self.rules.max_sessions_per_user {
             return None;
@@ -357,15 +366,8 @@ impl Limits {
         Some(SessionSlot {
             limits: self,
             user_id,
+            bucket: u.bucket.clone(),
         })
-    }
-
-    /// Takes a token from the user's shared bucket; returns how long to wait before sending.
-    pub fn pace(&self, slot: &SessionSlot<'_>) -> Duration {
-        self.lock()
-            .users
-            .get_mut(&slot.user_id)
-            .map_or(Duration::ZERO, |u| u.bucket.take())
     }
 }
 
@@ -481,7 +483,9 @@ mod tests {
         drop(two);
         let _two = l.claim_session(7).unwrap();
         // 10 a second, bursts of 20, shared by both sessions.
-        let waits: Vec<Duration> = (0..21).map(|_| l.pace(&one)).collect();
+        let waits: Vec<Duration> = (0..21)
+            .map(|i| if i % 2 == 0 { one.pace() } else { _two.pace() })
+            .collect();
         assert!(waits[..20].iter().all(|w| w.is_zero()));
         assert!(waits[20] > Duration::from_millis(50), "{:?}", waits[20]);
     }

@@ -196,7 +196,7 @@ impl<'a> Session<'a> {
             // Sleeping here leaves the client's input in the kernel: TCP slows it down and
             // nothing is lost.
             let wait = match &self.slot {
-                Some(slot) => self.shared.limits.pace(slot),
+                Some(slot) => slot.pace(),
                 None => self.pace.take(),
             };
             std::thread::sleep(wait);
