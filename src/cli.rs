@@ -40,7 +40,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the chat server; its standard input is the operator console.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Delete every user and token (history stays); prints the counts.
     PurgeAuth,
     /// Delete every log record; prints the count.
@@ -124,6 +124,16 @@ pub struct ServeArgs {
     /// Unsent bytes a client may fall behind by before it is disconnected.
     #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u32).range(4096..))]
     pub max_backlog: u32,
+    /// A client with unsent lines that takes none of them for this long is disconnected.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub send_timeout: Duration,
+    /// When a message is on the disk: full (before anyone sees it; survives power loss) or
+    /// normal (survives a crash of the server, not of the machine; faster).
+    #[arg(long, default_value = "full")]
+    pub sync: crate::store::Durability,
+    /// How long an idle session thread waits for a new client before it ends.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, hide = true)]
+    pub worker_idle: Duration,
     /// Seconds a new connection has to log in.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
     pub login_timeout: u32,
@@ -207,7 +217,7 @@ fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
 /// Runs the parsed command line; the error is the one-line message for exit code 1.
 pub fn run(cli: Cli) -> Result<(), String> {
     if let Command::Serve(args) = cli.command {
-        return serve(&cli.db, cli.log_level, args);
+        return serve(&cli.db, cli.log_level, *args);
     }
     crate::logging::init(cli.log_level, None, None)?;
     if let Command::Echo { addr, max_clients } = &cli.command {
@@ -329,8 +339,8 @@ fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), Stri
     // below --max-clients.
     let nofile = rlimit::increase_nofile_limit(u64::MAX);
     return_large_blocks_to_the_os();
-    let store =
-        Store::open(db).map_err(|e| format!("cannot open database {}: {e}", db.display()))?;
+    let store = Store::open_with(db, args.sync)
+        .map_err(|e| format!("cannot open database {}: {e}", db.display()))?;
     let listener = TcpListener::bind(&args.addr)
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let sink = crate::logging::init(level, args.log_file.as_deref(), Some(&store))?;
@@ -344,6 +354,8 @@ fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), Stri
         max_line: args.max_line as usize,
         telnet: !args.no_telnet,
         max_backlog: args.max_backlog as usize,
+        send_timeout: args.send_timeout,
+        worker_idle: args.worker_idle,
         login_timeout: Duration::from_secs(args.login_timeout.into()),
         limits: Rules {
             max_per_ip: args.max_per_ip as usize,

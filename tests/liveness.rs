@@ -75,8 +75,8 @@ fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
         &dir.path().join("b.db"),
         &["--allow-ip", "127.0.0.0/8"],
     );
-    // More clients than descriptors: accept starts failing with EMFILE.
-    let clients: Vec<Client> = (0..40).map(|_| server.connect()).collect();
+    // More clients than descriptors (one each): accept starts failing with EMFILE.
+    let clients: Vec<Client> = (0..80).map(|_| server.connect()).collect();
     server.expect_log("accept failed: Too many open files");
     std::thread::sleep(Duration::from_secs(3));
     let failures = server

@@ -278,7 +278,13 @@ fn status(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
     } else {
         writeln!(out, "retention: off (every message is kept)")?;
     }
-    writeln!(out, "database: {}", c.server.store().path().display())?;
+    writeln!(
+        out,
+        "database: {} (sync: {})",
+        c.server.store().path().display(),
+        s.sync
+    )?;
+    writeln!(out, "session threads: {}", s.workers)?;
     Ok(Outcome::Continue)
 }
 

@@ -10,11 +10,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use threadpool::ThreadPool;
-
 use super::hub::ConnId;
 use super::limits::{Quiet, Refusal};
 use super::moderation::banned_line;
+use super::pool::Pool;
 use super::protocol::error;
 use super::{connection, lock, Keepalive, Shared};
 
@@ -129,7 +128,7 @@ fn admit(shared: &Shared, ip: IpAddr) -> std::result::Result<(), String> {
     Ok(())
 }
 
-pub fn accept_loop(listener: TcpListener, shared: Arc<Shared>, gate: Arc<Gate>, pool: ThreadPool) {
+pub fn accept_loop(listener: TcpListener, shared: Arc<Shared>, gate: Arc<Gate>, pool: Pool) {
     let mut next_id: ConnId = 1;
     let mut backoff = Backoff {
         delay: Backoff::FIRST,
@@ -168,13 +167,14 @@ pub fn accept_loop(listener: TcpListener, shared: Arc<Shared>, gate: Arc<Gate>, 
         }
         let conn = next_id;
         next_id += 1;
-        if let Ok(clone) = stream.try_clone() {
-            lock(&shared.conns).insert(conn, clone);
-        }
+        // One descriptor per connection: the registry, the session and the hub share it.
+        let stream = Arc::new(stream);
+        lock(&shared.conns).insert(conn, stream.clone());
         shared.active.fetch_add(1, Ordering::SeqCst);
         log::info!("{addr}: connected");
-        let shared = shared.clone();
-        pool.execute(move || {
+        let job_shared = shared.clone();
+        let started = pool.execute(move || {
+            let shared = job_shared;
             // Runs when the session ends, a panic included.
             struct Done<'a>(&'a Shared, ConnId, IpAddr);
             impl Drop for Done<'_> {
@@ -187,6 +187,14 @@ pub fn accept_loop(listener: TcpListener, shared: Arc<Shared>, gate: Arc<Gate>, 
             let _done = Done(&shared, conn, addr.ip());
             connection::run(&shared, conn, stream, addr);
         });
+        if let Err(e) = started {
+            // No thread could be started and none is alive: the job (and its `Done`) was
+            // dropped unrun, so undo the bookkeeping here.
+            log::warn!("{addr}: cannot serve: no worker thread ({e})");
+            lock(&shared.conns).remove(&conn);
+            shared.active.fetch_sub(1, Ordering::SeqCst);
+            shared.limits.release(addr.ip());
+        }
     }
 }
 

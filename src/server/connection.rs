@@ -3,6 +3,7 @@
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::commands;
 use super::hub::ConnId;
@@ -14,7 +15,7 @@ use crate::store::messages::Kind;
 use crate::store::users::{self, name_key};
 
 /// Serves one connection from greeting to goodbye.
-pub fn run(shared: &Shared, conn: ConnId, stream: TcpStream, addr: SocketAddr) {
+pub fn run(shared: &Shared, conn: ConnId, stream: Arc<TcpStream>, addr: SocketAddr) {
     let mut s = match Session::new(shared, conn, stream, addr) {
         Ok(s) => s,
         Err(e) => {
@@ -43,7 +44,11 @@ fn serve(s: &mut Session) -> &'static str {
         "Type your name to log in or register, or /token TOKEN to resume a session.",
     ));
     match login_stage(s) {
-        Ok(Some(login)) => s.join(login),
+        Ok(Some(login)) => {
+            if !s.join(login) {
+                return "refused at login";
+            }
+        }
         Ok(None) => return "quit",
         Err(End::Gone) => return "connection closed",
         Err(End::TimedOut) => {
@@ -131,9 +136,6 @@ fn interactive(s: &mut Session, name: &str) -> Result<Flow, End> {
 }
 
 fn chat_stage(s: &mut Session) -> &'static str {
-    if !s.joined() {
-        return "server error";
-    }
     loop {
         let line = match s.read_line() {
             Ok(line) => line,

@@ -4,10 +4,11 @@
 //! - **accept** (one): takes connections; refuses banned addresses, addresses over their
 //!   limits and everything beyond `max_clients` before any work is spent on them; hands the
 //!   rest to the pool. Woken for shutdown by a connection to itself.
-//! - **workers** (`max_clients`, small stacks): one per connected client, as in the lab's
-//!   "thread per client" model, but bounded. A worker runs [`connection::run`].
-//! - **hub** (one): orders, commits and delivers chat ([`hub`]). Watched: if it panics, the
-//!   server stops with an error instead of running on mute.
+//! - **workers** (up to `max_clients`, small stacks): one per connected client, as in the
+//!   lab's "thread per client" model, but bounded, started when a client comes and ended
+//!   when idle ([`pool`]). A worker runs [`connection::run`].
+//! - **hub** (one): orders, commits and delivers chat ([`hub`]); sleeps on socket readiness.
+//!   Watched: if it panics, the server stops with an error instead of running on mute.
 //! - **janitor** (one): rereads bans every few seconds, deletes expired ones, prunes old
 //!   messages ([`janitor`]).
 //!
@@ -21,6 +22,7 @@ pub mod janitor;
 pub mod limits;
 pub mod moderation;
 pub mod outbox;
+mod pool;
 pub mod protocol;
 pub mod session;
 pub mod telnet;
@@ -33,8 +35,6 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use threadpool::ThreadPool;
-
 use crate::auth::Hasher;
 use crate::error::Result;
 use crate::store::retention::{self, Policy};
@@ -44,6 +44,7 @@ use accept::Gate;
 use hub::{ConnId, Event, Hub, HubSender, OnlineUser, Stats};
 use limits::{Limits, Quiet, Rules};
 use moderation::{Moderation, Moderator};
+use pool::Pool;
 use protocol::notice;
 
 /// TCP keepalive on every accepted socket, so a peer that vanished (cable pulled, NAT entry
@@ -73,6 +74,10 @@ pub struct Config {
     pub telnet: bool,
     /// Unsent bytes a client may have queued before it is cut off as not reading.
     pub max_backlog: usize,
+    /// A client with unsent bytes that takes none for this long is cut off as not reading.
+    pub send_timeout: Duration,
+    /// How long an idle worker thread waits for a new client before it ends.
+    pub worker_idle: Duration,
     /// Time a connection has to log in, from connect to the last byte of the login.
     pub login_timeout: Duration,
     /// Per-address and per-user limits (`max_rate` also paces each connection before login).
@@ -126,8 +131,9 @@ pub struct Shared {
     quiet_accept: Quiet,
     /// Messages the janitor and `prune` deleted since start, for `status`.
     pub pruned: AtomicU64,
-    /// Every open connection (a clone of its socket), so shutdown can close them all.
-    conns: Mutex<HashMap<ConnId, TcpStream>>,
+    /// Every open connection (its socket, shared, not a duplicate descriptor), so shutdown
+    /// can close them all.
+    conns: Mutex<HashMap<ConnId, Arc<TcpStream>>>,
     /// Connections being served; compared with `max_clients` at accept.
     active: AtomicUsize,
 }
@@ -174,7 +180,7 @@ struct Threads {
     janitor: JoinHandle<()>,
     /// Dropped to stop the janitor.
     janitor_stop: mpsc::Sender<()>,
-    pool: ThreadPool,
+    pool: Pool,
 }
 
 /// What the console's `status` shows.
@@ -185,6 +191,10 @@ pub struct Status {
     pub uptime: Duration,
     /// Connections being served, logged in or not.
     pub connections: usize,
+    /// Session worker threads alive (busy or waiting for a client).
+    pub workers: usize,
+    /// The database's durability (`--sync`) as the database reports it.
+    pub sync: String,
     pub online: std::result::Result<Vec<OnlineUser>, AskError>,
     pub retention: Policy,
     /// Messages pruned since start.
@@ -211,16 +221,18 @@ pub fn start(
     let local_addr = listener.local_addr()?;
     let moderation = Arc::new(Moderation::default());
     moderation.reload(&*store.conn()?)?;
-    let (tx, rx) = mpsc::sync_channel(hub::QUEUE);
+    let (tx, inbox) = hub::channel()?;
     let stats = Arc::new(Stats::default());
     let hub = Hub::new(
         store.dedicated()?,
-        rx,
+        inbox,
         stats.clone(),
         moderation.clone(),
-        config.history,
-        config.max_backlog,
-    );
+        hub::Settings {
+            max_backlog: config.max_backlog,
+            send_timeout: config.send_timeout,
+        },
+    )?;
     let hub = thread::Builder::new().name("hub".into()).spawn(move || {
         if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| hub.run())) {
             let why = panic_text(&*panic);
@@ -230,11 +242,12 @@ pub fn start(
     })?;
 
     let cores = thread::available_parallelism().map_or(2, |n| n.get());
-    let pool = threadpool::Builder::new()
-        .num_threads(config.max_clients.max(1))
-        .thread_name("session".into())
-        .thread_stack_size(WORKER_STACK)
-        .build();
+    let pool = Pool::new(
+        config.max_clients,
+        WORKER_STACK,
+        config.worker_idle,
+        "session",
+    );
     let shared = Arc::new(Shared {
         limits: Limits::new(config.limits.clone()),
         config,
@@ -322,6 +335,8 @@ impl Server {
             paused: self.gate.paused(),
             uptime: self.started.elapsed(),
             connections: self.shared.active.load(Ordering::SeqCst),
+            workers: lock(&self.threads).as_ref().map_or(0, |t| t.pool.threads()),
+            sync: self.shared.store.synchronous(),
             online: self.shared.ask(|reply| Event::Snapshot { reply }),
             retention: self.shared.config.retention,
             pruned: self.shared.pruned.load(Ordering::Relaxed),
@@ -443,7 +458,7 @@ mod tests {
 
     #[test]
     fn a_hub_that_does_not_answer_is_reported_as_such() {
-        let (tx, rx) = mpsc::sync_channel(4);
+        let (tx, inbox) = hub::channel().unwrap();
         // The "hub" holds the request but never answers: a timeout, not a made-up answer.
         let kick = |reply| Event::Kick {
             key: "bob".into(),
@@ -456,7 +471,7 @@ mod tests {
             Err(AskError::TimedOut)
         );
         // A hub that is gone.
-        drop(rx);
+        drop(inbox);
         let got: std::result::Result<usize, _> =
             ask_within(&tx, Duration::from_millis(50), |_reply| Event::Crash);
         assert_eq!(got, Err(AskError::Stopped));

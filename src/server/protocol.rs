@@ -142,8 +142,17 @@ pub fn history_lines(msgs: &[Message], budget: usize) -> String {
 }
 
 /// `* Online (N): a, b`
-pub fn online_line(names: &[&str]) -> String {
-    notice(&format!("Online ({}): {}", names.len(), names.join(", ")))
+/// `* Online (N): a, b`; when `names` are fewer than `total`, says how many more.
+pub fn online_line(total: usize, names: &[String]) -> String {
+    let more = total.saturating_sub(names.len());
+    if more == 0 {
+        notice(&format!("Online ({total}): {}", names.join(", ")))
+    } else {
+        notice(&format!(
+            "Online ({total}): {}, and {more} more (/who lists everyone)",
+            names.join(", ")
+        ))
+    }
 }
 
 #[cfg(test)]

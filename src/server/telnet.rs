@@ -19,6 +19,10 @@ pub const BINARY: u8 = 0;
 /// RFC 857 echo: the server "will echo" around password prompts, so the client stops echoing.
 pub const ECHO: u8 = 1;
 
+/// Bytes read from the socket at once: a few chat lines. Ten thousand idle clients each hold
+/// one, so it is sized for a line, not for bulk input (a longer line just takes more reads).
+const READ_BUF: usize = 512;
+
 /// Longest subnegotiation (`IAC SB … IAC SE`) kept track of; past it the rest is taken as
 /// data again, so a client that never sends `IAC SE` cannot make the server discard all input.
 const MAX_SUB: usize = 512;
@@ -72,7 +76,7 @@ pub struct LineReader<R> {
     offered: bool,
     /// Options already refused, WILLs (0..256) then DOs (256..512): each is refused once, so
     /// the answers owed to a client are bounded however much it negotiates.
-    refused: Box<[bool; 512]>,
+    refused: [u64; 8],
     /// The last line ended in a bare `\n`. inetutils telnet in binary mode does that, and its
     /// local echo then leaves the cursor mid-row; see [`LineReader::needs_cr`].
     bare_lf: bool,
@@ -83,7 +87,7 @@ impl<R: Read> LineReader<R> {
     pub fn new(inner: R, max_line: usize, offered: bool) -> Self {
         LineReader {
             inner,
-            buf: vec![0; 4096].into_boxed_slice(),
+            buf: vec![0; READ_BUF].into_boxed_slice(),
             start: 0,
             end: 0,
             state: State::Data,
@@ -93,7 +97,7 @@ impl<R: Read> LineReader<R> {
             telnet: false,
             replies: Vec::new(),
             offered,
-            refused: Box::new([false; 512]),
+            refused: [0; 8],
             bare_lf: false,
         }
     }
@@ -238,7 +242,9 @@ impl<R: Read> LineReader<R> {
             (DO, _) => (256 + usize::from(opt), WONT),
             _ => return,
         };
-        if !std::mem::replace(&mut self.refused[slot], true) {
+        let (word, bit) = (slot / 64, 1u64 << (slot % 64));
+        if self.refused[word] & bit == 0 {
+            self.refused[word] |= bit;
             self.replies.extend_from_slice(&[IAC, reply, opt]);
         }
     }

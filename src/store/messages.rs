@@ -112,6 +112,15 @@ pub fn visible(
     Ok(out)
 }
 
+/// The id of the newest message (0 if none): where the hub's watermark starts.
+pub fn last_id(conn: &Connection) -> Result<i64> {
+    Ok(
+        conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
 /// The last `limit` messages of every kind, private ones included, oldest first (for the
 /// operator's `besedka history`).
 pub fn recent(conn: &Connection, limit: u32) -> Result<Vec<Message>> {

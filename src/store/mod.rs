@@ -47,10 +47,46 @@ fn migrations() -> Migrations<'static> {
     ])
 }
 
+/// When a commit is on the disk (`serve --sync`). In WAL mode both survive a crash of the
+/// process; only `Full` survives a crash of the machine (power loss), because every commit
+/// waits for an fsync. The hub commits a whole batch in one transaction (group commit), so
+/// `Full` costs one fsync per batch, not one per message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: a message is on the disk before anyone sees it.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: the last commits may be lost if the machine loses power.
+    Normal,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "full" => Ok(Durability::Full),
+            "normal" => Ok(Durability::Normal),
+            _ => Err(format!("{s:?} is not a sync mode: use full or normal")),
+        }
+    }
+}
+
 /// Settings every connection gets, pooled or not.
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
+fn configure(conn: &Connection, sync: Durability) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
+        sync.pragma()
+    ))
 }
 
 /// An open database: its path and a connection pool. Cheap to clone.
@@ -59,6 +95,8 @@ pub struct Store {
     /// Shown in the startup line and `status`, so the operator knows which file is live.
     path: PathBuf,
     pool: r2d2::Pool<SqliteConnectionManager>,
+    /// Given to every connection, the hub's included.
+    sync: Durability,
 }
 
 impl Store {
@@ -66,13 +104,18 @@ impl Store {
     /// pending migrations. WAL is set here, once, before the pool exists: setting it from
     /// every pooled connection's init races and fails with "database is locked".
     pub fn open(path: &Path) -> Result<Store> {
+        Store::open_with(path, Durability::default())
+    }
+
+    /// [`Store::open`] with a chosen durability.
+    pub fn open_with(path: &Path, sync: Durability) -> Result<Store> {
         let mut conn = Connection::open(path)?;
-        configure(&conn)?;
+        configure(&conn, sync)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         migrations().to_latest(&mut conn)?;
         drop(conn);
 
-        let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c));
+        let manager = SqliteConnectionManager::file(path).with_init(move |c| configure(c, sync));
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
@@ -82,6 +125,7 @@ impl Store {
         Ok(Store {
             path: path.to_path_buf(),
             pool,
+            sync,
         })
     }
 
@@ -98,8 +142,24 @@ impl Store {
     /// A connection of its own, outside the pool, for a long-lived owner (the hub).
     pub fn dedicated(&self) -> Result<Connection> {
         let conn = Connection::open(&self.path)?;
-        configure(&conn)?;
+        configure(&conn, self.sync)?;
         Ok(conn)
+    }
+
+    /// The durability in force, as a pooled connection reports it (`PRAGMA synchronous`):
+    /// `full`, `normal`, or why it cannot be read.
+    pub fn synchronous(&self) -> String {
+        let read = self
+            .conn()
+            .and_then(|c| Ok(c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?));
+        match read {
+            Ok(0) => "off".into(),
+            Ok(1) => "normal".into(),
+            Ok(2) => "full".into(),
+            Ok(3) => "extra".into(),
+            Ok(n) => format!("unknown ({n})"),
+            Err(e) => format!("unknown ({e})"),
+        }
     }
 }
 
@@ -107,7 +167,7 @@ impl Store {
 #[cfg(test)]
 pub(crate) fn test_db() -> Connection {
     let mut conn = Connection::open_in_memory().expect("in-memory db");
-    configure(&conn).expect("pragmas");
+    configure(&conn, Durability::Full).expect("pragmas");
     migrations().to_latest(&mut conn).expect("migrations");
     conn
 }

@@ -10,6 +10,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 mod login;
@@ -17,11 +18,11 @@ mod login;
 use super::hub::{ConnId, Event};
 use super::limits::{Bucket, SessionSlot};
 use super::moderation::muted_line;
-use super::protocol::{clean, error};
+use super::protocol::{clean, error, history_lines, notice};
 use super::telnet::{Input, LineReader, ECHO_OFF, ECHO_ON};
 use super::Shared;
-use crate::store::messages::Kind;
-use crate::store::users::{name_key, User};
+use crate::store::messages::{self, Kind};
+use crate::store::users::{self, name_key, User};
 
 /// Longest a blocking write to a client may take before login.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -74,7 +75,7 @@ pub struct Login {
 /// The socket's read side. Before login every read (not just every line) is bounded by the
 /// login deadline, so a client that trickles a byte at a time is cut at it.
 pub struct Reader {
-    sock: TcpStream,
+    sock: Arc<TcpStream>,
     deadline: Option<Instant>,
 }
 
@@ -87,7 +88,7 @@ impl Read for Reader {
             }
             self.sock.set_read_timeout(Some(left))?;
         }
-        self.sock.read(buf)
+        (&*self.sock).read(buf)
     }
 }
 
@@ -95,8 +96,9 @@ pub struct Session<'a> {
     pub shared: &'a Shared,
     pub conn: ConnId,
     pub addr: SocketAddr,
-    /// The write side, used directly before login only.
-    stream: TcpStream,
+    /// The socket, shared with the reader, the hub and the server's registry (one
+    /// descriptor). Written directly before login only.
+    stream: Arc<TcpStream>,
     reader: LineReader<Reader>,
     /// Wrong passwords on this connection so far.
     failures: u32,
@@ -108,6 +110,8 @@ pub struct Session<'a> {
     pub login: Option<Login>,
     /// Registered with the hub: writes go through it, and it must hear `Leave`.
     joined: bool,
+    /// The hub took the login and the history went out: the chat stage may begin.
+    chatting: bool,
 }
 
 impl Drop for Session<'_> {
@@ -123,11 +127,11 @@ impl<'a> Session<'a> {
     pub fn new(
         shared: &'a Shared,
         conn: ConnId,
-        stream: TcpStream,
+        stream: Arc<TcpStream>,
         addr: SocketAddr,
     ) -> io::Result<Session<'a>> {
         let reader = Reader {
-            sock: stream.try_clone()?,
+            sock: stream.clone(),
             deadline: Some(Instant::now() + shared.config.login_timeout),
         };
         // Before login the session writes itself; a client that doesn't read holds it this
@@ -144,6 +148,7 @@ impl<'a> Session<'a> {
             slot: None,
             login: None,
             joined: false,
+            chatting: false,
         })
     }
 
@@ -167,7 +172,7 @@ impl<'a> Session<'a> {
     }
 
     pub fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes)
+        (&*self.stream).write_all(bytes)
     }
 
     // ---- input ----
@@ -258,8 +263,11 @@ impl<'a> Session<'a> {
     // ---- chat stage ----
 
     /// Registers with the hub: from now on every write goes through it. Lifts the login
-    /// deadline; `--idle-timeout`, if set, bounds each wait for a line instead.
-    pub fn join(&mut self, login: Login) {
+    /// deadline; `--idle-timeout`, if set, bounds each wait for a line instead. Then loads
+    /// this user's history here, not on the hub, up to the hub's watermark (lines after it
+    /// the hub queues itself), so a storm of logins does not stall the chat. False if the
+    /// hub refused the login (it told the client why).
+    pub fn join(&mut self, login: Login) -> bool {
         log::info!(
             "{}: {} logged in ({:?})",
             self.addr,
@@ -270,20 +278,61 @@ impl<'a> Session<'a> {
         let _ = self
             .stream
             .set_read_timeout(self.shared.config.idle_timeout);
-        if let Ok(sock) = self.stream.try_clone() {
-            let _ = self.shared.hub.send(Event::Join {
-                conn: self.conn,
-                user: login.user.clone(),
-                addr: self.addr,
-                sock,
-            });
-            self.joined = true;
-        }
+        let user = login.user.clone();
         self.login = Some(login);
+        let (tx, rx) = mpsc::channel();
+        let join = Event::Join {
+            conn: self.conn,
+            user: user.clone(),
+            addr: self.addr,
+            sock: self.stream.clone(),
+            watermark: tx,
+        };
+        if self.shared.hub.send(join).is_err() {
+            return false;
+        }
+        self.joined = true;
+        let Ok(watermark) = rx.recv_timeout(super::ASK_TIMEOUT) else {
+            return false;
+        };
+        let (bytes, keep) = self.welcome_text(&user, watermark);
+        let _ = self.shared.hub.send(Event::Welcome {
+            conn: self.conn,
+            bytes: bytes.into_bytes(),
+            keep,
+        });
+        self.chatting = keep;
+        keep
     }
 
-    pub fn joined(&self) -> bool {
-        self.joined
+    /// The history up to `watermark`, or why the session cannot go on (its account was
+    /// removed while it logged in: checked after the hub registered it, so a `clear-auth`
+    /// either is seen here or disconnects it there).
+    fn welcome_text(&self, user: &User, watermark: i64) -> (String, bool) {
+        let limit = self.shared.config.history;
+        let budget = self.shared.config.max_backlog / 2;
+        let loaded = self.shared.store.conn().and_then(|c| {
+            if !users::exists(&c, user.id)? {
+                return Ok(None);
+            }
+            messages::visible(&c, user.id, limit, Some(watermark + 1)).map(Some)
+        });
+        match loaded {
+            Ok(Some(history)) => (history_lines(&history, budget), true),
+            Ok(None) => (
+                notice("Your account was removed by the server operator."),
+                false,
+            ),
+            Err(e) => {
+                log::error!("could not load history for {}: {e}", user.name);
+                (error("Could not load the history."), true)
+            }
+        }
+    }
+
+    /// In the chat stage: the hub took the login.
+    pub fn chatting(&self) -> bool {
+        self.chatting
     }
 
     /// Tells a muted user so; true if muted.

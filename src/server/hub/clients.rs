@@ -1,0 +1,191 @@
+//! The hub's side of each client: queueing bytes, sending them when the socket can take
+//! them, and cutting off clients that do not read.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use polling::Event as Interest;
+
+use super::{ConnId, Hub};
+use crate::server::outbox::{Bytes, Flushed, Outbox};
+use crate::store::users::User;
+
+pub(super) struct Client {
+    pub user: User,
+    pub addr: SocketAddr,
+    pub out: Outbox,
+    /// Queued to this batch already (listed in `Hub::dirty`).
+    pub dirty: bool,
+    /// Cut off; its session will send `Leave` soon. Nothing more is queued to it.
+    pub dead: bool,
+    /// Removed by moderation or for not reading: lines it had read but not yet handed in
+    /// are not stored either. (At shutdown clients are `dead` but not `removed`: what they
+    /// sent before the goodbye is still committed.)
+    pub removed: bool,
+    /// Its session is loading the history: queue, but send nothing until `Welcome`.
+    pub held: bool,
+    /// Its socket is registered with the poller (it has been stalled once); deleted at leave.
+    pub polled: bool,
+}
+
+/// Why a client is cut off.
+enum Cut {
+    Backlog,
+    Stuck,
+}
+
+impl Hub {
+    /// Queues bytes to one client.
+    pub(super) fn queue(&mut self, conn: ConnId, bytes: &Bytes) {
+        let max = self.settings.max_backlog;
+        if let Some(c) = self.clients.get_mut(&conn) {
+            queue_to(conn, c, bytes, &mut self.dirty, max);
+        }
+    }
+
+    /// Queues `bytes` to every live client but `skip`.
+    pub(super) fn send_to_all(&mut self, bytes: &Bytes, skip: Option<ConnId>) {
+        let max = self.settings.max_backlog;
+        for (&id, c) in self.clients.iter_mut() {
+            if Some(id) != skip {
+                queue_to(id, c, bytes, &mut self.dirty, max);
+            }
+        }
+    }
+
+    /// One send per client with something queued in this batch.
+    pub(super) fn flush(&mut self) {
+        for conn in std::mem::take(&mut self.dirty) {
+            if let Some(c) = self.clients.get_mut(&conn) {
+                c.dirty = false;
+                if !c.held {
+                    send(&self.poller, conn, c);
+                }
+            }
+        }
+    }
+
+    /// The poller says `conn` can take more.
+    pub(super) fn writable(&mut self, conn: ConnId) {
+        if let Some(c) = self.clients.get_mut(&conn) {
+            if !c.held {
+                send(&self.poller, conn, c);
+            }
+        }
+    }
+
+    /// Cuts every client that has had bytes waiting and taken none for `--send-timeout`.
+    /// Runs once a second: a scan of the clients, microseconds at ten thousand.
+    pub(super) fn cut_stuck(&mut self) {
+        let limit = self.settings.send_timeout;
+        let now = Instant::now();
+        for c in self.clients.values_mut() {
+            if c.dead || c.held {
+                continue;
+            }
+            if let Some(since) = c.out.stuck_since() {
+                if now.duration_since(since) >= limit {
+                    cut(c, Cut::Stuck, limit.as_secs() as usize);
+                }
+            }
+        }
+    }
+
+    /// Sends each session that `which` selects its `text` and disconnects it; the sessions
+    /// then send `Leave`. Returns how many sessions.
+    pub(super) fn disconnect(
+        &mut self,
+        which: impl Fn(&User, SocketAddr) -> bool,
+        text: impl Fn((&User, SocketAddr)) -> String,
+    ) -> usize {
+        let mut n = 0;
+        let closing = self.closing;
+        for c in self.clients.values_mut() {
+            if !c.dead && which(&c.user, c.addr) {
+                let _ = c.out.queue(text((&c.user, c.addr)).into_bytes().into());
+                let _ = c.out.flush();
+                if closing {
+                    c.out.finish(); // the server closes the rest after a grace period
+                } else {
+                    c.out.close();
+                }
+                c.dead = true;
+                c.removed = !closing;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Forgets a client's socket in the poller, before the socket can close.
+    pub(super) fn unpoll(&self, c: &Client) {
+        if c.polled {
+            let _ = self.poller.delete(c.out.socket());
+        }
+    }
+}
+
+fn queue_to(id: ConnId, c: &mut Client, bytes: &Bytes, dirty: &mut Vec<ConnId>, max: usize) {
+    if c.dead {
+        return;
+    }
+    match c.out.queue(bytes.clone()) {
+        Flushed::Overflow => cut(c, Cut::Backlog, max),
+        Flushed::Failed(kind) => gone(c, kind),
+        Flushed::All | Flushed::Partly => {
+            if !c.dirty {
+                c.dirty = true;
+                dirty.push(id);
+            }
+        }
+    }
+}
+
+/// Sends what the client can take; registers it for writability if it cannot take all.
+fn send(poller: &polling::Poller, conn: ConnId, c: &mut Client) {
+    if c.dead {
+        return;
+    }
+    match c.out.flush() {
+        Flushed::All => {}
+        Flushed::Partly | Flushed::Overflow => {
+            let interest = Interest::writable(conn as usize);
+            let armed = if c.polled {
+                poller.modify(c.out.socket(), interest)
+            } else {
+                // SAFETY: the socket is deleted from the poller (`Hub::unpoll`) before the
+                // hub drops its `Arc` to it, so it is never closed while registered.
+                unsafe { poller.add(c.out.socket(), interest) }
+            };
+            match armed {
+                Ok(()) => c.polled = true,
+                Err(e) => log::warn!("cannot watch {} ({}): {e}", c.user.name, c.addr),
+            }
+        }
+        Flushed::Failed(kind) => gone(c, kind),
+    }
+}
+
+fn gone(c: &mut Client, kind: std::io::ErrorKind) {
+    log::debug!("send to {} ({}) failed: {kind:?}", c.user.name, c.addr);
+    c.dead = true;
+    c.out.close();
+}
+
+fn cut(c: &mut Client, why: Cut, bound: usize) {
+    match why {
+        Cut::Backlog => log::warn!(
+            "disconnecting {} ({}): not reading, backlog over {bound} bytes",
+            c.user.name,
+            c.addr
+        ),
+        Cut::Stuck => log::warn!(
+            "disconnecting {} ({}): not reading, nothing taken for {bound} s",
+            c.user.name,
+            c.addr
+        ),
+    }
+    c.dead = true;
+    c.removed = true;
+    c.out.close();
+}

@@ -1,0 +1,107 @@
+//! The message path through the hub: stage a batch's messages, commit them in one
+//! transaction (one fsync at `--sync full`: group commit), then queue each line to its
+//! recipients, made once and shared by all of them.
+
+use super::{ConnId, Hub};
+use crate::server::outbox::Bytes;
+use crate::server::protocol::{chat_line, error};
+use crate::store::messages::{self, Kind, Message};
+
+impl Hub {
+    pub(super) fn stage(
+        &mut self,
+        conn: ConnId,
+        kind: Kind,
+        recipient: Option<(i64, String)>,
+        body: String,
+    ) {
+        // A session the hub has cut (kicked, banned, removed, not reading) may still hand in
+        // lines it had read: nothing from it is stored after its removal.
+        let Some(c) = self.clients.get(&conn).filter(|c| !c.removed) else {
+            return;
+        };
+        self.staged.push(Message {
+            id: 0,
+            created_at: String::new(),
+            author_id: Some(c.user.id),
+            author_name: c.user.name.clone(),
+            recipient,
+            kind,
+            body,
+        });
+        self.staged_from.push(conn);
+    }
+
+    /// Commits the staged messages in one transaction, then queues them to their recipients.
+    pub(super) fn commit_staged(&mut self) {
+        if self.staged.is_empty() {
+            return;
+        }
+        let mut msgs = std::mem::take(&mut self.staged);
+        let mut from = std::mem::take(&mut self.staged_from);
+        let err: Bytes = error("Your message was not sent: the server could not store it.")
+            .into_bytes()
+            .into();
+        match messages::commit(&self.db, &mut msgs) {
+            Ok(()) => {}
+            Err(e) if e.is_constraint() => {
+                // One bad row (a message from an account purged from the shell) must not
+                // sink the others: commit them one by one and keep those that store.
+                log::warn!(
+                    "batch of {} message(s) failed ({e}); retrying one by one",
+                    msgs.len()
+                );
+                let (mut kept, mut kept_from) = (Vec::new(), Vec::new());
+                for (m, conn) in msgs.into_iter().zip(from) {
+                    let mut one = [m];
+                    match messages::commit(&self.db, &mut one) {
+                        Ok(()) => {
+                            let [m] = one;
+                            kept.push(m);
+                            kept_from.push(conn);
+                        }
+                        Err(e) => {
+                            log::error!(
+                                "could not store a message from {}: {e}",
+                                one[0].author_name
+                            );
+                            self.queue(conn, &err);
+                        }
+                    }
+                }
+                (msgs, from) = (kept, kept_from);
+            }
+            Err(e) => {
+                // The database itself failed (busy past the timeout, disk full): retrying
+                // row by row would only multiply the wait. Nothing was stored; say so.
+                log::error!("could not store {} message(s): {e}", msgs.len());
+                for conn in from {
+                    self.queue(conn, &err);
+                }
+                return;
+            }
+        }
+        if let Some(last) = msgs.iter().map(|m| m.id).max() {
+            self.last_id = self.last_id.max(last);
+        }
+        for (m, sender) in msgs.iter().zip(from) {
+            let line: Bytes = chat_line(m, false).into_bytes().into();
+            match &m.recipient {
+                // Public: everyone but the sending connection (a /me action goes to the
+                // sender too, as confirmation that it was sent).
+                None => self.send_to_all(&line, (m.kind == Kind::Say).then_some(sender)),
+                Some((to, _)) => {
+                    let mut conns: Vec<ConnId> = Vec::new();
+                    for user in [m.author_id, Some(*to)].into_iter().flatten() {
+                        conns.extend(self.sessions_of(user));
+                    }
+                    conns.sort_unstable();
+                    conns.dedup();
+                    for conn in conns {
+                        self.queue(conn, &line);
+                    }
+                }
+            }
+        }
+    }
+}

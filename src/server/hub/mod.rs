@@ -1,0 +1,422 @@
+//! The hub: one thread that owns delivery order.
+//!
+//! Sessions send it [`Event`]s. It takes them in batches, commits the batch's chat messages in
+//! one transaction, and only then queues each line to its recipients, so every client sees
+//! the same order, equal to `messages.id` order, and nothing is shown that is not stored.
+//! At the end of a batch each client's share goes out with one non-blocking send
+//! ([`Outbox`](super::outbox::Outbox)). A client whose kernel buffer is full is registered
+//! for writability and sent to again when it can take more; one that queues past
+//! `--max-backlog`, or takes nothing for `--send-timeout`, is cut off. The hub never blocks
+//! on a client, and a client that waits costs it nothing.
+//!
+//! The hub sleeps in one place, [`Poller::wait`]: woken by a writable socket, by a session
+//! that hands it an event ([`HubSender::send`] notifies it only when it is asleep), or once a
+//! second to look for stuck clients.
+//!
+//! Layout: this file has the events and the loop; [`commit`] stages and commits messages;
+//! [`clients`] queues, sends and cuts; [`presence`] owns who is online, joins and leaves.
+//!
+//! After login a session writes to its socket only through the hub (`Event::Reply`), so a
+//! client's lines never interleave.
+
+mod clients;
+mod commit;
+mod presence;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SendError, Sender, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use polling::{Events, Poller};
+use rusqlite::Connection;
+
+use super::moderation::{banned_line, Moderation};
+use super::outbox::Bytes;
+use super::protocol::notice;
+use crate::store::messages::{self, Kind, Message};
+use crate::store::users::{name_key, User};
+use clients::Client;
+use presence::Presence;
+
+/// Identifies one connection for its whole life.
+pub type ConnId = u64;
+
+/// Events a batch may hold at most; bounds the work between two sends.
+const MAX_BATCH: usize = 512;
+
+/// How often the hub looks for clients stuck past `--send-timeout` while any are connected.
+const TICK: Duration = Duration::from_secs(1);
+
+/// What sessions (and the server) ask of the hub.
+pub enum Event {
+    /// A session logged in: register it and tell the others. The hub answers with the id of
+    /// the last message it committed (the watermark): the session loads its history up to
+    /// there itself, off the hub, and hands it in with `Welcome`. Until then the hub holds
+    /// what it queues to this client, so nothing is missed or shown twice. No answer (the
+    /// sender dropped): refused (banned meanwhile, shutting down); the client was told.
+    Join {
+        conn: ConnId,
+        user: User,
+        addr: SocketAddr,
+        /// The client's socket, shared with its session: one descriptor per connection.
+        sock: Arc<TcpStream>,
+        watermark: Sender<i64>,
+    },
+    /// What the session loaded after `Join` (its history), to go out in front of everything
+    /// queued since. `keep` false: the account is gone; send `bytes` and cut the client.
+    Welcome {
+        conn: ConnId,
+        bytes: Vec<u8>,
+        keep: bool,
+    },
+    /// A session ended (quit, EOF, error, kicked).
+    Leave { conn: ConnId },
+    /// A public line or a `/me` action.
+    Chat {
+        conn: ConnId,
+        kind: Kind,
+        body: String,
+    },
+    /// A private message to `to` (an existing user, online or not).
+    Private {
+        conn: ConnId,
+        to: User,
+        body: String,
+    },
+    /// A session's answer to its own client (text or telnet bytes), kept in order with the chat.
+    Reply { conn: ConnId, bytes: Vec<u8> },
+    /// `/who` from a session.
+    Who { conn: ConnId },
+    /// Moderation: disconnect every session of a user (by name key) with `text`; if there
+    /// were any, `announce` to everyone left. Answers how many sessions.
+    Kick {
+        key: String,
+        text: String,
+        announce: String,
+        reply: Sender<usize>,
+    },
+    /// Moderation state changed: disconnect every session that a ban now keeps out (each
+    /// with its ban line), then `announce` to everyone left. Answers how many sessions.
+    Enforce {
+        announce: Option<String>,
+        reply: Option<Sender<usize>>,
+    },
+    /// Operator: `* [server] TEXT` to everyone.
+    Announce { text: String },
+    /// Operator: every account was deleted (`clear-auth`); disconnect every session with
+    /// `text`. A login whose account went meanwhile is refused at `Welcome`.
+    DisconnectAll { text: String, reply: Sender<usize> },
+    /// Fault injection for tests (`BESEDKA_FAULTS=1`): the hub panics, as a bug would make it.
+    Crash,
+    /// Operator: who is online, with addresses.
+    Snapshot { reply: Sender<Vec<OnlineUser>> },
+    /// Say goodbye to everyone and close every socket, then answer. The hub keeps running
+    /// to commit what sessions still hand it, until `Stop`.
+    Shutdown { done: Sender<()> },
+    /// Commit what is pending and end the hub thread.
+    Stop,
+}
+
+/// A user online, as the operator console shows it.
+#[derive(Debug, Clone)]
+pub struct OnlineUser {
+    pub name: String,
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// Counters the hub keeps for others to read without asking it.
+#[derive(Default)]
+pub struct Stats {
+    /// Distinct users online, for the greeting.
+    pub users_online: AtomicUsize,
+}
+
+/// Events waiting for the hub at most.
+pub const QUEUE: usize = 4096;
+
+/// Wakes the hub when it sleeps.
+struct Waker {
+    poller: Arc<Poller>,
+    /// The hub is (about to be) in `Poller::wait`: the next sender must notify it.
+    asleep: AtomicBool,
+}
+
+/// A handle to send events to the hub. Bounded ([`QUEUE`]): when the hub falls behind, a
+/// session blocks here, stops reading its socket, and TCP slows its client down; memory
+/// stays bounded whatever clients send.
+#[derive(Clone)]
+pub struct HubSender {
+    tx: SyncSender<Event>,
+    waker: Arc<Waker>,
+}
+
+impl HubSender {
+    /// Queues an event for the hub, waking it if it sleeps. Fails once the hub is gone.
+    pub fn send(&self, ev: Event) -> Result<(), SendError<Event>> {
+        self.tx.send(ev)?;
+        // Only the first sender after the hub fell asleep pays for the wake-up (a write to
+        // an eventfd); under load the hub never sleeps and nobody pays.
+        if self.waker.asleep.swap(false, Ordering::SeqCst) {
+            let _ = self.waker.poller.notify();
+        }
+        Ok(())
+    }
+}
+
+/// The hub's end of the queue.
+pub struct Inbox {
+    rx: Receiver<Event>,
+    waker: Arc<Waker>,
+}
+
+/// A new queue to a hub.
+pub fn channel() -> io::Result<(HubSender, Inbox)> {
+    let (tx, rx) = mpsc::sync_channel(QUEUE);
+    let waker = Arc::new(Waker {
+        poller: Arc::new(Poller::new()?),
+        asleep: AtomicBool::new(false),
+    });
+    Ok((
+        HubSender {
+            tx,
+            waker: waker.clone(),
+        },
+        Inbox { rx, waker },
+    ))
+}
+
+/// How the hub is set up; `serve`'s options that concern it.
+pub struct Settings {
+    /// Most unsent bytes per client before it is cut off.
+    pub max_backlog: usize,
+    /// A client with unsent bytes that takes none for this long is cut off.
+    pub send_timeout: Duration,
+}
+
+pub struct Hub {
+    db: Connection,
+    /// Bans and operators in force, to refuse a banned login at `Join` and mark `@ops`.
+    moderation: Arc<Moderation>,
+    inbox: Inbox,
+    /// Readiness of stalled clients' sockets, and the sessions' wake-ups.
+    poller: Arc<Poller>,
+    stats: Arc<Stats>,
+    settings: Settings,
+    clients: HashMap<ConnId, Client>,
+    presence: Presence,
+    /// Messages of this batch not yet committed, with the connection each came from.
+    staged: Vec<Message>,
+    staged_from: Vec<ConnId>,
+    /// Clients with bytes queued in this batch.
+    dirty: Vec<ConnId>,
+    /// The id of the last message committed: the watermark handed to a joining session.
+    last_id: i64,
+    /// Shutdown has begun: sockets are closed, logins are refused, messages still commit.
+    closing: bool,
+}
+
+impl Hub {
+    pub fn new(
+        db: Connection,
+        inbox: Inbox,
+        stats: Arc<Stats>,
+        moderation: Arc<Moderation>,
+        settings: Settings,
+    ) -> crate::Result<Hub> {
+        let last_id = messages::last_id(&db)?;
+        Ok(Hub {
+            db,
+            moderation,
+            poller: inbox.waker.poller.clone(),
+            inbox,
+            stats,
+            settings,
+            clients: HashMap::new(),
+            presence: Presence::default(),
+            staged: Vec::new(),
+            staged_from: Vec::new(),
+            dirty: Vec::new(),
+            last_id,
+            closing: false,
+        })
+    }
+
+    /// Runs until `Event::Stop` or until every sender is gone.
+    pub fn run(mut self) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut events = Events::new();
+        let mut checked = Instant::now();
+        loop {
+            while batch.len() < MAX_BATCH {
+                match self.inbox.rx.try_recv() {
+                    Ok(ev) => batch.push(ev),
+                    Err(_) => break,
+                }
+            }
+            if batch.is_empty() {
+                match self.sleep(&mut events) {
+                    Ok(Some(ev)) => batch.push(ev),
+                    Ok(None) => {}
+                    Err(()) => break,
+                }
+            }
+            let mut stop = false;
+            for ev in batch.drain(..) {
+                stop |= self.handle(ev);
+            }
+            self.settle();
+            self.flush();
+            if checked.elapsed() >= TICK {
+                checked = Instant::now();
+                self.cut_stuck();
+            }
+            if stop {
+                return;
+            }
+        }
+        self.settle();
+    }
+
+    /// Waits for an event, a writable socket or the tick. Writable clients are flushed
+    /// here. `Err` when every sender is gone.
+    fn sleep(&mut self, events: &mut Events) -> Result<Option<Event>, ()> {
+        let waker = &self.inbox.waker;
+        waker.asleep.store(true, Ordering::SeqCst);
+        // An event sent before `asleep` was set did not notify: look once more.
+        match self.inbox.rx.try_recv() {
+            Ok(ev) => {
+                waker.asleep.store(false, Ordering::SeqCst);
+                return Ok(Some(ev));
+            }
+            Err(TryRecvError::Disconnected) => return Err(()),
+            Err(TryRecvError::Empty) => {}
+        }
+        let timeout = (!self.clients.is_empty()).then_some(TICK);
+        events.clear();
+        if let Err(e) = self.poller.wait(events, timeout) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                log::error!("the hub's poll failed: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        waker.asleep.store(false, Ordering::SeqCst);
+        for ev in events.iter() {
+            self.writable(ev.key as ConnId);
+        }
+        Ok(None)
+    }
+
+    /// Handles one event; true means stop.
+    fn handle(&mut self, ev: Event) -> bool {
+        match ev {
+            Event::Chat { conn, kind, body } => self.stage(conn, kind, None, body),
+            Event::Private { conn, to, body } => {
+                self.stage(conn, Kind::Say, Some((to.id, to.name)), body)
+            }
+            // A session's answer to its own client (an error, a telnet CR) takes no place in
+            // the chat order, so it does not cut the batch: it may arrive just before lines
+            // staged in the same batch.
+            Event::Reply { conn, bytes } => self.queue(conn, &bytes.into()),
+            Event::Welcome { conn, bytes, keep } => self.welcome(conn, bytes, keep),
+            // Joins and leaves are announced together at the next point of order, so a
+            // storm of them costs a line or two per batch, not one line per join per client.
+            Event::Join {
+                conn,
+                user,
+                addr,
+                sock,
+                watermark,
+            } => {
+                if !self.staged.is_empty() {
+                    self.settle();
+                }
+                self.join(conn, user, addr, sock, watermark);
+            }
+            Event::Leave { conn } => {
+                if !self.staged.is_empty() {
+                    self.settle();
+                }
+                self.leave(conn);
+            }
+            other => {
+                // Anything else is ordered after everything before it.
+                self.settle();
+                return self.handle_other(other);
+            }
+        }
+        false
+    }
+
+    fn handle_other(&mut self, ev: Event) -> bool {
+        match ev {
+            Event::Who { conn } => {
+                let line = self.online_line(None);
+                self.queue(conn, &line);
+            }
+            Event::Kick {
+                key,
+                text,
+                announce,
+                reply,
+            } => {
+                let n = self.disconnect(|u, _| name_key(&u.name) == key, |_| text.clone());
+                if n > 0 {
+                    self.send_to_all(&announce.into_bytes().into(), None);
+                }
+                let _ = reply.send(n);
+            }
+            Event::Enforce { announce, reply } => {
+                let moderation = self.moderation.clone();
+                let ban =
+                    |u: &User, addr: SocketAddr| moderation.ban_on(&name_key(&u.name), addr.ip());
+                let n = self.disconnect(
+                    |u, addr| ban(u, addr).is_some(),
+                    |(u, addr)| ban(u, addr).map(|b| banned_line(&b)).unwrap_or_default(),
+                );
+                if let Some(text) = announce {
+                    self.send_to_all(&text.into_bytes().into(), None);
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(n);
+                }
+            }
+            Event::DisconnectAll { text, reply } => {
+                let n = self.disconnect(|_, _| true, |_| text.clone());
+                let _ = reply.send(n);
+            }
+            Event::Crash => panic!("fault injected: hub crash"),
+            Event::Announce { text } => {
+                let line: Bytes = notice(&format!("[server] {text}")).into_bytes().into();
+                self.send_to_all(&line, None);
+            }
+            Event::Snapshot { reply } => {
+                let _ = reply.send(self.snapshot());
+            }
+            Event::Shutdown { done } => {
+                self.closing = true;
+                let bye = notice("Server is shutting down. Bye.");
+                self.disconnect(|_, _| true, |_| bye.clone());
+                let _ = done.send(());
+            }
+            Event::Stop => return true,
+            Event::Chat { .. }
+            | Event::Private { .. }
+            | Event::Reply { .. }
+            | Event::Welcome { .. }
+            | Event::Join { .. }
+            | Event::Leave { .. } => unreachable!("handled in handle()"),
+        }
+        false
+    }
+
+    /// A point of order: announces pending joins and leaves, then commits and queues the
+    /// staged messages (which all came after them).
+    fn settle(&mut self) {
+        self.announce_presence();
+        self.commit_staged();
+    }
+}

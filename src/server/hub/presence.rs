@@ -1,0 +1,240 @@
+//! Who is online: joining and leaving, the notices about them, the online line.
+//!
+//! Built for storms (a restart brings thousands of reconnects at once): a join costs the hub
+//! O(log N) (the history is loaded by the session, off the hub); joins and leaves are
+//! announced together at the next point of order (several in one batch become one line such
+//! as `* 250 people joined`); the online line is built once per batch for every newcomer of
+//! that batch, from a list kept sorted as people come and go.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+use super::clients::Client;
+use super::{ConnId, Hub, OnlineUser};
+use crate::server::moderation::banned_line;
+use crate::server::outbox::{Bytes, Outbox};
+use crate::server::protocol::{notice, online_line};
+use crate::store::users::{name_key, User};
+
+/// More joins and leaves than this in one batch are announced as one line.
+const COALESCE_OVER: usize = 3;
+
+/// Names in the online line a newcomer gets (`/who` lists everyone).
+const NAMES_AT_LOGIN: usize = 100;
+
+#[derive(Default)]
+pub(super) struct Presence {
+    /// Users with at least one session, by id.
+    online: HashMap<i64, Online>,
+    /// The same users by name key, kept sorted for the online line.
+    by_key: BTreeMap<String, i64>,
+    /// Joins and leaves not yet announced, in order.
+    pending: Vec<Change>,
+    /// New sessions owed the online line.
+    greet: Vec<ConnId>,
+}
+
+/// A user with at least one session.
+struct Online {
+    name: String,
+    conns: Vec<ConnId>,
+}
+
+/// A user came (their first session) or went (their last).
+struct Change {
+    name: String,
+    joined: bool,
+    /// The session that came, which is not told of its own arrival.
+    conn: ConnId,
+}
+
+impl Hub {
+    pub(super) fn join(
+        &mut self,
+        conn: ConnId,
+        user: User,
+        addr: SocketAddr,
+        sock: Arc<TcpStream>,
+        watermark: Sender<i64>,
+    ) {
+        let mut out = Outbox::new(sock, self.settings.max_backlog);
+        // A ban may have come while this session was logging in.
+        let refusal = if self.closing {
+            Some(notice("Server is shutting down. Bye."))
+        } else {
+            self.moderation
+                .ban_on(&name_key(&user.name), addr.ip())
+                .map(|ban| banned_line(&ban))
+        };
+        if let Some(text) = refusal {
+            let _ = out.queue(text.into_bytes().into());
+            let _ = out.flush();
+            out.close();
+            return; // dropping `watermark` tells the session
+        }
+        if watermark.send(self.last_id).is_err() {
+            return; // the session is gone already
+        }
+        let p = &mut self.presence;
+        let entry = p.online.entry(user.id).or_insert_with(|| Online {
+            name: user.name.clone(),
+            conns: Vec::new(),
+        });
+        if entry.conns.is_empty() {
+            p.by_key.insert(name_key(&user.name), user.id);
+            p.pending.push(Change {
+                name: user.name.clone(),
+                joined: true,
+                conn,
+            });
+        }
+        entry.conns.push(conn);
+        p.greet.push(conn);
+        self.stats
+            .users_online
+            .store(p.online.len(), Ordering::Relaxed);
+        self.clients.insert(
+            conn,
+            Client {
+                user,
+                addr,
+                out,
+                dirty: false,
+                dead: false,
+                removed: false,
+                held: true,
+                polled: false,
+            },
+        );
+    }
+
+    /// The session's history arrived: it goes in front of what was queued since `Join`.
+    pub(super) fn welcome(&mut self, conn: ConnId, bytes: Vec<u8>, keep: bool) {
+        let Some(c) = self.clients.get_mut(&conn) else {
+            return;
+        };
+        c.held = false;
+        c.out.prepend(bytes.into());
+        if !keep {
+            // The account went while the session logged in: say so and cut it.
+            let _ = c.out.flush();
+            c.out.close();
+            c.dead = true;
+            c.removed = true;
+            return;
+        }
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push(conn);
+        }
+    }
+
+    pub(super) fn leave(&mut self, conn: ConnId) {
+        let Some(mut c) = self.clients.remove(&conn) else {
+            return;
+        };
+        self.unpoll(&c);
+        // Last words (a "Bye." queued just before) go out if the kernel takes them now.
+        if !c.dead && !c.held {
+            let _ = c.out.flush();
+        }
+        let p = &mut self.presence;
+        let Some(o) = p.online.get_mut(&c.user.id) else {
+            return;
+        };
+        o.conns.retain(|&x| x != conn);
+        if o.conns.is_empty() {
+            p.online.remove(&c.user.id);
+            p.by_key.remove(&name_key(&c.user.name));
+            p.pending.push(Change {
+                name: c.user.name,
+                joined: false,
+                conn,
+            });
+            self.stats
+                .users_online
+                .store(p.online.len(), Ordering::Relaxed);
+        }
+    }
+
+    /// Announces the joins and leaves since the last point of order, and sends the online
+    /// line to this batch's newcomers.
+    pub(super) fn announce_presence(&mut self) {
+        let changes = std::mem::take(&mut self.presence.pending);
+        if changes.len() > COALESCE_OVER {
+            let came = changes.iter().filter(|c| c.joined).count();
+            let went = changes.len() - came;
+            let text = match (came, went) {
+                (0, _) => format!("{went} people left"),
+                (_, 0) => format!("{came} people joined"),
+                _ => format!("{came} people joined, {went} left"),
+            };
+            self.send_to_all(&notice(&text).into_bytes().into(), None);
+        } else {
+            for c in changes {
+                let (text, skip) = if c.joined {
+                    (format!("{} joined", c.name), Some(c.conn))
+                } else {
+                    (format!("{} left", c.name), None)
+                };
+                self.send_to_all(&notice(&text).into_bytes().into(), skip);
+            }
+        }
+        let greet = std::mem::take(&mut self.presence.greet);
+        if !greet.is_empty() {
+            let line = self.online_line(Some(NAMES_AT_LOGIN));
+            for conn in greet {
+                self.queue(conn, &line);
+            }
+        }
+    }
+
+    /// `* Online (N): @alice, bob` (`@` marks operators), at most `limit` names.
+    pub(super) fn online_line(&self, limit: Option<usize>) -> Bytes {
+        let p = &self.presence;
+        let names: Vec<String> = p
+            .by_key
+            .iter()
+            .take(limit.unwrap_or(usize::MAX))
+            .filter_map(|(key, id)| {
+                let o = p.online.get(id)?;
+                Some(if self.moderation.is_op(key) {
+                    format!("@{}", o.name)
+                } else {
+                    o.name.clone()
+                })
+            })
+            .collect();
+        online_line(p.by_key.len(), &names).into_bytes().into()
+    }
+
+    pub(super) fn snapshot(&self) -> Vec<OnlineUser> {
+        let p = &self.presence;
+        p.by_key
+            .values()
+            .filter_map(|id| p.online.get(id))
+            .map(|o| OnlineUser {
+                name: o.name.clone(),
+                addrs: o
+                    .conns
+                    .iter()
+                    .filter_map(|c| self.clients.get(c).map(|c| c.addr))
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+impl Hub {
+    /// The sessions of a user (none if offline).
+    pub(super) fn sessions_of(&self, user: i64) -> Vec<ConnId> {
+        self.presence
+            .online
+            .get(&user)
+            .map(|o| o.conns.clone())
+            .unwrap_or_default()
+    }
+}

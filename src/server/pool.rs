@@ -1,0 +1,234 @@
+//! The session workers: a thread per connected client, started when a client comes and
+//! ended when it has been idle a while, up to `--max-clients`.
+//!
+//! `threadpool` (which the argon2 hasher uses, a fixed pool of one thread per core) starts
+//! every thread at once and never lets one go: with `--max-clients 10000` that is ten
+//! thousand threads before anyone connects. This pool grows with the load and shrinks back,
+//! so an idle server has a handful of threads. A thread that finishes a job waits
+//! [`Pool::new`]'s `idle` for the next one (a reconnect storm reuses warm threads), then ends.
+//!
+//! The queue is a `Mutex` + `Condvar`; every `JoinHandle` is kept and joined at [`Pool::join`].
+
+use std::collections::VecDeque;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// A pool of worker threads that grows on demand and shrinks when idle.
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    /// Signalled when a job is queued or the pool stops.
+    work: Condvar,
+    /// Most threads at once.
+    max: usize,
+    /// Each thread's stack size.
+    stack: usize,
+    /// How long a thread waits for work before it ends.
+    idle: Duration,
+    name: String,
+}
+
+#[derive(Default)]
+struct State {
+    jobs: VecDeque<Job>,
+    /// Threads alive.
+    threads: usize,
+    /// Threads waiting for a job.
+    idle: usize,
+    /// Handles of threads started; finished ones are pruned as new ones start.
+    handles: Vec<JoinHandle<()>>,
+    /// No more jobs: threads end once the queue is empty.
+    stopping: bool,
+}
+
+impl Pool {
+    pub fn new(max: usize, stack: usize, idle: Duration, name: &str) -> Pool {
+        Pool {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                work: Condvar::new(),
+                max: max.max(1),
+                stack,
+                idle,
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    /// Runs `job` on an idle thread, or on a new one if none is idle and the pool is below
+    /// its maximum; otherwise it waits in the queue for the next thread free. Fails only if
+    /// a needed thread cannot be started and no thread is alive to take the job.
+    pub fn execute(&self, job: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        let mut st = self.inner.lock();
+        st.jobs.push_back(Box::new(job));
+        if st.idle >= st.jobs.len() {
+            self.inner.work.notify_one();
+            return Ok(());
+        }
+        if st.threads < self.inner.max {
+            if let Err(e) = self.spawn(&mut st) {
+                if st.threads == 0 {
+                    st.jobs.pop_back();
+                    return Err(e);
+                }
+                log::warn!("cannot start a worker thread ({e}); the job waits for a free one");
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn(&self, st: &mut State) -> io::Result<()> {
+        let inner = self.inner.clone();
+        let handle = thread::Builder::new()
+            .name(self.inner.name.clone())
+            .stack_size(self.inner.stack)
+            .spawn(move || inner.work_loop())?;
+        st.threads += 1;
+        if st.handles.len() >= 2 * st.threads {
+            // Amortised: at most one prune per `threads` spawns.
+            st.handles.retain(|h| !h.is_finished());
+        }
+        st.handles.push(handle);
+        Ok(())
+    }
+
+    /// Threads alive now.
+    pub fn threads(&self) -> usize {
+        self.inner.lock().threads
+    }
+
+    /// Lets the queued jobs finish, then ends and joins every thread.
+    pub fn join(&self) {
+        let handles = {
+            let mut st = self.inner.lock();
+            st.stopping = true;
+            self.inner.work.notify_all();
+            std::mem::take(&mut st.handles)
+        };
+        for h in handles {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn work_loop(&self) {
+        loop {
+            let job = {
+                let mut st = self.lock();
+                let job = loop {
+                    if let Some(job) = st.jobs.pop_front() {
+                        break Some(job);
+                    }
+                    if st.stopping {
+                        break None;
+                    }
+                    st.idle += 1;
+                    let (guard, waited) = self
+                        .work
+                        .wait_timeout(st, self.idle)
+                        .unwrap_or_else(|p| p.into_inner());
+                    st = guard;
+                    st.idle -= 1;
+                    if waited.timed_out() && st.jobs.is_empty() {
+                        break None;
+                    }
+                };
+                if job.is_none() {
+                    // Decided under the lock, so `execute` never counts on a thread that
+                    // is leaving.
+                    st.threads -= 1;
+                }
+                job
+            };
+            match job {
+                // A panicking job (a bug in a session) must not take its thread's
+                // bookkeeping with it; the session's own guards have cleaned up.
+                Some(job) => {
+                    let _ = catch_unwind(AssertUnwindSafe(job));
+                }
+                None => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+    use std::time::Instant;
+
+    #[test]
+    fn grows_with_the_load_and_shrinks_when_idle() {
+        let pool = Pool::new(8, 64 * 1024, Duration::from_millis(100), "test");
+        assert_eq!(pool.threads(), 0, "no thread before any job");
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release = Arc::new(Mutex::new(release_rx));
+        let ran = Arc::new(AtomicUsize::new(0));
+        for _ in 0..5 {
+            let (release, ran) = (release.clone(), ran.clone());
+            pool.execute(move || {
+                ran.fetch_add(1, Ordering::SeqCst);
+                let _ = release.lock().unwrap().recv();
+            })
+            .unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ran.load(Ordering::SeqCst) < 5 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 5, "jobs run at once");
+        assert_eq!(pool.threads(), 5);
+        drop(release_tx); // every job returns
+        while pool.threads() > 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(pool.threads(), 0, "idle threads end");
+        // A panicking job does not lose the pool.
+        pool.execute(|| panic!("job panics")).unwrap();
+        let (tx, rx) = mpsc::channel();
+        pool.execute(move || tx.send(1).unwrap()).unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(1));
+        pool.join();
+        assert_eq!(pool.threads(), 0);
+    }
+
+    #[test]
+    fn never_more_than_max_threads() {
+        let pool = Pool::new(2, 64 * 1024, Duration::from_secs(5), "test");
+        let (tx, rx) = mpsc::channel();
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        for i in 0..6 {
+            let (tx, gate) = (tx.clone(), gate.clone());
+            pool.execute(move || {
+                let _g = gate.lock();
+                tx.send(i).unwrap();
+            })
+            .unwrap();
+        }
+        assert!(pool.threads() <= 2);
+        drop(held);
+        let mut got: Vec<i32> = (0..6)
+            .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
+            .collect();
+        got.sort();
+        assert_eq!(got, vec![0, 1, 2, 3, 4, 5], "queued jobs all ran");
+        pool.join();
+    }
+}
