@@ -252,7 +252,11 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
+        Client::over(TcpStream::connect_timeout(&addr, WAIT).expect("connect"))
+    }
+
+    /// A client on a socket the test connected itself (with its own socket options).
+    pub fn over(stream: TcpStream) -> Client {
         stream
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();

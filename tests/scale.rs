@@ -1,0 +1,232 @@
+//! What each client costs the server, read from /proc: descriptors and threads; the
+//! durability mode; the hub's rules that keep many clients cheap (send timeout, joins off the
+//! hub, coalesced notices). Performance itself is measured by `besedka bench`, not here.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Client, Server};
+
+fn fds(server: &Server) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", server.child.id()))
+        .unwrap()
+        .count()
+}
+
+fn threads(server: &Server) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Waits (bounded) until `f` holds.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < Duration::from_secs(15), "never: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_logged_in_client_holds_one_file_descriptor() {
+    let server = Server::start(&["--max-sessions-per-user", "100"]);
+    // Warm up: the pool's database connections open on first use.
+    let (mut first, token) = server.register("warm", "password1");
+    first.send("/quit");
+    first.expect_closed();
+    let mut again = server.connect();
+    again.expect("Name: ");
+    again.send(&format!("/token {token}"));
+    again.expect("* Online (");
+    drop(again);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = fds(&server);
+    let mut clients: Vec<Client> = Vec::new();
+    for _ in 0..20 {
+        let mut c = server.connect();
+        c.expect("Name: ");
+        c.send(&format!("/token {token}"));
+        c.expect("* Online (");
+        clients.push(c);
+    }
+    let after = fds(&server);
+    // One socket each (it was four before: the socket and three duplicates); a little room
+    // for a database connection the pool may open meanwhile.
+    assert!(
+        (20..=23).contains(&(after - before)),
+        "{before} descriptors before 20 logins, {after} after"
+    );
+}
+
+#[test]
+fn worker_threads_start_with_clients_and_end_when_idle() {
+    let server = Server::start(&["--max-clients", "5000", "--worker-idle", "1s"]);
+    std::thread::sleep(Duration::from_millis(500)); // the console's threads start
+    let idle = threads(&server);
+    assert!(
+        idle < 20,
+        "{idle} threads in an idle server with --max-clients 5000"
+    );
+    let mut clients: Vec<Client> = (0..30).map(|_| server.connect()).collect();
+    for c in &mut clients {
+        c.expect("Name: ");
+    }
+    assert!(threads(&server) >= idle + 30, "one thread per client");
+    drop(clients);
+    eventually("threads back to the idle count", || {
+        threads(&server) <= idle
+    });
+}
+
+#[test]
+fn status_shows_the_durability_the_database_reports() {
+    let mut full = Server::start(&[]);
+    full.ask("status", "session threads:");
+    // Read back through a pooled connection (PRAGMA synchronous), not from the flag.
+    let out = full.ask("status", "session threads:");
+    assert!(out.contains("(sync: full)"), "{out}");
+    let mut normal = Server::start(&["--sync", "normal"]);
+    let out = normal.ask("status", "session threads:");
+    assert!(out.contains("(sync: normal)"), "{out}");
+    let bad = std::process::Command::new(common::bin())
+        .args(["serve", "--sync", "sometimes"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("use full or normal"));
+}
+
+#[test]
+fn a_client_that_takes_nothing_for_the_send_timeout_is_cut_off() {
+    let server = Server::start(&[
+        "--send-timeout",
+        "2s",
+        "--max-rate",
+        "10000",
+        "--max-backlog",
+        "16777216",
+    ]);
+    let (mut talker, _) = server.register("talker", "password1");
+    server.register("sleeper", "password1");
+    // A reader with a small receive window (set before connecting) that never reads.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&server.addr.into()).unwrap();
+    let mut sleeper = Client::over(sock.into());
+    sleeper.expect("Name: ");
+    sleeper.send("/login sleeper password1");
+    sleeper.expect("* Online (");
+    let line = "x".repeat(1000);
+    // 8 MB: more than the kernel's buffers take (the send buffer grows to 4 MB here), far
+    // under --max-backlog.
+    for i in 0..8000 {
+        talker.send(&format!("{i} {line}"));
+    }
+    server.expect_log("disconnecting sleeper");
+    server.expect_log("nothing taken for 2 s");
+    // The talker is still served.
+    talker.send("/who");
+    talker.expect("* Online (1): talker");
+    let _ = sleeper.drain(Duration::from_millis(100));
+}
+
+#[test]
+fn lines_said_during_a_login_are_neither_lost_nor_shown_twice() {
+    let server = Server::start(&["--max-rate", "1000", "--history", "500"]);
+    let (mut talker, _) = server.register("talker", "password1");
+    let (_, token) = server.register("reader", "password1");
+    let sender = std::thread::spawn(move || {
+        for i in 0..300 {
+            talker.send(&format!("n{i}"));
+            if i % 50 == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        talker.send("/who"); // answered after every line above was committed
+        talker.expect("* Online (");
+        talker
+    });
+    // Log in while the lines flow: history up to the watermark, live lines after it.
+    let mut reader = server.connect();
+    reader.expect("Name: ");
+    reader.send(&format!("/token {token}"));
+    let mut seen = reader.expect("talker: n299\r\n");
+    seen.push_str("299");
+    let _talker = sender.join().unwrap();
+    let numbers: Vec<u32> = seen
+        .split("talker: n")
+        .skip(1)
+        .map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        numbers,
+        (0..300).collect::<Vec<u32>>(),
+        "every line once, in order, across history and live lines"
+    );
+}
+
+#[test]
+fn a_storm_of_joins_is_announced_in_few_lines_and_none_is_lost() {
+    let server = Server::start(&[]);
+    let (mut watcher, _) = server.register("watcher", "password1");
+    let tokens: Vec<String> = (0..20)
+        .map(|i| {
+            let (c, token) = server.register(&format!("storm{i}"), "password1");
+            drop(c);
+            token
+        })
+        .collect();
+    // Their leaves first, so the watcher's count below starts clean.
+    watcher.send("/who");
+    eventually("the registrations left", || {
+        watcher
+            .drain(Duration::from_millis(200))
+            .contains("Online (1)")
+            || {
+                watcher.send("/who");
+                false
+            }
+    });
+    let mut clients: Vec<Client> = tokens
+        .iter()
+        .map(|_| {
+            let mut c = server.connect();
+            c.expect("Name: ");
+            c
+        })
+        .collect();
+    for (c, token) in clients.iter_mut().zip(&tokens) {
+        c.send(&format!("/token {token}"));
+    }
+    for c in &mut clients {
+        c.expect("* Online (");
+    }
+    watcher.send("/who");
+    let seen = watcher.expect("* Online (21)");
+    let mut joined = 0;
+    let mut lines = 0;
+    for line in seen.lines() {
+        if let Some(n) = line
+            .strip_prefix("* ")
+            .and_then(|l| l.strip_suffix(" people joined"))
+        {
+            joined += n.parse::<usize>().unwrap();
+            lines += 1;
+        } else if line.starts_with("* storm") && line.ends_with(" joined") {
+            joined += 1;
+            lines += 1;
+        }
+    }
+    assert_eq!(joined, 20, "every arrival counted once: {seen}");
+    assert!(lines <= 20, "{seen}");
+}
