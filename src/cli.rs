@@ -321,6 +321,9 @@ fn return_large_blocks_to_the_os() {
     // SAFETY: mallopt only changes allocator tuning; called before the server's threads start.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        // Thousands of session threads would otherwise spread over 8 arenas per core, each
+        // holding its own free pages; a few arenas keep the footprint near what is in use.
+        libc::mallopt(libc::M_ARENA_MAX, 4);
     }
 }
 

@@ -27,6 +27,11 @@ const MAX_IOV: usize = 64;
 /// so a burst leaves no batch-sized buffer behind.
 const KEEP_CAPACITY: usize = 8;
 
+/// What one queued piece costs beside its bytes (its pointer in the queue, the shared
+/// allocation's counts), charged against the limit so that a client sent many tiny pieces
+/// is bounded by memory, not just by bytes.
+const PIECE_COST: usize = 40;
+
 /// What a flush or a queue found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Flushed {
@@ -85,11 +90,11 @@ impl Outbox {
         }
         self.pending += bytes.len();
         self.queue.push_back(bytes);
-        if self.pending <= self.limit {
+        if self.charged() <= self.limit {
             return Flushed::Partly;
         }
         match self.flush() {
-            Flushed::Partly if self.pending > self.limit => Flushed::Overflow,
+            Flushed::Partly if self.charged() > self.limit => Flushed::Overflow,
             other => other,
         }
     }
@@ -113,6 +118,12 @@ impl Outbox {
     /// Bytes waiting to be sent.
     pub fn pending(&self) -> usize {
         self.pending
+    }
+
+    /// What the waiting pieces cost in memory, at most: their bytes (counted in full even
+    /// when shared with other clients) and [`PIECE_COST`] each.
+    pub fn charged(&self) -> usize {
+        self.pending + self.queue.len() * PIECE_COST
     }
 
     /// When the client last took bytes, if any are waiting.
@@ -229,7 +240,11 @@ mod tests {
             }
         }
         assert!(overflowed);
-        assert!(out.pending() <= 64 * 1024 + 4096, "{}", out.pending());
+        assert!(
+            out.charged() <= 64 * 1024 + 4096 + PIECE_COST,
+            "{}",
+            out.charged()
+        );
         assert!(out.stuck_since().is_some());
     }
 }
