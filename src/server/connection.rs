@@ -48,6 +48,7 @@ fn serve(s: &mut Session) -> &'static str {
             if !s.join(login) {
                 return "refused at login";
             }
+            super::pool::release_unused_stack();
         }
         Ok(None) => return "quit",
         Err(End::Gone) => return "connection closed",
@@ -154,10 +155,12 @@ fn chat_stage(s: &mut Session) -> &'static str {
             s.say(Kind::Say, &format!("/{text}"));
             Flow::Continue
         } else if line.starts_with('/') {
-            match commands::dispatch(s, line.trim(), Stage::Chat) {
+            let flow = match commands::dispatch(s, line.trim(), Stage::Chat) {
                 Ok(flow) => flow,
                 Err(_) => return "connection closed",
-            }
+            };
+            super::pool::release_unused_stack();
+            flow
         } else {
             s.say(Kind::Say, &line);
             Flow::Continue

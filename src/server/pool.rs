@@ -166,6 +166,46 @@ impl Inner {
     }
 }
 
+/// Hands back to the system the pages of this thread's stack below the caller's frame.
+///
+/// A session goes deep once, to log in (SQLite's parser and argon2's bookkeeping touch some
+/// 20 KiB of stack), then waits in a shallow read for hours. The kernel keeps every page a
+/// thread ever touched, so ten thousand logged-in clients would hold 200 MB of stack they no
+/// longer use. Called after the login and after each command; the pages come back, zeroed,
+/// if the thread goes deep again. Only pages more than [`KEEP_BELOW`] under the caller's
+/// frame are released, so the call's own frames (and the red zone) are never touched.
+pub fn release_unused_stack() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: the range lies within this thread's own stack, below every live frame of this
+    // thread (the caller's local `marker` is above it by KEEP_BELOW, far more than the
+    // frames of madvise below it). MADV_DONTNEED on private anonymous memory only makes
+    // later reads return zeroes, which is what unused stack may hold.
+    unsafe {
+        let marker = 0u8;
+        let here = std::ptr::addr_of!(marker) as usize;
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return;
+        }
+        let mut low: *mut libc::c_void = std::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let got = libc::pthread_attr_getstack(&attr, &mut low, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        if got != 0 {
+            return;
+        }
+        const PAGE: usize = 4096;
+        let low = (low as usize).div_ceil(PAGE) * PAGE;
+        let top = here.saturating_sub(KEEP_BELOW) / PAGE * PAGE;
+        if top > low && here < low + size {
+            libc::madvise(low as *mut libc::c_void, top - low, libc::MADV_DONTNEED);
+        }
+    }
+}
+
+/// Stack kept below the caller of [`release_unused_stack`].
+const KEEP_BELOW: usize = 1024;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +246,29 @@ mod tests {
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(1));
         pool.join();
         assert_eq!(pool.threads(), 0);
+    }
+
+    #[test]
+    fn released_stack_is_usable_again() {
+        let pool = Pool::new(1, 256 * 1024, Duration::from_secs(1), "test");
+        let (tx, rx) = mpsc::channel();
+        pool.execute(move || {
+            // Go deep, release, go deep again: the thread keeps working.
+            fn deep(n: u32) -> u64 {
+                let buf = [n as u8; 1024];
+                if n == 0 {
+                    return buf.iter().map(|&b| b as u64).sum();
+                }
+                deep(n - 1) + buf[7] as u64
+            }
+            let a = deep(100);
+            release_unused_stack();
+            let b = deep(100);
+            tx.send(a == b).unwrap();
+        })
+        .unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(true));
+        pool.join();
     }
 
     #[test]

@@ -33,6 +33,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// thousands of clients; the hub has its own and never waits for the pool.
 const POOL_SIZE: u32 = 8;
 
+/// Page cache of each pooled connection, in KiB (as SQLite takes it: negative).
+const POOL_CACHE_KIB: i64 = -256;
+
 /// The schema, embedded in the binary. The list only grows: a released file is never edited.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -115,7 +118,12 @@ impl Store {
         migrations().to_latest(&mut conn)?;
         drop(conn);
 
-        let manager = SqliteConnectionManager::file(path).with_init(move |c| configure(c, sync));
+        let manager = SqliteConnectionManager::file(path).with_init(move |c| {
+            configure(c, sync)?;
+            // Sessions run point lookups; a small page cache each is plenty, and eight of
+            // SQLite's default 2 MB caches would be most of an idle server's memory.
+            c.pragma_update(None, "cache_size", POOL_CACHE_KIB)
+        });
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
