@@ -10,6 +10,8 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
@@ -44,10 +46,19 @@ pub struct Driver {
     buf: Vec<u8>,
     password: String,
     pub tally: Tally,
+    /// Set by SIGINT or SIGTERM: the bench stops at the next wait and cleans up (the
+    /// temporary server and its directory) instead of dying where it stands.
+    interrupted: Arc<AtomicBool>,
 }
 
 impl Driver {
-    pub fn new(addr: SocketAddr, clock: Instant, password: String, run: u32) -> io::Result<Self> {
+    pub fn new(
+        addr: SocketAddr,
+        clock: Instant,
+        password: String,
+        run: u32,
+        interrupted: Arc<AtomicBool>,
+    ) -> io::Result<Self> {
         Ok(Driver {
             poller: Poller::new()?,
             events: Events::new(),
@@ -59,6 +70,7 @@ impl Driver {
             buf: vec![0; 64 * 1024],
             password,
             tally: Tally::new(run),
+            interrupted,
         })
     }
 
@@ -163,6 +175,9 @@ impl Driver {
         timeout: Duration,
         on: &mut dyn FnMut(usize, Change),
     ) -> Result<usize, String> {
+        if self.interrupted.load(Ordering::Relaxed) {
+            return Err("interrupted".into());
+        }
         let mut events = std::mem::take(&mut self.events);
         events.clear();
         let n = match self.poller.wait(&mut events, Some(timeout)) {

@@ -27,10 +27,13 @@ mod stats;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{ArgGroup, Args};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use client::Login;
 use driver::{Driver, Plan};
@@ -245,8 +248,19 @@ fn measure(
 ) -> Result<Report, String> {
     let n = u64::from(args.clients);
     sample(target.pid)?;
-    let mut driver = Driver::new(target.addr, clock, args.password.clone(), run_id)
-        .map_err(|e| format!("cannot set up the poller: {e}"))?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register(sig, interrupted.clone())
+            .map_err(|e| format!("cannot handle signals: {e}"))?;
+    }
+    let mut driver = Driver::new(
+        target.addr,
+        clock,
+        args.password.clone(),
+        run_id,
+        interrupted,
+    )
+    .map_err(|e| format!("cannot set up the poller: {e}"))?;
 
     let connecting = bar(n, "login");
     let started = Instant::now();
