@@ -378,10 +378,10 @@ fn measure(
         stalled: outcome.stalled,
         bench_cpu_seconds: round(bench_after.cpu_seconds - bench_before.cpu_seconds, 2),
         server_pid: target.pid,
-        server_cpu_seconds: cpu,
+        server_cpu_seconds: cpu.map(|c| round(c, 2)),
         server_cpu_us_per_delivery: cpu
             .filter(|_| t.received > 0)
-            .map(|c| c * 1e6 / t.received as f64),
+            .map(|c| round(c * 1e6 / t.received as f64, 3)),
         server_rss_idle_bytes: idle.map(|s| s.rss),
         server_rss_peak_bytes: end.map(|s| s.rss_peak),
         server_rss_end_bytes: end.map(|s| s.rss),
