@@ -102,6 +102,9 @@ pub enum Command {
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
         max_clients: u32,
     },
+    /// Load-test a server: N clients log in, S of them send, all read; prints latency,
+    /// throughput and (with --spawn or --pid) the server's CPU and memory.
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -219,6 +222,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
     if let Command::Serve(args) = cli.command {
         return serve(&cli.db, cli.log_level, *args);
     }
+    if let Command::Bench(args) = cli.command {
+        return crate::bench::run(args);
+    }
     crate::logging::init(cli.log_level, None, None)?;
     if let Command::Echo { addr, max_clients } = &cli.command {
         return echo(addr, *max_clients);
@@ -228,7 +234,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
     let db = store.conn().map_err(|e| e.to_string())?;
     let out = &mut io::stdout().lock();
     let done = match cli.command {
-        Command::Serve(_) | Command::Echo { .. } => unreachable!("handled above"),
+        Command::Serve(_) | Command::Echo { .. } | Command::Bench(_) => {
+            unreachable!("handled above")
+        }
         Command::Useradd { name } => {
             let password = crate::admin::read_new_password()?;
             let user = crate::admin::useradd(&db, &name, &password)?;

@@ -22,12 +22,14 @@
 //! - [`console`] — the operator console on `serve`'s standard input.
 //! - [`admin`] — what the admin CLI changes in the database directly.
 //! - [`echo`] — `besedka echo`, the lab's thread-per-client echo server.
+//! - [`bench`] — `besedka bench`, the load generator: clients from outside, over TCP.
 //! - [`cli`] — the subcommands; `main.rs` only parses arguments and calls into it.
 //!
 //! Each layer uses only those below it.
 
 pub mod admin;
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod console;
 pub mod echo;

@@ -1,0 +1,401 @@
+//! `besedka bench`: a load generator that measures a server from the outside.
+//!
+//! N clients log in as `bench1..benchN`; the first S of them each send M lines; everyone reads
+//! everything. Each line carries its sender, a sequence number and its send time on the
+//! bench's own clock, so each receiver can tell latency, loss and order without any help from
+//! the server. With `--spawn` (or `--pid`) the server's process is measured too.
+//!
+//! - [`driver`] — all sockets on one thread with `polling`: connect, log in, send, read;
+//! - [`client`] — one connection: the login dialogue and the reading of bench lines;
+//! - [`messages`] — the message phase: pacing, the window, the end;
+//! - [`line`] — the bench line's format;
+//! - [`spawn`] — the temporary server of `--spawn`;
+//! - [`accounts`] — the accounts and the `--tokens` file on a server started elsewhere;
+//! - [`procfs`] — CPU and memory from `/proc`;
+//! - [`stats`] — counts and the latency histogram;
+//! - [`report`] — the table and the JSON.
+
+mod accounts;
+mod client;
+mod driver;
+mod line;
+mod messages;
+mod procfs;
+mod report;
+mod spawn;
+mod stats;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{ArgGroup, Args};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use client::Login;
+use driver::{Driver, Plan};
+use messages::Load;
+use report::Report;
+use spawn::Spawned;
+
+#[derive(Args, Debug, Clone)]
+#[command(group(ArgGroup::new("target").required(true).args(["addr", "spawn"])))]
+pub struct BenchArgs {
+    /// The server to load, HOST:PORT. Give it `--allow-ip` for this address and a high
+    /// `--max-rate`, or the bench measures those limits instead.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: Option<String>,
+    /// Start a temporary server (this executable's `serve`, on a new database in a temporary
+    /// directory), measure its CPU and memory, and stop it at the end.
+    #[arg(long)]
+    pub spawn: bool,
+    /// Connections, each logged in as its own user bench1..benchN.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(2..=1_000_000))]
+    pub clients: u32,
+    /// How many of the clients send.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub senders: u32,
+    /// Lines each sender sends.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub messages: u32,
+    /// Lines a second, all senders together; without it, flat out (bounded by --window).
+    /// Flat out measures throughput, and its latencies are those of a full pipeline: for
+    /// the latency at a given load, set a rate.
+    #[arg(long, value_parser = positive)]
+    pub rate: Option<f64>,
+    /// Bytes per line sent, padding included (not the line end); at most the server's
+    /// --max-line.
+    #[arg(long, value_name = "BYTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=1_048_576))]
+    pub size: u32,
+    /// Lines sent but not yet delivered to everyone, at most: keeps a flat-out run from
+    /// filling the server's per-client backlogs faster than the bench reads them.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub window: u64,
+    /// With --addr: a file of `name token` lines. Read to log in with /token; written with
+    /// the tokens of the accounts registered or logged in by password.
+    #[arg(long, value_name = "FILE", conflicts_with = "spawn")]
+    pub tokens: Option<PathBuf>,
+    /// Password of the bench accounts (registered with it when they don't exist).
+    #[arg(long, default_value = "bench-password-123")]
+    pub password: String,
+    /// With --addr: the server's process id, to measure its CPU and memory in /proc.
+    #[arg(long, conflicts_with = "spawn")]
+    pub pid: Option<u32>,
+    /// With --spawn: one more argument for `serve` (repeatable), e.g. --serve-arg=--no-telnet.
+    /// A flag given here replaces the bench's own choice of it.
+    #[arg(
+        long = "serve-arg",
+        value_name = "ARG",
+        requires = "spawn",
+        allow_hyphen_values = true
+    )]
+    pub serve_args: Vec<String>,
+    /// Connections being set up (connecting or logging in) at once.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub connect_batch: u32,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number")),
+    }
+}
+
+/// The server side of a run: where it is, and the process to measure if known.
+struct Target {
+    addr: SocketAddr,
+    pid: Option<u32>,
+    spawned: Option<Spawned>,
+    plans: Vec<Plan>,
+    /// The tokens file and what it held (with --addr --tokens).
+    tokens: Option<(PathBuf, accounts::Tokens)>,
+}
+
+fn target(args: &BenchArgs) -> Result<Target, String> {
+    let names = accounts::names(args.clients as usize);
+    if args.spawn {
+        let (server, tokens) = Spawned::start(&names, &args.password, &args.serve_args)?;
+        let plans = names
+            .into_iter()
+            .zip(tokens)
+            .map(|(name, t)| Plan {
+                name,
+                login: Login::Token(t),
+            })
+            .collect();
+        return Ok(Target {
+            addr: server.addr,
+            pid: Some(server.pid()),
+            spawned: Some(server),
+            plans,
+            tokens: None,
+        });
+    }
+    let text = args
+        .addr
+        .as_deref()
+        .ok_or("give --addr HOST:PORT or --spawn")?;
+    let addr = text
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {text}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{text} resolves to no address"))?;
+    let known = match &args.tokens {
+        Some(path) => accounts::read(path)?,
+        None => accounts::Tokens::new(),
+    };
+    let plans = accounts::plans(names, &known);
+    Ok(Target {
+        addr,
+        pid: args.pid,
+        spawned: None,
+        plans,
+        tokens: args.tokens.clone().map(|p| (p, known)),
+    })
+}
+
+/// Raises this process's open-files limit as far as allowed; each client is a socket.
+fn raise_nofile(clients: u32) -> Result<(), String> {
+    let need = u64::from(clients) + 64;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit >= need => Ok(()),
+        Ok(limit) => Err(format!(
+            "{clients} clients need about {need} open files, but the limit is {limit} (raise the hard limit: ulimit -Hn)"
+        )),
+        Err(e) => Err(format!("cannot raise the open-files limit: {e}")),
+    }
+}
+
+fn bar(len: u64, prefix: &'static str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{prefix:>10} [{wide_bar}] {human_pos}/{human_len} {msg} {elapsed}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.with_prefix(prefix)
+}
+
+/// The most the server's process was seen with during the message phase.
+#[derive(Default)]
+struct Peak {
+    threads: u64,
+    fds: u64,
+}
+
+fn sample(pid: Option<u32>) -> Result<Option<procfs::Sample>, String> {
+    pid.map(|pid| {
+        procfs::sample(pid)
+            .map_err(|e| format!("cannot read /proc/{pid} (the server's process): {e}"))
+    })
+    .transpose()
+}
+
+/// Runs the bench and prints its report.
+pub fn run(args: BenchArgs) -> Result<(), String> {
+    if args.senders > args.clients {
+        return Err(format!(
+            "--senders {} is more than --clients {}",
+            args.senders, args.clients
+        ));
+    }
+    if u64::from(args.senders) * u64::from(args.clients) > 100_000_000 {
+        return Err(
+            "--senders x --clients is over 100 million: too many sequences to track".into(),
+        );
+    }
+    raise_nofile(args.clients)?;
+    let clock = Instant::now();
+    let run_id = uuid::Uuid::new_v4().as_u128() as u32;
+    let mut target = target(&args)?;
+    let result = measure(&args, &mut target, clock, run_id);
+    // A server that died explains the failure better than a client's closed connection.
+    let result = match (result, target.spawned.as_mut()) {
+        (Err(e), Some(server)) => Err(server.explain(e)),
+        (r, _) => r,
+    };
+    let stopped = target.spawned.as_mut().map_or(Ok(()), Spawned::stop);
+    let report = result.map_err(|e| {
+        if args.spawn || !e.contains("the server said") {
+            return e;
+        }
+        format!(
+            "{e}\n(a server under a load test needs --allow-ip for this address and --max-rate \
+             and --max-clients high enough: see `besedka serve --help`)"
+        )
+    })?;
+    let out = if args.json {
+        report.json()?
+    } else {
+        report.table()
+    };
+    println!("{}", out.trim_end());
+    stopped
+}
+
+fn measure(
+    args: &BenchArgs,
+    target: &mut Target,
+    clock: Instant,
+    run_id: u32,
+) -> Result<Report, String> {
+    let n = u64::from(args.clients);
+    sample(target.pid)?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register(sig, interrupted.clone())
+            .map_err(|e| format!("cannot handle signals: {e}"))?;
+    }
+    let mut driver = Driver::new(
+        target.addr,
+        clock,
+        args.password.clone(),
+        run_id,
+        interrupted,
+    )
+    .map_err(|e| format!("cannot set up the poller: {e}"))?;
+
+    let connecting = bar(n, "login");
+    let started = Instant::now();
+    driver.connect(
+        std::mem::take(&mut target.plans),
+        args.connect_batch as usize,
+        &connecting,
+    )?;
+    let connect_seconds = started.elapsed().as_secs_f64();
+    connecting.finish_and_clear();
+    if let Some((path, known)) = target.tokens.take() {
+        accounts::save(&path, known, &driver.clients)?;
+    }
+    driver.settle(Duration::from_millis(300), Duration::from_secs(5))?;
+    let idle = sample(target.pid)?;
+
+    let load = Load {
+        senders: args.senders as usize,
+        messages: args.messages,
+        rate: args.rate,
+        size: args.size as usize,
+        window: args.window,
+    };
+    let expected = u64::from(args.senders) * u64::from(args.messages) * (n - 1);
+    let sending = bar(expected, "deliveries");
+    let bench_before = procfs::sample(std::process::id()).unwrap_or_default();
+    let mut peak = Peak::default();
+    let mut watch = |s: &procfs::Sample| {
+        peak.threads = peak.threads.max(s.threads);
+        peak.fds = peak.fds.max(s.open_fds);
+    };
+    if let Some(s) = &idle {
+        watch(s);
+    }
+    let pid = target.pid;
+    let mut tick = || {
+        if let Some(s) = pid.and_then(|pid| procfs::sample(pid).ok()) {
+            watch(&s);
+        }
+    };
+    let outcome = driver.run(&load, &sending, &mut tick)?;
+    let end = sample(target.pid)?;
+    let bench_after = procfs::sample(std::process::id()).unwrap_or_default();
+    sending.finish_and_clear();
+    if let Some(s) = &end {
+        watch(&s.clone());
+    }
+
+    let t = &driver.tally;
+    let last_ns = if t.last_ns > outcome.start_ns {
+        t.last_ns
+    } else {
+        driver_now(clock)
+    };
+    let message_seconds = (last_ns.saturating_sub(outcome.start_ns)) as f64 / 1e9;
+    let ms = |ns: u64| round(ns as f64 / 1e6, 3);
+    if outcome.stalled {
+        eprintln!(
+            "besedka bench: nothing was delivered for {} s; stopped with {} of {expected} deliveries",
+            messages::STALL.as_secs(),
+            t.received
+        );
+    }
+    if let Some(why) = &outcome.first_disconnect {
+        eprintln!(
+            "besedka bench: {} client(s) disconnected; first: {why}",
+            outcome.disconnected
+        );
+    }
+    if let Some(e) = &t.first_error {
+        eprintln!(
+            "besedka bench: the server answered {} line(s) with an error; first: {e}",
+            t.errors
+        );
+    }
+    if t.own_lines > 0 {
+        eprintln!(
+            "besedka bench: senders received {} of their own lines back",
+            t.own_lines
+        );
+    }
+    let cpu = match (&idle, &end) {
+        (Some(a), Some(b)) => Some(b.cpu_seconds - a.cpu_seconds),
+        _ => None,
+    };
+    Ok(Report {
+        addr: target.addr.to_string(),
+        spawned: target.spawned.is_some(),
+        clients: n,
+        senders: u64::from(args.senders),
+        messages_per_sender: u64::from(args.messages),
+        rate: args.rate,
+        size: u64::from(args.size),
+        connect_seconds: round(connect_seconds, 3),
+        messages_sent: outcome.sent,
+        deliveries_expected: expected,
+        deliveries_received: t.received,
+        completeness: if expected == 0 {
+            1.0
+        } else {
+            t.received as f64 / expected as f64
+        },
+        message_seconds: round(message_seconds, 3),
+        deliveries_per_second: if message_seconds > 0.0 {
+            round(t.received as f64 / message_seconds, 1)
+        } else {
+            0.0
+        },
+        latency_p50_ms: ms(t.latency.quantile(0.50)),
+        latency_p90_ms: ms(t.latency.quantile(0.90)),
+        latency_p99_ms: ms(t.latency.quantile(0.99)),
+        latency_max_ms: ms(t.latency.max()),
+        out_of_order: t.out_of_order,
+        disconnected: outcome.disconnected,
+        stalled: outcome.stalled,
+        bench_cpu_seconds: round(bench_after.cpu_seconds - bench_before.cpu_seconds, 2),
+        server_pid: target.pid,
+        server_cpu_seconds: cpu.map(|c| round(c, 2)),
+        server_cpu_us_per_delivery: cpu
+            .filter(|_| t.received > 0)
+            .map(|c| round(c * 1e6 / t.received as f64, 3)),
+        server_rss_idle_bytes: idle.map(|s| s.rss),
+        server_rss_peak_bytes: end.map(|s| s.rss_peak),
+        server_rss_end_bytes: end.map(|s| s.rss),
+        server_threads: target.pid.map(|_| peak.threads),
+        server_open_fds: target.pid.map(|_| peak.fds),
+    })
+}
+
+/// `v` to `digits` decimals, so the JSON shows 0.23, not 0.22999999999999998.
+fn round(v: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (v * scale).round() / scale
+}
+
+fn driver_now(clock: Instant) -> u64 {
+    clock.elapsed().as_nanos() as u64
+}

@@ -1,0 +1,169 @@
+//! The results: a table for people, or one JSON object for scripts (`--json`).
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+/// One run's numbers. The field names are the JSON keys; `server_*` are `null` unless the
+/// server's process was measured (`--spawn` or `--pid`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub addr: String,
+    pub spawned: bool,
+    pub clients: u64,
+    pub senders: u64,
+    pub messages_per_sender: u64,
+    /// Lines a second asked for across all senders; `null`: flat out.
+    pub rate: Option<f64>,
+    /// Bytes per line sent, without the line end.
+    pub size: u64,
+    /// From the first connect until every client had logged in.
+    pub connect_seconds: f64,
+    pub messages_sent: u64,
+    pub deliveries_expected: u64,
+    pub deliveries_received: u64,
+    /// Received / expected.
+    pub completeness: f64,
+    /// From the first line sent to the last delivery.
+    pub message_seconds: f64,
+    pub deliveries_per_second: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p90_ms: f64,
+    pub latency_p99_ms: f64,
+    pub latency_max_ms: f64,
+    pub out_of_order: u64,
+    /// Clients whose connection ended during the message phase.
+    pub disconnected: u64,
+    /// The phase ended because nothing moved for 10 s.
+    pub stalled: bool,
+    /// The bench's own CPU time in the message phase (is the bench the bottleneck?).
+    pub bench_cpu_seconds: f64,
+    pub server_pid: Option<u32>,
+    /// The server's CPU time (user + system) during the message phase.
+    pub server_cpu_seconds: Option<f64>,
+    pub server_cpu_us_per_delivery: Option<f64>,
+    /// Resident memory once every client was logged in and the joins had settled.
+    pub server_rss_idle_bytes: Option<u64>,
+    /// The most resident memory the server ever had (the kernel's high-water mark).
+    pub server_rss_peak_bytes: Option<u64>,
+    pub server_rss_end_bytes: Option<u64>,
+    /// The most threads and open descriptors seen during the message phase.
+    pub server_threads: Option<u64>,
+    pub server_open_fds: Option<u64>,
+}
+
+impl Report {
+    pub fn json(&self) -> Result<String, String> {
+        serde_json::to_string_pretty(self).map_err(|e| format!("cannot write JSON: {e}"))
+    }
+
+    pub fn table(&self) -> String {
+        let mut rows: Vec<(&str, String)> = Vec::new();
+        let pace = match self.rate {
+            Some(r) => format!("{} lines/s", num(r)),
+            None => "flat out".into(),
+        };
+        rows.push((
+            "clients",
+            format!(
+                "{} ({} senders x {} lines, {pace}, {}-byte lines)",
+                self.clients, self.senders, self.messages_per_sender, self.size
+            ),
+        ));
+        rows.push(("server", self.addr.clone()));
+        rows.push((
+            "connect time",
+            format!("{:.2} s (all logged in)", self.connect_seconds),
+        ));
+        rows.push(("messages sent", self.messages_sent.to_string()));
+        rows.push(("deliveries expected", self.deliveries_expected.to_string()));
+        rows.push(("deliveries received", self.deliveries_received.to_string()));
+        rows.push(("completeness", format!("{:.4}", self.completeness)));
+        rows.push(("message time", format!("{:.2} s", self.message_seconds)));
+        rows.push(("deliveries/s", num(self.deliveries_per_second)));
+        rows.push(("latency p50", ms(self.latency_p50_ms)));
+        rows.push(("latency p90", ms(self.latency_p90_ms)));
+        rows.push(("latency p99", ms(self.latency_p99_ms)));
+        rows.push(("latency max", ms(self.latency_max_ms)));
+        rows.push(("out of order", self.out_of_order.to_string()));
+        rows.push(("disconnected", self.disconnected.to_string()));
+        if let Some(pid) = self.server_pid {
+            let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+            rows.push(("server pid", pid.to_string()));
+            rows.push((
+                "server CPU",
+                opt(self
+                    .server_cpu_seconds
+                    .map(|s| format!("{s:.2} s (message phase)"))),
+            ));
+            rows.push((
+                "server CPU/delivery",
+                opt(self
+                    .server_cpu_us_per_delivery
+                    .map(|u| format!("{u:.2} µs"))),
+            ));
+            rows.push(("server RSS idle", opt(self.server_rss_idle_bytes.map(mib))));
+            rows.push(("server RSS peak", opt(self.server_rss_peak_bytes.map(mib))));
+            rows.push(("server RSS at end", opt(self.server_rss_end_bytes.map(mib))));
+            rows.push((
+                "server threads",
+                opt(self.server_threads.map(|t| t.to_string())),
+            ));
+            rows.push((
+                "server open fds",
+                opt(self.server_open_fds.map(|t| t.to_string())),
+            ));
+        }
+        rows.push((
+            "bench CPU",
+            format!("{:.2} s (message phase)", self.bench_cpu_seconds),
+        ));
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        for (k, v) in rows {
+            let _ = writeln!(out, "{k:<width$}  {v}");
+        }
+        out
+    }
+}
+
+/// Milliseconds with sensible precision.
+fn ms(v: f64) -> String {
+    if v < 10.0 {
+        format!("{v:.3} ms")
+    } else {
+        format!("{v:.1} ms")
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// A count with thousands separators: 1,234,567.
+fn num(v: f64) -> String {
+    let whole = v.round() as u64;
+    let digits = whole.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(num(1234567.4), "1,234,567");
+        assert_eq!(num(999.0), "999");
+        assert_eq!(ms(1.23456), "1.235 ms");
+        assert_eq!(ms(123.456), "123.5 ms");
+        assert_eq!(mib(3 * 1024 * 1024), "3.0 MiB");
+    }
+}

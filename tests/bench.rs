@@ -1,0 +1,227 @@
+//! `besedka bench`, run as the real binary: against a server it starts itself (`--spawn`) and
+//! against one started here (`--addr`, with a tokens file reused by a second run).
+
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{bin, Server};
+use serde_json::Value;
+
+/// A bench run may take this long at most, here.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs `besedka bench ARGS` (bounded); returns its exit code, stdout and stderr.
+fn bench(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut child = Command::new(bin())
+        .arg("bench")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn besedka bench");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("bench {args:?} ran over {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status.code(), out.join().unwrap(), err.join().unwrap())
+}
+
+/// Runs a bench with `--json` and checks it succeeded; returns the report.
+fn bench_json(args: &[&str]) -> Value {
+    let (code, out, err) = bench(&[args, &["--json"]].concat());
+    assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// Every line arrived, once, in order.
+fn assert_complete(r: &Value, senders: u64, messages: u64, clients: u64) {
+    let expected = senders * messages * (clients - 1);
+    assert_eq!(r["deliveries_expected"], expected, "{r}");
+    assert_eq!(r["deliveries_received"], expected, "{r}");
+    assert_eq!(r["completeness"].as_f64(), Some(1.0), "{r}");
+    assert_eq!(r["out_of_order"], 0, "{r}");
+    assert_eq!(r["disconnected"], 0, "{r}");
+    assert_eq!(r["messages_sent"], senders * messages, "{r}");
+    let p50 = r["latency_p50_ms"].as_f64().unwrap();
+    let max = r["latency_max_ms"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p50 <= max, "{r}");
+}
+
+#[test]
+fn spawned_server_delivers_everything_and_is_measured() {
+    let r = bench_json(&[
+        "--spawn",
+        "--clients",
+        "20",
+        "--senders",
+        "4",
+        "--messages",
+        "50",
+    ]);
+    assert_complete(&r, 4, 50, 20);
+    assert_eq!(r["deliveries_received"], 4 * 50 * 19);
+    assert_eq!(r["spawned"], true);
+    for key in [
+        "server_pid",
+        "server_cpu_seconds",
+        "server_rss_idle_bytes",
+        "server_rss_peak_bytes",
+        "server_rss_end_bytes",
+        "server_threads",
+        "server_open_fds",
+    ] {
+        assert!(r[key].is_number(), "{key}: {r}");
+    }
+    assert!(r["server_open_fds"].as_u64().unwrap() >= 20, "{r}");
+    let pid = r["server_pid"].as_u64().unwrap();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}/status")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .is_ok_and(|s| s.contains("State:\tZ")),
+        "the spawned server is still running"
+    );
+}
+
+#[test]
+fn the_table_has_the_key_rows() {
+    let (code, out, err) = bench(&[
+        "--spawn",
+        "--clients",
+        "10",
+        "--senders",
+        "2",
+        "--messages",
+        "10",
+        "--rate",
+        "200",
+        "--size",
+        "100",
+        "--serve-arg=--no-telnet",
+    ]);
+    assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
+    for row in [
+        "clients ",
+        "connect time ",
+        "messages sent ",
+        "deliveries expected ",
+        "deliveries received ",
+        "completeness ",
+        "deliveries/s ",
+        "latency p50 ",
+        "latency p90 ",
+        "latency p99 ",
+        "latency max ",
+        "out of order ",
+        "server CPU ",
+        "server CPU/delivery ",
+        "server RSS idle ",
+        "server RSS peak ",
+        "server threads ",
+        "server open fds ",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(row)),
+            "no {row:?} row in:\n{out}"
+        );
+    }
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l[name.len()..].trim().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(row("deliveries received"), "180", "{out}");
+    assert_eq!(row("completeness"), "1.0000", "{out}");
+    assert_eq!(row("out of order"), "0", "{out}");
+}
+
+#[test]
+fn a_running_server_with_a_tokens_file() {
+    // History on: the second run is replayed the first run's lines, which it must not count.
+    let server = Server::start(&["--max-rate", "100000"]);
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    let addr = server.addr.to_string();
+    let args = [
+        "--addr",
+        &addr,
+        "--tokens",
+        tokens.to_str().unwrap(),
+        "--clients",
+        "6",
+        "--senders",
+        "2",
+        "--messages",
+        "20",
+    ];
+
+    // First run: the accounts are registered through the protocol.
+    let first = bench_json(&args);
+    assert_complete(&first, 2, 20, 6);
+    assert!(first["server_pid"].is_null(), "{first}");
+    let saved = std::fs::read_to_string(&tokens).unwrap();
+    let names: Vec<&str> = saved
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names.len(), 6, "{saved}");
+    assert!(
+        names.contains(&"bench1") && names.contains(&"bench6"),
+        "{saved}"
+    );
+    assert_eq!(server.count("users"), 6);
+    assert_eq!(server.count("tokens"), 6);
+
+    // Second run: every client logs in with its token, so the server issues none.
+    let pid = server.child.id().to_string();
+    let second = bench_json(&[&args[..], &["--pid", &pid]].concat());
+    assert_complete(&second, 2, 20, 6);
+    assert_eq!(
+        second["server_pid"].as_u64(),
+        Some(u64::from(server.child.id()))
+    );
+    assert!(
+        second["server_rss_idle_bytes"].as_u64().unwrap() > 0,
+        "{second}"
+    );
+    assert_eq!(server.count("tokens"), 6, "tokens were reused");
+    assert_eq!(std::fs::read_to_string(&tokens).unwrap(), saved);
+}
+
+#[test]
+fn bad_arguments_are_refused() {
+    let (code, _, err) = bench(&["--clients", "5"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = bench(&["--spawn", "--clients", "3", "--senders", "4"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("--senders"), "{err}");
+    // Nothing listens there: a clear error, not a hang.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = unused.local_addr().unwrap().to_string();
+    drop(unused);
+    let (code, _, err) = bench(&["--addr", &addr, "--clients", "2"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("cannot connect"), "{err}");
+}
