@@ -93,6 +93,10 @@ pub struct BenchArgs {
         allow_hyphen_values = true
     )]
     pub serve_args: Vec<String>,
+    /// With --spawn: the server executable to start (default: this one), to compare two
+    /// builds under the same load from the same bench.
+    #[arg(long, value_name = "PATH", requires = "spawn")]
+    pub server_bin: Option<std::path::PathBuf>,
     /// Connections being set up (connecting or logging in) at once.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     pub connect_batch: u32,
@@ -121,7 +125,12 @@ struct Target {
 fn target(args: &BenchArgs) -> Result<Target, String> {
     let names = accounts::names(args.clients as usize);
     if args.spawn {
-        let (server, tokens) = Spawned::start(&names, &args.password, &args.serve_args)?;
+        let (server, tokens) = Spawned::start(
+            &names,
+            &args.password,
+            &args.serve_args,
+            args.server_bin.as_deref(),
+        )?;
         let plans = names
             .into_iter()
             .zip(tokens)

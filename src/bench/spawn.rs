@@ -95,9 +95,10 @@ impl Spawned {
         names: &[String],
         password: &str,
         extra: &[String],
+        exe: Option<&Path>,
     ) -> Result<(Spawned, Vec<String>), String> {
         let dir = temp_dir()?;
-        Spawned::start_in(&dir, names, password, extra).inspect_err(|_| {
+        Spawned::start_in(&dir, names, password, extra, exe).inspect_err(|_| {
             // A server that got as far as starting has removed it already.
             let _ = std::fs::remove_dir_all(&dir);
         })
@@ -108,12 +109,16 @@ impl Spawned {
         names: &[String],
         password: &str,
         extra: &[String],
+        exe: Option<&Path>,
     ) -> Result<(Spawned, Vec<String>), String> {
         let log = dir.join("server.log");
         let db = dir.join("bench.db");
         let tokens = seed(&db, names, password)?;
-        let exe = std::env::current_exe()
-            .map_err(|e| format!("cannot find this executable to start the server: {e}"))?;
+        let exe = match exe {
+            Some(path) => path.to_path_buf(),
+            None => std::env::current_exe()
+                .map_err(|e| format!("cannot find this executable to start the server: {e}"))?,
+        };
         let max_clients = (names.len() + 64).min(65_536).to_string();
         let ours: [(&str, &str); 5] = [
             ("--addr", "127.0.0.1:0"),

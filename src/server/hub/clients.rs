@@ -35,11 +35,19 @@ enum Cut {
 }
 
 impl Hub {
-    /// Queues bytes to one client.
+    /// Queues shared bytes to one client.
     pub(super) fn queue(&mut self, conn: ConnId, bytes: &Bytes) {
         let max = self.settings.max_backlog;
         if let Some(c) = self.clients.get_mut(&conn) {
-            queue_to(conn, c, bytes, &mut self.dirty, max);
+            queue_to(conn, c, &mut self.dirty, max, |out| out.queue(bytes));
+        }
+    }
+
+    /// Queues bytes meant for one client alone (its session's answers).
+    pub(super) fn queue_owned(&mut self, conn: ConnId, bytes: Vec<u8>) {
+        let max = self.settings.max_backlog;
+        if let Some(c) = self.clients.get_mut(&conn) {
+            queue_to(conn, c, &mut self.dirty, max, |out| out.queue_owned(bytes));
         }
     }
 
@@ -48,7 +56,33 @@ impl Hub {
         let max = self.settings.max_backlog;
         for (&id, c) in self.clients.iter_mut() {
             if Some(id) != skip {
-                queue_to(id, c, bytes, &mut self.dirty, max);
+                queue_to(id, c, &mut self.dirty, max, |out| out.queue(bytes));
+            }
+        }
+    }
+
+    /// Queues a run of public lines (`run`, line `k` ending at `ends[k]`) to every live
+    /// client, leaving out of each sender's share the lines in `skips` (its own, sorted):
+    /// one or a few slices of the same bytes per client, however many lines the run holds.
+    pub(super) fn send_run(&mut self, run: &Bytes, ends: &[usize], skips: &[(ConnId, usize)]) {
+        let max = self.settings.max_backlog;
+        for (&id, c) in self.clients.iter_mut() {
+            let first = skips.partition_point(|&(conn, _)| conn < id);
+            let own = skips[first..].iter().take_while(|&&(conn, _)| conn == id);
+            let mut start = 0;
+            for &(_, k) in own {
+                let line_start = if k == 0 { 0 } else { ends[k - 1] };
+                if line_start > start {
+                    queue_to(id, c, &mut self.dirty, max, |out| {
+                        out.queue_range(run, start, line_start)
+                    });
+                }
+                start = ends[k];
+            }
+            if start < run.len() {
+                queue_to(id, c, &mut self.dirty, max, |out| {
+                    out.queue_range(run, start, run.len())
+                });
             }
         }
     }
@@ -102,7 +136,7 @@ impl Hub {
         let closing = self.closing;
         for c in self.clients.values_mut() {
             if !c.dead && which(&c.user, c.addr) {
-                let _ = c.out.queue(text((&c.user, c.addr)).into_bytes().into());
+                let _ = c.out.queue(&text((&c.user, c.addr)).into_bytes().into());
                 let _ = c.out.flush();
                 if closing {
                     c.out.finish(); // the server closes the rest after a grace period
@@ -125,11 +159,17 @@ impl Hub {
     }
 }
 
-fn queue_to(id: ConnId, c: &mut Client, bytes: &Bytes, dirty: &mut Vec<ConnId>, max: usize) {
+fn queue_to(
+    id: ConnId,
+    c: &mut Client,
+    dirty: &mut Vec<ConnId>,
+    max: usize,
+    put: impl FnOnce(&mut Outbox) -> Flushed,
+) {
     if c.dead {
         return;
     }
-    match c.out.queue(bytes.clone()) {
+    match put(&mut c.out) {
         Flushed::Overflow => cut(c, Cut::Backlog, max),
         Flushed::Failed(kind) => gone(c, kind),
         Flushed::All | Flushed::Partly => {

@@ -84,24 +84,39 @@ impl Hub {
         if let Some(last) = msgs.iter().map(|m| m.id).max() {
             self.last_id = self.last_id.max(last);
         }
-        for (m, sender) in msgs.iter().zip(from) {
-            let line: Bytes = chat_line(m, false).into_bytes().into();
-            match &m.recipient {
-                // Public: everyone but the sending connection (a /me action goes to the
-                // sender too, as confirmation that it was sent).
-                None => self.send_to_all(&line, (m.kind == Kind::Say).then_some(sender)),
-                Some((to, _)) => {
-                    let mut conns: Vec<ConnId> = Vec::new();
-                    for user in [m.author_id, Some(*to)].into_iter().flatten() {
-                        conns.extend(self.sessions_of(user));
-                    }
-                    conns.sort_unstable();
-                    conns.dedup();
-                    for conn in conns {
-                        self.queue(conn, &line);
-                    }
+        // In order: each run of public lines goes out as one shared buffer (every client
+        // gets slices of it); each private line to its two parties.
+        let mut i = 0;
+        while i < msgs.len() {
+            if let Some((to, _)) = &msgs[i].recipient {
+                let line: Bytes = chat_line(&msgs[i], false).into_bytes().into();
+                let mut conns: Vec<ConnId> = Vec::new();
+                for user in [msgs[i].author_id, Some(*to)].into_iter().flatten() {
+                    conns.extend(self.sessions_of(user));
                 }
+                conns.sort_unstable();
+                conns.dedup();
+                for conn in conns {
+                    self.queue(conn, &line);
+                }
+                i += 1;
+                continue;
             }
+            let mut run = Vec::new();
+            let mut ends = Vec::new();
+            // A plain line goes to everyone but the connection it came from; a /me action
+            // to the sender too, as confirmation that it was sent.
+            let mut skips = Vec::new();
+            while let Some(m) = msgs.get(i).filter(|m| m.recipient.is_none()) {
+                run.extend_from_slice(chat_line(m, false).as_bytes());
+                if m.kind == Kind::Say {
+                    skips.push((from[i], ends.len()));
+                }
+                ends.push(run.len());
+                i += 1;
+            }
+            skips.sort_unstable();
+            self.send_run(&run.into(), &ends, &skips);
         }
     }
 }

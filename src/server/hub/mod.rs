@@ -320,7 +320,7 @@ impl Hub {
             // A session's answer to its own client (an error, a telnet CR) takes no place in
             // the chat order, so it does not cut the batch: it may arrive just before lines
             // staged in the same batch.
-            Event::Reply { conn, bytes } => self.queue(conn, &bytes.into()),
+            Event::Reply { conn, bytes } => self.queue_owned(conn, bytes),
             Event::Welcome { conn, bytes, keep } => self.welcome(conn, bytes, keep),
             // Joins and leaves are announced together at the next point of order, so a
             // storm of them costs a line or two per batch, not one line per join per client.

@@ -70,7 +70,7 @@ impl Hub {
                 .map(|ban| banned_line(&ban))
         };
         if let Some(text) = refusal {
-            let _ = out.queue(text.into_bytes().into());
+            let _ = out.queue(&text.into_bytes().into());
             let _ = out.flush();
             out.close();
             return; // dropping `watermark` tells the session
