@@ -42,7 +42,7 @@ fn tune_allocator() {
         if !tunables.is_empty() {
             tunables.push(':');
         }
-        tunables.push_str("glibc.malloc.tcache_count=0");
+        tunables.push_str("glibc.malloc.tcache_count=0:glibc.pthread.stack_cache_size=4194304");
         let err = std::process::Command::new(exe)
             .args(std::env::args_os().skip(1))
             .env("GLIBC_TUNABLES", tunables)

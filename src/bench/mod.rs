@@ -256,7 +256,7 @@ fn measure(
     run_id: u32,
 ) -> Result<Report, String> {
     let n = u64::from(args.clients);
-    sample(target.pid)?;
+    let empty = sample(target.pid)?;
     let interrupted = Arc::new(AtomicBool::new(false));
     for sig in [SIGINT, SIGTERM] {
         signal_hook::flag::register(sig, interrupted.clone())
@@ -351,11 +351,15 @@ fn measure(
             t.own_lines
         );
     }
+    let per_client = match (&empty, &idle) {
+        (Some(e), Some(i)) if n > 0 => Some(i.rss.saturating_sub(e.rss) / n),
+        _ => None,
+    };
     let cpu = match (&idle, &end) {
         (Some(a), Some(b)) => Some(b.cpu_seconds - a.cpu_seconds),
         _ => None,
     };
-    Ok(Report {
+    let mut report = Report {
         addr: target.addr.to_string(),
         spawned: target.spawned.is_some(),
         clients: n,
@@ -373,6 +377,11 @@ fn measure(
             t.received as f64 / expected as f64
         },
         message_seconds: round(message_seconds, 3),
+        messages_per_second: if message_seconds > 0.0 {
+            round(outcome.sent as f64 / message_seconds, 1)
+        } else {
+            0.0
+        },
         deliveries_per_second: if message_seconds > 0.0 {
             round(t.received as f64 / message_seconds, 1)
         } else {
@@ -391,13 +400,33 @@ fn measure(
         server_cpu_us_per_delivery: cpu
             .filter(|_| t.received > 0)
             .map(|c| round(c * 1e6 / t.received as f64, 3)),
+        server_rss_empty_bytes: empty.map(|s| s.rss),
         server_rss_idle_bytes: idle.map(|s| s.rss),
+        server_rss_per_client_bytes: per_client,
         server_rss_peak_bytes: end.map(|s| s.rss_peak),
         server_rss_end_bytes: end.map(|s| s.rss),
         server_threads: target.pid.map(|_| peak.threads),
         server_open_fds: target.pid.map(|_| peak.fds),
-    })
+        server_rss_after_bytes: None,
+        server_threads_after: None,
+        server_open_fds_after: None,
+    };
+    // Every client leaves; does the server give back what they cost?
+    drop(driver);
+    if target.pid.is_some() {
+        std::thread::sleep(LINGER);
+        if let Some(s) = sample(target.pid)? {
+            report.server_rss_after_bytes = Some(s.rss);
+            report.server_threads_after = Some(s.threads);
+            report.server_open_fds_after = Some(s.open_fds);
+        }
+    }
+    Ok(report)
 }
+
+/// How long after the clients left the server is measured again: a spawned server's idle
+/// workers end after 2 s (`--worker-idle`), and its janitor gives freed memory back every 2 s.
+pub const LINGER: Duration = Duration::from_secs(5);
 
 /// `v` to `digits` decimals, so the JSON shows 0.23, not 0.22999999999999998.
 fn round(v: f64, digits: i32) -> f64 {

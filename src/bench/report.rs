@@ -27,6 +27,8 @@ pub struct Report {
     /// From the first line sent to the last delivery.
     pub message_seconds: f64,
     pub deliveries_per_second: f64,
+    /// Lines the server accepted, committed and delivered per second of the message phase.
+    pub messages_per_second: f64,
     pub latency_p50_ms: f64,
     pub latency_p90_ms: f64,
     pub latency_p99_ms: f64,
@@ -42,14 +44,23 @@ pub struct Report {
     /// The server's CPU time (user + system) during the message phase.
     pub server_cpu_seconds: Option<f64>,
     pub server_cpu_us_per_delivery: Option<f64>,
+    /// Resident memory before any bench client connected (the idle server).
+    pub server_rss_empty_bytes: Option<u64>,
     /// Resident memory once every client was logged in and the joins had settled.
     pub server_rss_idle_bytes: Option<u64>,
+    /// (idle − empty) / clients: what one logged-in client costs.
+    pub server_rss_per_client_bytes: Option<u64>,
     /// The most resident memory the server ever had (the kernel's high-water mark).
     pub server_rss_peak_bytes: Option<u64>,
     pub server_rss_end_bytes: Option<u64>,
     /// The most threads and open descriptors seen during the message phase.
     pub server_threads: Option<u64>,
     pub server_open_fds: Option<u64>,
+    /// Resident memory, threads and descriptors after every client left (the bench waits
+    /// [`super::LINGER`] for idle workers to end and freed memory to go back).
+    pub server_rss_after_bytes: Option<u64>,
+    pub server_threads_after: Option<u64>,
+    pub server_open_fds_after: Option<u64>,
 }
 
 impl Report {
@@ -81,6 +92,7 @@ impl Report {
         rows.push(("completeness", format!("{:.4}", self.completeness)));
         rows.push(("message time", format!("{:.2} s", self.message_seconds)));
         rows.push(("deliveries/s", num(self.deliveries_per_second)));
+        rows.push(("messages/s", num(self.messages_per_second)));
         rows.push(("latency p50", ms(self.latency_p50_ms)));
         rows.push(("latency p90", ms(self.latency_p90_ms)));
         rows.push(("latency p99", ms(self.latency_p99_ms)));
@@ -102,7 +114,17 @@ impl Report {
                     .server_cpu_us_per_delivery
                     .map(|u| format!("{u:.2} µs"))),
             ));
+            rows.push((
+                "server RSS empty",
+                opt(self.server_rss_empty_bytes.map(mib)),
+            ));
             rows.push(("server RSS idle", opt(self.server_rss_idle_bytes.map(mib))));
+            rows.push((
+                "RSS per client",
+                opt(self
+                    .server_rss_per_client_bytes
+                    .map(|b| format!("{:.1} KiB", b as f64 / 1024.0))),
+            ));
             rows.push(("server RSS peak", opt(self.server_rss_peak_bytes.map(mib))));
             rows.push(("server RSS at end", opt(self.server_rss_end_bytes.map(mib))));
             rows.push((
@@ -112,6 +134,19 @@ impl Report {
             rows.push((
                 "server open fds",
                 opt(self.server_open_fds.map(|t| t.to_string())),
+            ));
+            rows.push((
+                "after clients left",
+                match (
+                    self.server_rss_after_bytes,
+                    self.server_threads_after,
+                    self.server_open_fds_after,
+                ) {
+                    (Some(rss), Some(t), Some(f)) => {
+                        format!("RSS {}, {t} threads, {f} fds", mib(rss))
+                    }
+                    _ => "-".into(),
+                },
             ));
         }
         rows.push((

@@ -120,7 +120,8 @@ impl Spawned {
                 .map_err(|e| format!("cannot find this executable to start the server: {e}"))?,
         };
         let max_clients = (names.len() + 64).min(65_536).to_string();
-        let ours: [(&str, &str); 5] = [
+        let ours: [(&str, &str); 6] = [
+            ("--worker-idle", "2s"),
             ("--addr", "127.0.0.1:0"),
             ("--max-clients", &max_clients),
             ("--max-rate", "1000000"),

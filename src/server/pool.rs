@@ -9,11 +9,11 @@
 //!
 //! The queue is a `Mutex` + `Condvar`; every `JoinHandle` is kept and joined at [`Pool::join`].
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::{self, JoinHandle};
+use std::thread::{self, JoinHandle, ThreadId};
 use std::time::Duration;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -44,8 +44,10 @@ struct State {
     threads: usize,
     /// Threads waiting for a job.
     idle: usize,
-    /// Handles of threads started; finished ones are pruned as new ones start.
-    handles: Vec<JoinHandle<()>>,
+    /// Handles of the threads alive, to join at [`Pool::join`]. A thread that ends by
+    /// itself drops its own handle (detaching itself), so the system frees its stack: an
+    /// exited thread that is neither joined nor detached keeps its stack mapped.
+    handles: HashMap<ThreadId, JoinHandle<()>>,
     /// No more jobs: threads end once the queue is empty.
     stopping: bool,
 }
@@ -93,11 +95,8 @@ impl Pool {
             .stack_size(self.inner.stack)
             .spawn(move || inner.work_loop())?;
         st.threads += 1;
-        if st.handles.len() >= 2 * st.threads {
-            // Amortised: at most one prune per `threads` spawns.
-            st.handles.retain(|h| !h.is_finished());
-        }
-        st.handles.push(handle);
+        // Under the lock the new thread needs before it can end: it always finds its handle.
+        st.handles.insert(handle.thread().id(), handle);
         Ok(())
     }
 
@@ -114,7 +113,7 @@ impl Pool {
             self.inner.work.notify_all();
             std::mem::take(&mut st.handles)
         };
-        for h in handles {
+        for (_, h) in handles {
             let _ = h.join();
         }
     }
@@ -149,8 +148,9 @@ impl Inner {
                 };
                 if job.is_none() {
                     // Decided under the lock, so `execute` never counts on a thread that
-                    // is leaving.
+                    // is leaving. (At shutdown `join` holds the handle and joins it.)
                     st.threads -= 1;
+                    drop(st.handles.remove(&thread::current().id()));
                 }
                 job
             };

@@ -127,6 +127,8 @@ impl Store {
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
+            // Connections opened for a crowd of logins go again once it has passed.
+            .idle_timeout(Some(Duration::from_secs(30)))
             .connection_timeout(Duration::from_secs(10))
             // r2d2's own errors go to the log, which must not recurse into the DB sink.
             .build(manager)?;
