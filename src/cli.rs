@@ -352,8 +352,8 @@ fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), Stri
     return_large_blocks_to_the_os();
     let store = Store::open_with(db, args.sync)
         .map_err(|e| format!("cannot open database {}: {e}", db.display()))?;
-    let listener = TcpListener::bind(&args.addr)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let listener =
+        server::listen(&args.addr).map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let sink = crate::logging::init(level, args.log_file.as_deref(), Some(&store))?;
     if let Err(e) = nofile {
         log::warn!("cannot raise the open-files limit: {e}");

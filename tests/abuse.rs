@@ -117,6 +117,30 @@ fn registrations_per_address_are_bounded() {
 }
 
 #[test]
+fn registrations_at_the_same_moment_cannot_all_pass_the_limit() {
+    let server = Server::start_strict(&["--register-rate", "3"]);
+    let mut clients: Vec<_> = (0..10).map(|_| at_prompt(&server)).collect();
+    // All ten are checked before the first hash ends: the check must also count.
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.send(&format!("/register racer{i} secret1"));
+    }
+    let mut refused = 0;
+    for c in &mut clients {
+        let start = std::time::Instant::now();
+        let mut got = String::new();
+        while !got.contains("Too many new accounts") && !got.contains("* Hello, racer") {
+            assert!(start.elapsed() < common::WAIT, "no answer: {got:?}");
+            got.push_str(&c.drain(std::time::Duration::from_millis(100)));
+        }
+        if got.contains("Too many new accounts") {
+            refused += 1;
+        }
+    }
+    assert_eq!(server.count("users"), 3);
+    assert_eq!(refused, 7);
+}
+
+#[test]
 fn sessions_per_user_are_bounded() {
     let server = Server::start(&["--max-sessions-per-user", "2"]);
     let (_one, token) = server.register("alice", "secret1");

@@ -341,15 +341,33 @@ impl Limits {
             .is_zero()
     }
 
-    /// `ip` created an account.
-    pub fn registered(&self, ip: IpAddr) {
+    /// Takes one of `ip`'s registrations for this hour: the check and the count under one
+    /// lock, so registrations racing each other cannot all pass the check before any is
+    /// counted (the hash between them takes a while). False if none is left.
+    /// [`Limits::unreserve_registration`] gives it back if no account was made.
+    pub fn reserve_registration(&self, ip: IpAddr) -> bool {
+        if self.allowed(ip) {
+            return true;
+        }
         let now = Instant::now();
-        self.lock()
-            .addrs
-            .entry(group(ip))
-            .or_default()
-            .registrations
-            .push(now, self.rules.register_rate);
+        let mut st = self.lock();
+        let w = &mut st.addrs.entry(group(ip)).or_default().registrations;
+        if !w.wait(now, HOUR, self.rules.register_rate).is_zero() {
+            return false;
+        }
+        w.push(now, self.rules.register_rate);
+        true
+    }
+
+    /// A reserved registration made no account (the name was taken meanwhile, the database
+    /// failed): it does not count.
+    pub fn unreserve_registration(&self, ip: IpAddr) {
+        if self.allowed(ip) {
+            return;
+        }
+        if let Some(a) = self.lock().addrs.get_mut(&group(ip)) {
+            a.registrations.0.pop_back();
+        }
     }
 
     /// Claims one of `user_id`'s session slots; `None` when all are taken.
@@ -469,8 +487,17 @@ mod tests {
         let l = Limits::new(rules());
         let a = ip("192.0.2.1");
         assert!(l.may_register(a));
-        l.registered(a);
+        assert!(l.reserve_registration(a));
         assert!(!l.may_register(a));
+        assert!(
+            !l.reserve_registration(a),
+            "the check and the count are one step"
+        );
+        l.unreserve_registration(a);
+        assert!(
+            l.may_register(a),
+            "a registration that made no account does not count"
+        );
         assert!(l.may_register(ip("10.0.0.1")));
     }
 

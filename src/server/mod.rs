@@ -15,6 +15,7 @@
 //! The caller's thread stays free (for the operator console).
 
 mod accept;
+pub use accept::listen;
 pub mod commands;
 pub mod connection;
 pub mod hub;

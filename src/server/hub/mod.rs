@@ -285,7 +285,9 @@ impl Hub {
     /// here. `Err` when every sender is gone.
     fn sleep(&mut self, events: &mut Events) -> Result<Option<Event>, ()> {
         let waker = &self.inbox.waker;
-        waker.asleep.store(true, Ordering::SeqCst);
+        // A read-modify-write, so it synchronizes with the last sender's swap: the event
+        // that sender queued before it is visible to the `try_recv` below.
+        waker.asleep.swap(true, Ordering::SeqCst);
         // An event sent before `asleep` was set did not notify: look once more.
         match self.inbox.rx.try_recv() {
             Ok(ev) => {

@@ -136,9 +136,18 @@ impl Session<'_> {
         if !self.name_free(name) || !self.password_ok(password) {
             return Flow::Continue;
         }
+        let ip = self.addr.ip();
+        if !self.shared.limits.reserve_registration(ip) {
+            // Others from this address took the last ones since the check above.
+            self.send(&error(
+                "Too many new accounts from your address. Try again later.",
+            ));
+            return Flow::Continue;
+        }
         let hash = match self.shared.hasher.hash(password) {
             Ok(h) => h,
             Err(e) => {
+                self.shared.limits.unreserve_registration(ip);
                 log::warn!("cannot hash a new password: {e}");
                 self.send(&error("Server error: cannot register now."));
                 return Flow::Close;
@@ -146,16 +155,21 @@ impl Session<'_> {
         };
         match self.db(|c| users::create(c, name, &hash)) {
             Some(Some(user)) => {
-                self.shared.limits.registered(self.addr.ip());
                 log::info!("{}: registered {}", self.addr, user.name);
                 self.welcome(user, Method::Registered, None)
             }
             // Someone registered this name, or a look-alike, meanwhile.
-            Some(None) => match self.db(|c| users::clash(c, name)) {
-                Some(Some(clash)) => self.clash(name, clash),
-                _ => Flow::Continue,
-            },
-            None => Flow::Continue,
+            Some(None) => {
+                self.shared.limits.unreserve_registration(ip);
+                match self.db(|c| users::clash(c, name)) {
+                    Some(Some(clash)) => self.clash(name, clash),
+                    _ => Flow::Continue,
+                }
+            }
+            None => {
+                self.shared.limits.unreserve_registration(ip);
+                Flow::Continue
+            }
         }
     }
 
