@@ -17,8 +17,8 @@ use super::driver::Plan;
 pub type Tokens = BTreeMap<String, String>;
 
 /// The bench's account names.
-pub fn names(clients: usize) -> Vec<String> {
-    (1..=clients).map(|i| format!("bench{i}")).collect()
+pub fn names(prefix: &str, clients: usize) -> Vec<String> {
+    (1..=clients).map(|i| format!("{prefix}{i}")).collect()
 }
 
 /// Reads a tokens file; a missing file is an empty one.
@@ -107,7 +107,7 @@ mod tests {
         assert_eq!(t.get("bench2").map(String::as_str), Some("def"));
         assert!(parse("bench1\n").unwrap_err().contains("line 1"));
         assert!(parse("a b c\n").is_err());
-        let p = plans(names(3), &t);
+        let p = plans(names("bench", 3), &t);
         assert!(matches!(&p[0].login, Login::Token(t) if t == "abc"));
         assert!(matches!(p[2].login, Login::Password));
         assert_eq!(p[2].name, "bench3");

@@ -16,6 +16,7 @@
 //! - [`report`] — the table and the JSON.
 
 mod accounts;
+mod args;
 mod client;
 mod driver;
 mod line;
@@ -31,86 +32,15 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{ArgGroup, Args};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
+pub use args::BenchArgs;
 use client::Login;
 use driver::{Driver, Plan};
 use messages::Load;
 use report::Report;
 use spawn::Spawned;
-
-#[derive(Args, Debug, Clone)]
-#[command(group(ArgGroup::new("target").required(true).args(["addr", "spawn"])))]
-pub struct BenchArgs {
-    /// The server to load, HOST:PORT. Give it `--allow-ip` for this address and a high
-    /// `--max-rate`, or the bench measures those limits instead.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub addr: Option<String>,
-    /// Start a temporary server (this executable's `serve`, on a new database in a temporary
-    /// directory), measure its CPU and memory, and stop it at the end.
-    #[arg(long)]
-    pub spawn: bool,
-    /// Connections, each logged in as its own user bench1..benchN.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(2..=1_000_000))]
-    pub clients: u32,
-    /// How many of the clients send.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    pub senders: u32,
-    /// Lines each sender sends.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
-    pub messages: u32,
-    /// Lines a second, all senders together; without it, flat out (bounded by --window).
-    /// Flat out measures throughput, and its latencies are those of a full pipeline: for
-    /// the latency at a given load, set a rate.
-    #[arg(long, value_parser = positive)]
-    pub rate: Option<f64>,
-    /// Bytes per line sent, padding included (not the line end); at most the server's
-    /// --max-line.
-    #[arg(long, value_name = "BYTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=1_048_576))]
-    pub size: u32,
-    /// Lines sent but not yet delivered to everyone, at most: keeps a flat-out run from
-    /// filling the server's per-client backlogs faster than the bench reads them.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub window: u64,
-    /// With --addr: a file of `name token` lines. Read to log in with /token; written with
-    /// the tokens of the accounts registered or logged in by password.
-    #[arg(long, value_name = "FILE", conflicts_with = "spawn")]
-    pub tokens: Option<PathBuf>,
-    /// Password of the bench accounts (registered with it when they don't exist).
-    #[arg(long, default_value = "bench-password-123")]
-    pub password: String,
-    /// With --addr: the server's process id, to measure its CPU and memory in /proc.
-    #[arg(long, conflicts_with = "spawn")]
-    pub pid: Option<u32>,
-    /// With --spawn: one more argument for `serve` (repeatable), e.g. --serve-arg=--no-telnet.
-    /// A flag given here replaces the bench's own choice of it.
-    #[arg(
-        long = "serve-arg",
-        value_name = "ARG",
-        requires = "spawn",
-        allow_hyphen_values = true
-    )]
-    pub serve_args: Vec<String>,
-    /// With --spawn: the server executable to start (default: this one), to compare two
-    /// builds under the same load from the same bench.
-    #[arg(long, value_name = "PATH", requires = "spawn")]
-    pub server_bin: Option<std::path::PathBuf>,
-    /// Connections being set up (connecting or logging in) at once.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
-    pub connect_batch: u32,
-    /// Print one JSON object instead of the table.
-    #[arg(long)]
-    pub json: bool,
-}
-
-fn positive(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a positive number")),
-    }
-}
 
 /// The server side of a run: where it is, and the process to measure if known.
 struct Target {
@@ -123,7 +53,7 @@ struct Target {
 }
 
 fn target(args: &BenchArgs) -> Result<Target, String> {
-    let names = accounts::names(args.clients as usize);
+    let names = accounts::names(&args.prefix, args.clients as usize);
     if args.spawn {
         let (server, tokens) = Spawned::start(
             &names,

@@ -1,0 +1,94 @@
+//! What sessions and the server ask of the hub, and what it tells them back.
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::AtomicUsize;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+use super::ConnId;
+use crate::store::messages::Kind;
+use crate::store::users::User;
+
+/// What sessions (and the server) ask of the hub.
+pub enum Event {
+    /// A session logged in: register it and tell the others. The hub answers with the id of
+    /// the last message it committed (the watermark): the session loads its history up to
+    /// there itself, off the hub, and hands it in with `Welcome`. Until then the hub holds
+    /// what it queues to this client, so nothing is missed or shown twice. No answer (the
+    /// sender dropped): refused (banned meanwhile, shutting down); the client was told.
+    Join {
+        conn: ConnId,
+        user: User,
+        addr: SocketAddr,
+        /// The client's socket, shared with its session: one descriptor per connection.
+        sock: Arc<TcpStream>,
+        watermark: Sender<i64>,
+    },
+    /// What the session loaded after `Join` (its history), to go out in front of everything
+    /// queued since. `keep` false: the account is gone; send `bytes` and cut the client.
+    Welcome {
+        conn: ConnId,
+        bytes: Vec<u8>,
+        keep: bool,
+    },
+    /// A session ended (quit, EOF, error, kicked).
+    Leave { conn: ConnId },
+    /// A public line or a `/me` action.
+    Chat {
+        conn: ConnId,
+        kind: Kind,
+        body: String,
+    },
+    /// A private message to `to` (an existing user, online or not).
+    Private {
+        conn: ConnId,
+        to: User,
+        body: String,
+    },
+    /// A session's answer to its own client (text or telnet bytes), kept in order with the chat.
+    Reply { conn: ConnId, bytes: Vec<u8> },
+    /// `/who` from a session.
+    Who { conn: ConnId },
+    /// Moderation: disconnect every session of a user (by name key) with `text`; if there
+    /// were any, `announce` to everyone left. Answers how many sessions.
+    Kick {
+        key: String,
+        text: String,
+        announce: String,
+        reply: Sender<usize>,
+    },
+    /// Moderation state changed: disconnect every session that a ban now keeps out (each
+    /// with its ban line), then `announce` to everyone left. Answers how many sessions.
+    Enforce {
+        announce: Option<String>,
+        reply: Option<Sender<usize>>,
+    },
+    /// Operator: `* [server] TEXT` to everyone.
+    Announce { text: String },
+    /// Operator: every account was deleted (`clear-auth`); disconnect every session with
+    /// `text`. A login whose account went meanwhile is refused at `Welcome`.
+    DisconnectAll { text: String, reply: Sender<usize> },
+    /// Fault injection for tests (`BESEDKA_FAULTS=1`): the hub panics, as a bug would make it.
+    Crash,
+    /// Operator: who is online, with addresses.
+    Snapshot { reply: Sender<Vec<OnlineUser>> },
+    /// Say goodbye to everyone and close every socket, then answer. The hub keeps running
+    /// to commit what sessions still hand it, until `Stop`.
+    Shutdown { done: Sender<()> },
+    /// Commit what is pending and end the hub thread.
+    Stop,
+}
+
+/// A user online, as the operator console shows it.
+#[derive(Debug, Clone)]
+pub struct OnlineUser {
+    pub name: String,
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// Counters the hub keeps for others to read without asking it.
+#[derive(Default)]
+pub struct Stats {
+    /// Distinct users online, for the greeting.
+    pub users_online: AtomicUsize,
+}
