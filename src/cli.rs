@@ -93,6 +93,15 @@ pub enum Command {
         #[arg(short, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         n: u32,
     },
+    /// Write a self-signed TLS certificate and key (cert.pem, key.pem) for trying --tls-addr.
+    GenCert {
+        /// The host name clients connect to (the certificate's subject).
+        #[arg(long)]
+        host: String,
+        /// The directory to write them into (created if missing; existing files are kept).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// The lab's echo server: one thread per client.
     Echo {
         /// Address to listen on; port 0 picks a free port.
@@ -198,6 +207,16 @@ pub struct ServeArgs {
     /// Also append log records to this file.
     #[arg(long)]
     pub log_file: Option<PathBuf>,
+    /// Also listen for TLS connections here (the telnet/nc protocol inside TLS), e.g.
+    /// 0.0.0.0:7443; needs --tls-cert and --tls-key.
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    pub tls_addr: Option<String>,
+    /// The TLS certificate chain (PEM); `besedka gen-cert` makes a self-signed one.
+    #[arg(long, requires = "tls_addr")]
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM).
+    #[arg(long, requires = "tls_addr")]
+    pub tls_key: Option<PathBuf>,
     /// Don't read console commands from standard input.
     #[arg(long)]
     pub no_console: bool,
@@ -225,6 +244,15 @@ pub fn run(cli: Cli) -> Result<(), String> {
     if let Command::Bench(args) = cli.command {
         return crate::bench::run(args);
     }
+    if let Command::GenCert { host, out } = &cli.command {
+        let (cert, key) = crate::server::transport::tls::generate(host, out)?;
+        println!(
+            "Wrote {} and {} (self-signed, for {host}).",
+            cert.display(),
+            key.display()
+        );
+        return Ok(());
+    }
     crate::logging::init(cli.log_level, None, None)?;
     if let Command::Echo { addr, max_clients } = &cli.command {
         return echo(addr, *max_clients);
@@ -234,7 +262,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
     let db = store.conn().map_err(|e| e.to_string())?;
     let out = &mut io::stdout().lock();
     let done = match cli.command {
-        Command::Serve(_) | Command::Echo { .. } | Command::Bench(_) => {
+        Command::Serve(_) | Command::Echo { .. } | Command::Bench(_) | Command::GenCert { .. } => {
             unreachable!("handled above")
         }
         Command::Useradd { name } => {
@@ -354,6 +382,14 @@ fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), Stri
         .map_err(|e| format!("cannot open database {}: {e}", db.display()))?;
     let listener =
         server::listen(&args.addr).map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let tls = match (&args.tls_addr, &args.tls_cert, &args.tls_key) {
+        (Some(addr), Some(cert), Some(key)) => {
+            let config = crate::server::transport::tls::load(cert, key)?;
+            let l = server::listen(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            Some((l, config))
+        }
+        _ => None,
+    };
     let sink = crate::logging::init(level, args.log_file.as_deref(), Some(&store))?;
     if let Err(e) = nofile {
         log::warn!("cannot raise the open-files limit: {e}");
@@ -405,12 +441,19 @@ fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), Stri
             let _ = tx.send(Control::Fatal(why));
         }
     };
+    let listeners = server::Listeners {
+        plain: listener,
+        tls,
+    };
     let server =
-        Arc::new(server::start(listener, store, config, on_fatal).map_err(|e| e.to_string())?);
-    let addr = server.local_addr();
-    println!("besedka listening on {addr} (db: {})", db.display());
+        Arc::new(server::start(listeners, store, config, on_fatal).map_err(|e| e.to_string())?);
+    let mut on = format!("{} (telnet)", server.local_addr());
+    if let Some(tls) = server.tls_addr() {
+        on.push_str(&format!(", {tls} (tls)"));
+    }
+    println!("besedka listening on {on} (db: {})", db.display());
     let _ = io::stdout().flush();
-    log::info!("listening on {addr}, database {}", db.display());
+    log::info!("listening on {on}, database {}", db.display());
 
     let signal_handle = signals.handle();
     let signal_thread = {

@@ -117,7 +117,7 @@ fn logs_are_kept_in_sqlite_and_cleared() {
         "listening on",
         "connected",
         "registered alice",
-        "alice logged in (Registered)",
+        "alice logged in (Registered, telnet)",
         "failed login for alice",
     ] {
         assert!(logs.contains(want), "{want} missing: {logs}");

@@ -300,7 +300,11 @@ fn who(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
         writeln!(out, "Nobody is online.")?;
     }
     for u in online {
-        let addrs: Vec<String> = u.addrs.iter().map(|a| a.to_string()).collect();
+        let addrs: Vec<String> = u
+            .addrs
+            .iter()
+            .map(|(addr, via)| format!("{addr} ({via})"))
+            .collect();
         let n = addrs.len();
         let s = if n == 1 { "session" } else { "sessions" };
         writeln!(out, "{} ({n} {s}): {}", u.name, addrs.join(", "))?;

@@ -15,7 +15,8 @@ use super::limits::{Quiet, Refusal};
 use super::moderation::banned_line;
 use super::pool::Pool;
 use super::protocol::error;
-use super::{connection, lock, Keepalive, Shared};
+use super::transport::Via;
+use super::{connection, lock, transport, Keepalive, Shared};
 
 /// The pause gate the accept thread passes before serving a connection. While it is shut,
 /// new connections wait in the kernel's queue (or, if one was accepted already, in the accept
@@ -156,8 +157,16 @@ fn admit(shared: &Shared, ip: IpAddr) -> std::result::Result<(), String> {
     Ok(())
 }
 
-pub fn accept_loop(listener: TcpListener, shared: Arc<Shared>, gate: Arc<Gate>, pool: Pool) {
-    let mut next_id: ConnId = 1;
+/// Takes connections on `listener` until the gate stops. With `tls`, each connection is a
+/// TLS one ([`transport::tls`]); without, plain telnet/nc.
+pub fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    gate: Arc<Gate>,
+    pool: Pool,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    let via = if tls.is_some() { Via::Tls } else { Via::Plain };
     let mut backoff = Backoff {
         delay: Backoff::FIRST,
         quiet: Quiet::default(),
@@ -187,19 +196,23 @@ pub fn accept_loop(listener: TcpListener, shared: Arc<Shared>, gate: Arc<Gate>, 
                     text.trim_start_matches("! ").trim_end()
                 );
             }
-            refuse(stream, &text);
+            // A TLS client would read the refusal as a broken handshake: it is just closed.
+            if tls.is_none() {
+                refuse(stream, &text);
+            }
             continue;
         }
         if let Err(e) = tune(&stream, &shared.config.keepalive) {
             log::debug!("{addr}: cannot set socket options: {e}");
         }
-        let conn = next_id;
-        next_id += 1;
+        let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+        let tls = tls.clone();
         // One descriptor per connection: the registry, the session and the hub share it.
-        let stream = Arc::new(stream);
+        // (A TLS connection is registered with its TCP socket until the handshake is done.)
+        let stream = Arc::new(transport::Socket::from(stream));
         lock(&shared.conns).insert(conn, stream.clone());
         shared.active.fetch_add(1, Ordering::SeqCst);
-        log::info!("{addr}: connected");
+        log::info!("{addr}: connected ({via})");
         let job_shared = shared.clone();
         let started = pool.execute(move || {
             let shared = job_shared;
@@ -213,7 +226,10 @@ pub fn accept_loop(listener: TcpListener, shared: Arc<Shared>, gate: Arc<Gate>, 
                 }
             }
             let _done = Done(&shared, conn, addr.ip());
-            connection::run(&shared, conn, stream, addr);
+            match tls {
+                Some(config) => transport::tls::serve(&shared, conn, stream, addr, config),
+                None => connection::run(&shared, conn, stream, addr, via),
+            }
         });
         if let Err(e) = started {
             // No thread could be started and none is alive: the job (and its `Done`) was

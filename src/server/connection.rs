@@ -1,7 +1,7 @@
 //! One connection's life on a pool worker, in order: the greeting, the login stage, the chat
 //! stage, the goodbye. What each step does is in [`super::session`] and [`super::commands`].
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -9,14 +9,15 @@ use super::commands;
 use super::hub::ConnId;
 use super::protocol::{error, notice};
 use super::session::{End, Flow, Session, Stage};
+use super::transport::{Socket, Via};
 use super::Shared;
 use crate::auth::MIN_PASSWORD_CHARS;
 use crate::store::messages::Kind;
 use crate::store::users::{self, name_key};
 
 /// Serves one connection from greeting to goodbye.
-pub fn run(shared: &Shared, conn: ConnId, stream: Arc<TcpStream>, addr: SocketAddr) {
-    let mut s = match Session::new(shared, conn, stream, addr) {
+pub fn run(shared: &Shared, conn: ConnId, stream: Arc<Socket>, addr: SocketAddr, via: Via) {
+    let mut s = match Session::new(shared, conn, stream, addr, via) {
         Ok(s) => s,
         Err(e) => {
             log::warn!("{addr}: cannot set up the connection: {e}");
@@ -25,8 +26,8 @@ pub fn run(shared: &Shared, conn: ConnId, stream: Arc<TcpStream>, addr: SocketAd
     };
     let reason = serve(&mut s);
     match &s.login {
-        Some(l) => log::info!("{addr}: {} disconnected ({reason})", l.user.name),
-        None => log::info!("{addr}: disconnected before login ({reason})"),
+        Some(l) => log::info!("{addr}: {} disconnected ({via}, {reason})", l.user.name),
+        None => log::info!("{addr}: disconnected before login ({via}, {reason})"),
     }
 }
 

@@ -27,6 +27,7 @@ mod pool;
 pub mod protocol;
 pub mod session;
 pub mod telnet;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -134,9 +135,11 @@ pub struct Shared {
     pub pruned: AtomicU64,
     /// Every open connection (its socket, shared, not a duplicate descriptor), so shutdown
     /// can close them all.
-    conns: Mutex<HashMap<ConnId, Arc<TcpStream>>>,
+    conns: Mutex<HashMap<ConnId, Arc<transport::Socket>>>,
     /// Connections being served; compared with `max_clients` at accept.
     active: AtomicUsize,
+    /// The next connection's id (shared by every listener).
+    next_conn: AtomicU64,
 }
 
 impl Shared {
@@ -167,6 +170,8 @@ fn ask_within<T>(
 /// it does not stop it: call [`Server::shutdown`].
 pub struct Server {
     local_addr: SocketAddr,
+    /// The TLS listener's address, if there is one.
+    tls_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     /// Pause state and the stop flag; the accept thread checks it after every accept.
     gate: Arc<Gate>,
@@ -176,7 +181,8 @@ pub struct Server {
 }
 
 struct Threads {
-    accept: JoinHandle<()>,
+    /// One per listener.
+    accept: Vec<JoinHandle<()>>,
     hub: JoinHandle<()>,
     janitor: JoinHandle<()>,
     /// Dropped to stop the janitor.
@@ -210,16 +216,28 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-/// Starts serving on an already-bound listener (so tests can bind port 0). `on_fatal` is
+/// Where the server listens: already bound, so tests can bind port 0.
+pub struct Listeners {
+    /// telnet and nc, in clear text.
+    pub plain: TcpListener,
+    /// TLS (`--tls-addr`), with its certificate and key loaded.
+    pub tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
+}
+
+/// Starts serving on already-bound listeners. `on_fatal` is
 /// called (once, from the failing thread) if the server cannot go on: the hub panicked. The
 /// caller should then shut down and exit with an error, so a service manager restarts it.
 pub fn start(
-    listener: TcpListener,
+    listeners: Listeners,
     store: Store,
     config: Config,
     on_fatal: impl FnOnce(String) + Send + 'static,
 ) -> Result<Server> {
-    let local_addr = listener.local_addr()?;
+    let local_addr = listeners.plain.local_addr()?;
+    let tls_addr = match &listeners.tls {
+        Some((l, _)) => Some(l.local_addr()?),
+        None => None,
+    };
     let moderation = Arc::new(Moderation::default());
     moderation.reload(&*store.conn()?)?;
     let (tx, inbox) = hub::channel()?;
@@ -263,6 +281,7 @@ pub fn start(
         pruned: AtomicU64::new(0),
         conns: Mutex::new(HashMap::new()),
         active: AtomicUsize::new(0),
+        next_conn: AtomicU64::new(1),
     });
     let (janitor_stop, stop_rx) = mpsc::channel();
     let janitor = {
@@ -273,14 +292,20 @@ pub fn start(
             .spawn(move || janitor::run(&shared, conn, stop_rx))?
     };
     let gate = Arc::new(Gate::default());
-    let accept = {
+    let mut accept = Vec::new();
+    let all = std::iter::once((listeners.plain, None, "accept"))
+        .chain(listeners.tls.map(|(l, c)| (l, Some(c), "accept-tls")));
+    for (listener, tls, name) in all {
         let (shared, gate, pool) = (shared.clone(), gate.clone(), pool.clone());
-        thread::Builder::new()
-            .name("accept".into())
-            .spawn(move || accept::accept_loop(listener, shared, gate, pool))?
-    };
+        accept.push(
+            thread::Builder::new()
+                .name(name.into())
+                .spawn(move || accept::accept_loop(listener, shared, gate, pool, tls))?,
+        );
+    }
     Ok(Server {
         local_addr,
+        tls_addr,
         shared,
         gate,
         started: Instant::now(),
@@ -304,6 +329,11 @@ impl Server {
     /// The address actually bound (the real port when asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The TLS listener's address, if any.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// The database the server works on.
@@ -412,17 +442,20 @@ impl Server {
         self.gate.stop();
         drop(t.janitor_stop);
         let _ = t.janitor.join();
-        // Wake the accept thread blocked in accept().
-        let mut wake = self.local_addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(if wake.is_ipv4() {
-                [127, 0, 0, 1].into()
-            } else {
-                std::net::Ipv6Addr::LOCALHOST.into()
-            });
+        // Wake the accept threads blocked in accept().
+        for mut wake in std::iter::once(self.local_addr).chain(self.tls_addr) {
+            if wake.ip().is_unspecified() {
+                wake.set_ip(if wake.is_ipv4() {
+                    [127, 0, 0, 1].into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                });
+            }
+            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
         }
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
-        let _ = t.accept.join();
+        for accept in t.accept {
+            let _ = accept.join();
+        }
         // Logged-in clients: the hub says goodbye and closes their sockets.
         self.shared.hasher.stop();
         let _ = self.shared.ask(|done| Event::Shutdown { done });

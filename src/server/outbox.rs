@@ -14,11 +14,11 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Instant;
 
-use socket2::SockRef;
+use super::transport::Socket;
 
 /// Bytes shared by every outbox they are queued to.
 pub type Bytes = Arc<[u8]>;
@@ -71,7 +71,7 @@ pub enum Flushed {
 
 pub struct Outbox {
     /// Shared with the session that reads from it: one file descriptor per connection.
-    sock: Arc<TcpStream>,
+    sock: Arc<Socket>,
     /// Pieces not yet wholly in the kernel, oldest first.
     queue: VecDeque<Piece>,
     /// Bytes of `queue[0]` already sent.
@@ -88,7 +88,7 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub fn new(sock: Arc<TcpStream>, limit: usize) -> Outbox {
+    pub fn new(sock: Arc<Socket>, limit: usize) -> Outbox {
         Outbox {
             sock,
             queue: VecDeque::new(),
@@ -100,7 +100,7 @@ impl Outbox {
     }
 
     /// The socket, for the hub's readiness registration.
-    pub fn socket(&self) -> &TcpStream {
+    pub fn socket(&self) -> &Socket {
         &self.sock
     }
 
@@ -189,7 +189,8 @@ impl Outbox {
                 iov[n] = IoSlice::new(&piece.bytes()[from..]);
                 n += 1;
             }
-            let sent = match SockRef::from(&*self.sock)
+            let sent = match self
+                .sock
                 .send_vectored_with_flags(&iov[..n], libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
             {
                 Ok(sent) => sent,
@@ -247,11 +248,11 @@ mod tests {
     use std::io::Read;
     use std::net::TcpListener;
 
-    fn pair() -> (Arc<TcpStream>, TcpStream) {
+    fn pair() -> (Arc<Socket>, std::net::TcpStream) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (server, _) = l.accept().unwrap();
-        (Arc::new(server), client)
+        (Arc::new(server.into()), client)
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub fn bin() -> &'static str {
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The TLS listener's address, when started with --tls-addr.
+    pub tls_addr: Option<SocketAddr>,
     pub db: PathBuf,
     pub stdin: Option<ChildStdin>,
     /// Everything the server wrote to stdout after the listening line.
@@ -99,12 +101,19 @@ impl Server {
             .unwrap()
             .parse()
             .expect("address in startup line");
+        let tls_addr = first
+            .split(", ")
+            .nth(1)
+            .filter(|s| s.contains(" (tls)"))
+            .and_then(|s| s.split(' ').next())
+            .map(|a| a.parse().expect("TLS address in startup line"));
         let stdout = Arc::new(Mutex::new(String::new()));
         drain(out.into_inner(), stdout.clone());
         let stdin = child.stdin.take();
         Server {
             child,
             addr,
+            tls_addr,
             db: db.to_path_buf(),
             stdin,
             stdout,

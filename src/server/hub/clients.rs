@@ -8,11 +8,13 @@ use polling::Event as Interest;
 
 use super::{ConnId, Hub};
 use crate::server::outbox::{Bytes, Flushed, Outbox};
+use crate::server::transport::Via;
 use crate::store::users::User;
 
 pub(super) struct Client {
     pub user: User,
     pub addr: SocketAddr,
+    pub via: Via,
     pub out: Outbox,
     /// Queued to this batch already (listed in `Hub::dirty`).
     pub dirty: bool,

@@ -1,11 +1,12 @@
 //! What sessions and the server ask of the hub, and what it tells them back.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::AtomicUsize;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
 use super::ConnId;
+use crate::server::transport::{Socket, Via};
 use crate::store::messages::Kind;
 use crate::store::users::User;
 
@@ -21,7 +22,9 @@ pub enum Event {
         user: User,
         addr: SocketAddr,
         /// The client's socket, shared with its session: one descriptor per connection.
-        sock: Arc<TcpStream>,
+        sock: Arc<Socket>,
+        /// How the client came in, for the console's `who`.
+        via: Via,
         watermark: Sender<i64>,
     },
     /// What the session loaded after `Join` (its history), to go out in front of everything
@@ -83,7 +86,8 @@ pub enum Event {
 #[derive(Debug, Clone)]
 pub struct OnlineUser {
     pub name: String,
-    pub addrs: Vec<SocketAddr>,
+    /// Each session's address and how it came in.
+    pub addrs: Vec<(SocketAddr, Via)>,
 }
 
 /// Counters the hub keeps for others to read without asking it.

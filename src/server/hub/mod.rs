@@ -249,12 +249,13 @@ impl Hub {
                 user,
                 addr,
                 sock,
+                via,
                 watermark,
             } => {
                 if !self.staged.is_empty() {
                     self.settle();
                 }
-                self.join(conn, user, addr, sock, watermark);
+                self.join(conn, user, (addr, via), sock, watermark);
             }
             Event::Leave { conn } => {
                 if !self.staged.is_empty() {

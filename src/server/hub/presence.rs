@@ -7,7 +7,7 @@
 //! that batch, from a list kept sorted as people come and go.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use super::{ConnId, Hub, OnlineUser};
 use crate::server::moderation::banned_line;
 use crate::server::outbox::{Bytes, Outbox};
 use crate::server::protocol::{notice, online_line};
+use crate::server::transport::{Socket, Via};
 use crate::store::users::{name_key, User};
 
 /// More joins and leaves than this in one batch are announced as one line.
@@ -56,8 +57,8 @@ impl Hub {
         &mut self,
         conn: ConnId,
         user: User,
-        addr: SocketAddr,
-        sock: Arc<TcpStream>,
+        (addr, via): (SocketAddr, Via),
+        sock: Arc<Socket>,
         watermark: Sender<i64>,
     ) {
         let mut out = Outbox::new(sock, self.settings.max_backlog);
@@ -101,6 +102,7 @@ impl Hub {
             Client {
                 user,
                 addr,
+                via,
                 out,
                 dirty: false,
                 dead: false,
@@ -221,7 +223,7 @@ impl Hub {
                 addrs: o
                     .conns
                     .iter()
-                    .filter_map(|c| self.clients.get(c).map(|c| c.addr))
+                    .filter_map(|c| self.clients.get(c).map(|c| (c.addr, c.via)))
                     .collect(),
             })
             .collect()

@@ -8,7 +8,7 @@
 //! own answers never interleave and a slow reader can never block this thread's writes.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -20,6 +20,7 @@ use super::limits::{Bucket, SessionSlot};
 use super::moderation::muted_line;
 use super::protocol::{clean, error, history_lines, notice};
 use super::telnet::{Input, LineReader, ECHO_OFF, ECHO_ON};
+use super::transport::{Socket, Via};
 use super::Shared;
 use crate::store::messages::{self, Kind};
 use crate::store::users::{self, name_key, User};
@@ -75,7 +76,7 @@ pub struct Login {
 /// The socket's read side. Before login every read (not just every line) is bounded by the
 /// login deadline, so a client that trickles a byte at a time is cut at it.
 pub struct Reader {
-    sock: Arc<TcpStream>,
+    sock: Arc<Socket>,
     deadline: Option<Instant>,
 }
 
@@ -96,9 +97,11 @@ pub struct Session<'a> {
     pub shared: &'a Shared,
     pub conn: ConnId,
     pub addr: SocketAddr,
+    /// How the client came in.
+    pub via: Via,
     /// The socket, shared with the reader, the hub and the server's registry (one
     /// descriptor). Written directly before login only.
-    stream: Arc<TcpStream>,
+    stream: Arc<Socket>,
     reader: LineReader<Reader>,
     /// Wrong passwords on this connection so far.
     failures: u32,
@@ -127,8 +130,9 @@ impl<'a> Session<'a> {
     pub fn new(
         shared: &'a Shared,
         conn: ConnId,
-        stream: Arc<TcpStream>,
+        stream: Arc<Socket>,
         addr: SocketAddr,
+        via: Via,
     ) -> io::Result<Session<'a>> {
         let reader = Reader {
             sock: stream.clone(),
@@ -141,6 +145,7 @@ impl<'a> Session<'a> {
             shared,
             conn,
             addr,
+            via,
             stream,
             reader: LineReader::new(reader, shared.config.max_line, shared.config.telnet),
             failures: 0,
@@ -269,10 +274,11 @@ impl<'a> Session<'a> {
     /// hub refused the login (it told the client why).
     pub fn join(&mut self, login: Login) -> bool {
         log::info!(
-            "{}: {} logged in ({:?})",
+            "{}: {} logged in ({:?}, {})",
             self.addr,
             login.user.name,
-            login.method
+            login.method,
+            self.via
         );
         self.reader.get_mut().deadline = None;
         let _ = self
@@ -286,6 +292,7 @@ impl<'a> Session<'a> {
             user: user.clone(),
             addr: self.addr,
             sock: self.stream.clone(),
+            via: self.via,
             watermark: tx,
         };
         if self.shared.hub.send(join).is_err() {

@@ -1,0 +1,291 @@
+//! TLS (`--tls-addr`): the line protocol of telnet and `nc`, inside TLS (`rustls`), for
+//! `openssl s_client`, `socat`, `gnutls-cli`, Mudlet and TinTin++.
+//!
+//! A TLS connection is served by two threads. Its worker runs the handshake (bounded by
+//! `--login-timeout` and by shutdown), then creates a Unix socket pair, starts a *relay*
+//! thread and runs the ordinary session on one end of the pair. The relay holds the TLS
+//! state and moves bytes between the client's TCP socket (encrypted) and the other end of
+//! the pair (plain). So the session and the hub see a stream socket as for every transport,
+//! and the hub's rule holds unchanged: its send to the session's end never blocks, and a TLS
+//! client that stops reading fills the pair's buffer (the relay stops taking from it when
+//! rustls holds unsent bytes) until the hub cuts it at `--max-backlog`.
+//!
+//! Per TLS connection: three descriptors (the TCP socket and the pair), two threads.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::{ServerConfig, ServerConnection};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::{Socket, Via};
+use crate::server::hub::ConnId;
+use crate::server::{connection, lock, Shared};
+
+/// How often a handshake in progress looks at its deadline and at shutdown.
+const HANDSHAKE_STEP: Duration = Duration::from_millis(250);
+
+/// Decrypted bytes the relay holds for the session at most before it stops reading the
+/// client (the session reads lines slowly when paced; TCP then slows the client down).
+const HOLD: usize = 64 * 1024;
+
+/// Loads a PEM certificate chain and private key. The error is one line naming the file.
+pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read the TLS certificate {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("no certificate in {}", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read the TLS key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("the TLS certificate and key do not fit together: {e}"))?;
+    Ok(Arc::new(config))
+}
+
+/// `besedka gen-cert`: writes a self-signed certificate for `host` and its key into `dir`
+/// (`cert.pem`, `key.pem`, the key readable by its owner only); returns both paths.
+pub fn generate(host: &str, dir: &Path) -> Result<(PathBuf, PathBuf), String> {
+    let made = rcgen::generate_simple_self_signed(vec![host.to_string()])
+        .map_err(|e| format!("cannot make a certificate for {host:?}: {e}"))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    write_new(&key, made.signing_key.serialize_pem().as_bytes(), 0o600)?;
+    write_new(&cert, made.cert.pem().as_bytes(), 0o644)?;
+    Ok((cert, key))
+}
+
+/// Creates `path` (refusing to overwrite: a key is not replaced by accident) with `mode`.
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    f.write_all(bytes)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Serves one TLS connection on a worker: handshake, relay, session.
+pub fn serve(
+    shared: &Shared,
+    conn: ConnId,
+    tcp: Arc<Socket>,
+    addr: SocketAddr,
+    config: Arc<ServerConfig>,
+) {
+    let deadline = Instant::now() + shared.config.login_timeout;
+    let tls = match handshake(shared, config, &tcp, deadline) {
+        Ok(tls) => tls,
+        Err(e) => {
+            log::info!("{addr}: TLS handshake failed: {e}");
+            return;
+        }
+    };
+    let (theirs, ours) = match UnixStream::pair() {
+        Ok(pair) => pair,
+        Err(e) => {
+            log::warn!("{addr}: cannot make a socket pair: {e}");
+            return;
+        }
+    };
+    let session_end = Arc::new(Socket::from(ours));
+    // From now on shutdown reaches the session through its end of the pair.
+    lock(&shared.conns).insert(conn, session_end.clone());
+    let relay = std::thread::Builder::new()
+        .name("tls-relay".into())
+        .stack_size(64 * 1024)
+        .spawn(move || relay(tls, tcp, theirs));
+    let relay = match relay {
+        Ok(handle) => handle,
+        Err(e) => {
+            log::warn!("{addr}: cannot start the TLS relay: {e}");
+            return;
+        }
+    };
+    connection::run(shared, conn, session_end.clone(), addr, Via::Tls);
+    // The relay ends once the session's end is closed (the hub may still hold it a moment).
+    let _ = session_end.shutdown(Shutdown::Both);
+    let _ = relay.join();
+}
+
+/// Runs the handshake in steps, so a client that never finishes it is cut at the login
+/// deadline and a shutdown is not held up by it.
+fn handshake(
+    shared: &Shared,
+    config: Arc<ServerConfig>,
+    tcp: &Socket,
+    deadline: Instant,
+) -> io::Result<ServerConnection> {
+    let mut tls = ServerConnection::new(config).map_err(io::Error::other)?;
+    let mut sock = tcp;
+    while tls.is_handshaking() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || shared.cut.load(Ordering::SeqCst) {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let step = left.min(HANDSHAKE_STEP);
+        tcp.set_read_timeout(Some(step))?;
+        tcp.set_write_timeout(Some(step))?;
+        match tls.complete_io(&mut sock) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(tls)
+}
+
+/// Moves bytes both ways until both sides are done: the client's TLS stream on `tcp`, the
+/// session's plain bytes on `plain`. Never blocks on one side while the other has work.
+fn relay(mut tls: ServerConnection, tcp: Arc<Socket>, plain: UnixStream) {
+    let tcp = &*tcp;
+    if tcp.set_nonblocking(true).is_err() || plain.set_nonblocking(true).is_err() {
+        return end(tcp, &plain);
+    }
+    let mut to_session: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 4096];
+    let (mut client_done, mut session_done, mut told_session) = (false, false, false);
+    loop {
+        // Out to the client: what rustls has encrypted.
+        while tls.wants_write() {
+            match tls.write_tls(&mut &*tcp) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => return end(tcp, &plain),
+            }
+        }
+        // In to the session: what the client sent, decrypted.
+        while !to_session.is_empty() {
+            match (&plain).write(&to_session) {
+                Ok(n) => {
+                    to_session.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => return end(tcp, &plain),
+            }
+        }
+        if client_done && to_session.is_empty() && !told_session {
+            // The client is gone: the session reads its EOF and ends.
+            let _ = plain.shutdown(Shutdown::Write);
+            told_session = true;
+        }
+        if session_done && (!tls.wants_write() || client_done) {
+            return end(tcp, &plain);
+        }
+        let want_client_in = !client_done && to_session.len() < HOLD;
+        let want_session_in = !session_done && !tls.wants_write();
+        if !wait(
+            tcp,
+            &plain,
+            want_client_in,
+            tls.wants_write(),
+            want_session_in,
+            !to_session.is_empty(),
+        ) {
+            return end(tcp, &plain);
+        }
+        if want_client_in {
+            match tls.read_tls(&mut &*tcp) {
+                Ok(0) => client_done = true,
+                Ok(_) => match tls.process_new_packets() {
+                    Ok(_) => loop {
+                        match tls.reader().read(&mut buf) {
+                            Ok(0) => {
+                                client_done = true; // close_notify
+                                break;
+                            }
+                            Ok(n) => to_session.extend_from_slice(&buf[..n]),
+                            Err(_) => break, // WouldBlock: nothing more decrypted yet
+                        }
+                    },
+                    Err(e) => {
+                        log::debug!("TLS error from a client: {e}");
+                        let _ = tls.write_tls(&mut &*tcp); // the alert, if it fits
+                        return end(tcp, &plain);
+                    }
+                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => client_done = true,
+            }
+        }
+        if want_session_in {
+            match (&plain).read(&mut buf) {
+                Ok(0) => {
+                    session_done = true;
+                    tls.send_close_notify();
+                }
+                Ok(n) => {
+                    if tls.writer().write_all(&buf[..n]).is_err() {
+                        return end(tcp, &plain);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => {
+                    session_done = true;
+                    tls.send_close_notify();
+                }
+            }
+        }
+    }
+}
+
+fn end(tcp: &Socket, plain: &UnixStream) {
+    let _ = tcp.shutdown(Shutdown::Both);
+    let _ = plain.shutdown(Shutdown::Both);
+}
+
+/// Waits until one of the wanted directions can move; false if `poll` fails.
+fn wait(
+    tcp: &Socket,
+    plain: &UnixStream,
+    tcp_in: bool,
+    tcp_out: bool,
+    plain_in: bool,
+    plain_out: bool,
+) -> bool {
+    let events = |input: bool, output: bool| {
+        (if input { libc::POLLIN } else { 0 }) | (if output { libc::POLLOUT } else { 0 })
+    };
+    // A side with nothing wanted is left out (a negative fd), or its hang-up would wake the
+    // poll again and again.
+    let entry = |fd: i32, events: i16| libc::pollfd {
+        fd: if events == 0 { -1 } else { fd },
+        events,
+        revents: 0,
+    };
+    let mut fds = [
+        entry(tcp.as_raw_fd(), events(tcp_in, tcp_out)),
+        entry(plain.as_raw_fd(), events(plain_in, plain_out)),
+    ];
+    loop {
+        // SAFETY: `fds` is a valid array of two pollfd for the length given.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n >= 0 {
+            return true;
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return false;
+        }
+    }
+}

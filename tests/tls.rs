@@ -1,0 +1,284 @@
+//! TLS (`--tls-addr`): the real binary with a certificate from `besedka gen-cert`, and a
+//! real TLS client (rustls) trusting that certificate, talking with a telnet-side client.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{bin, Server, WAIT};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+
+/// Makes a certificate for `localhost` with `besedka gen-cert`; returns (cert, key).
+fn gen_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let out = std::process::Command::new(bin())
+        .args(["gen-cert", "--host", "localhost", "--out"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "the key is readable by its owner only");
+    (cert, key)
+}
+
+/// A server with TLS on a free port, with its certificate.
+fn tls_server(extra: &[&str]) -> (Server, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = gen_cert(dir.path());
+    let (cert_s, key_s) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let args = [
+        &[
+            "--tls-addr",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert_s,
+            "--tls-key",
+            key_s,
+        ][..],
+        extra,
+    ]
+    .concat();
+    let server = Server::start(&args);
+    assert!(
+        server.tls_addr.is_some(),
+        "the startup line lists the TLS listener"
+    );
+    (server, cert, dir)
+}
+
+struct TlsClient {
+    tls: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl TlsClient {
+    fn connect(addr: SocketAddr, cert: &Path) -> TlsClient {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(cert).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let sock = TcpStream::connect_timeout(&addr, WAIT).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        TlsClient {
+            tls: rustls::StreamOwned::new(conn, sock),
+            buf: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        self.tls
+            .write_all(format!("{line}\r\n").as_bytes())
+            .unwrap();
+        self.tls.flush().unwrap();
+    }
+
+    fn expect(&mut self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(at) = common::find(&self.buf, text.as_bytes()) {
+                let rest = self.buf.split_off(at + text.len());
+                let got = std::mem::replace(&mut self.buf, rest);
+                return String::from_utf8_lossy(&got).into_owned();
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "expected {text:?} over TLS, got {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+            let mut chunk = [0u8; 4096];
+            match self.tls.read(&mut chunk) {
+                Ok(0) => panic!(
+                    "TLS connection closed while expecting {text:?}; got {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("TLS read failed: {e}"),
+            }
+        }
+    }
+}
+
+/// Waits (bounded) for the server to close a raw connection; returns how long it took.
+fn closed_within(mut sock: TcpStream, limit: Duration) -> Duration {
+    let start = Instant::now();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match sock.read(&mut buf) {
+            Ok(0) => return start.elapsed(),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return start.elapsed(),
+        }
+        assert!(start.elapsed() < limit, "still open after {limit:?}");
+    }
+}
+
+#[test]
+fn a_tls_user_and_a_telnet_user_chat_both_ways() {
+    let (mut server, cert, _dir) = tls_server(&[]);
+    let tls_addr = server.tls_addr.unwrap();
+    let (mut telnet, _) = server.register("bob", "secret12");
+    let mut alice = TlsClient::connect(tls_addr, &cert);
+    alice.expect("Name: ");
+    alice.send("/register alice secret12");
+    alice.expect("* Online (2): alice, bob");
+    telnet.expect("* alice joined");
+    alice.send("привет по TLS");
+    telnet.expect("alice: привет по TLS\r\n");
+    telnet.send("and back in clear");
+    alice.expect("bob: and back in clear\r\n");
+    let who = server.ask("who", "alice (1 session): 127.0.0.1:");
+    let rest = server.expect_out("(tls)");
+    assert!(
+        !rest.contains('\n'),
+        "alice's session shows as tls: {who}{rest}"
+    );
+    server.expect_log("connected (tls)");
+}
+
+#[test]
+fn a_bad_certificate_or_key_is_a_one_line_error_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, _key) = gen_cert(dir.path());
+    let missing = dir.path().join("nope.pem");
+    for (c, k) in [(&cert, &missing), (&missing, &cert), (&cert, &cert)] {
+        let out = std::process::Command::new(bin())
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--tls-addr",
+                "127.0.0.1:0",
+            ])
+            .arg("--db")
+            .arg(dir.path().join("x.db"))
+            .arg("--tls-cert")
+            .arg(c)
+            .arg("--tls-key")
+            .arg(k)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.trim_end().lines().last().unwrap_or_default();
+        assert!(last.starts_with("besedka: "), "{err}");
+        assert!(
+            last.contains("TLS") || last.contains("certificate"),
+            "{err}"
+        );
+    }
+    // And gen-cert never overwrites a key.
+    let again = std::process::Command::new(bin())
+        .args(["gen-cert", "--host", "localhost", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+}
+
+#[test]
+fn a_silent_tls_connection_is_cut_at_the_login_timeout() {
+    let (server, _cert, _dir) = tls_server(&["--login-timeout", "1"]);
+    let silent = TcpStream::connect(server.tls_addr.unwrap()).unwrap();
+    let took = closed_within(silent, Duration::from_secs(5));
+    assert!(took >= Duration::from_millis(800), "cut too soon: {took:?}");
+    server.expect_log("TLS handshake failed");
+}
+
+#[test]
+fn the_per_address_limit_and_bans_apply_to_tls() {
+    let (mut server, cert, _dir) = {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = gen_cert(dir.path());
+        let server = Server::start_strict(&[
+            "--max-per-ip",
+            "1",
+            "--tls-addr",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ]);
+        (server, cert, dir)
+    };
+    let tls_addr = server.tls_addr.unwrap();
+    let mut first = TlsClient::connect(tls_addr, &cert);
+    first.expect("Name: ");
+    // The address's one connection is taken: a second one, by any transport, is closed.
+    let second = TcpStream::connect(tls_addr).unwrap();
+    closed_within(second, Duration::from_secs(3));
+    drop(first);
+    server.expect_log("disconnected before login (tls");
+    // A connection that is served waits for its handshake (up to the login timeout, 120 s);
+    // a banned one is closed at once.
+    server.ask("ban 127.0.0.1 testing", "Banned");
+    let banned = TcpStream::connect(tls_addr).unwrap();
+    closed_within(banned, Duration::from_secs(3));
+}
+
+#[test]
+fn a_tls_client_that_does_not_read_is_cut_at_the_backlog_bound() {
+    let (server, cert, _dir) = tls_server(&["--max-rate", "10000"]);
+    let mut sleeper = TlsClient::connect(server.tls_addr.unwrap(), &cert);
+    sleeper.expect("Name: ");
+    sleeper.send("/register sleeper secret12");
+    sleeper.expect("* Online (1)");
+    let (mut talker, _) = server.register("talker", "secret12");
+    let line = "x".repeat(1000);
+    // 8 MB: more than the kernel's buffers and the relay hold, far more than --max-backlog.
+    for i in 0..8000 {
+        talker.send(&format!("{i} {line}"));
+    }
+    server.expect_log("disconnecting sleeper");
+    talker.send("/who");
+    talker.expect("* Online (1): talker");
+}
+
+#[test]
+fn shutdown_says_goodbye_over_tls_and_exits_promptly() {
+    let (mut server, cert, _dir) = tls_server(&[]);
+    let mut alice = TlsClient::connect(server.tls_addr.unwrap(), &cert);
+    alice.expect("Name: ");
+    alice.send("/register alice secret12");
+    alice.expect("* Online (1)");
+    let mut bob = TlsClient::connect(server.tls_addr.unwrap(), &cert);
+    bob.expect("Name: "); // still logging in
+    let start = Instant::now();
+    server.command("shutdown");
+    alice.expect("* Server is shutting down. Bye.");
+    assert_eq!(server.wait_exit(), Some(0));
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+}
