@@ -217,6 +217,12 @@ pub struct ServeArgs {
     /// The TLS private key (PEM).
     #[arg(long, requires = "tls_addr")]
     pub tls_key: Option<PathBuf>,
+    /// Also listen for SSH connections here, e.g. 0.0.0.0:2222.
+    #[arg(long)]
+    pub ssh_addr: Option<String>,
+    /// The SSH host key (OpenSSH format); made (ed25519) and stored there if missing.
+    #[arg(long, default_value = "besedka_ssh_host_ed25519_key")]
+    pub ssh_host_key: PathBuf,
     /// Don't read console commands from standard input.
     #[arg(long)]
     pub no_console: bool,
@@ -390,6 +396,16 @@ fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), Stri
         }
         _ => None,
     };
+    let ssh = match &args.ssh_addr {
+        Some(addr) => {
+            let key = crate::server::transport::ssh::host_key(&args.ssh_host_key)?;
+            let l = server::listen(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let ssh = crate::server::transport::ssh::Ssh::start(key)
+                .map_err(|e| format!("cannot start SSH: {e}"))?;
+            Some((l, Arc::new(ssh)))
+        }
+        None => None,
+    };
     let sink = crate::logging::init(level, args.log_file.as_deref(), Some(&store))?;
     if let Err(e) = nofile {
         log::warn!("cannot raise the open-files limit: {e}");
@@ -444,12 +460,16 @@ fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), Stri
     let listeners = server::Listeners {
         plain: listener,
         tls,
+        ssh,
     };
     let server =
         Arc::new(server::start(listeners, store, config, on_fatal).map_err(|e| e.to_string())?);
     let mut on = format!("{} (telnet)", server.local_addr());
     if let Some(tls) = server.tls_addr() {
         on.push_str(&format!(", {tls} (tls)"));
+    }
+    if let Some(ssh) = server.ssh_addr() {
+        on.push_str(&format!(", {ssh} (ssh)"));
     }
     println!("besedka listening on {on} (db: {})", db.display());
     let _ = io::stdout().flush();

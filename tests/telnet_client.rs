@@ -5,11 +5,8 @@
 //! (env `CI` set), where it fails: CI installs them (see `.ci/run`).
 
 mod common;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
+use common::expect::{self, tcl, wait_for};
 use common::Server;
 
 const NAME: &str = "Борис";
@@ -18,55 +15,8 @@ const PASSWORD: &str = "tajnaja-parola";
 /// negotiated BINARY, inetutils telnet sends it as `IAC SUSP IAC DO TIMING-MARK`, so this
 /// line also checks the BINARY offer.
 const CHAT: &str = "Привет, мир! Как дела?";
-/// The whole expect run, however it goes, ends by then (expect's own timeout is 10 s a step).
-const HARD_LIMIT: Duration = Duration::from_secs(40);
-
-/// The first `program` on PATH.
-fn on_path(program: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-}
-
-/// A Tcl double-quoted string: non-ASCII as `\uXXXX`, so the script is plain ASCII and its
-/// meaning does not depend on the encoding Tcl reads it in.
-fn tcl(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' | '\\' | '$' | '[' | ']' | '{' | '}' => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' '..='~' => out.push(c),
-            c => {
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{u:04x}"));
-                }
-            }
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// An expect step: waits for `text`, failing with a distinct exit code and a message.
-fn wait_for(text: &str, code: u8) -> String {
-    // Multi-line on purpose: expect reads a one-line braced argument as a single pattern.
-    format!(
-        "expect {{\n    -exact {t} {{}}\n    timeout {{ puts stderr {{timed out waiting for {t}}}; exit {code} }}\n    eof {{ puts stderr {{connection closed while waiting for {t}}}; exit {code} }}\n}}\n",
-        t = tcl(text)
-    )
-}
-
-fn script(port: u16, log: &Path) -> String {
+fn script(port: u16) -> String {
     let mut s = String::new();
-    s.push_str("set timeout 10\n");
-    s.push_str(&format!(
-        "log_file -noappend {}\n",
-        tcl(&log.display().to_string())
-    ));
     s.push_str(&format!("spawn telnet 127.0.0.1 {port}\n"));
     // inetutils telnet first prints Trying…/Connected to…/Escape character is '^]'.
     s.push_str(&wait_for("Escape character is", 10));
@@ -90,24 +40,11 @@ fn script(port: u16, log: &Path) -> String {
 
 #[test]
 fn real_telnet_client_registers_a_cyrillic_name_without_echoing_the_password() {
-    let missing: Vec<_> = ["telnet", "expect"]
-        .into_iter()
-        .filter(|p| on_path(p).is_none())
-        .collect();
-    if !missing.is_empty() {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "{} not on PATH; CI must install inetutils-telnet and expect",
-                missing.join(" and ")
-            );
-        }
-        // Straight to the stderr handle: the test harness captures eprintln! and shows it only
-        // for failures, which would make this skip look like a pass.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED real_telnet_client: {} not found; install inetutils-telnet and expect",
-            missing.join(" and ")
-        );
+    if !expect::have(
+        "real_telnet_client",
+        &["telnet", "expect"],
+        "inetutils-telnet and expect",
+    ) {
         return;
     }
 
@@ -115,47 +52,16 @@ fn real_telnet_client_registers_a_cyrillic_name_without_echoing_the_password() {
     let (mut watcher, _) = server.register("watcher", "secret1");
 
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("transcript.log");
-    let script_path = dir.path().join("register.exp");
-    std::fs::write(&script_path, script(server.addr.port(), &log)).unwrap();
-    let out_path = dir.path().join("expect.out");
-    let err_path = dir.path().join("expect.err");
-
-    let started = Instant::now();
-    let mut child = Command::new("expect")
-        .arg("-f")
-        .arg(&script_path)
-        .env("LANG", "C.UTF-8")
-        .env("LC_ALL", "C.UTF-8")
-        .env("TERM", "dumb")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .expect("spawn expect");
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if started.elapsed() > HARD_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let read =
-        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
-    let transcript = read(&log);
-    let stdout = read(&out_path);
-    let stderr = read(&err_path);
+    let run = expect::run(dir.path(), &script(server.addr.port()));
+    let (transcript, stdout) = (&run.transcript, &run.stdout);
     let report = format!(
-        "expect stderr:\n{stderr}\ntranscript:\n{transcript}\nserver log:\n{}",
+        "{}\nserver log:\n{}",
+        run.report(),
         server.stderr.lock().unwrap()
     );
-    eprintln!("expect took {:?}", started.elapsed());
-
-    let status = status.unwrap_or_else(|| panic!("expect ran over {HARD_LIMIT:?}; {report}"));
+    let status = run
+        .status
+        .unwrap_or_else(|| panic!("expect ran over {:?}; {report}", expect::HARD_LIMIT));
     assert!(status.success(), "expect failed ({status}); {report}");
     assert!(
         transcript.contains(&format!("Hello, {NAME}!")),
@@ -169,7 +75,7 @@ fn real_telnet_client_registers_a_cyrillic_name_without_echoing_the_password() {
         "name not echoed; {report}"
     );
     assert!(transcript.contains(CHAT), "chat line not echoed; {report}");
-    for (what, text) in [("transcript", &transcript), ("expect stdout", &stdout)] {
+    for (what, text) in [("transcript", transcript), ("expect stdout", stdout)] {
         assert!(
             !text.contains(PASSWORD),
             "the password was echoed in the {what}; {report}"

@@ -157,16 +157,47 @@ fn admit(shared: &Shared, ip: IpAddr) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Takes connections on `listener` until the gate stops. With `tls`, each connection is a
-/// TLS one ([`transport::tls`]); without, plain telnet/nc.
+/// What a listener serves.
+#[derive(Clone)]
+pub enum Way {
+    /// telnet and nc.
+    Plain,
+    /// TLS, with the certificate.
+    Tls(Arc<rustls::ServerConfig>),
+    /// SSH, served by its runtime.
+    Ssh(Arc<transport::ssh::Ssh>),
+}
+
+/// A connection admitted and counted (registry, `active`, its address's open connections);
+/// dropping it undoes all three, whenever and on whatever thread the connection ends (a
+/// panic included, or a job dropped unrun).
+pub struct Admitted {
+    shared: Arc<Shared>,
+    conn: ConnId,
+    ip: IpAddr,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        lock(&self.shared.conns).remove(&self.conn);
+        self.shared.active.fetch_sub(1, Ordering::SeqCst);
+        self.shared.limits.release(self.ip);
+    }
+}
+
+/// Takes connections on `listener` until the gate stops, and serves them the `way` it says.
 pub fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
     gate: Arc<Gate>,
     pool: Pool,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    way: Way,
 ) {
-    let via = if tls.is_some() { Via::Tls } else { Via::Plain };
+    let via = match way {
+        Way::Plain => Via::Plain,
+        Way::Tls(_) => Via::Tls,
+        Way::Ssh(_) => Via::Ssh,
+    };
     let mut backoff = Backoff {
         delay: Backoff::FIRST,
         quiet: Quiet::default(),
@@ -196,8 +227,9 @@ pub fn accept_loop(
                     text.trim_start_matches("! ").trim_end()
                 );
             }
-            // A TLS client would read the refusal as a broken handshake: it is just closed.
-            if tls.is_none() {
+            // A TLS or SSH client would read a clear-text refusal as a broken handshake: it
+            // is just closed.
+            if via == Via::Plain {
                 refuse(stream, &text);
             }
             continue;
@@ -206,38 +238,35 @@ pub fn accept_loop(
             log::debug!("{addr}: cannot set socket options: {e}");
         }
         let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-        let tls = tls.clone();
+        shared.active.fetch_add(1, Ordering::SeqCst);
+        log::info!("{addr}: connected ({via})");
+        let admitted = Admitted {
+            shared: shared.clone(),
+            conn,
+            ip: addr.ip(),
+        };
+        if let Way::Ssh(ssh) = &way {
+            // The SSH runtime serves it; a session thread starts with its shell.
+            ssh.serve(shared.clone(), stream, addr, conn, admitted, pool.clone());
+            continue;
+        }
         // One descriptor per connection: the registry, the session and the hub share it.
         // (A TLS connection is registered with its TCP socket until the handshake is done.)
         let stream = Arc::new(transport::Socket::from(stream));
         lock(&shared.conns).insert(conn, stream.clone());
-        shared.active.fetch_add(1, Ordering::SeqCst);
-        log::info!("{addr}: connected ({via})");
-        let job_shared = shared.clone();
+        let way = way.clone();
         let started = pool.execute(move || {
-            let shared = job_shared;
-            // Runs when the session ends, a panic included.
-            struct Done<'a>(&'a Shared, ConnId, IpAddr);
-            impl Drop for Done<'_> {
-                fn drop(&mut self) {
-                    lock(&self.0.conns).remove(&self.1);
-                    self.0.active.fetch_sub(1, Ordering::SeqCst);
-                    self.0.limits.release(self.2);
-                }
-            }
-            let _done = Done(&shared, conn, addr.ip());
-            match tls {
-                Some(config) => transport::tls::serve(&shared, conn, stream, addr, config),
-                None => connection::run(&shared, conn, stream, addr, via),
+            let shared = admitted.shared.clone();
+            let _admitted = admitted; // released when the session ends, a panic included
+            match way {
+                Way::Tls(config) => transport::tls::serve(&shared, conn, stream, addr, config),
+                _ => connection::run(&shared, conn, stream, addr, via, None),
             }
         });
         if let Err(e) = started {
-            // No thread could be started and none is alive: the job (and its `Done`) was
-            // dropped unrun, so undo the bookkeeping here.
+            // No thread could be started and none is alive: the job was dropped unrun, and
+            // its `Admitted` with it.
             log::warn!("{addr}: cannot serve: no worker thread ({e})");
-            lock(&shared.conns).remove(&conn);
-            shared.active.fetch_sub(1, Ordering::SeqCst);
-            shared.limits.release(addr.ip());
         }
     }
 }

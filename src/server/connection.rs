@@ -8,15 +8,23 @@ use std::sync::Arc;
 use super::commands;
 use super::hub::ConnId;
 use super::protocol::{error, notice};
-use super::session::{End, Flow, Session, Stage};
+use super::session::{End, Flow, Method, Session, Stage};
 use super::transport::{Socket, Via};
 use super::Shared;
 use crate::auth::MIN_PASSWORD_CHARS;
 use crate::store::messages::Kind;
-use crate::store::users::{self, name_key};
+use crate::store::users::{self, name_key, User};
 
-/// Serves one connection from greeting to goodbye.
-pub fn run(shared: &Shared, conn: ConnId, stream: Arc<Socket>, addr: SocketAddr, via: Via) {
+/// Serves one connection from greeting to goodbye. `pre`: the transport authenticated the
+/// user already (SSH with a key or a password); the login stage is skipped.
+pub fn run(
+    shared: &Shared,
+    conn: ConnId,
+    stream: Arc<Socket>,
+    addr: SocketAddr,
+    via: Via,
+    pre: Option<(User, Method)>,
+) {
     let mut s = match Session::new(shared, conn, stream, addr, via) {
         Ok(s) => s,
         Err(e) => {
@@ -24,7 +32,7 @@ pub fn run(shared: &Shared, conn: ConnId, stream: Arc<Socket>, addr: SocketAddr,
             return;
         }
     };
-    let reason = serve(&mut s);
+    let reason = serve(&mut s, pre);
     match &s.login {
         Some(l) => log::info!("{addr}: {} disconnected ({via}, {reason})", l.user.name),
         None => log::info!("{addr}: disconnected before login ({via}, {reason})"),
@@ -32,7 +40,7 @@ pub fn run(shared: &Shared, conn: ConnId, stream: Arc<Socket>, addr: SocketAddr,
 }
 
 /// Both stages; returns why the connection ended, for the log.
-fn serve(s: &mut Session) -> &'static str {
+fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
     if s.shared.config.telnet && s.write_raw(&super::telnet::OFFER).is_err() {
         return "write failed";
     }
@@ -41,10 +49,19 @@ fn serve(s: &mut Session) -> &'static str {
         "Welcome to besedka! {online} {} online.",
         if online == 1 { "user" } else { "users" }
     )));
-    s.send(&notice(
-        "Type your name to log in or register, or /token TOKEN to resume a session.",
-    ));
-    match login_stage(s) {
+    if pre.is_none() {
+        s.send(&notice(
+            "Type your name to log in or register, or /token TOKEN to resume a session.",
+        ));
+    }
+    let login = match pre {
+        Some((user, method)) => match s.login_as(user, method) {
+            Flow::LoggedIn(login) => Ok(Some(login)),
+            _ => return "refused at login",
+        },
+        None => login_stage(s),
+    };
+    match login {
         Ok(Some(login)) => {
             if !s.join(login) {
                 return "refused at login";

@@ -42,7 +42,7 @@ use crate::error::Result;
 use crate::store::retention::{self, Policy};
 use crate::store::users::{self, Purged};
 use crate::store::Store;
-use accept::Gate;
+use accept::{Gate, Way};
 use hub::{ConnId, Event, Hub, HubSender, OnlineUser, Stats};
 use limits::{Limits, Quiet, Rules};
 use moderation::{Moderation, Moderator};
@@ -172,6 +172,9 @@ pub struct Server {
     local_addr: SocketAddr,
     /// The TLS listener's address, if there is one.
     tls_addr: Option<SocketAddr>,
+    /// The SSH listener's address and transport, if there is one.
+    ssh_addr: Option<SocketAddr>,
+    ssh: Option<Arc<transport::ssh::Ssh>>,
     shared: Arc<Shared>,
     /// Pause state and the stop flag; the accept thread checks it after every accept.
     gate: Arc<Gate>,
@@ -222,6 +225,8 @@ pub struct Listeners {
     pub plain: TcpListener,
     /// TLS (`--tls-addr`), with its certificate and key loaded.
     pub tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
+    /// SSH (`--ssh-addr`), with its runtime started.
+    pub ssh: Option<(TcpListener, Arc<transport::ssh::Ssh>)>,
 }
 
 /// Starts serving on already-bound listeners. `on_fatal` is
@@ -238,6 +243,11 @@ pub fn start(
         Some((l, _)) => Some(l.local_addr()?),
         None => None,
     };
+    let ssh_addr = match &listeners.ssh {
+        Some((l, _)) => Some(l.local_addr()?),
+        None => None,
+    };
+    let ssh = listeners.ssh.as_ref().map(|(_, s)| s.clone());
     let moderation = Arc::new(Moderation::default());
     moderation.reload(&*store.conn()?)?;
     let (tx, inbox) = hub::channel()?;
@@ -293,19 +303,22 @@ pub fn start(
     };
     let gate = Arc::new(Gate::default());
     let mut accept = Vec::new();
-    let all = std::iter::once((listeners.plain, None, "accept"))
-        .chain(listeners.tls.map(|(l, c)| (l, Some(c), "accept-tls")));
-    for (listener, tls, name) in all {
+    let all = std::iter::once((listeners.plain, Way::Plain, "accept"))
+        .chain(listeners.tls.map(|(l, c)| (l, Way::Tls(c), "accept-tls")))
+        .chain(listeners.ssh.map(|(l, s)| (l, Way::Ssh(s), "accept-ssh")));
+    for (listener, way, name) in all {
         let (shared, gate, pool) = (shared.clone(), gate.clone(), pool.clone());
         accept.push(
             thread::Builder::new()
                 .name(name.into())
-                .spawn(move || accept::accept_loop(listener, shared, gate, pool, tls))?,
+                .spawn(move || accept::accept_loop(listener, shared, gate, pool, way))?,
         );
     }
     Ok(Server {
         local_addr,
         tls_addr,
+        ssh_addr,
+        ssh,
         shared,
         gate,
         started: Instant::now(),
@@ -334,6 +347,11 @@ impl Server {
     /// The TLS listener's address, if any.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.tls_addr
+    }
+
+    /// The SSH listener's address, if any.
+    pub fn ssh_addr(&self) -> Option<SocketAddr> {
+        self.ssh_addr
     }
 
     /// The database the server works on.
@@ -443,7 +461,10 @@ impl Server {
         drop(t.janitor_stop);
         let _ = t.janitor.join();
         // Wake the accept threads blocked in accept().
-        for mut wake in std::iter::once(self.local_addr).chain(self.tls_addr) {
+        for mut wake in std::iter::once(self.local_addr)
+            .chain(self.tls_addr)
+            .chain(self.ssh_addr)
+        {
             if wake.ip().is_unspecified() {
                 wake.set_ip(if wake.is_ipv4() {
                     [127, 0, 0, 1].into()
@@ -480,6 +501,11 @@ impl Server {
         }
         // Every session returns; what they read is in the hub's queue, committed at Stop.
         t.pool.join();
+        // SSH connections still authenticating have no session: stopping the runtime ends
+        // them.
+        if let Some(ssh) = &self.ssh {
+            ssh.stop();
+        }
         let _ = self.shared.hub.send(Event::Stop);
         let _ = t.hub.join();
         log::info!("server stopped");

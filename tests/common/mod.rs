@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod expect;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -23,6 +25,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The TLS listener's address, when started with --tls-addr.
     pub tls_addr: Option<SocketAddr>,
+    /// The SSH listener's address, when started with --ssh-addr.
+    pub ssh_addr: Option<SocketAddr>,
     pub db: PathBuf,
     pub stdin: Option<ChildStdin>,
     /// Everything the server wrote to stdout after the listening line.
@@ -101,12 +105,15 @@ impl Server {
             .unwrap()
             .parse()
             .expect("address in startup line");
-        let tls_addr = first
-            .split(", ")
-            .nth(1)
-            .filter(|s| s.contains(" (tls)"))
-            .and_then(|s| s.split(' ').next())
-            .map(|a| a.parse().expect("TLS address in startup line"));
+        // `besedka listening on A (telnet), B (tls), C (ssh) (db: …)`
+        let listener = |kind: &str| {
+            first
+                .split(", ")
+                .find(|s| s.contains(&format!(" ({kind})")))
+                .and_then(|s| s.split(' ').next())
+                .map(|a| a.parse().expect("address in startup line"))
+        };
+        let (tls_addr, ssh_addr) = (listener("tls"), listener("ssh"));
         let stdout = Arc::new(Mutex::new(String::new()));
         drain(out.into_inner(), stdout.clone());
         let stdin = child.stdin.take();
@@ -114,6 +121,7 @@ impl Server {
             child,
             addr,
             tls_addr,
+            ssh_addr,
             db: db.to_path_buf(),
             stdin,
             stdout,

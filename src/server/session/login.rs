@@ -201,6 +201,13 @@ impl Session<'_> {
         Flow::Continue
     }
 
+    /// A login the transport authenticated (SSH): the same last checks as any login. A
+    /// password login gets a token as over telnet; a key login needs none.
+    pub fn login_as(&mut self, user: User, method: Method) -> Flow {
+        let token = matches!(method, Method::Key).then(String::new);
+        self.welcome(user, method, token)
+    }
+
     /// `/token TOKEN`.
     pub fn redeem_token(&mut self, token: &str) -> Flow {
         if self.login_locked(None) {

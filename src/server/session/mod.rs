@@ -63,6 +63,8 @@ pub enum Method {
     Password,
     Registered,
     Token,
+    /// An SSH key the user added (`/key add`).
+    Key,
 }
 
 /// A successful login.

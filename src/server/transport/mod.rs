@@ -4,11 +4,14 @@
 //! - **plain** (telnet and `nc`): the accepted TCP socket itself.
 //! - **tls** ([`tls`]): a thread of the transport terminates TLS and relays the plain bytes
 //!   to one end of a Unix socket pair; the session gets the other end.
+//! - **ssh** ([`ssh`]): an SSH library on its own thread (a tokio runtime, the only one in
+//!   the server) terminates SSH, edits the user's line, and relays it the same way.
 //!
 //! So the session, the limits and the hub's rule (one non-blocking send per client per batch;
 //! a client that does not read is cut at `--max-backlog`) never know which way a client came
 //! in: they hold a [`Socket`], which is any stream socket.
 
+pub mod ssh;
 pub mod tls;
 
 use std::fmt;
@@ -25,6 +28,8 @@ pub enum Via {
     Plain,
     /// TLS (`openssl s_client`, Mudlet, TinTin++).
     Tls,
+    /// SSH.
+    Ssh,
 }
 
 impl fmt::Display for Via {
@@ -32,6 +37,7 @@ impl fmt::Display for Via {
         f.write_str(match self {
             Via::Plain => "telnet",
             Via::Tls => "tls",
+            Via::Ssh => "ssh",
         })
     }
 }

@@ -119,7 +119,7 @@ pub fn serve(
             return;
         }
     };
-    connection::run(shared, conn, session_end.clone(), addr, Via::Tls);
+    connection::run(shared, conn, session_end.clone(), addr, Via::Tls, None);
     // The relay ends once the session's end is closed (the hub may still hold it a moment).
     let _ = session_end.shutdown(Shutdown::Both);
     let _ = relay.join();

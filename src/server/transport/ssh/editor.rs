@@ -1,0 +1,324 @@
+//! Line editing for SSH clients, on the server's side.
+//!
+//! An SSH client's terminal is in raw mode: every key comes to the server as it is typed,
+//! and nothing is shown unless the server echoes it. The editor sits between the SSH channel
+//! and the session (which speaks the telnet line protocol, as for every transport):
+//!
+//! - keys in: printable text is added to the line and echoed; Backspace removes one character
+//!   (a whole UTF-8 character: one Cyrillic letter, one press); Ctrl-U clears the line;
+//!   Enter sends it; Ctrl-C, and Ctrl-D on an empty line, send `/quit`; escape sequences
+//!   (arrow keys) are dropped.
+//! - lines out: the line being typed (and the prompt it follows) is erased, the incoming text
+//!   written, and the prompt and typed text drawn again below it, so incoming chat never
+//!   tears what the user is writing.
+//! - passwords: the session asks telnet clients to stop echoing (`IAC WILL ECHO`) before a
+//!   password prompt and to echo again after (`IAC WONT ECHO`); the editor acts as that telnet
+//!   client, so a password is never echoed. It says it speaks telnet at the start
+//!   ([`Editor::hello`]), and drops every other telnet command from the output.
+
+use crate::server::telnet::{BINARY, DO, DONT, ECHO, IAC, SB, SE, WILL, WONT};
+
+/// Erases the terminal's current line: carriage return, then erase to the end of the line.
+const ERASE_LINE: &[u8] = b"\r\x1b[K";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Text,
+    /// After ESC.
+    Esc,
+    /// Inside a CSI or SS3 sequence (after `ESC [` or `ESC O`), until its final byte.
+    Seq,
+    /// After a carriage return: a following `\n` or `\0` belongs to it.
+    AfterCr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Out {
+    Text,
+    Iac,
+    /// `IAC WILL|WONT|DO|DONT`, waiting for the option.
+    Option(u8),
+    /// Inside `IAC SB … IAC SE`.
+    Sub,
+    SubIac,
+}
+
+pub struct Editor {
+    /// What the user has typed of the current line.
+    line: String,
+    /// Bytes of a character not yet complete (UTF-8 split across packets).
+    partial: Vec<u8>,
+    /// The session's current unfinished output line (a prompt such as `Name: `).
+    prompt: Vec<u8>,
+    /// Typed text is shown (false while a password is asked for).
+    echo: bool,
+    key: Key,
+    out: Out,
+    /// Longest line accepted; more keys are refused with a bell.
+    max_line: usize,
+}
+
+/// What one step of the editor produced.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    /// To the session (complete lines, `\r\n`-terminated).
+    pub session: Vec<u8>,
+    /// To the user's terminal.
+    pub terminal: Vec<u8>,
+}
+
+impl Editor {
+    pub fn new(max_line: usize) -> Editor {
+        Editor {
+            line: String::new(),
+            partial: Vec::new(),
+            prompt: Vec::new(),
+            echo: true,
+            key: Key::Text,
+            out: Out::Text,
+            max_line,
+        }
+    }
+
+    /// What the editor sends the session first: it is a telnet client that agrees to binary
+    /// mode, so the session treats it as one (and asks it to stop echoing for passwords).
+    pub fn hello() -> &'static [u8] {
+        &[IAC, DO, BINARY, IAC, WILL, BINARY]
+    }
+
+    /// Keys typed by the user.
+    pub fn keys(&mut self, bytes: &[u8]) -> Step {
+        let mut step = Step::default();
+        for &b in bytes {
+            match (self.key, b) {
+                (Key::Esc, b'[' | b'O') => self.key = Key::Seq,
+                (Key::Esc, _) => self.key = Key::Text,
+                (Key::Seq, 0x40..=0x7e) => self.key = Key::Text,
+                (Key::Seq, _) => {}
+                (Key::AfterCr, b'\n' | 0) => self.key = Key::Text,
+                (_, b'\r' | b'\n') => {
+                    self.key = if b == b'\r' { Key::AfterCr } else { Key::Text };
+                    self.enter(&mut step);
+                }
+                (_, 0x1b) => self.key = Key::Esc,
+                (_, 0x03) => self.quit(&mut step),
+                (_, 0x04) if self.line.is_empty() => self.quit(&mut step),
+                (_, 0x7f | 0x08) => {
+                    self.key = Key::Text;
+                    self.partial.clear();
+                    if self.line.pop().is_some() && self.echo {
+                        step.terminal.extend_from_slice(b"\x08 \x08");
+                    }
+                }
+                (_, 0x15) => {
+                    self.key = Key::Text;
+                    self.line.clear();
+                    self.partial.clear();
+                    self.redraw(&mut step.terminal);
+                }
+                (_, 0x00..=0x1f) => self.key = Key::Text, // other controls: ignored
+                (_, _) => {
+                    self.key = Key::Text;
+                    self.partial.push(b);
+                    match std::str::from_utf8(&self.partial) {
+                        Ok(c) => {
+                            if self.line.len() + c.len() > self.max_line {
+                                step.terminal.push(0x07);
+                            } else {
+                                self.line.push_str(c);
+                                if self.echo {
+                                    step.terminal.extend_from_slice(c.as_bytes());
+                                }
+                            }
+                            self.partial.clear();
+                        }
+                        Err(e) if e.error_len().is_some() || self.partial.len() >= 4 => {
+                            self.partial.clear(); // not UTF-8: dropped
+                        }
+                        Err(_) => {} // incomplete: wait for the rest
+                    }
+                }
+            }
+        }
+        step
+    }
+
+    fn enter(&mut self, step: &mut Step) {
+        step.session.extend_from_slice(self.line.as_bytes());
+        step.session.extend_from_slice(b"\r\n");
+        // After a password the session ends the line itself (it does for telnet clients,
+        // whose Enter it asked not to echo).
+        if self.echo {
+            step.terminal.extend_from_slice(b"\r\n");
+        }
+        self.line.clear();
+        self.partial.clear();
+        self.prompt.clear();
+    }
+
+    fn quit(&mut self, step: &mut Step) {
+        self.line.clear();
+        step.terminal.extend_from_slice(b"\r\n");
+        step.session.extend_from_slice(b"/quit\r\n");
+        self.prompt.clear();
+    }
+
+    /// Erases the current terminal line and draws the prompt and the typed text again.
+    fn redraw(&self, terminal: &mut Vec<u8>) {
+        terminal.extend_from_slice(ERASE_LINE);
+        terminal.extend_from_slice(&self.prompt);
+        if self.echo {
+            terminal.extend_from_slice(self.line.as_bytes());
+        }
+    }
+
+    /// Output from the session: returns what to write to the terminal.
+    pub fn output(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut text = Vec::with_capacity(bytes.len());
+        for &b in bytes {
+            self.out = match (self.out, b) {
+                (Out::Text, IAC) => Out::Iac,
+                (Out::Text, _) => {
+                    text.push(b);
+                    Out::Text
+                }
+                (Out::Iac, IAC) => {
+                    text.push(IAC);
+                    Out::Text
+                }
+                (Out::Iac, WILL | WONT | DO | DONT) => Out::Option(b),
+                (Out::Iac, SB) => Out::Sub,
+                (Out::Iac, _) => Out::Text,
+                (Out::Option(cmd), opt) => {
+                    if opt == ECHO {
+                        // The session will echo (it won't: it means "you stop echoing").
+                        match cmd {
+                            WILL => self.echo = false,
+                            WONT => self.echo = true,
+                            _ => {}
+                        }
+                    }
+                    Out::Text
+                }
+                (Out::Sub, IAC) => Out::SubIac,
+                (Out::Sub, _) => Out::Sub,
+                (Out::SubIac, SE) => Out::Text,
+                (Out::SubIac, _) => Out::Sub,
+            };
+        }
+        if text.is_empty() {
+            return Vec::new();
+        }
+        let mut terminal = Vec::with_capacity(text.len() + 16);
+        let shown = !self.prompt.is_empty() || (self.echo && !self.line.is_empty());
+        if shown {
+            terminal.extend_from_slice(ERASE_LINE);
+        }
+        match text.iter().rposition(|&b| b == b'\n') {
+            Some(end) => {
+                terminal.extend_from_slice(&text[..=end]);
+                let tail = &text[end + 1..];
+                if !tail.is_empty() {
+                    self.prompt = tail.to_vec();
+                }
+            }
+            None => self.prompt.extend_from_slice(&text),
+        }
+        // The prompt and what was typed, below the new text.
+        terminal.extend_from_slice(&self.prompt);
+        if self.echo {
+            terminal.extend_from_slice(self.line.as_bytes());
+        }
+        terminal
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed(e: &mut Editor, keys: &str) -> Step {
+        e.keys(keys.as_bytes())
+    }
+
+    #[test]
+    fn typed_text_is_echoed_and_sent_on_enter() {
+        let mut e = Editor::new(100);
+        let s = typed(&mut e, "hi\r");
+        assert_eq!(s.terminal, b"hi\r\n");
+        assert_eq!(s.session, b"hi\r\n");
+        // \r\n from the client is one Enter.
+        let s = e.keys(b"a\r\nb\r\n");
+        assert_eq!(s.session, b"a\r\nb\r\n");
+    }
+
+    #[test]
+    fn backspace_removes_a_whole_cyrillic_letter() {
+        let mut e = Editor::new(100);
+        typed(&mut e, "при");
+        let s = e.keys(&[0x7f]);
+        assert_eq!(s.terminal, b"\x08 \x08");
+        let s = typed(&mut e, "\r");
+        assert_eq!(String::from_utf8(s.session).unwrap(), "пр\r\n");
+        // A letter split across two packets is one letter.
+        let bytes = "ж".as_bytes();
+        assert!(e.keys(&bytes[..1]).terminal.is_empty());
+        assert_eq!(e.keys(&bytes[1..]).terminal, bytes);
+    }
+
+    #[test]
+    fn arrows_are_dropped_and_ctrl_u_clears() {
+        let mut e = Editor::new(100);
+        let s = e.keys(b"ab\x1b[A\x1b[Dc\x1bOB");
+        assert_eq!(s.terminal, b"abc");
+        let s = e.keys(&[0x15]);
+        assert_eq!(s.terminal, ERASE_LINE);
+        assert_eq!(e.keys(b"x\r").session, b"x\r\n");
+    }
+
+    #[test]
+    fn ctrl_c_and_ctrl_d_on_an_empty_line_quit() {
+        let mut e = Editor::new(100);
+        assert_eq!(e.keys(&[0x03]).session, b"/quit\r\n");
+        let mut e = Editor::new(100);
+        assert!(
+            e.keys(b"a\x04").session.is_empty(),
+            "Ctrl-D mid-line does nothing"
+        );
+        let mut e = Editor::new(100);
+        assert_eq!(e.keys(&[0x04]).session, b"/quit\r\n");
+    }
+
+    #[test]
+    fn a_line_arriving_mid_typing_keeps_the_typed_text() {
+        let mut e = Editor::new(100);
+        assert_eq!(e.output(b"Name: "), b"Name: ");
+        typed(&mut e, "ali");
+        let out = e.output(b"* bob joined\r\n");
+        assert_eq!(out, b"\r\x1b[K* bob joined\r\nName: ali");
+        assert_eq!(typed(&mut e, "ce\r").session, b"alice\r\n");
+    }
+
+    #[test]
+    fn passwords_are_not_echoed_and_telnet_commands_are_not_shown() {
+        let mut e = Editor::new(100);
+        let out = e.output(&[IAC, WILL, ECHO, b'P', b'w', b':', b' ']);
+        assert_eq!(out, b"Pw: ");
+        let s = typed(&mut e, "secret\r");
+        assert!(s.terminal.is_empty(), "nothing of the password is shown");
+        assert_eq!(s.session, b"secret\r\n");
+        e.output(&[IAC, WONT, ECHO]);
+        assert_eq!(typed(&mut e, "x").terminal, b"x");
+        // Split across chunks, and the binary-mode offer.
+        assert!(e.output(&[IAC]).is_empty());
+        assert!(e.output(&[WILL, BINARY]).is_empty());
+    }
+
+    #[test]
+    fn the_line_length_is_bounded() {
+        let mut e = Editor::new(3);
+        let s = typed(&mut e, "abcd");
+        assert_eq!(s.terminal, b"abc\x07");
+        assert_eq!(typed(&mut e, "\r").session, b"abc\r\n");
+    }
+}

@@ -1,0 +1,362 @@
+//! SSH (`--ssh-addr`): `ssh -p 2222 HOST` reaches the chat, encrypted, with the line editing
+//! a raw-mode terminal needs done on the server's side ([`editor`]).
+//!
+//! `russh` terminates SSH. It needs tokio, which runs here only: one thread, `ssh`, with a
+//! single-threaded runtime. The accept thread admits a connection as for every transport
+//! (bans, per-address limits, `--max-clients`) and hands the socket to that runtime. When the
+//! client asks for a shell, the connection gets a session thread from the worker pool, on
+//! one end of a Unix socket pair, and a task on the runtime relays between the SSH channel
+//! and the other end through the editor. So the session and the hub are the same as for
+//! telnet, and the hub's non-blocking send and `--max-backlog` rule hold unchanged (a client
+//! that stops reading stops the relay, which stops reading the pair).
+//!
+//! Authentication:
+//! - as a name that is not an account (`ssh HOST` sends the local user name): accepted at
+//!   once, then the same `Name:` / `Password:` dialogue as telnet, inside the channel;
+//! - as an account's name: SSH password authentication, checked against the same argon2 hash
+//!   and counted by the same password lock as a telnet login.
+
+pub mod editor;
+mod host_key;
+mod relay;
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use russh::keys::PrivateKey;
+use russh::server::{Auth, Msg, Session};
+use russh::{Channel, ChannelId, MethodKind, MethodSet};
+
+use super::{Socket, Via};
+use crate::server::accept::Admitted;
+use crate::server::hub::ConnId;
+use crate::server::pool::Pool;
+use crate::server::session::Method;
+use crate::server::{connection, lock, Shared};
+use crate::store::users::{self, name_key, User};
+use editor::Editor;
+pub use host_key::host_key;
+use relay::relay;
+
+/// Threads SSH authentication may block at once (the rest wait their turn).
+const BLOCKING_THREADS: usize = 4;
+
+/// The SSH transport: its runtime thread and the server's key.
+pub struct Ssh {
+    config: Arc<russh::server::Config>,
+    runtime: tokio::runtime::Handle,
+    /// Stops the runtime thread (dropped or sent to), and the thread to join.
+    stop: Mutex<Option<(tokio::sync::oneshot::Sender<()>, JoinHandle<()>)>>,
+}
+
+impl Ssh {
+    /// Starts the runtime thread.
+    pub fn start(key: PrivateKey) -> io::Result<Ssh> {
+        let config = russh::server::Config {
+            keys: vec![key],
+            methods: MethodSet::from(&[MethodKind::None, MethodKind::Password][..]),
+            // The chat has its own idle and login timeouts; SSH's would cut quiet readers.
+            inactivity_timeout: None,
+            auth_rejection_time: Duration::from_millis(500),
+            auth_rejection_time_initial: Some(Duration::ZERO),
+            nodelay: true,
+            ..Default::default()
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            // For the database lookups and argon2 checks of SSH authentication (argon2 itself
+            // is bounded by the hasher's one thread per core); tokio's default is 512.
+            .max_blocking_threads(BLOCKING_THREADS)
+            .thread_name("ssh-auth")
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("ssh".into())
+            .spawn(move || {
+                runtime.block_on(async {
+                    let _ = stop_rx.await;
+                });
+                // Dropping the runtime drops every connection's task: their sockets close.
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })?;
+        Ok(Ssh {
+            config: Arc::new(config),
+            runtime: handle,
+            stop: Mutex::new(Some((stop_tx, thread))),
+        })
+    }
+
+    /// Serves an admitted connection on the runtime.
+    pub fn serve(
+        &self,
+        shared: Arc<Shared>,
+        tcp: TcpStream,
+        addr: SocketAddr,
+        conn: ConnId,
+        admitted: Admitted,
+        pool: Pool,
+    ) {
+        let config = self.config.clone();
+        self.runtime.spawn(async move {
+            let login_timeout = shared.config.login_timeout;
+            let Ok(tcp) = tcp
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpStream::from_std(tcp))
+            else {
+                return;
+            };
+            let shell = Arc::new(AtomicBool::new(false));
+            let handler = Client {
+                shared,
+                pool,
+                addr,
+                conn,
+                admitted: Arc::new(admitted),
+                user: None,
+                channel: None,
+                shell: shell.clone(),
+            };
+            // The login deadline covers the SSH handshake, authentication and the shell
+            // request, as it covers a telnet login.
+            let deadline = tokio::time::Instant::now() + login_timeout;
+            let started = russh::server::run_stream(config, tcp, handler);
+            let running = match tokio::time::timeout_at(deadline, started).await {
+                Ok(Ok(running)) => running,
+                Ok(Err(e)) => {
+                    log::info!("{addr}: SSH connection ended: {e}");
+                    return;
+                }
+                Err(_) => {
+                    log::info!("{addr}: SSH connection ended: login timed out");
+                    return;
+                }
+            };
+            let handle = running.handle();
+            let watchdog = tokio::spawn(async move {
+                tokio::time::sleep_until(deadline).await;
+                if !shell.load(Ordering::SeqCst) {
+                    let _ = handle
+                        .disconnect(
+                            russh::Disconnect::ByApplication,
+                            "Login timed out.".into(),
+                            String::new(),
+                        )
+                        .await;
+                }
+            });
+            match running.await {
+                Ok(()) => log::info!("{addr}: SSH connection ended"),
+                Err(e) => log::info!("{addr}: SSH connection ended: {e}"),
+            }
+            watchdog.abort();
+        });
+    }
+
+    /// Stops the runtime (every SSH connection still open is closed) and joins its thread.
+    pub fn stop(&self) {
+        if let Some((stop, thread)) = lock(&self.stop).take() {
+            let _ = stop.send(());
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One SSH connection, as russh calls it.
+struct Client {
+    shared: Arc<Shared>,
+    pool: Pool,
+    addr: SocketAddr,
+    conn: ConnId,
+    /// Counted against the limits until the connection and its session both end.
+    admitted: Arc<Admitted>,
+    /// Who SSH authentication proved this is (password), if anyone.
+    user: Option<(User, Method)>,
+    /// The session channel, until the shell starts on it.
+    channel: Option<Channel<Msg>>,
+    /// The shell started (the login deadline no longer applies here).
+    shell: Arc<AtomicBool>,
+}
+
+impl Client {
+    /// Runs blocking work (the database, argon2) off the runtime's one thread.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Shared) -> T + Send + 'static,
+    ) -> Option<T> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || f(&shared)).await.ok()
+    }
+
+    /// Starts the chat on the channel: a session thread on one end of a socket pair, and the
+    /// relay through the line editor on the other.
+    fn start_shell(&mut self, channel: Channel<Msg>) -> io::Result<()> {
+        let (theirs, ours) = UnixStream::pair()?;
+        theirs.set_nonblocking(true)?;
+        let theirs = tokio::net::UnixStream::from_std(theirs)?;
+        let session_end = Arc::new(Socket::from(ours));
+        lock(&self.shared.conns).insert(self.conn, session_end.clone());
+        let (shared, conn, addr, pre) =
+            (self.shared.clone(), self.conn, self.addr, self.user.clone());
+        let admitted = self.admitted.clone();
+        self.pool.execute(move || {
+            let _admitted = admitted;
+            connection::run(&shared, conn, session_end.clone(), addr, Via::Ssh, pre);
+            let _ = session_end.shutdown(Shutdown::Both);
+        })?;
+        self.shell.store(true, Ordering::SeqCst);
+        tokio::spawn(relay(
+            channel,
+            theirs,
+            Editor::new(self.shared.config.max_line),
+        ));
+        Ok(())
+    }
+}
+
+impl russh::server::Handler for Client {
+    type Error = russh::Error;
+
+    /// An account's name must prove itself; any other name gets the dialogue.
+    async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
+        let name = users::normalize(user);
+        let found = self
+            .blocking(move |s| s.store.conn().and_then(|c| users::find(&c, &name)))
+            .await;
+        Ok(match found {
+            Some(Ok(None)) => Auth::Accept,
+            _ => Auth::Reject {
+                proceed_with_methods: Some(MethodSet::from(&[MethodKind::Password][..])),
+                partial_success: false,
+            },
+        })
+    }
+
+    /// SSH password authentication: the account's argon2 hash and the same password lock.
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        let (name, password, ip) = (users::normalize(user), password.to_string(), self.addr.ip());
+        let addr = self.addr;
+        let checked = self
+            .blocking(move |s| {
+                let (user, hash) = match s.store.conn().and_then(|c| users::find(&c, &name)) {
+                    Ok(Some(found)) => found,
+                    Ok(None) => {
+                        s.limits.failed(ip, None);
+                        return None;
+                    }
+                    Err(e) => {
+                        log::error!("{addr}: {e}");
+                        return None;
+                    }
+                };
+                let key = name_key(&user.name);
+                if s.limits.login_locked(ip, Some(&key)).is_some() {
+                    log::info!("{addr}: SSH login refused for {}: locked", user.name);
+                    return None;
+                }
+                match s.hasher.verify(&password, &hash) {
+                    Ok(true) => {
+                        s.limits.succeeded(&key);
+                        Some(user)
+                    }
+                    Ok(false) => {
+                        s.limits.failed(ip, Some(&key));
+                        log::info!("{addr}: failed SSH login for {}", user.name);
+                        None
+                    }
+                    Err(e) => {
+                        log::warn!("cannot check the password of {}: {e}", user.name);
+                        None
+                    }
+                }
+            })
+            .await
+            .flatten();
+        Ok(match checked {
+            Some(user) => {
+                self.user = Some((user, Method::Password));
+                Auth::Accept
+            }
+            None => Auth::reject(),
+        })
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // One chat per connection.
+        if self.channel.is_none() && !self.shell.load(Ordering::SeqCst) {
+            self.channel = Some(channel);
+            reply.accept().await;
+        }
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _cols: u32,
+        _rows: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn window_change_request(
+        &mut self,
+        _channel: ChannelId,
+        _cols: u32,
+        _rows: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        Ok(()) // lines are not wrapped by the server: nothing to redo
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some(ch) = self.channel.take() else {
+            return session.channel_failure(channel);
+        };
+        match self.start_shell(ch) {
+            Ok(()) => session.channel_success(channel),
+            Err(e) => {
+                log::warn!("{}: cannot start an SSH session: {e}", self.addr);
+                session.channel_failure(channel)
+            }
+        }
+    }
+
+    /// `ssh HOST command`: a chat has no commands to run; say how to connect, and end.
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _command: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        session.data(
+            channel,
+            &b"besedka is a chat: connect without a command, e.g. ssh -p PORT HOST\r\n"[..],
+        )?;
+        session.exit_status_request(channel, 2)?;
+        session.eof(channel)?;
+        session.close(channel)
+    }
+}

@@ -1,0 +1,258 @@
+//! SSH (`--ssh-addr`) with the real OpenSSH client (driven by `expect` on a pty where it
+//! needs a terminal): the dialogue inside the channel, SSH password authentication, the
+//! server-side line editor, `exec`, and the limits every transport obeys.
+//!
+//! Needs `ssh` and `expect` on PATH; without them the tests that drive them are skipped,
+//! except under CI, where they fail: `.ci/run` installs openssh-client and expect.
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::expect::{self, send, wait_for};
+use common::Server;
+
+/// A server with SSH on a free port and its host key in a temp dir.
+fn ssh_server(strict: bool, extra: &[&str]) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("host_key");
+    let args = [
+        &[
+            "--ssh-addr",
+            "127.0.0.1:0",
+            "--ssh-host-key",
+            key.to_str().unwrap(),
+        ][..],
+        extra,
+    ]
+    .concat();
+    let server = if strict {
+        Server::start_strict(&args)
+    } else {
+        Server::start(&args)
+    };
+    assert!(
+        server.ssh_addr.is_some(),
+        "the startup line lists the SSH listener"
+    );
+    (server, dir)
+}
+
+/// `ssh` with a throwaway known-hosts file and no keys of the machine's user.
+fn ssh_command(port: u16, user: &str, extra: &str) -> String {
+    format!(
+        "ssh -tt -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+         -o PubkeyAuthentication=no {extra} -p {port} {user}@127.0.0.1"
+    )
+}
+
+fn have_clients(test: &str) -> bool {
+    expect::have(test, &["ssh", "expect"], "openssh-client and expect")
+}
+
+/// Runs an expect script in a thread, so the test can play the other user meanwhile.
+fn run_async(dir: &Path, steps: String) -> std::thread::JoinHandle<expect::Run> {
+    let dir = dir.to_path_buf();
+    std::thread::spawn(move || expect::run(&dir, &steps))
+}
+
+#[test]
+fn the_dialogue_line_editing_and_cyrillic_over_ssh() {
+    if !have_clients("ssh dialogue") {
+        return;
+    }
+    let (server, dir) = ssh_server(false, &[]);
+    let (mut watcher, _) = server.register("watcher", "secret12");
+    let port = server.ssh_addr.unwrap().port();
+    let mut s = format!("spawn {}\n", ssh_command(port, "nobody", ""));
+    s.push_str(&wait_for("Name: ", 10));
+    s.push_str(&send("Вера\r"));
+    s.push_str(&wait_for("Password: ", 11));
+    s.push_str(&send("tajnaja-parola\r"));
+    s.push_str(&wait_for("Repeat password: ", 12));
+    s.push_str(&send("tajnaja-parola\r"));
+    s.push_str(&wait_for("* Online (2): ", 13));
+    // One backspace removes one Cyrillic letter (two bytes).
+    s.push_str(&send("приветт\x7f\r"));
+    // Half a line typed when a line arrives: it is drawn again under the new line.
+    s.push_str(&send("hal"));
+    s.push_str(&wait_for("watcher: ping\r\nhal", 14));
+    s.push_str(&send("f\r"));
+    s.push_str(&wait_for("watcher: пока", 15));
+    s.push_str(&send("\x03")); // Ctrl-C quits
+    s.push_str("expect {\n    eof {}\n    timeout { puts stderr {ssh did not exit}; exit 16 }\n}\nexit 0\n");
+    let run = run_async(dir.path(), s);
+    watcher.expect("* Вера joined\r\n");
+    watcher.expect("Вера: привет\r\n");
+    std::thread::sleep(Duration::from_millis(500)); // "hal" is typed meanwhile
+    watcher.send("ping");
+    watcher.expect("Вера: half\r\n");
+    watcher.send("пока");
+    watcher.expect("* Вера left\r\n");
+    let run = run.join().unwrap();
+    let report = format!(
+        "{}\nserver log:\n{}",
+        run.report(),
+        server.stderr.lock().unwrap()
+    );
+    assert!(run.status.is_some_and(|s| s.success()), "{report}");
+    assert!(
+        !run.transcript.contains("tajnaja"),
+        "the password was echoed; {report}"
+    );
+    assert!(
+        run.transcript.contains("Name: Вера"),
+        "the name is echoed; {report}"
+    );
+    server.expect_log("Вера logged in (Registered, ssh)");
+}
+
+#[test]
+fn ssh_password_authentication_logs_in_an_account() {
+    if !have_clients("ssh password") {
+        return;
+    }
+    let (server, dir) = ssh_server(false, &[]);
+    drop(server.register("carol", "secret12"));
+    let port = server.ssh_addr.unwrap().port();
+    let mut s = format!(
+        "spawn {}\n",
+        ssh_command(port, "carol", "-o PreferredAuthentications=password")
+    );
+    s.push_str(&wait_for("password: ", 10));
+    s.push_str(&send("wrong-one\r"));
+    s.push_str(&wait_for("password: ", 11));
+    s.push_str(&send("secret12\r"));
+    // No Name: dialogue: SSH proved who this is.
+    s.push_str(&wait_for("* Hello, carol!", 12));
+    s.push_str(&wait_for("* Online (1): carol", 13));
+    s.push_str(&send("\x04")); // Ctrl-D on an empty line quits
+    s.push_str("expect {\n    eof {}\n    timeout { puts stderr {ssh did not exit}; exit 14 }\n}\nexit 0\n");
+    let run = expect::run(dir.path(), &s);
+    let report = format!(
+        "{}\nserver log:\n{}",
+        run.report(),
+        server.stderr.lock().unwrap()
+    );
+    assert!(run.status.is_some_and(|s| s.success()), "{report}");
+    assert!(!run.transcript.contains("Name: "), "{report}");
+    server.expect_log("failed SSH login for carol");
+    server.expect_log("carol logged in (Password, ssh)");
+}
+
+#[test]
+fn an_ssh_command_gets_a_usage_hint() {
+    if !expect::have("ssh exec", &["ssh"], "openssh-client") {
+        return;
+    }
+    let (server, _dir) = ssh_server(false, &[]);
+    let port = server.ssh_addr.unwrap().port().to_string();
+    let out = std::process::Command::new("ssh")
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "PubkeyAuthentication=no",
+            "-p",
+            &port,
+            "nobody@127.0.0.1",
+            "ls",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("besedka is a chat"), "{out:?}");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+/// Waits (bounded) for the server to close a raw connection.
+fn closed_within(mut sock: TcpStream, limit: Duration) {
+    let start = Instant::now();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match sock.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
+        }
+        assert!(start.elapsed() < limit, "still open after {limit:?}");
+    }
+}
+
+#[test]
+fn ssh_obeys_the_per_address_limit_and_bans_and_keeps_its_host_key() {
+    let (mut server, dir) = ssh_server(true, &["--max-per-ip", "1"]);
+    let ssh_addr = server.ssh_addr.unwrap();
+    let mut first = TcpStream::connect(ssh_addr).unwrap();
+    let mut banner = [0u8; 8];
+    first.read_exact(&mut banner).unwrap();
+    assert_eq!(&banner, b"SSH-2.0-", "an SSH server answers");
+    closed_within(
+        TcpStream::connect(ssh_addr).unwrap(),
+        Duration::from_secs(3),
+    );
+    drop(first);
+    server.expect_log("SSH connection ended");
+    server.ask("ban 127.0.0.1 testing", "Banned");
+    closed_within(
+        TcpStream::connect(ssh_addr).unwrap(),
+        Duration::from_secs(3),
+    );
+    // The host key was made once, readable by its owner only, and is kept across restarts.
+    let key_path = dir.path().join("host_key");
+    let key = std::fs::read_to_string(&key_path).unwrap();
+    assert!(key.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&key_path).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o077, 0);
+    server.command("shutdown");
+    assert_eq!(server.wait_exit(), Some(0));
+    let again = Server::start_on(
+        &server.db,
+        &[
+            "--ssh-addr",
+            "127.0.0.1:0",
+            "--ssh-host-key",
+            key_path.to_str().unwrap(),
+        ],
+    );
+    assert!(again.ssh_addr.is_some());
+    assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key);
+    assert!(
+        !again.stderr.lock().unwrap().contains("PRIVATE KEY"),
+        "the key is never logged"
+    );
+}
+
+#[test]
+fn an_ssh_connection_that_never_logs_in_is_cut_at_the_login_timeout() {
+    let (server, _dir) = ssh_server(false, &["--login-timeout", "1"]);
+    let start = Instant::now();
+    closed_within(
+        TcpStream::connect(server.ssh_addr.unwrap()).unwrap(),
+        Duration::from_secs(5),
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(800),
+        "{:?}",
+        start.elapsed()
+    );
+}
