@@ -256,3 +256,107 @@ fn an_ssh_connection_that_never_logs_in_is_cut_at_the_login_timeout() {
         start.elapsed()
     );
 }
+
+/// `ssh-keygen` makes a key pair at `path` (no passphrase); returns the public line.
+fn keygen(path: &Path) -> String {
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test key", "-f"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::fs::read_to_string(path.with_extension("pub")).unwrap()
+}
+
+/// `ssh-keygen -l`'s fingerprint of a public key file.
+fn fingerprint(public: &Path) -> String {
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-l")
+        .arg("-f")
+        .arg(public)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_key_added_with_slash_key_logs_its_owner_in() {
+    if !expect::have(
+        "ssh keys",
+        &["ssh", "ssh-keygen", "expect"],
+        "openssh-client and expect",
+    ) {
+        return;
+    }
+    let (server, dir) = ssh_server(false, &[]);
+    let port = server.ssh_addr.unwrap().port();
+    let (key, other) = (dir.path().join("id"), dir.path().join("other"));
+    let public = keygen(&key);
+    keygen(&other);
+    let fp = fingerprint(&key.with_extension("pub"));
+    let (mut alice, _) = server.register("alice", "secret12");
+    alice.send("/key add not a key");
+    alice.expect("! That is not an OpenSSH public key");
+    alice.send(&format!("/key add {}", public.trim()));
+    alice.expect(&format!("* Key {fp} added"));
+    alice.send("/key list");
+    alice.expect(&format!("* {fp} ssh-ed25519 test key (added "));
+    let (mut bob, _) = server.register("bob", "secret12");
+    bob.send(&format!("/key add {}", public.trim()));
+    bob.expect("! That key belongs to another account.");
+
+    let login = |key: &Path| {
+        format!(
+            "ssh -tt -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+             -o IdentitiesOnly=yes -o PreferredAuthentications=publickey,password -i {} -p {port} \
+             alice@127.0.0.1",
+            key.display()
+        )
+    };
+    // The right key: in at once, no password asked.
+    let mut s = format!("spawn {}\n", login(&key));
+    s.push_str(&wait_for("* Hello, alice!", 10));
+    s.push_str(&wait_for("* Online (", 11));
+    s.push_str(&send("\x03"));
+    s.push_str("expect {\n    eof {}\n    timeout { exit 12 }\n}\nexit 0\n");
+    let run = expect::run(dir.path(), &s);
+    let report = format!(
+        "{}\nserver log:\n{}",
+        run.report(),
+        server.stderr.lock().unwrap()
+    );
+    assert!(run.status.is_some_and(|s| s.success()), "{report}");
+    assert!(
+        !run.transcript.contains("password: "),
+        "no password asked; {report}"
+    );
+    server.expect_log("alice logged in (Key, ssh)");
+    let _ = alice.drain(Duration::from_millis(200));
+    alice.send("/key list");
+    alice.expect(&format!("* {fp} ssh-ed25519 test key (added "));
+    let rest = alice.expect(")\r\n");
+    assert!(
+        !rest.contains("last used never"),
+        "the login is noted: {rest}"
+    );
+
+    // Another key falls back to the password.
+    let mut s = format!("spawn {}\n", login(&other));
+    s.push_str(&wait_for("password: ", 20));
+    s.push_str("exit 0\n");
+    let run = expect::run(dir.path(), &s);
+    assert!(run.status.is_some_and(|s| s.success()), "{}", run.report());
+
+    // A removed key no longer logs in.
+    alice.send(&format!("/key remove {fp}"));
+    alice.expect(&format!("* Key {fp} removed."));
+    let mut s = format!("spawn {}\n", login(&key));
+    s.push_str(&wait_for("password: ", 30));
+    s.push_str("exit 0\n");
+    let run = expect::run(dir.path(), &s);
+    assert!(run.status.is_some_and(|s| s.success()), "{}", run.report());
+}

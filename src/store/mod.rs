@@ -9,6 +9,7 @@ pub mod logs;
 pub mod messages;
 pub mod retention;
 pub mod roles;
+pub mod ssh_keys;
 pub mod tokens;
 pub mod users;
 
@@ -47,6 +48,7 @@ fn migrations() -> Migrations<'static> {
                 Ok(())
             },
         ),
+        M::up(include_str!("../../migrations/0003_ssh_keys.sql")),
     ])
 }
 

@@ -4,6 +4,7 @@
 
 mod account;
 mod chat;
+mod keys;
 mod moderation;
 
 use super::protocol::{error, notice, quote};
@@ -128,6 +129,14 @@ const COMMANDS: &[Command] = &[
         CHAT,
         (0, 1),
         chat::history,
+    ),
+    cmd(
+        "key",
+        "add KEY | list | remove FINGERPRINT",
+        "SSH keys that log you in: ssh -p PORT NAME@HOST",
+        CHAT,
+        (1, ANY),
+        keys::key,
     ),
     cmd(
         "logout",

@@ -13,8 +13,9 @@
 //! Authentication:
 //! - as a name that is not an account (`ssh HOST` sends the local user name): accepted at
 //!   once, then the same `Name:` / `Password:` dialogue as telnet, inside the channel;
-//! - as an account's name: SSH password authentication, checked against the same argon2 hash
-//!   and counted by the same password lock as a telnet login.
+//! - as an account's name: a key the account added (`/key add`) logs in at once; otherwise
+//!   SSH password authentication, checked against the same argon2 hash and counted by the
+//!   same password lock as a telnet login.
 
 pub mod editor;
 mod host_key;
@@ -28,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use russh::keys::PrivateKey;
+use russh::keys::{HashAlg, PrivateKey, PublicKey};
 use russh::server::{Auth, Msg, Session};
 use russh::{Channel, ChannelId, MethodKind, MethodSet};
 
@@ -38,6 +39,7 @@ use crate::server::hub::ConnId;
 use crate::server::pool::Pool;
 use crate::server::session::Method;
 use crate::server::{connection, lock, Shared};
+use crate::store::ssh_keys;
 use crate::store::users::{self, name_key, User};
 use editor::Editor;
 pub use host_key::host_key;
@@ -59,7 +61,13 @@ impl Ssh {
     pub fn start(key: PrivateKey) -> io::Result<Ssh> {
         let config = russh::server::Config {
             keys: vec![key],
-            methods: MethodSet::from(&[MethodKind::None, MethodKind::Password][..]),
+            methods: MethodSet::from(
+                &[
+                    MethodKind::None,
+                    MethodKind::PublicKey,
+                    MethodKind::Password,
+                ][..],
+            ),
             // The chat has its own idle and login timeouts; SSH's would cut quiet readers.
             inactivity_timeout: None,
             auth_rejection_time: Duration::from_millis(500),
@@ -167,6 +175,17 @@ impl Ssh {
     }
 }
 
+/// A refusal that leaves both ways open: another key, or the password (again: OpenSSH
+/// asks three times, and the password lock counts every wrong one).
+fn retry() -> Auth {
+    Auth::Reject {
+        proceed_with_methods: Some(MethodSet::from(
+            &[MethodKind::PublicKey, MethodKind::Password][..],
+        )),
+        partial_success: false,
+    }
+}
+
 /// One SSH connection, as russh calls it.
 struct Client {
     shared: Arc<Shared>,
@@ -191,6 +210,24 @@ impl Client {
     ) -> Option<T> {
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || f(&shared)).await.ok()
+    }
+
+    /// The account `user` if `key` is one of its keys, with the key's fingerprint.
+    async fn key_owner(&self, user: &str, key: &PublicKey) -> Option<(User, String)> {
+        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+        let wanted = name_key(&users::normalize(user));
+        let owner = self
+            .blocking(move |s| {
+                s.store
+                    .conn()
+                    .and_then(|c| ssh_keys::owner(&c, &fingerprint))
+                    .ok()
+                    .flatten()
+                    .filter(|u| name_key(&u.name) == wanted)
+                    .map(|u| (u, fingerprint))
+            })
+            .await;
+        owner.flatten()
     }
 
     /// Starts the chat on the channel: a session thread on one end of a socket pair, and the
@@ -230,11 +267,44 @@ impl russh::server::Handler for Client {
             .await;
         Ok(match found {
             Some(Ok(None)) => Auth::Accept,
-            _ => Auth::Reject {
-                proceed_with_methods: Some(MethodSet::from(&[MethodKind::Password][..])),
-                partial_success: false,
-            },
+            _ => retry(),
         })
+    }
+
+    /// A key is worth a signature only if it belongs to the account asked for.
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: russh::server::PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(match self.key_owner(user, offer.public_key).await {
+            Some(_) => Auth::Accept,
+            None => retry(),
+        })
+    }
+
+    /// The client proved it holds the key: it logs in as the key's owner.
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: russh::server::VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let Some((owner, fingerprint)) = self.key_owner(user, key.public_key).await else {
+            return Ok(retry());
+        };
+        let addr = self.addr;
+        self.blocking(move |s| {
+            if let Err(e) = s
+                .store
+                .conn()
+                .and_then(|c| ssh_keys::touch(&c, &fingerprint))
+            {
+                log::warn!("{addr}: cannot note the use of an SSH key: {e}");
+            }
+        })
+        .await;
+        self.user = Some((owner, Method::Key));
+        Ok(Auth::Accept)
     }
 
     /// SSH password authentication: the account's argon2 hash and the same password lock.
@@ -282,7 +352,7 @@ impl russh::server::Handler for Client {
                 self.user = Some((user, Method::Password));
                 Auth::Accept
             }
-            None => Auth::reject(),
+            None => retry(),
         })
     }
 
