@@ -14,9 +14,8 @@ use super::hub::ConnId;
 use super::limits::{Quiet, Refusal};
 use super::moderation::banned_line;
 use super::pool::Pool;
-use super::protocol::error;
 use super::transport::Via;
-use super::{connection, lock, transport, Keepalive, Shared};
+use super::{connection, lock, text, transport, Keepalive, Shared};
 
 /// The pause gate the accept thread passes before serving a connection. While it is shut,
 /// new connections wait in the kernel's queue (or, if one was accepted already, in the accept
@@ -140,19 +139,13 @@ fn admit(shared: &Shared, ip: IpAddr) -> std::result::Result<(), String> {
     }
     match shared.limits.admit(ip) {
         Ok(()) => {}
-        Err(Refusal::TooMany) => return Err(error("Too many connections from your address.")),
-        Err(Refusal::TooFast) => {
-            return Err(error(
-                "Too many connections from your address. Try again later.",
-            ))
-        }
+        Err(Refusal::TooMany) => return Err(text::too_many_connections()),
+        Err(Refusal::TooFast) => return Err(text::connecting_too_fast()),
     }
     let max = shared.config.max_clients;
     if shared.active.load(Ordering::SeqCst) >= max {
         shared.limits.release(ip);
-        return Err(error(&format!(
-            "Server is full ({max} clients). Try again later."
-        )));
+        return Err(text::server_full(max));
     }
     Ok(())
 }

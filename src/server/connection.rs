@@ -10,7 +10,7 @@ use super::hub::ConnId;
 use super::protocol::{error, notice};
 use super::session::{End, Flow, Method, Session, Stage};
 use super::transport::{Socket, Via};
-use super::Shared;
+use super::{text, Shared};
 use crate::auth::MIN_PASSWORD_CHARS;
 use crate::store::messages::Kind;
 use crate::store::users::{self, name_key, User};
@@ -45,14 +45,9 @@ fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
         return "write failed";
     }
     let online = s.shared.stats.users_online.load(Ordering::Relaxed);
-    s.send(&notice(&format!(
-        "Welcome to besedka! {online} {} online.",
-        if online == 1 { "user" } else { "users" }
-    )));
+    s.send(&text::welcome(online));
     if pre.is_none() {
-        s.send(&notice(
-            "Type your name to log in or register, or /token TOKEN to resume a session.",
-        ));
+        s.send(&text::how_to_log_in());
     }
     let login = match pre {
         Some((user, method)) => match s.login_as(user, method) {
@@ -71,7 +66,7 @@ fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
         Ok(None) => return "quit",
         Err(End::Gone) => return "connection closed",
         Err(End::TimedOut) => {
-            s.send(&error("Login timed out."));
+            s.send(&text::login_timed_out());
             return "login timed out";
         }
     }
@@ -161,10 +156,7 @@ fn chat_stage(s: &mut Session) -> &'static str {
             Err(End::Gone) => return "connection closed",
             Err(End::TimedOut) => {
                 if let Some(idle) = s.shared.config.idle_timeout {
-                    s.send(&notice(&format!(
-                        "Disconnected after {} of silence.",
-                        super::moderation::short(idle)
-                    )));
+                    s.send(&text::idle_timeout(&super::moderation::short(idle)));
                 }
                 return "idle timeout";
             }

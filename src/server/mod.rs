@@ -15,7 +15,11 @@
 //! The caller's thread stays free (for the operator console).
 
 mod accept;
+mod config;
+mod shared;
 pub use accept::listen;
+pub use config::{Config, Keepalive};
+pub use shared::{AskError, Shared};
 pub mod commands;
 pub mod connection;
 pub mod hub;
@@ -27,6 +31,7 @@ mod pool;
 pub mod protocol;
 pub mod session;
 pub mod telnet;
+pub mod text;
 pub mod transport;
 
 use std::collections::HashMap;
@@ -43,57 +48,10 @@ use crate::store::retention::{self, Policy};
 use crate::store::users::{self, Purged};
 use crate::store::Store;
 use accept::{Gate, Way};
-use hub::{ConnId, Event, Hub, HubSender, OnlineUser, Stats};
-use limits::{Limits, Quiet, Rules};
+use hub::{Event, Hub, OnlineUser, Stats};
+use limits::{Limits, Quiet};
 use moderation::{Moderation, Moderator};
 use pool::Pool;
-use protocol::notice;
-
-/// TCP keepalive on every accepted socket, so a peer that vanished (cable pulled, NAT entry
-/// gone) is noticed and its worker freed after `idle + probes × interval`.
-#[derive(Debug, Clone, Copy)]
-pub struct Keepalive {
-    /// Silence before the first probe.
-    pub idle: Duration,
-    /// Between probes.
-    pub interval: Duration,
-    /// Unanswered probes before the connection is dropped.
-    pub probes: u32,
-}
-
-/// How the server behaves; `besedka serve`'s options.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Connections served at once; more are told the server is full.
-    pub max_clients: usize,
-    /// Messages replayed at login.
-    pub history: u32,
-    /// Days a session token stays valid.
-    pub token_ttl_days: u32,
-    /// Longest input line in bytes.
-    pub max_line: usize,
-    /// Offer telnet binary mode at connect (off for raw-socket deployments).
-    pub telnet: bool,
-    /// Unsent bytes a client may have queued before it is cut off as not reading.
-    pub max_backlog: usize,
-    /// A client with unsent bytes that takes none for this long is cut off as not reading.
-    pub send_timeout: Duration,
-    /// How long an idle worker thread waits for a new client before it ends.
-    pub worker_idle: Duration,
-    /// Time a connection has to log in, from connect to the last byte of the login.
-    pub login_timeout: Duration,
-    /// Per-address and per-user limits (`max_rate` also paces each connection before login).
-    pub limits: Rules,
-    /// Registration is off: only the operator creates accounts (`besedka useradd`).
-    pub no_register: bool,
-    pub keepalive: Keepalive,
-    /// A logged-in connection silent this long is disconnected; `None`: never.
-    pub idle_timeout: Option<Duration>,
-    /// What old messages the janitor deletes.
-    pub retention: Policy,
-    /// Enables the console's `fault` command, which breaks the server on purpose (tests only).
-    pub faults: bool,
-}
 
 /// At shutdown, how long clients get to finish sending what they sent before the goodbye
 /// (they see our FIN and close); then every connection is cut. Keeps shutdown under 2 s.
@@ -102,69 +60,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 /// A worker's stack. Sessions keep little on the stack (argon2's memory is on the heap), so
 /// a thousand workers cost a thousand small stacks, not a thousand default 2 MiB ones.
 const WORKER_STACK: usize = 256 * 1024;
-
-/// How long the console waits for the hub's answer.
-const ASK_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why the hub gave no answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum AskError {
-    #[error("the server is stopping")]
-    Stopped,
-    #[error("the server did not answer within 10 s (overloaded?); try again")]
-    TimedOut,
-}
-
-/// What every session shares.
-pub struct Shared {
-    pub config: Config,
-    pub store: Store,
-    pub hasher: Hasher,
-    pub hub: HubSender,
-    pub stats: Arc<Stats>,
-    pub limits: Limits,
-    /// Bans, mutes and operators in force (shared with the hub).
-    pub moderation: Arc<Moderation>,
-    /// Set when the shutdown grace ends: sessions read nothing more.
-    pub cut: AtomicBool,
-    /// Log lines about refused logins, at most one a second.
-    pub quiet_refusals: Quiet,
-    /// Log lines about refused connections, at most one a second.
-    quiet_accept: Quiet,
-    /// Messages the janitor and `prune` deleted since start, for `status`.
-    pub pruned: AtomicU64,
-    /// Every open connection (its socket, shared, not a duplicate descriptor), so shutdown
-    /// can close them all.
-    conns: Mutex<HashMap<ConnId, Arc<transport::Socket>>>,
-    /// Connections being served; compared with `max_clients` at accept.
-    active: AtomicUsize,
-    /// The next connection's id (shared by every listener).
-    next_conn: AtomicU64,
-}
-
-impl Shared {
-    /// Asks the hub and waits for its answer (bounded: the hub answers between batches).
-    pub fn ask<T>(
-        &self,
-        make: impl FnOnce(mpsc::Sender<T>) -> Event,
-    ) -> std::result::Result<T, AskError> {
-        ask_within(&self.hub, ASK_TIMEOUT, make)
-    }
-}
-
-/// Sends the hub a request and waits at most `timeout` for its answer.
-fn ask_within<T>(
-    hub: &HubSender,
-    timeout: Duration,
-    make: impl FnOnce(mpsc::Sender<T>) -> Event,
-) -> std::result::Result<T, AskError> {
-    let (tx, rx) = mpsc::channel();
-    hub.send(make(tx)).map_err(|_| AskError::Stopped)?;
-    rx.recv_timeout(timeout).map_err(|e| match e {
-        mpsc::RecvTimeoutError::Timeout => AskError::TimedOut,
-        mpsc::RecvTimeoutError::Disconnected => AskError::Stopped,
-    })
-}
 
 /// A running server. Share it (`Arc`) between the console and the signal handler; dropping
 /// it does not stop it: call [`Server::shutdown`].
@@ -417,7 +312,7 @@ impl Server {
             .conn()
             .and_then(|c| users::purge_all(&c))
             .map_err(|e| e.to_string())?;
-        let text = notice("Your account was removed by the server operator.");
+        let text = text::account_removed();
         let n = self
             .shared
             .ask(|reply| Event::DisconnectAll { text, reply })
@@ -482,7 +377,7 @@ impl Server {
         let _ = self.shared.ask(|done| Event::Shutdown { done });
         // Connections still logging in: the hub never knew them. (Sockets the hub finished
         // already refuse this send.)
-        let bye = notice("Server is shutting down. Bye.");
+        let bye = text::shutting_down();
         for sock in lock(&self.shared.conns).values() {
             let _ = socket2::SockRef::from(sock)
                 .send_with_flags(bye.as_bytes(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
@@ -509,31 +404,5 @@ impl Server {
         let _ = self.shared.hub.send(Event::Stop);
         let _ = t.hub.join();
         log::info!("server stopped");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_hub_that_does_not_answer_is_reported_as_such() {
-        let (tx, inbox) = hub::channel().unwrap();
-        // The "hub" holds the request but never answers: a timeout, not a made-up answer.
-        let kick = |reply| Event::Kick {
-            key: "bob".into(),
-            text: String::new(),
-            announce: String::new(),
-            reply,
-        };
-        assert_eq!(
-            ask_within(&tx, Duration::from_millis(50), kick),
-            Err(AskError::TimedOut)
-        );
-        // A hub that is gone.
-        drop(inbox);
-        let got: std::result::Result<usize, _> =
-            ask_within(&tx, Duration::from_millis(50), |_reply| Event::Crash);
-        assert_eq!(got, Err(AskError::Stopped));
     }
 }

@@ -3,6 +3,7 @@
 use super::name_and_rest;
 use crate::server::protocol::notice;
 use crate::server::session::{End, Flow, Session};
+use crate::server::text;
 use crate::store::{tokens, users};
 
 pub fn register(s: &mut Session, args: &str) -> Result<Flow, End> {
@@ -39,6 +40,6 @@ pub fn logout(s: &mut Session, _: &str) -> Result<Flow, End> {
 }
 
 pub fn quit(s: &mut Session, _: &str) -> Result<Flow, End> {
-    s.send(&notice("Bye."));
+    s.send(&text::bye());
     Ok(Flow::Close)
 }

@@ -38,6 +38,7 @@ use rusqlite::Connection;
 use super::moderation::{banned_line, Moderation};
 use super::outbox::Bytes;
 use super::protocol::notice;
+use super::text;
 use crate::store::messages::{self, Kind, Message};
 use crate::store::users::{name_key, User};
 use clients::Client;
@@ -319,7 +320,7 @@ impl Hub {
             }
             Event::Shutdown { done } => {
                 self.closing = true;
-                let bye = notice("Server is shutting down. Bye.");
+                let bye = text::shutting_down();
                 self.disconnect(|_, _| true, |_| bye.clone());
                 let _ = done.send(());
             }

@@ -17,6 +17,7 @@ use super::{ConnId, Hub, OnlineUser};
 use crate::server::moderation::banned_line;
 use crate::server::outbox::{Bytes, Outbox};
 use crate::server::protocol::{notice, online_line};
+use crate::server::text;
 use crate::server::transport::{Socket, Via};
 use crate::store::users::{name_key, User};
 
@@ -64,7 +65,7 @@ impl Hub {
         let mut out = Outbox::new(sock, self.settings.max_backlog);
         // A ban may have come while this session was logging in.
         let refusal = if self.closing {
-            Some(notice("Server is shutting down. Bye."))
+            Some(text::shutting_down())
         } else {
             self.moderation
                 .ban_on(&name_key(&user.name), addr.ip())

@@ -18,10 +18,10 @@ mod login;
 use super::hub::{ConnId, Event};
 use super::limits::{Bucket, SessionSlot};
 use super::moderation::muted_line;
-use super::protocol::{clean, error, history_lines, notice};
+use super::protocol::{clean, error, history_lines};
 use super::telnet::{Input, LineReader, ECHO_OFF, ECHO_ON};
 use super::transport::{Socket, Via};
-use super::Shared;
+use super::{text, Shared};
 use crate::store::messages::{self, Kind};
 use crate::store::users::{self, name_key, User};
 
@@ -259,9 +259,7 @@ impl<'a> Session<'a> {
             Ok(v) => Some(v),
             Err(e) => {
                 log::error!("{}: {e}", self.addr);
-                self.send(&error(
-                    "Server error: the database is unavailable. Try again.",
-                ));
+                self.send(&text::database_unavailable());
                 None
             }
         }
@@ -301,7 +299,7 @@ impl<'a> Session<'a> {
             return false;
         }
         self.joined = true;
-        let Ok(watermark) = rx.recv_timeout(super::ASK_TIMEOUT) else {
+        let Ok(watermark) = rx.recv_timeout(super::shared::ASK_TIMEOUT) else {
             return false;
         };
         let (bytes, keep) = self.welcome_text(&user, watermark);
@@ -328,10 +326,7 @@ impl<'a> Session<'a> {
         });
         match loaded {
             Ok(Some(history)) => (history_lines(&history, budget), true),
-            Ok(None) => (
-                notice("Your account was removed by the server operator."),
-                false,
-            ),
+            Ok(None) => (text::account_removed(), false),
             Err(e) => {
                 log::error!("could not load history for {}: {e}", user.name);
                 (error("Could not load the history."), true)

@@ -1,0 +1,240 @@
+//! The command line: the arguments, and one function per subcommand; `serve` (the server and
+//! its control loop) is in [`serve`].
+//!
+//! Exit codes: 0 done, 1 runtime error (a one-line message on standard error), 2 usage
+//! error (clap's).
+
+use std::io::{self, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::console;
+use crate::server;
+use crate::store::{logs, messages, users, Store};
+
+mod serve;
+pub use serve::ServeArgs;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "besedka",
+    version,
+    about = "A chat server for telnet and nc clients, kept in one SQLite file."
+)]
+pub struct Cli {
+    /// The SQLite database file (created if missing).
+    #[arg(long, global = true, env = "BESEDKA_DB", default_value = "besedka.db")]
+    pub db: PathBuf,
+    /// Log level on standard error: error, warn, info, debug, trace or off.
+    #[arg(long, global = true, default_value = "info")]
+    pub log_level: log::LevelFilter,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the chat server; its standard input is the operator console.
+    Serve(Box<ServeArgs>),
+    /// Delete every user and token (history stays); prints the counts.
+    PurgeAuth,
+    /// Delete every log record; prints the count.
+    ClearLogs,
+    /// Show the last log records, oldest first.
+    Logs {
+        /// How many records.
+        #[arg(short, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        n: u32,
+        /// Only records at this level or more severe (error, warn, info, debug, trace).
+        #[arg(long)]
+        level: Option<log::Level>,
+    },
+    /// List users: name, created, token count.
+    Users,
+    /// Create an account (for --no-register servers); the password is read from standard
+    /// input, or asked for without echo on a terminal.
+    Useradd {
+        /// The new user's name.
+        name: String,
+    },
+    /// Ban a user, an address or a CIDR range (a running server applies it within seconds).
+    Ban {
+        /// A name, an address (203.0.113.7) or a range (203.0.113.0/24).
+        target: String,
+        /// How long (30m, 2h, 7d) and why: `ban bob 1h spam`. Forever without a duration.
+        #[arg(trailing_var_arg = true)]
+        rest: Vec<String>,
+    },
+    /// Lift a ban.
+    Unban { target: String },
+    /// List bans and mutes in force, with the time left.
+    Bans,
+    /// Mute a user: they may read but not speak.
+    Mute {
+        name: String,
+        /// How long (30m, 2h, 7d) and why. Forever without a duration.
+        #[arg(trailing_var_arg = true)]
+        rest: Vec<String>,
+    },
+    /// Let a muted user speak again.
+    Unmute { name: String },
+    /// Make a user an operator.
+    Op { name: String },
+    /// Take a user's operator status away.
+    Deop { name: String },
+    /// Show the last messages, private ones included, oldest first.
+    History {
+        /// How many messages.
+        #[arg(short, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        n: u32,
+    },
+    /// Write a self-signed TLS certificate and key (cert.pem, key.pem) for trying --tls-addr.
+    GenCert {
+        /// The host name clients connect to (the certificate's subject).
+        #[arg(long)]
+        host: String,
+        /// The directory to write them into (created if missing; existing files are kept).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The lab's echo server: one thread per client.
+    Echo {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:7778")]
+        addr: String,
+        /// Most clients served at once.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+        max_clients: u32,
+    },
+    /// Load-test a server: N clients log in, S of them send, all read; prints latency,
+    /// throughput and (with --spawn or --pid) the server's CPU and memory.
+    Bench(crate::bench::BenchArgs),
+}
+
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("must be more than 0".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e} (write e.g. 30s, 10m, 2h)")),
+    }
+}
+
+pub(crate) fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    server::moderation::parse_net(s)
+        .ok_or_else(|| format!("{s:?} is not an address or a CIDR range"))
+}
+
+/// Runs the parsed command line; the error is the one-line message for exit code 1.
+pub fn run(cli: Cli) -> Result<(), String> {
+    if let Command::Serve(args) = cli.command {
+        return serve::serve(&cli.db, cli.log_level, *args);
+    }
+    if let Command::Bench(args) = cli.command {
+        return crate::bench::run(args);
+    }
+    if let Command::GenCert { host, out } = &cli.command {
+        let (cert, key) = crate::server::transport::tls::generate(host, out)?;
+        println!(
+            "Wrote {} and {} (self-signed, for {host}).",
+            cert.display(),
+            key.display()
+        );
+        return Ok(());
+    }
+    crate::logging::init(cli.log_level, None, None)?;
+    if let Command::Echo { addr, max_clients } = &cli.command {
+        return echo(addr, *max_clients);
+    }
+    let store = Store::open(&cli.db)
+        .map_err(|e| format!("cannot open database {}: {e}", cli.db.display()))?;
+    let db = store.conn().map_err(|e| e.to_string())?;
+    let out = &mut io::stdout().lock();
+    let done = match cli.command {
+        Command::Serve(_) | Command::Echo { .. } | Command::Bench(_) | Command::GenCert { .. } => {
+            unreachable!("handled above")
+        }
+        Command::Useradd { name } => {
+            let password = crate::admin::read_new_password()?;
+            let user = crate::admin::useradd(&db, &name, &password)?;
+            writeln!(out, "Created user {}.", user.name)
+        }
+        Command::Ban { target, rest } => {
+            let text = crate::admin::ban(&db, &target, &rest.join(" "))?;
+            writeln!(out, "{text}")
+        }
+        Command::Unban { target } => {
+            let text = crate::admin::unban(&db, &target)?;
+            writeln!(out, "{text}")
+        }
+        Command::Bans => {
+            let list = crate::store::bans::active(&db).map_err(|e| e.to_string())?;
+            console::print_bans(&list, out)
+        }
+        Command::Mute { name, rest } => {
+            let text = crate::admin::mute(&db, &name, &rest.join(" "))?;
+            writeln!(out, "{text}")
+        }
+        Command::Unmute { name } => {
+            let text = crate::admin::unmute(&db, &name)?;
+            writeln!(out, "{text}")
+        }
+        Command::Op { name } => {
+            let text = crate::admin::set_op(&db, &name, true)?;
+            writeln!(out, "{text}")
+        }
+        Command::Deop { name } => {
+            let text = crate::admin::set_op(&db, &name, false)?;
+            writeln!(out, "{text}")
+        }
+        Command::PurgeAuth => {
+            let p = users::purge_all(&db).map_err(|e| e.to_string())?;
+            writeln!(out, "Removed {} users and {} tokens.", p.users, p.tokens)
+        }
+        Command::ClearLogs => {
+            let n = logs::clear(&db).map_err(|e| e.to_string())?;
+            writeln!(out, "Removed {n} log records.")
+        }
+        Command::Logs { n, level } => {
+            // --level warn means warn and error: this level or more severe.
+            let names: Option<Vec<&str>> = level.map(|max| {
+                log::Level::iter()
+                    .filter(|l| *l <= max)
+                    .map(|l| l.as_str())
+                    .collect()
+            });
+            let records = logs::recent(&db, n, names.as_deref()).map_err(|e| e.to_string())?;
+            console::print_logs(&records, out)
+        }
+        Command::Users => {
+            let list = users::list(&db).map_err(|e| e.to_string())?;
+            if list.is_empty() {
+                writeln!(out, "No users.").map_err(|e| e.to_string())?;
+            }
+            list.iter().try_for_each(|u| {
+                writeln!(
+                    out,
+                    "{:<32} {}  {} token(s)",
+                    u.name, u.created_at, u.tokens
+                )
+            })
+        }
+        Command::History { n } => {
+            let msgs = messages::recent(&db, n).map_err(|e| e.to_string())?;
+            console::print_history(&msgs, out)
+        }
+    };
+    done.map_err(|e| format!("cannot write output: {e}"))
+}
+
+fn echo(addr: &str, max_clients: u32) -> Result<(), String> {
+    let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("besedka echo listening on {local}");
+    let _ = io::stdout().flush();
+    log::info!("echo server listening on {local}");
+    crate::echo::run(listener, max_clients as usize);
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! How the server behaves: `besedka serve`'s options, as the server takes them.
+
+use std::time::Duration;
+
+use super::limits::Rules;
+use crate::store::retention::Policy;
+
+/// TCP keepalive on every accepted socket, so a peer that vanished (cable pulled, NAT entry
+/// gone) is noticed and its worker freed after `idle + probes × interval`.
+#[derive(Debug, Clone, Copy)]
+pub struct Keepalive {
+    /// Silence before the first probe.
+    pub idle: Duration,
+    /// Between probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is dropped.
+    pub probes: u32,
+}
+
+/// How the server behaves; `besedka serve`'s options.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Connections served at once; more are told the server is full.
+    pub max_clients: usize,
+    /// Messages replayed at login.
+    pub history: u32,
+    /// Days a session token stays valid.
+    pub token_ttl_days: u32,
+    /// Longest input line in bytes.
+    pub max_line: usize,
+    /// Offer telnet binary mode at connect (off for raw-socket deployments).
+    pub telnet: bool,
+    /// Unsent bytes a client may have queued before it is cut off as not reading.
+    pub max_backlog: usize,
+    /// A client with unsent bytes that takes none for this long is cut off as not reading.
+    pub send_timeout: Duration,
+    /// How long an idle worker thread waits for a new client before it ends.
+    pub worker_idle: Duration,
+    /// Time a connection has to log in, from connect to the last byte of the login.
+    pub login_timeout: Duration,
+    /// Per-address and per-user limits (`max_rate` also paces each connection before login).
+    pub limits: Rules,
+    /// Registration is off: only the operator creates accounts (`besedka useradd`).
+    pub no_register: bool,
+    pub keepalive: Keepalive,
+    /// A logged-in connection silent this long is disconnected; `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// What old messages the janitor deletes.
+    pub retention: Policy,
+    /// Enables the console's `fault` command, which breaks the server on purpose (tests only).
+    pub faults: bool,
+}

@@ -1,0 +1,103 @@
+//! What every session shares, and asking the hub for an answer.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use super::hub::{ConnId, Event, HubSender, Stats};
+use super::limits::{Limits, Quiet};
+use super::moderation::Moderation;
+use super::transport;
+use super::Config;
+use crate::auth::Hasher;
+use crate::store::Store;
+
+/// How long the console waits for the hub's answer.
+pub(super) const ASK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the hub gave no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AskError {
+    #[error("the server is stopping")]
+    Stopped,
+    #[error("the server did not answer within 10 s (overloaded?); try again")]
+    TimedOut,
+}
+
+/// What every session shares.
+pub struct Shared {
+    pub config: Config,
+    pub store: Store,
+    pub hasher: Hasher,
+    pub hub: HubSender,
+    pub stats: Arc<Stats>,
+    pub limits: Limits,
+    /// Bans, mutes and operators in force (shared with the hub).
+    pub moderation: Arc<Moderation>,
+    /// Set when the shutdown grace ends: sessions read nothing more.
+    pub cut: AtomicBool,
+    /// Log lines about refused logins, at most one a second.
+    pub quiet_refusals: Quiet,
+    /// Log lines about refused connections, at most one a second.
+    pub(super) quiet_accept: Quiet,
+    /// Messages the janitor and `prune` deleted since start, for `status`.
+    pub pruned: AtomicU64,
+    /// Every open connection (its socket, shared, not a duplicate descriptor), so shutdown
+    /// can close them all.
+    pub(super) conns: Mutex<HashMap<ConnId, Arc<transport::Socket>>>,
+    /// Connections being served; compared with `max_clients` at accept.
+    pub(super) active: AtomicUsize,
+    /// The next connection's id (shared by every listener).
+    pub(super) next_conn: AtomicU64,
+}
+
+impl Shared {
+    /// Asks the hub and waits for its answer (bounded: the hub answers between batches).
+    pub fn ask<T>(
+        &self,
+        make: impl FnOnce(mpsc::Sender<T>) -> Event,
+    ) -> std::result::Result<T, AskError> {
+        ask_within(&self.hub, ASK_TIMEOUT, make)
+    }
+}
+
+/// Sends the hub a request and waits at most `timeout` for its answer.
+pub(super) fn ask_within<T>(
+    hub: &HubSender,
+    timeout: Duration,
+    make: impl FnOnce(mpsc::Sender<T>) -> Event,
+) -> std::result::Result<T, AskError> {
+    let (tx, rx) = mpsc::channel();
+    hub.send(make(tx)).map_err(|_| AskError::Stopped)?;
+    rx.recv_timeout(timeout).map_err(|e| match e {
+        mpsc::RecvTimeoutError::Timeout => AskError::TimedOut,
+        mpsc::RecvTimeoutError::Disconnected => AskError::Stopped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hub_that_does_not_answer_is_reported_as_such() {
+        let (tx, inbox) = super::super::hub::channel().unwrap();
+        // The "hub" holds the request but never answers: a timeout, not a made-up answer.
+        let kick = |reply| Event::Kick {
+            key: "bob".into(),
+            text: String::new(),
+            announce: String::new(),
+            reply,
+        };
+        assert_eq!(
+            ask_within(&tx, Duration::from_millis(50), kick),
+            Err(AskError::TimedOut)
+        );
+        // A hub that is gone.
+        drop(inbox);
+        let got: std::result::Result<usize, _> =
+            ask_within(&tx, Duration::from_millis(50), |_reply| Event::Crash);
+        assert_eq!(got, Err(AskError::Stopped));
+    }
+}
