@@ -4,7 +4,7 @@ use super::name_and_rest;
 use crate::server::protocol::notice;
 use crate::server::session::{End, Flow, Session};
 use crate::server::text;
-use crate::store::{tokens, users};
+use crate::store::tokens;
 
 pub fn register(s: &mut Session, args: &str) -> Result<Flow, End> {
     let (name, password) = name_and_rest(args);
@@ -13,14 +13,7 @@ pub fn register(s: &mut Session, args: &str) -> Result<Flow, End> {
 
 pub fn login(s: &mut Session, args: &str) -> Result<Flow, End> {
     let (name, password) = name_and_rest(args);
-    match s.db(|c| users::find(c, name)) {
-        Some(Some((user, hash))) => Ok(s.check_password(user, &hash, password)),
-        Some(None) => {
-            s.unknown_name(name);
-            Ok(Flow::Continue)
-        }
-        None => Ok(Flow::Continue),
-    }
+    Ok(s.password_login(name, password))
 }
 
 pub fn token(s: &mut Session, args: &str) -> Result<Flow, End> {

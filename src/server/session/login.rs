@@ -74,6 +74,18 @@ impl Session<'_> {
         }
     }
 
+    /// `/login NAME PASSWORD`: the account's lookup and the password check in one place.
+    pub fn password_login(&mut self, name: &str, password: &str) -> Flow {
+        match self.db(|c| users::find(c, name)) {
+            Some(Some((user, hash))) => self.check_password(user, &hash, password),
+            Some(None) => {
+                self.unknown_name(name);
+                Flow::Continue
+            }
+            None => Flow::Continue,
+        }
+    }
+
     /// A login attempt with a name no account has: counts against the address.
     pub fn unknown_name(&mut self, name: &str) {
         if self.login_locked(None) {
