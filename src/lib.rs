@@ -1,19 +1,24 @@
-//! besedka: a multi-threaded chat server for telnet and `nc` clients, kept in one SQLite file.
+//! besedka: a multi-threaded chat server for telnet, `nc`, SSH and TLS clients, kept in one
+//! SQLite file.
 //!
 //! # Layout
 //!
 //! The data path of a chat line runs down the file list:
 //!
-//! - [`server`] — start, shared state, shutdown ([`server::start`]);
-//!   - `server::accept` — the accept thread: bans and per-address limits at the door;
-//!   - [`server::telnet`] — bytes in, clean lines out; the only place that knows telnet;
+//! - [`server`] — start, shutdown ([`server::start`]); the shared state ([`server::Shared`]);
+//!   - `server::accept` — an accept thread per listener: bans and per-address limits at the
+//!     door;
+//!   - [`server::transport`] — the ways in (telnet/nc, TLS, SSH), each handing the session a
+//!     stream socket; [`server::transport::telnet`] turns bytes into clean lines;
 //!   - [`server::connection`] — one connection's life in order: greeting, login, chat;
 //!   - [`server::session`] — one client's state and what it can do (read, log in, speak);
 //!   - [`server::commands`] — the slash-commands as one table with central checks;
 //!   - [`server::limits`] — per-address, per-account and per-user counters;
 //!   - [`server::moderation`] — bans, mutes and operators in force, and the actions on them;
 //!   - [`server::hub`] — one thread: commits each batch of messages, then fans it out;
-//!   - [`server::outbox`] — a client's bounded, non-blocking send backlog;
+//!   - [`server::outbox`] — a client's bounded, non-blocking send queue;
+//!   - `server::pool` — the worker threads, started with clients and ended when idle;
+//!   - [`server::text`] — what the server says about the connection itself;
 //!   - [`server::janitor`] — rereads bans, deletes expired ones, prunes old messages;
 //!   - [`server::protocol`] — names, text cleaning, how server lines look.
 //! - [`auth`] — argon2id password hashes (bounded concurrency) and session tokens.

@@ -30,7 +30,6 @@ pub mod outbox;
 mod pool;
 pub mod protocol;
 pub mod session;
-pub mod telnet;
 pub mod text;
 pub mod transport;
 

@@ -19,7 +19,7 @@ use super::hub::{ConnId, Event};
 use super::limits::{Bucket, SessionSlot};
 use super::moderation::muted_line;
 use super::protocol::{clean, error, history_lines};
-use super::telnet::{Input, LineReader, ECHO_OFF, ECHO_ON};
+use super::transport::telnet::{Input, LineReader, ECHO_OFF, ECHO_ON};
 use super::transport::{Socket, Via};
 use super::{text, Shared};
 use crate::store::messages::{self, Kind};

@@ -1,7 +1,9 @@
 //! The ways in. Each transport turns a client's connection into one stream socket that the
 //! rest of the server reads lines from and writes lines to, the same for every transport:
 //!
-//! - **plain** (telnet and `nc`): the accepted TCP socket itself.
+//! - **plain** (telnet and `nc`): the accepted TCP socket itself. Every transport's bytes
+//!   reach the session as the telnet line protocol, which [`telnet`] decodes (TLS carries it
+//!   as is; the SSH line editor speaks it).
 //! - **tls** ([`tls`]): a thread of the transport terminates TLS and relays the plain bytes
 //!   to one end of a Unix socket pair; the session gets the other end.
 //! - **ssh** ([`ssh`]): an SSH library on its own thread (a tokio runtime, the only one in
@@ -12,6 +14,7 @@
 //! in: they hold a [`Socket`], which is any stream socket.
 
 pub mod ssh;
+pub mod telnet;
 pub mod tls;
 
 use std::fmt;
