@@ -312,7 +312,7 @@ fn a_key_added_with_slash_key_logs_its_owner_in() {
     let login = |key: &Path| {
         format!(
             "ssh -tt -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
-             -o IdentitiesOnly=yes -o PreferredAuthentications=publickey,password -i {} -p {port} \
+             -o IdentitiesOnly=yes -i {} -p {port} \
              alice@127.0.0.1",
             key.display()
         )
@@ -344,9 +344,9 @@ fn a_key_added_with_slash_key_logs_its_owner_in() {
         "the login is noted: {rest}"
     );
 
-    // Another key falls back to the password.
+    // Another key falls back to the dialogue.
     let mut s = format!("spawn {}\n", login(&other));
-    s.push_str(&wait_for("password: ", 20));
+    s.push_str(&wait_for("Name: ", 20));
     s.push_str("exit 0\n");
     let run = expect::run(dir.path(), &s);
     assert!(run.status.is_some_and(|s| s.success()), "{}", run.report());
@@ -355,7 +355,7 @@ fn a_key_added_with_slash_key_logs_its_owner_in() {
     alice.send(&format!("/key remove {fp}"));
     alice.expect(&format!("* Key {fp} removed."));
     let mut s = format!("spawn {}\n", login(&key));
-    s.push_str(&wait_for("password: ", 30));
+    s.push_str(&wait_for("Name: ", 30));
     s.push_str("exit 0\n");
     let run = expect::run(dir.path(), &s);
     assert!(run.status.is_some_and(|s| s.success()), "{}", run.report());

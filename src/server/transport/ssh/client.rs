@@ -21,12 +21,17 @@ use crate::server::{connection, lock, Shared};
 use crate::store::ssh_keys;
 use crate::store::users::{self, name_key, User};
 
-/// A refusal that leaves both ways open: another key, or the password (again: OpenSSH
-/// asks three times, and the password lock counts every wrong one).
+/// A refusal that leaves every way open: another key, the dialogue (keyboard-interactive),
+/// or the password (again: OpenSSH asks three times, and the password lock counts every
+/// wrong one).
 fn retry() -> Auth {
     Auth::Reject {
         proceed_with_methods: Some(MethodSet::from(
-            &[MethodKind::PublicKey, MethodKind::Password][..],
+            &[
+                MethodKind::PublicKey,
+                MethodKind::KeyboardInteractive,
+                MethodKind::Password,
+            ][..],
         )),
         partial_success: false,
     }
@@ -115,6 +120,18 @@ impl russh::server::Handler for Client {
             Some(Ok(None)) => Auth::Accept,
             _ => retry(),
         })
+    }
+
+    /// Keyboard-interactive (what OpenSSH tries after its keys, before a password): let in
+    /// with no questions asked here; the session's `Name:` / `Password:` dialogue asks them.
+    /// So a key that is not the account's falls back to the dialogue, as telnet would have it.
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        _user: &str,
+        _submethods: &str,
+        _response: Option<russh::server::Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(Auth::Accept)
     }
 
     /// A key is worth a signature only if it belongs to the account asked for.

@@ -13,9 +13,11 @@
 //! Authentication:
 //! - as a name that is not an account (`ssh HOST` sends the local user name): accepted at
 //!   once, then the same `Name:` / `Password:` dialogue as telnet, inside the channel;
-//! - as an account's name: a key the account added (`/key add`) logs in at once; otherwise
-//!   SSH password authentication, checked against the same argon2 hash and counted by the
-//!   same password lock as a telnet login.
+//! - as an account's name: a key the account added (`/key add`) logs in at once; without one
+//!   (or with another), OpenSSH goes on to keyboard-interactive, which lets it in to the
+//!   dialogue; a client that asks for SSH password authentication
+//!   (`-o PreferredAuthentications=password`) gets it, checked against the same argon2 hash
+//!   and counted by the same password lock as a telnet login.
 
 mod client;
 pub mod editor;
@@ -59,6 +61,7 @@ impl Ssh {
                 &[
                     MethodKind::None,
                     MethodKind::PublicKey,
+                    MethodKind::KeyboardInteractive,
                     MethodKind::Password,
                 ][..],
             ),
