@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use super::commands;
 use super::hub::ConnId;
-use super::protocol::{error, notice};
 use super::session::{End, Flow, Method, Session, Stage};
 use super::transport::{Socket, Via};
 use super::{text, Shared};
@@ -127,9 +126,7 @@ fn interactive(s: &mut Session, name: &str) -> Result<Flow, End> {
             if !s.may_register() || !s.name_free(name) {
                 return Ok(Flow::Continue);
             }
-            s.send(&notice(&format!(
-                "New user {name}. Choose a password (at least {MIN_PASSWORD_CHARS} characters), or an empty line to go back.",
-            )));
+            s.send(&text::new_user(name, MIN_PASSWORD_CHARS));
             loop {
                 let password = s.read_password("Password: ")?;
                 if password.is_empty() {
@@ -140,7 +137,7 @@ fn interactive(s: &mut Session, name: &str) -> Result<Flow, End> {
                 }
                 let again = s.read_password("Repeat password: ")?;
                 if again != password {
-                    s.send(&error("Passwords do not match. Try again."));
+                    s.send(&text::passwords_differ());
                     continue;
                 }
                 return Ok(s.register(name, &password));

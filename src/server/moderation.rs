@@ -6,6 +6,7 @@
 //! database; it is reloaded after each change made through the server and every few seconds
 //! by the janitor (so a `besedka ban` from a shell applies within seconds).
 
+use super::text;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::RwLock;
@@ -15,7 +16,7 @@ use ipnet::IpNet;
 use rusqlite::Connection;
 
 use super::hub::Event;
-use super::protocol::{error, notice};
+use super::protocol::notice;
 use super::Shared;
 use crate::error::Result;
 use crate::store::bans::{self, Ban, Kind};
@@ -121,29 +122,14 @@ impl Moderation {
     }
 }
 
-/// `2026-12-01T12:00:00Z` as `2026-12-01 12:00 UTC`.
-fn until(t: &str) -> String {
-    format!("{} UTC", t.get(..16).unwrap_or(t).replacen('T', " ", 1))
-}
-
-/// What a banned user or address is told: `! You are banned until … UTC: REASON.`
+/// What a banned user or address is told ([`text::banned`]).
 pub fn banned_line(ban: &Ban) -> String {
-    let mut s = "You are banned".to_string();
-    if let Some(t) = &ban.expires_at {
-        s += &format!(" until {}", until(t));
-    }
-    if !ban.reason.is_empty() {
-        s += &format!(": {}", ban.reason);
-    }
-    error(&format!("{}.", s.trim_end_matches('.')))
+    text::banned(ban.expires_at.as_deref(), &ban.reason)
 }
 
-/// What a muted user is told when they try to speak.
+/// What a muted user is told when they try to speak ([`text::muted`]).
 pub fn muted_line(mute: &Ban) -> String {
-    match &mute.expires_at {
-        Some(t) => error(&format!("You are muted until {}.", until(t))),
-        None => error("You are muted."),
-    }
+    text::muted(mute.expires_at.as_deref())
 }
 
 /// An address (`203.0.113.7`, `2001:db8::1`) or a range (`203.0.113.0/24`).
@@ -374,29 +360,13 @@ impl Moderator<'_> {
             None => (args, String::new()),
         };
         let user = self.user(name)?;
-        let text = if self.console {
-            notice(&format!(
-                "You were disconnected by the server operator{}.",
-                because(&reason)
-            ))
-        } else {
-            notice(&format!(
-                "You were disconnected by {}{}.",
-                self.by,
-                because(&reason)
-            ))
-        };
-        let announce = notice(&format!(
-            "{} kicked {}{}",
-            self.by,
-            user.name,
-            because(&reason)
-        ));
+        let told = text::kicked((!self.console).then_some(self.by), &reason);
+        let announce = text::kick_announcement(self.by, &user.name, &reason);
         let n = self
             .shared
             .ask(|reply| Event::Kick {
                 key: users::name_key(&user.name),
-                text,
+                text: told,
                 announce,
                 reply,
             })

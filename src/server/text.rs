@@ -1,6 +1,12 @@
-//! What the server says to a client about the connection itself, whoever says it (the accept
-//! thread, the session, the hub, the shutdown): one place, so the same event reads the same
-//! from every path. A command's own answers stay next to the command.
+//! Everything a chat client is told, in one place, so the same event reads the same from
+//! every path (the accept thread, the session, a command, the hub, the shutdown) and the
+//! wording can be reviewed (or translated) in one file. `protocol.rs` says how a line is
+//! framed (`* ` notices, `! ` errors, chat lines); this file says what it says.
+//!
+//! One group stays out on purpose: a moderation action's answer to the moderator (`Banned
+//! bob (1 session disconnected).`) and its announcement are made in `moderation.rs`, which
+//! the console and operators in chat share; what falls on the user (banned, muted, kicked)
+//! is here.
 
 use super::protocol::{error, notice};
 
@@ -61,4 +67,318 @@ pub fn server_full(max: usize) -> String {
 /// A store call failed; nothing was changed.
 pub fn database_unavailable() -> String {
     error("Server error: the database is unavailable. Try again.")
+}
+
+// ---- logging in and registering ----
+
+pub fn logins_locked(wait_secs: u64) -> String {
+    error(&format!(
+        "Too many failed logins. Try again in {wait_secs} seconds."
+    ))
+}
+
+pub fn too_many_failed_attempts() -> String {
+    error("Too many failed attempts.")
+}
+
+pub fn wrong_password() -> String {
+    error("Wrong password.")
+}
+
+pub fn cannot_check_password() -> String {
+    error("Server error: cannot check this password now.")
+}
+
+pub fn no_such_user_register(quoted: &str) -> String {
+    error(&format!(
+        "No such user: {quoted}. Use /register to create it."
+    ))
+}
+
+pub fn password_too_short(min: usize) -> String {
+    error(&format!("Password too short: at least {min} characters."))
+}
+
+pub fn invalid_name(quoted: &str, rule: &str) -> String {
+    error(&format!("Invalid name: {quoted}. Names are {rule}."))
+}
+
+pub fn registration_closed() -> String {
+    error("Registration is closed on this server. Ask the operator for an account.")
+}
+
+pub fn too_many_new_accounts() -> String {
+    error("Too many new accounts from your address. Try again later.")
+}
+
+pub fn cannot_register() -> String {
+    error("Server error: cannot register now.")
+}
+
+pub fn name_taken(quoted: &str) -> String {
+    error(&format!(
+        "The name {quoted} is taken. Choose another, or log in with its password."
+    ))
+}
+
+pub fn name_too_close(existing: &str) -> String {
+    error(&format!(
+        "That name is too close to an existing one: {existing}."
+    ))
+}
+
+pub fn bad_token() -> String {
+    error("Unknown or expired token.")
+}
+
+pub fn too_many_sessions(name: &str, max: usize) -> String {
+    error(&format!("Too many sessions for {name} ({max})."))
+}
+
+pub fn hello(name: &str) -> String {
+    notice(&format!("Hello, {name}!"))
+}
+
+pub fn your_token(token: &str) -> String {
+    notice(&format!(
+        "Your session token: {token}; next time type /token {token} to log in without a password."
+    ))
+}
+
+pub fn new_user(name: &str, min: usize) -> String {
+    notice(&format!(
+        "New user {name}. Choose a password (at least {min} characters), or an empty line to go back.",
+    ))
+}
+
+pub fn passwords_differ() -> String {
+    error("Passwords do not match. Try again.")
+}
+
+pub fn logged_out() -> String {
+    notice("Logged out: your session token no longer works. Bye.")
+}
+
+// ---- input ----
+
+pub fn not_utf8() -> String {
+    error("That line is not valid UTF-8; it was ignored.")
+}
+
+pub fn line_too_long(max: usize) -> String {
+    error(&format!(
+        "Line too long (over {max} bytes); it was ignored."
+    ))
+}
+
+pub fn history_unavailable() -> String {
+    error("Could not load the history.")
+}
+
+// ---- commands ----
+
+pub fn unknown_command(quoted: &str) -> String {
+    error(&format!("Unknown command /{quoted}. Type /help."))
+}
+
+pub fn already_logged_in() -> String {
+    error("You are already logged in.")
+}
+
+pub fn log_in_first(command: &str) -> String {
+    error(&format!(
+        "Log in first to use /{command}: type your name, or /token TOKEN."
+    ))
+}
+
+pub fn operators_only() -> String {
+    error("Only operators can do that.")
+}
+
+pub fn usage(text: &str) -> String {
+    error(&format!("Usage: {text}"))
+}
+
+pub fn no_such_user(quoted: &str) -> String {
+    error(&format!("No such user: {quoted}"))
+}
+
+// ---- the hub ----
+
+pub fn joined(name: &str) -> String {
+    notice(&format!("{name} joined"))
+}
+
+pub fn left(name: &str) -> String {
+    notice(&format!("{name} left"))
+}
+
+/// Many joins and leaves in one batch, as one line.
+pub fn crowd(came: usize, went: usize) -> String {
+    notice(&match (came, went) {
+        (0, _) => format!("{went} people left"),
+        (_, 0) => format!("{came} people joined"),
+        _ => format!("{came} people joined, {went} left"),
+    })
+}
+
+/// `say` from the console.
+pub fn from_server(text: &str) -> String {
+    notice(&format!("[server] {text}"))
+}
+
+pub fn not_stored() -> String {
+    error("Your message was not sent: the server could not store it.")
+}
+
+// ---- SSH keys ----
+
+pub fn not_a_public_key() -> String {
+    error("That is not an OpenSSH public key (paste a line of ~/.ssh/id_ed25519.pub).")
+}
+
+pub fn key_not_storable() -> String {
+    error("That key cannot be stored.")
+}
+
+pub fn key_added(fingerprint: &str) -> String {
+    notice(&format!(
+        "Key {fingerprint} added: ssh -p PORT NAME@HOST with it logs you in."
+    ))
+}
+
+pub fn key_already_yours(fingerprint: &str) -> String {
+    notice(&format!("You have key {fingerprint} already."))
+}
+
+pub fn key_taken() -> String {
+    error("That key belongs to another account.")
+}
+
+pub fn keys_full(max: usize) -> String {
+    error(&format!("You have {max} keys already; remove one first."))
+}
+
+pub fn no_keys() -> String {
+    notice("You have no SSH keys. /key add ssh-ed25519 AAAA… adds one.")
+}
+
+pub fn key_removed(fingerprint: &str) -> String {
+    notice(&format!("Key {fingerprint} removed."))
+}
+
+pub fn no_such_key(fingerprint: &str) -> String {
+    error(&format!(
+        "You have no key {fingerprint}; /key list shows yours."
+    ))
+}
+
+pub fn keys_usage() -> String {
+    usage("/key add ssh-ed25519 AAAA… [comment] | /key list | /key remove SHA256:…")
+}
+
+/// `/key list`: a header, then a line a key.
+pub fn keys_header(n: usize) -> String {
+    notice(&format!("Your SSH keys ({n}):"))
+}
+
+pub fn key_line(
+    fingerprint: &str,
+    algorithm: &str,
+    comment: &str,
+    added: &str,
+    used: &str,
+) -> String {
+    notice(&format!(
+        "{fingerprint} {algorithm} {comment} (added {added}, last used {used})"
+    ))
+}
+
+/// `/history`.
+pub fn history_usage(max: u32) -> String {
+    usage(&format!("/history [N], N from 1 to {max}."))
+}
+
+/// A history too long for the backlog bound: its oldest lines are left out.
+pub fn history_cut(left_out: usize) -> String {
+    notice(&format!(
+        "{left_out} older message(s) left out: too long to send at once."
+    ))
+}
+
+pub fn history_header(n: usize) -> String {
+    notice(&format!("Last {n} message(s):"))
+}
+
+/// `/help`: a header, a line a command, and how plain lines work.
+pub fn help_header() -> String {
+    notice("Commands:")
+}
+
+pub fn help_line(usage: &str, help: &str) -> String {
+    notice(&format!("  {usage:<30} {help}"))
+}
+
+pub fn help_chat_footer() -> String {
+    help_line("//TEXT", "send a line that starts with /")
+        + &notice("Any other line is sent to everyone.")
+}
+
+pub fn help_login_footer() -> String {
+    notice("Or type your name to log in or register.")
+}
+
+// ---- moderation, as the user it falls on sees it ----
+
+/// A timestamp of the schema (`2026-11-24T14:33:53Z`) as a ban shows it: `2026-11-24 14:33 UTC`.
+pub fn until(t: &str) -> String {
+    format!("{} UTC", t.get(..16).unwrap_or(t).replacen('T', " ", 1))
+}
+
+/// `! You are banned until … UTC: REASON.`
+pub fn banned(expires_at: Option<&str>, reason: &str) -> String {
+    let mut s = "You are banned".to_string();
+    if let Some(t) = expires_at {
+        s += &format!(" until {}", until(t));
+    }
+    if !reason.is_empty() {
+        s += &format!(": {reason}");
+    }
+    error(&format!("{}.", s.trim_end_matches('.')))
+}
+
+/// What a muted user is told when they try to speak.
+pub fn muted(expires_at: Option<&str>) -> String {
+    match expires_at {
+        Some(t) => error(&format!("You are muted until {}.", until(t))),
+        None => error("You are muted."),
+    }
+}
+
+/// `: REASON`, or nothing.
+fn because(reason: &str) -> String {
+    if reason.is_empty() {
+        String::new()
+    } else {
+        format!(": {reason}")
+    }
+}
+
+/// To the user kicked, by an operator (`Some(name)`) or the server console (`None`).
+pub fn kicked(by: Option<&str>, reason: &str) -> String {
+    match by {
+        None => notice(&format!(
+            "You were disconnected by the server operator{}.",
+            because(reason)
+        )),
+        Some(by) => notice(&format!(
+            "You were disconnected by {by}{}.",
+            because(reason)
+        )),
+    }
+}
+
+/// To everyone else.
+pub fn kick_announcement(by: &str, name: &str, reason: &str) -> String {
+    notice(&format!("{by} kicked {name}{}", because(reason)))
 }

@@ -1,7 +1,6 @@
 //! Logging in and out: `/register`, `/login`, `/token`, `/logout`, `/quit`.
 
 use super::name_and_rest;
-use crate::server::protocol::notice;
 use crate::server::session::{End, Flow, Session};
 use crate::server::text;
 use crate::store::tokens;
@@ -26,9 +25,7 @@ pub fn logout(s: &mut Session, _: &str) -> Result<Flow, End> {
             return Ok(Flow::Continue);
         }
     }
-    s.send(&notice(
-        "Logged out: your session token no longer works. Bye.",
-    ));
+    s.send(&text::logged_out());
     Ok(Flow::Close)
 }
 

@@ -2,8 +2,9 @@
 
 use super::{name_and_rest, DEFAULT_HISTORY, MAX_HISTORY};
 use crate::server::hub::Event;
-use crate::server::protocol::{clean, error, history_lines, notice, quote};
+use crate::server::protocol::{clean, history_lines, quote};
 use crate::server::session::{End, Flow, Session};
+use crate::server::text;
 use crate::store::messages::{self, Kind};
 use crate::store::users;
 
@@ -16,7 +17,7 @@ pub fn msg(s: &mut Session, args: &str) -> Result<Flow, End> {
     let (name, text) = name_and_rest(args);
     let body = clean(text);
     if body.trim().is_empty() {
-        s.send(&error("Usage: /msg NAME TEXT"));
+        s.send(&text::usage("/msg NAME TEXT"));
         return Ok(Flow::Continue);
     }
     if s.muted() {
@@ -30,7 +31,7 @@ pub fn msg(s: &mut Session, args: &str) -> Result<Flow, End> {
                 body,
             });
         }
-        Some(None) => s.send(&error(&format!("No such user: {}", quote(name)))),
+        Some(None) => s.send(&text::no_such_user(&quote(name))),
         None => {}
     }
     Ok(Flow::Continue)
@@ -48,9 +49,7 @@ pub fn history(s: &mut Session, args: &str) -> Result<Flow, End> {
         match args.parse::<u32>() {
             Ok(n) if (1..=MAX_HISTORY).contains(&n) => n,
             _ => {
-                s.send(&error(&format!(
-                    "Usage: /history [N], N from 1 to {MAX_HISTORY}."
-                )));
+                s.send(&text::history_usage(MAX_HISTORY));
                 return Ok(Flow::Continue);
             }
         }
@@ -59,7 +58,7 @@ pub fn history(s: &mut Session, args: &str) -> Result<Flow, End> {
         return Ok(Flow::Continue);
     };
     if let Some(msgs) = s.db(|c| messages::visible(c, user_id, n, None)) {
-        let mut out = notice(&format!("Last {} message(s):", msgs.len()));
+        let mut out = text::history_header(msgs.len());
         out.push_str(&history_lines(&msgs, s.shared.config.max_backlog / 2));
         s.send(&out);
     }

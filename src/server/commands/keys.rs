@@ -1,14 +1,12 @@
 //! `/key add KEY`, `/key list`, `/key remove FINGERPRINT`: the SSH keys that log a user in.
 
+use crate::server::text;
 use russh::keys::{HashAlg, PublicKey};
 
 use super::name_and_rest;
-use crate::server::protocol::{clean, error, notice};
+use crate::server::protocol::clean;
 use crate::server::session::{End, Flow, Session};
 use crate::store::ssh_keys::{self, Added, MAX_PER_USER};
-
-const USAGE: &str =
-    "Usage: /key add ssh-ed25519 AAAA… [comment] | /key list | /key remove SHA256:…";
 
 pub fn key(s: &mut Session, args: &str) -> Result<Flow, End> {
     let Some(user_id) = s.login.as_ref().map(|l| l.user.id) else {
@@ -19,7 +17,7 @@ pub fn key(s: &mut Session, args: &str) -> Result<Flow, End> {
         "add" => add(s, user_id, rest),
         "list" if rest.is_empty() => list(s, user_id),
         "remove" if !rest.is_empty() && !rest.contains(' ') => remove(s, user_id, rest),
-        _ => s.send(&error(USAGE)),
+        _ => s.send(&text::keys_usage()),
     }
     Ok(Flow::Continue)
 }
@@ -28,9 +26,7 @@ fn add(s: &mut Session, user_id: i64, text: &str) {
     let mut key = match PublicKey::from_openssh(text) {
         Ok(key) => key,
         Err(_) => {
-            s.send(&error(
-                "That is not an OpenSSH public key (paste a line of ~/.ssh/id_ed25519.pub).",
-            ));
+            s.send(&text::not_a_public_key());
             return;
         }
     };
@@ -40,7 +36,7 @@ fn add(s: &mut Session, user_id: i64, text: &str) {
         .collect::<String>();
     key.set_comment("");
     let Ok(public) = key.to_openssh() else {
-        s.send(&error("That key cannot be stored."));
+        s.send(&text::key_not_storable());
         return;
     };
     let algorithm = key.algorithm().to_string();
@@ -49,15 +45,11 @@ fn add(s: &mut Session, user_id: i64, text: &str) {
     match added {
         Some(Added::Added) => {
             log::info!("{}: added SSH key {fingerprint}", s.addr);
-            s.send(&notice(&format!(
-                "Key {fingerprint} added: ssh -p PORT NAME@HOST with it logs you in."
-            )));
+            s.send(&text::key_added(&fingerprint));
         }
-        Some(Added::Already) => s.send(&notice(&format!("You have key {fingerprint} already."))),
-        Some(Added::Taken) => s.send(&error("That key belongs to another account.")),
-        Some(Added::Full) => s.send(&error(&format!(
-            "You have {MAX_PER_USER} keys already; remove one first."
-        ))),
+        Some(Added::Already) => s.send(&text::key_already_yours(&fingerprint)),
+        Some(Added::Taken) => s.send(&text::key_taken()),
+        Some(Added::Full) => s.send(&text::keys_full(MAX_PER_USER)),
         None => {}
     }
 }
@@ -67,28 +59,27 @@ fn list(s: &mut Session, user_id: i64) {
         return;
     };
     if keys.is_empty() {
-        s.send(&notice(
-            "You have no SSH keys. /key add ssh-ed25519 AAAA… adds one.",
-        ));
+        s.send(&text::no_keys());
         return;
     }
-    let mut text = notice(&format!("Your SSH keys ({}):", keys.len()));
+    let mut out = text::keys_header(keys.len());
     for k in keys {
         let used = k.last_used_at.as_deref().unwrap_or("never");
-        text.push_str(&notice(&format!(
-            "{} {} {} (added {}, last used {used})",
-            k.fingerprint, k.algorithm, k.comment, k.created_at
-        )));
+        out.push_str(&text::key_line(
+            &k.fingerprint,
+            &k.algorithm,
+            &k.comment,
+            &k.created_at,
+            used,
+        ));
     }
-    s.send(&text);
+    s.send(&out);
 }
 
 fn remove(s: &mut Session, user_id: i64, fingerprint: &str) {
     match s.db(|c| ssh_keys::remove(c, user_id, fingerprint)) {
-        Some(true) => s.send(&notice(&format!("Key {fingerprint} removed."))),
-        Some(false) => s.send(&error(&format!(
-            "You have no key {fingerprint}; /key list shows yours."
-        ))),
+        Some(true) => s.send(&text::key_removed(fingerprint)),
+        Some(false) => s.send(&text::no_such_key(fingerprint)),
         None => {}
     }
 }

@@ -7,8 +7,9 @@ mod chat;
 mod keys;
 mod moderation;
 
-use super::protocol::{error, notice, quote};
+use super::protocol::quote;
 use super::session::{End, Flow, Session, Stage};
+use crate::server::text;
 use crate::store::users::name_key;
 
 /// Largest `/history N`.
@@ -215,33 +216,27 @@ pub fn dispatch(s: &mut Session, line: &str, stage: Stage) -> Result<Flow, End> 
         None => (body, ""),
     };
     let Some(cmd) = COMMANDS.iter().find(|c| c.name.eq_ignore_ascii_case(word)) else {
-        s.send(&error(&format!(
-            "Unknown command /{}. Type /help.",
-            quote(word)
-        )));
+        s.send(&text::unknown_command(&quote(word)));
         return Ok(Flow::Continue);
     };
     match (cmd.stage, stage) {
         (Some(Stage::Login), Stage::Chat) => {
-            s.send(&error("You are already logged in."));
+            s.send(&text::already_logged_in());
             return Ok(Flow::Continue);
         }
         (Some(Stage::Chat), Stage::Login) => {
-            s.send(&error(&format!(
-                "Log in first to use /{}: type your name, or /token TOKEN.",
-                cmd.name
-            )));
+            s.send(&text::log_in_first(cmd.name));
             return Ok(Flow::Continue);
         }
         _ => {}
     }
     if cmd.op && !is_op(s) {
-        s.send(&error("Only operators can do that."));
+        s.send(&text::operators_only());
         return Ok(Flow::Continue);
     }
     let words = args.split_whitespace().count();
     if words < cmd.min_words || words > cmd.max_words {
-        s.send(&error(&format!("Usage: {}", usage(cmd))));
+        s.send(&text::usage(&usage(cmd)));
         return Ok(Flow::Continue);
     }
     (cmd.run)(s, args)
@@ -262,22 +257,18 @@ fn help(s: &mut Session, _: &str) -> Result<Flow, End> {
         Stage::Login
     };
     let op = is_op(s);
-    let mut out = notice("Commands:");
+    let mut out = text::help_header();
     for c in COMMANDS
         .iter()
         .filter(|c| c.stage.is_none_or(|st| st == stage) && (op || !c.op))
     {
-        out.push_str(&notice(&format!("  {:<30} {}", usage(c), c.help)));
+        out.push_str(&text::help_line(&usage(c), c.help));
     }
-    if stage == Stage::Chat {
-        out.push_str(&notice(&format!(
-            "  {:<30} {}",
-            "//TEXT", "send a line that starts with /"
-        )));
-        out.push_str(&notice("Any other line is sent to everyone."));
+    out.push_str(&if stage == Stage::Chat {
+        text::help_chat_footer()
     } else {
-        out.push_str(&notice("Or type your name to log in or register."));
-    }
+        text::help_login_footer()
+    });
     s.send(&out);
     Ok(Flow::Continue)
 }

@@ -4,7 +4,8 @@
 
 use super::{ConnId, Hub};
 use crate::server::outbox::Bytes;
-use crate::server::protocol::{chat_line, error};
+use crate::server::protocol::chat_line;
+use crate::server::text;
 use crate::store::messages::{self, Kind, Message};
 
 impl Hub {
@@ -39,9 +40,7 @@ impl Hub {
         }
         let mut msgs = std::mem::take(&mut self.staged);
         let mut from = std::mem::take(&mut self.staged_from);
-        let err: Bytes = error("Your message was not sent: the server could not store it.")
-            .into_bytes()
-            .into();
+        let err: Bytes = text::not_stored().into_bytes().into();
         match messages::commit(&self.db, &mut msgs) {
             Ok(()) => {}
             Err(e) if e.is_constraint() => {

@@ -37,7 +37,6 @@ use rusqlite::Connection;
 
 use super::moderation::{banned_line, Moderation};
 use super::outbox::Bytes;
-use super::protocol::notice;
 use super::text;
 use crate::store::messages::{self, Kind, Message};
 use crate::store::users::{name_key, User};
@@ -312,7 +311,7 @@ impl Hub {
             }
             Event::Crash => panic!("fault injected: hub crash"),
             Event::Announce { text } => {
-                let line: Bytes = notice(&format!("[server] {text}")).into_bytes().into();
+                let line: Bytes = text::from_server(&text).into_bytes().into();
                 self.send_to_all(&line, None);
             }
             Event::Snapshot { reply } => {

@@ -16,7 +16,7 @@ use super::clients::Client;
 use super::{ConnId, Hub, OnlineUser};
 use crate::server::moderation::banned_line;
 use crate::server::outbox::{Bytes, Outbox};
-use crate::server::protocol::{notice, online_line};
+use crate::server::protocol::online_line;
 use crate::server::text;
 use crate::server::transport::{Socket, Via};
 use crate::store::users::{name_key, User};
@@ -170,20 +170,15 @@ impl Hub {
         if changes.len() > COALESCE_OVER {
             let came = changes.iter().filter(|c| c.joined).count();
             let went = changes.len() - came;
-            let text = match (came, went) {
-                (0, _) => format!("{went} people left"),
-                (_, 0) => format!("{came} people joined"),
-                _ => format!("{came} people joined, {went} left"),
-            };
-            self.send_to_all(&notice(&text).into_bytes().into(), None);
+            self.send_to_all(&text::crowd(came, went).into_bytes().into(), None);
         } else {
             for c in changes {
-                let (text, skip) = if c.joined {
-                    (format!("{} joined", c.name), Some(c.conn))
+                let (line, skip) = if c.joined {
+                    (text::joined(&c.name), Some(c.conn))
                 } else {
-                    (format!("{} left", c.name), None)
+                    (text::left(&c.name), None)
                 };
-                self.send_to_all(&notice(&text).into_bytes().into(), skip);
+                self.send_to_all(&line.into_bytes().into(), skip);
             }
         }
         let greet = std::mem::take(&mut self.presence.greet);

@@ -4,7 +4,8 @@
 use super::{Flow, Login, Method, Session, MAX_FAILURES};
 use crate::auth::{self, MIN_PASSWORD_CHARS};
 use crate::server::moderation::banned_line;
-use crate::server::protocol::{error, notice, quote, valid_name, NAME_RULE};
+use crate::server::protocol::{quote, valid_name, NAME_RULE};
+use crate::server::text;
 use crate::store::tokens;
 use crate::store::users::{self, name_key, Clash, User};
 
@@ -20,10 +21,7 @@ impl Session<'_> {
                 self.addr
             );
         }
-        self.send(&error(&format!(
-            "Too many failed logins. Try again in {} seconds.",
-            wait.as_secs() + 1
-        )));
+        self.send(&text::logins_locked(wait.as_secs() + 1));
         true
     }
 
@@ -59,16 +57,16 @@ impl Session<'_> {
                 self.shared.limits.failed(self.addr.ip(), Some(&key));
                 log::info!("{}: failed login for {}", self.addr, user.name);
                 if self.failures >= MAX_FAILURES {
-                    self.send(&error("Too many failed attempts."));
+                    self.send(&text::too_many_failed_attempts());
                     Flow::Close
                 } else {
-                    self.send(&error("Wrong password."));
+                    self.send(&text::wrong_password());
                     Flow::Continue
                 }
             }
             Err(e) => {
                 log::warn!("cannot check the password of {}: {e}", user.name);
-                self.send(&error("Server error: cannot check this password now."));
+                self.send(&text::cannot_check_password());
                 Flow::Close
             }
         }
@@ -92,18 +90,13 @@ impl Session<'_> {
             return;
         }
         self.shared.limits.failed(self.addr.ip(), None);
-        self.send(&error(&format!(
-            "No such user: {}. Use /register to create it.",
-            quote(name)
-        )));
+        self.send(&text::no_such_user_register(&quote(name)));
     }
 
     /// Whether a new password is acceptable; says why not.
     pub fn password_ok(&mut self, password: &str) -> bool {
         if password.chars().count() < MIN_PASSWORD_CHARS {
-            self.send(&error(&format!(
-                "Password too short: at least {MIN_PASSWORD_CHARS} characters."
-            )));
+            self.send(&text::password_too_short(MIN_PASSWORD_CHARS));
             return false;
         }
         true
@@ -112,10 +105,7 @@ impl Session<'_> {
     /// Whether a name follows the rule; says why not.
     pub fn name_ok(&mut self, name: &str) -> bool {
         if !valid_name(name) {
-            self.send(&error(&format!(
-                "Invalid name: {}. Names are {NAME_RULE}.",
-                quote(name)
-            )));
+            self.send(&text::invalid_name(&quote(name), NAME_RULE));
             return false;
         }
         true
@@ -124,15 +114,11 @@ impl Session<'_> {
     /// Whether this connection may create an account now; says why not.
     pub fn may_register(&mut self) -> bool {
         if self.shared.config.no_register {
-            self.send(&error(
-                "Registration is closed on this server. Ask the operator for an account.",
-            ));
+            self.send(&text::registration_closed());
             return false;
         }
         if !self.shared.limits.may_register(self.addr.ip()) {
-            self.send(&error(
-                "Too many new accounts from your address. Try again later.",
-            ));
+            self.send(&text::too_many_new_accounts());
             return false;
         }
         true
@@ -151,9 +137,7 @@ impl Session<'_> {
         let ip = self.addr.ip();
         if !self.shared.limits.reserve_registration(ip) {
             // Others from this address took the last ones since the check above.
-            self.send(&error(
-                "Too many new accounts from your address. Try again later.",
-            ));
+            self.send(&text::too_many_new_accounts());
             return Flow::Continue;
         }
         let hash = match self.shared.hasher.hash(password) {
@@ -161,7 +145,7 @@ impl Session<'_> {
             Err(e) => {
                 self.shared.limits.unreserve_registration(ip);
                 log::warn!("cannot hash a new password: {e}");
-                self.send(&error("Server error: cannot register now."));
+                self.send(&text::cannot_register());
                 return Flow::Close;
             }
         };
@@ -201,15 +185,10 @@ impl Session<'_> {
 
     /// Says why a name cannot be registered.
     fn clash(&mut self, name: &str, clash: Clash) -> Flow {
-        self.send(&error(&match clash {
-            Clash::Taken => format!(
-                "The name {} is taken. Choose another, or log in with its password.",
-                quote(name)
-            ),
-            Clash::TooClose(existing) => {
-                format!("That name is too close to an existing one: {existing}.")
-            }
-        }));
+        self.send(&match clash {
+            Clash::Taken => text::name_taken(&quote(name)),
+            Clash::TooClose(existing) => text::name_too_close(&existing),
+        });
         Flow::Continue
     }
 
@@ -231,7 +210,7 @@ impl Session<'_> {
             Some(None) => {
                 self.shared.limits.failed(self.addr.ip(), None);
                 log::info!("{}: unknown or expired token", self.addr);
-                self.send(&error("Unknown or expired token."));
+                self.send(&text::bad_token());
                 Flow::Continue
             }
             None => Flow::Continue,
@@ -248,11 +227,8 @@ impl Session<'_> {
             return Flow::Close;
         }
         let Some(slot) = self.shared.limits.claim_session(user.id) else {
-            self.send(&error(&format!(
-                "Too many sessions for {} ({}).",
-                user.name,
-                self.shared.limits.rules().max_sessions_per_user
-            )));
+            let max = self.shared.limits.rules().max_sessions_per_user;
+            self.send(&text::too_many_sessions(&user.name, max));
             return Flow::Close;
         };
         // A password login or a registration gets a new token, shown once.
@@ -270,11 +246,9 @@ impl Session<'_> {
                 (Some(token), hash)
             }
         };
-        self.send(&notice(&format!("Hello, {}!", user.name)));
+        self.send(&text::hello(&user.name));
         if let Some(token) = shown {
-            self.send(&notice(&format!(
-                "Your session token: {token}; next time type /token {token} to log in without a password."
-            )));
+            self.send(&text::your_token(&token));
         }
         self.slot = Some(slot);
         Flow::LoggedIn(Login {

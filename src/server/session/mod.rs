@@ -18,7 +18,7 @@ mod login;
 use super::hub::{ConnId, Event};
 use super::limits::{Bucket, SessionSlot};
 use super::moderation::muted_line;
-use super::protocol::{clean, error, history_lines};
+use super::protocol::{clean, history_lines};
 use super::transport::telnet::{Input, LineReader, ECHO_OFF, ECHO_ON};
 use super::transport::{Socket, Via};
 use super::{text, Shared};
@@ -222,12 +222,9 @@ impl<'a> Session<'a> {
             match input {
                 Input::Line(bytes) => match String::from_utf8(bytes) {
                     Ok(line) => return Ok(line),
-                    Err(_) => self.send(&error("That line is not valid UTF-8; it was ignored.")),
+                    Err(_) => self.send(&text::not_utf8()),
                 },
-                Input::TooLong => self.send(&error(&format!(
-                    "Line too long (over {} bytes); it was ignored.",
-                    self.shared.config.max_line
-                ))),
+                Input::TooLong => self.send(&text::line_too_long(self.shared.config.max_line)),
             }
         }
     }
@@ -329,7 +326,7 @@ impl<'a> Session<'a> {
             Ok(None) => (text::account_removed(), false),
             Err(e) => {
                 log::error!("could not load history for {}: {e}", user.name);
-                (error("Could not load the history."), true)
+                (text::history_unavailable(), true)
             }
         }
     }
