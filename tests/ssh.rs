@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::expect::{self, send, wait_for};
-use common::Server;
+use common::{closed_within, Server};
 
 /// A server with SSH on a free port and its host key in a temp dir.
 fn ssh_server(strict: bool, extra: &[&str]) -> (Server, tempfile::TempDir) {
@@ -51,6 +51,18 @@ fn ssh_command(port: u16, user: &str, extra: &str) -> String {
 
 fn have_clients(test: &str) -> bool {
     expect::have(test, &["ssh", "expect"], "openssh-client and expect")
+}
+
+/// Asserts the expect run passed; returns its report with the server's log, for the checks
+/// that follow.
+fn succeeded(run: &expect::Run, server: &Server) -> String {
+    let report = format!(
+        "{}\nserver log:\n{}",
+        run.report(),
+        server.stderr.lock().unwrap()
+    );
+    assert!(run.status.is_some_and(|s| s.success()), "{report}");
+    report
 }
 
 /// Runs an expect script in a thread, so the test can play the other user meanwhile.
@@ -93,12 +105,7 @@ fn the_dialogue_line_editing_and_cyrillic_over_ssh() {
     watcher.send("пока");
     watcher.expect("* Вера left\r\n");
     let run = run.join().unwrap();
-    let report = format!(
-        "{}\nserver log:\n{}",
-        run.report(),
-        server.stderr.lock().unwrap()
-    );
-    assert!(run.status.is_some_and(|s| s.success()), "{report}");
+    let report = succeeded(&run, &server);
     assert!(
         !run.transcript.contains("tajnaja"),
         "the password was echoed; {report}"
@@ -132,12 +139,7 @@ fn ssh_password_authentication_logs_in_an_account() {
     s.push_str(&send("\x04")); // Ctrl-D on an empty line quits
     s.push_str("expect {\n    eof {}\n    timeout { puts stderr {ssh did not exit}; exit 14 }\n}\nexit 0\n");
     let run = expect::run(dir.path(), &s);
-    let report = format!(
-        "{}\nserver log:\n{}",
-        run.report(),
-        server.stderr.lock().unwrap()
-    );
-    assert!(run.status.is_some_and(|s| s.success()), "{report}");
+    let report = succeeded(&run, &server);
     assert!(!run.transcript.contains("Name: "), "{report}");
     server.expect_log("failed SSH login for carol");
     server.expect_log("carol logged in (Password, ssh)");
@@ -173,27 +175,6 @@ fn an_ssh_command_gets_a_usage_hint() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("besedka is a chat"), "{out:?}");
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-}
-
-/// Waits (bounded) for the server to close a raw connection.
-fn closed_within(mut sock: TcpStream, limit: Duration) {
-    let start = Instant::now();
-    sock.set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let mut buf = [0u8; 1024];
-    loop {
-        match sock.read(&mut buf) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return,
-        }
-        assert!(start.elapsed() < limit, "still open after {limit:?}");
-    }
 }
 
 #[test]
@@ -324,12 +305,7 @@ fn a_key_added_with_slash_key_logs_its_owner_in() {
     s.push_str(&send("\x03"));
     s.push_str("expect {\n    eof {}\n    timeout { exit 12 }\n}\nexit 0\n");
     let run = expect::run(dir.path(), &s);
-    let report = format!(
-        "{}\nserver log:\n{}",
-        run.report(),
-        server.stderr.lock().unwrap()
-    );
-    assert!(run.status.is_some_and(|s| s.success()), "{report}");
+    let report = succeeded(&run, &server);
     assert!(
         !run.transcript.contains("password: "),
         "no password asked; {report}"

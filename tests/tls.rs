@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{bin, Server, WAIT};
+use common::{bin, closed_within, Server, WAIT};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
@@ -116,27 +116,6 @@ impl TlsClient {
                 Err(e) => panic!("TLS read failed: {e}"),
             }
         }
-    }
-}
-
-/// Waits (bounded) for the server to close a raw connection; returns how long it took.
-fn closed_within(mut sock: TcpStream, limit: Duration) -> Duration {
-    let start = Instant::now();
-    sock.set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let mut buf = [0u8; 1024];
-    loop {
-        match sock.read(&mut buf) {
-            Ok(0) => return start.elapsed(),
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return start.elapsed(),
-        }
-        assert!(start.elapsed() < limit, "still open after {limit:?}");
     }
 }
 

@@ -381,3 +381,25 @@ impl Client {
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
+
+/// Waits (bounded by `limit`) for the server to close a raw connection (one refused at
+/// accept, or cut at a deadline); returns how long it took.
+pub fn closed_within(mut sock: TcpStream, limit: Duration) -> Duration {
+    let start = Instant::now();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match sock.read(&mut buf) {
+            Ok(0) => return start.elapsed(),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return start.elapsed(),
+        }
+        assert!(start.elapsed() < limit, "still open after {limit:?}");
+    }
+}
