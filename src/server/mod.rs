@@ -72,6 +72,8 @@ pub struct Server {
     shared: Arc<Shared>,
     /// Pause state and the stop flag; the accept thread checks it after every accept.
     gate: Arc<Gate>,
+    /// The worker pool (a handle), so `status` counts workers without the shutdown guard.
+    workers: Pool,
     started: Instant,
     /// The threads to join at shutdown; taken by the first shutdown, so it runs once.
     threads: Mutex<Option<Threads>>,
@@ -215,6 +217,7 @@ pub fn start(
         ssh,
         shared,
         gate,
+        workers: pool.clone(),
         started: Instant::now(),
         threads: Mutex::new(Some(Threads {
             accept,
@@ -278,7 +281,7 @@ impl Server {
             paused: self.gate.paused(),
             uptime: self.started.elapsed(),
             connections: self.shared.active.load(Ordering::SeqCst),
-            workers: lock(&self.threads).as_ref().map_or(0, |t| t.pool.threads()),
+            workers: self.workers.threads(),
             sync: self.shared.store.synchronous(),
             online: self.shared.ask(|reply| Event::Snapshot { reply }),
             retention: self.shared.config.retention,
