@@ -355,3 +355,34 @@ fn a_full_server_says_so() {
         assert!(start.elapsed() < common::WAIT, "slot never freed: {got:?}");
     }
 }
+
+#[test]
+fn away_shows_in_who_and_answers_private_messages_and_offline_users_are_named() {
+    let server = Server::start(&[]);
+    let (mut alice, _) = server.register("alice", "secret12");
+    let (mut bob, _) = server.register("bob", "secret12");
+    drop(server.register("carol", "secret12"));
+    bob.expect("* carol left\r\n");
+    alice.send("/away lunch");
+    alice.expect("* You are away: lunch.\r\n");
+    bob.send("/who");
+    bob.expect("* Online (2): alice (away: lunch), bob\r\n");
+    bob.send("/msg alice back soon?");
+    bob.expect("bob -> alice: back soon?\r\n");
+    bob.expect("* alice is away: lunch\r\n");
+    alice.expect("bob -> alice: back soon?\r\n");
+    alice.send("/back");
+    alice.expect("* You are back.\r\n");
+    bob.send("/who");
+    bob.expect("* Online (2): alice, bob\r\n");
+    bob.send("/msg carol see you");
+    bob.expect("* carol is offline; they will see it when they log in.\r\n");
+    // Away lasts while a session is online: a new login starts present.
+    alice.send("/away");
+    alice.expect("* You are away.\r\n");
+    drop(alice);
+    bob.expect("* alice left\r\n");
+    let _alice = server.login("alice", "secret12");
+    bob.send("/who");
+    bob.expect("* Online (2): alice, bob\r\n");
+}

@@ -382,3 +382,42 @@ pub fn kicked(by: Option<&str>, reason: &str) -> String {
 pub fn kick_announcement(by: &str, name: &str, reason: &str) -> String {
     notice(&format!("{by} kicked {name}{}", because(reason)))
 }
+
+// ---- away ----
+
+/// How `/who` shows a user who is away.
+pub fn away_mark(name: &str, why: &str) -> String {
+    if why.is_empty() {
+        format!("{name} (away)")
+    } else {
+        format!("{name} (away: {why})")
+    }
+}
+
+pub fn now_away(why: &str) -> String {
+    if why.is_empty() {
+        notice("You are away.")
+    } else {
+        notice(&format!("You are away: {why}."))
+    }
+}
+
+pub fn now_back() -> String {
+    notice("You are back.")
+}
+
+/// To the sender of a private message to someone away.
+pub fn is_away(name: &str, why: &str) -> String {
+    if why.is_empty() {
+        notice(&format!("{name} is away."))
+    } else {
+        notice(&format!("{name} is away: {why}"))
+    }
+}
+
+/// To the sender of a private message to someone with no session online.
+pub fn offline(name: &str) -> String {
+    notice(&format!(
+        "{name} is offline; they will see it when they log in."
+    ))
+}

@@ -37,6 +37,26 @@ pub fn msg(s: &mut Session, args: &str) -> Result<Flow, End> {
     Ok(Flow::Continue)
 }
 
+/// Longest away text; more is cut.
+pub const MAX_AWAY: usize = 100;
+
+pub fn away(s: &mut Session, args: &str) -> Result<Flow, End> {
+    let why: String = clean(args).trim().chars().take(MAX_AWAY).collect();
+    let _ = s.shared.hub.send(Event::Away {
+        conn: s.conn,
+        away: Some(why),
+    });
+    Ok(Flow::Continue)
+}
+
+pub fn back(s: &mut Session, _: &str) -> Result<Flow, End> {
+    let _ = s.shared.hub.send(Event::Away {
+        conn: s.conn,
+        away: None,
+    });
+    Ok(Flow::Continue)
+}
+
 pub fn me(s: &mut Session, args: &str) -> Result<Flow, End> {
     s.say(Kind::Me, args);
     Ok(Flow::Continue)

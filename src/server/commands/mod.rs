@@ -132,6 +132,15 @@ const COMMANDS: &[Command] = &[
         chat::history,
     ),
     cmd(
+        "away",
+        "[TEXT]",
+        "say you are away (shown by /who and to those who /msg you)",
+        CHAT,
+        (0, ANY),
+        chat::away,
+    ),
+    cmd("back", "", "you are back", CHAT, (0, 0), chat::back),
+    cmd(
         "key",
         "add KEY | list | remove FINGERPRINT",
         "SSH keys that log you in: ssh -p PORT NAME@HOST",

@@ -98,6 +98,8 @@ impl Hub {
                 for conn in conns {
                     self.queue(conn, &line);
                 }
+                let (to, to_name) = (*to, msgs[i].recipient.as_ref().map(|r| r.1.clone()));
+                self.tell_if_absent(from[i], to, &to_name.unwrap_or_default());
                 i += 1;
                 continue;
             }

@@ -52,6 +52,8 @@ pub enum Event {
     Reply { conn: ConnId, bytes: Vec<u8> },
     /// `/who` from a session.
     Who { conn: ConnId },
+    /// `/away TEXT` (`Some`) or `/back` (`None`) from a session.
+    Away { conn: ConnId, away: Option<String> },
     /// Moderation: disconnect every session of a user (by name key) with `text`; if there
     /// were any, `announce` to everyone left. Answers how many sessions.
     Kick {

@@ -278,6 +278,7 @@ impl Hub {
                 let line = self.online_line(None);
                 self.queue(conn, &line);
             }
+            Event::Away { conn, away } => self.set_away(conn, away),
             Event::Kick {
                 key,
                 text,

@@ -43,6 +43,8 @@ pub(super) struct Presence {
 struct Online {
     name: String,
     conns: Vec<ConnId>,
+    /// `/away TEXT`: kept while any session of the user is online.
+    away: Option<String>,
 }
 
 /// A user came (their first session) or went (their last).
@@ -84,6 +86,7 @@ impl Hub {
         let entry = p.online.entry(user.id).or_insert_with(|| Online {
             name: user.name.clone(),
             conns: Vec::new(),
+            away: None,
         });
         if entry.conns.is_empty() {
             p.by_key.insert(name_key(&user.name), user.id);
@@ -199,10 +202,14 @@ impl Hub {
             .take(limit.unwrap_or(usize::MAX))
             .filter_map(|(key, id)| {
                 let o = p.online.get(id)?;
-                Some(if self.moderation.is_op(key) {
+                let name = if self.moderation.is_op(key) {
                     format!("@{}", o.name)
                 } else {
                     o.name.clone()
+                };
+                Some(match &o.away {
+                    Some(why) => text::away_mark(&name, why),
+                    None => name,
                 })
             })
             .collect();
@@ -234,5 +241,38 @@ impl Hub {
             .get(&user)
             .map(|o| o.conns.clone())
             .unwrap_or_default()
+    }
+}
+
+impl Hub {
+    /// `/away [TEXT]` (`Some`) or `/back` (`None`) from a session: for all of its user's
+    /// sessions, answered to the one that asked.
+    pub(super) fn set_away(&mut self, conn: ConnId, away: Option<String>) {
+        let Some(user) = self.clients.get(&conn).map(|c| c.user.id) else {
+            return;
+        };
+        let answer = match &away {
+            Some(why) => text::now_away(why),
+            None => text::now_back(),
+        };
+        if let Some(o) = self.presence.online.get_mut(&user) {
+            o.away = away;
+        }
+        self.queue(conn, &answer.into_bytes().into());
+    }
+
+    /// After a private message to `to` from `conn`: tells the sender if `to` will not read
+    /// it now (away, or offline: it waits for their next login).
+    pub(super) fn tell_if_absent(&mut self, conn: ConnId, to: i64, to_name: &str) {
+        let note = match self.presence.online.get(&to) {
+            None => text::offline(to_name),
+            Some(Online {
+                away: Some(why),
+                name,
+                ..
+            }) => text::is_away(name, why),
+            Some(_) => return,
+        };
+        self.queue(conn, &note.into_bytes().into());
     }
 }
