@@ -386,3 +386,51 @@ fn away_shows_in_who_and_answers_private_messages_and_offline_users_are_named() 
     bob.send("/who");
     bob.expect("* Online (2): alice, bob\r\n");
 }
+
+#[test]
+fn private_messages_sent_while_offline_are_shown_once_at_the_next_login() {
+    let server = Server::start(&[]);
+    let (mut alice, _) = server.register("alice", "secret12");
+    let (bob, bob_token) = server.register("bob", "secret12");
+    drop(bob);
+    alice.expect("* bob left\r\n");
+    alice.send("/msg bob are you there?");
+    alice.expect("* bob is offline; they will see it when they log in.\r\n");
+    alice.send("/msg bob call me");
+    alice.expect("* bob is offline");
+    alice.send("a public line");
+    let mut bob = server.connect();
+    bob.expect("Name: ");
+    bob.send(&format!("/token {bob_token}"));
+    let seen = bob.expect("* Online (");
+    let summary = seen
+        .find("* You have 2 private messages since your last visit:\r\n")
+        .unwrap_or_else(|| panic!("no summary in {seen:?}"));
+    let first = seen.find("alice -> bob: are you there?").unwrap();
+    let second = seen.find("alice -> bob: call me").unwrap();
+    let public = seen.find("alice: a public line").unwrap();
+    assert!(
+        summary < first && first < second && second < public,
+        "{seen}"
+    );
+    assert_eq!(
+        seen.matches("are you there?").count(),
+        1,
+        "shown once: {seen}"
+    );
+    // A second session while the first is online: they were seen there.
+    let mut second = server.connect();
+    second.expect("Name: ");
+    second.send(&format!("/token {bob_token}"));
+    let seen2 = second.expect("* Online (");
+    assert!(!seen2.contains("since your last visit"), "{seen2}");
+    drop(second);
+    // Seen now: the next login has nothing missed.
+    drop(bob);
+    alice.expect("* bob left\r\n");
+    let mut again = server.connect();
+    again.expect("Name: ");
+    again.send(&format!("/token {bob_token}"));
+    let seen = again.expect("* Online (");
+    assert!(!seen.contains("since your last visit"), "{seen}");
+}

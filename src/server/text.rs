@@ -421,3 +421,17 @@ pub fn offline(name: &str) -> String {
         "{name} is offline; they will see it when they log in."
     ))
 }
+
+/// At login: private messages that came while the user was away (`shown` of `total`).
+pub fn missed(total: usize, shown: usize) -> String {
+    let s = if total == 1 { "" } else { "s" };
+    if shown < total {
+        notice(&format!(
+            "You have {total} private message{s} since your last visit; the last {shown}:"
+        ))
+    } else {
+        notice(&format!(
+            "You have {total} private message{s} since your last visit:"
+        ))
+    }
+}

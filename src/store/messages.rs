@@ -112,6 +112,33 @@ pub fn visible(
     Ok(out)
 }
 
+/// Private messages to `user_id` from others with `after < id <= upto`, oldest first, at most
+/// `limit` (the newest of them), and how many there are in all.
+pub fn private_since(
+    conn: &Connection,
+    user_id: i64,
+    after: i64,
+    upto: i64,
+    limit: u32,
+) -> Result<(Vec<Message>, i64)> {
+    let total: i64 = conn.query_row(
+        "SELECT count(*) FROM messages
+         WHERE recipient_id = ?1 AND author_id IS NOT ?1 AND id > ?2 AND id <= ?3",
+        params![user_id, after, upto],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.id, m.created_at, m.author_id, m.author_name, m.recipient_id, r.name, m.kind, m.body
+         FROM messages m JOIN users r ON r.id = m.recipient_id
+         WHERE m.recipient_id = ?1 AND m.author_id IS NOT ?1 AND m.id > ?2 AND m.id <= ?3
+         ORDER BY m.id DESC LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(params![user_id, after, upto, limit], row_to_message)?;
+    let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    out.reverse();
+    Ok((out, total))
+}
+
 /// The id of the newest message (0 if none): where the hub's watermark starts.
 pub fn last_id(conn: &Connection) -> Result<i64> {
     Ok(

@@ -49,6 +49,7 @@ fn migrations() -> Migrations<'static> {
             },
         ),
         M::up(include_str!("../../migrations/0003_ssh_keys.sql")),
+        M::up(include_str!("../../migrations/0004_seen.sql")),
     ])
 }
 

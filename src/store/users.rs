@@ -141,6 +141,31 @@ pub fn exists(conn: &Connection, id: i64) -> Result<bool> {
         .exists([id])?)
 }
 
+/// The last message id the user had been shown when their last session ended.
+pub fn seen(conn: &Connection, id: i64) -> Result<i64> {
+    Ok(conn
+        .query_row("SELECT seen_id FROM users WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Records, for each `(user, message id)`, what the user had been shown when they left; in
+/// one transaction (the hub writes a batch's leaves at once).
+pub fn mark_seen(conn: &Connection, seen: &[(i64, i64)]) -> Result<()> {
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    {
+        let mut stmt =
+            tx.prepare_cached("UPDATE users SET seen_id = MAX(seen_id, ?2) WHERE id = ?1")?;
+        for (user, id) in seen {
+            stmt.execute([user, id])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// How many rows a purge removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Purged {

@@ -25,7 +25,8 @@ pub enum Event {
         sock: Arc<Socket>,
         /// How the client came in, for the console's `who`.
         via: Via,
-        watermark: Sender<i64>,
+        /// The watermark, and whether the user had a session online already.
+        watermark: Sender<(i64, bool)>,
     },
     /// What the session loaded after `Join` (its history), to go out in front of everything
     /// queued since. `keep` false: the account is gone; send `bytes` and cut the client.

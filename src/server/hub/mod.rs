@@ -133,6 +133,9 @@ pub struct Hub {
     dirty: Vec<ConnId>,
     /// The id of the last message committed: the watermark handed to a joining session.
     last_id: i64,
+    /// Users whose last session ended in this batch, with what they had been shown: stored
+    /// once a batch (`users.seen_id`), so their next login can say what they missed.
+    seen: Vec<(i64, i64)>,
     /// Shutdown has begun: sockets are closed, logins are refused, messages still commit.
     closing: bool,
 }
@@ -159,6 +162,7 @@ impl Hub {
             staged_from: Vec::new(),
             dirty: Vec::new(),
             last_id,
+            seen: Vec::new(),
             closing: false,
         })
     }
@@ -188,6 +192,7 @@ impl Hub {
             }
             self.settle();
             self.flush();
+            self.store_seen();
             if checked.elapsed() >= TICK {
                 checked = Instant::now();
                 self.cut_stuck();
@@ -197,6 +202,21 @@ impl Hub {
             }
         }
         self.settle();
+        self.store_seen();
+    }
+
+    /// Writes what the users who left had been shown, in one transaction.
+    fn store_seen(&mut self) {
+        if self.seen.is_empty() {
+            return;
+        }
+        if let Err(e) = crate::store::users::mark_seen(&self.db, &self.seen) {
+            log::warn!(
+                "could not note what {} user(s) had seen: {e}",
+                self.seen.len()
+            );
+        }
+        self.seen.clear();
     }
 
     /// Waits for an event, a writable socket or the tick. Writable clients are flushed

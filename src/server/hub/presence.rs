@@ -62,7 +62,7 @@ impl Hub {
         user: User,
         (addr, via): (SocketAddr, Via),
         sock: Arc<Socket>,
-        watermark: Sender<i64>,
+        watermark: Sender<(i64, bool)>,
     ) {
         let mut out = Outbox::new(sock, self.settings.max_backlog);
         // A ban may have come while this session was logging in.
@@ -79,7 +79,8 @@ impl Hub {
             out.close();
             return; // dropping `watermark` tells the session
         }
-        if watermark.send(self.last_id).is_err() {
+        let online = self.presence.online.contains_key(&user.id);
+        if watermark.send((self.last_id, online)).is_err() {
             return; // the session is gone already
         }
         let p = &mut self.presence;
@@ -153,6 +154,7 @@ impl Hub {
         };
         o.conns.retain(|&x| x != conn);
         if o.conns.is_empty() {
+            self.seen.push((c.user.id, self.last_id));
             p.online.remove(&c.user.id);
             p.by_key.remove(&name_key(&c.user.name));
             p.pending.push(Change {

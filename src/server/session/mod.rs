@@ -28,6 +28,9 @@ use crate::store::users::{self, name_key, User};
 /// Longest a blocking write to a client may take before login.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Private messages shown at most at login as missed since the last visit.
+const MISSED_SHOWN: u32 = 50;
+
 /// Wrong passwords allowed per connection before it is closed.
 pub const MAX_FAILURES: u32 = 3;
 
@@ -296,10 +299,10 @@ impl<'a> Session<'a> {
             return false;
         }
         self.joined = true;
-        let Ok(watermark) = rx.recv_timeout(super::shared::ASK_TIMEOUT) else {
+        let Ok((watermark, online)) = rx.recv_timeout(super::shared::ASK_TIMEOUT) else {
             return false;
         };
-        let (bytes, keep) = self.welcome_text(&user, watermark);
+        let (bytes, keep) = self.welcome_text(&user, watermark, online);
         let _ = self.shared.hub.send(Event::Welcome {
             conn: self.conn,
             bytes: bytes.into_bytes(),
@@ -312,17 +315,37 @@ impl<'a> Session<'a> {
     /// The history up to `watermark`, or why the session cannot go on (its account was
     /// removed while it logged in: checked after the hub registered it, so a `clear-auth`
     /// either is seen here or disconnects it there).
-    fn welcome_text(&self, user: &User, watermark: i64) -> (String, bool) {
+    /// Private messages since the last visit are shown first, unless another session of the
+    /// user is online (then they were seen there).
+    fn welcome_text(&self, user: &User, watermark: i64, online: bool) -> (String, bool) {
         let limit = self.shared.config.history;
         let budget = self.shared.config.max_backlog / 2;
         let loaded = self.shared.store.conn().and_then(|c| {
             if !users::exists(&c, user.id)? {
                 return Ok(None);
             }
-            messages::visible(&c, user.id, limit, Some(watermark + 1)).map(Some)
+            let seen = if online {
+                watermark
+            } else {
+                users::seen(&c, user.id)?
+            };
+            let missed = messages::private_since(&c, user.id, seen, watermark, MISSED_SHOWN)?;
+            let history = messages::visible(&c, user.id, limit, Some(watermark + 1))?;
+            Ok(Some((missed, history)))
         });
         match loaded {
-            Ok(Some(history)) => (history_lines(&history, budget), true),
+            Ok(Some(((missed, total), mut history))) => {
+                let mut out = String::new();
+                if total > 0 {
+                    out.push_str(&text::missed(total as usize, missed.len()));
+                    out.push_str(&history_lines(&missed, budget / 2));
+                    // Shown once: not again in the history below.
+                    history.retain(|m| !missed.iter().any(|x| x.id == m.id));
+                }
+                let left = budget.saturating_sub(out.len());
+                out.push_str(&history_lines(&history, left));
+                (out, true)
+            }
             Ok(None) => (text::account_removed(), false),
             Err(e) => {
                 log::error!("could not load history for {}: {e}", user.name);
