@@ -434,3 +434,43 @@ fn private_messages_sent_while_offline_are_shown_once_at_the_next_login() {
     let seen = again.expect("* Online (");
     assert!(!seen.contains("since your last visit"), "{seen}");
 }
+
+#[test]
+fn a_line_naming_an_online_user_rings_their_bell_unless_they_turned_it_off() {
+    let server = Server::start(&[]);
+    let (mut alice, _) = server.register("alice", "secret12");
+    let (mut bob, _) = server.register("bob", "secret12");
+    let (mut carol, _) = server.register("carol", "secret12");
+    bob.expect("* carol joined\r\n");
+    alice.expect("* carol joined\r\n");
+    alice.send("hi Bob, and @carol too");
+    // The bell comes right in front of the line, only for those named.
+    bob.expect("\x07[");
+    bob.expect("] alice: hi Bob, and @carol too\r\n");
+    carol.expect("\x07[");
+    carol.expect("] alice: hi Bob, and @carol too\r\n");
+    bob.send("alice: no bell for a name that is not a word, like alicex");
+    let line = alice.expect("alicex\r\n");
+    assert!(line.contains('\x07'), "'alice:' names alice: {line:?}");
+    bob.send("and alicex alone rings nothing");
+    let line = alice.expect("rings nothing\r\n");
+    assert!(!line.contains('\x07'), "{line:?}");
+    bob.send("/bell off");
+    bob.expect("* Lines naming you will not ring your bell.\r\n");
+    alice.send("bob again");
+    let line = bob.expect("] alice: bob again\r\n");
+    assert!(!line.contains('\x07'), "bell off: {line:?}");
+    // Stored: a new session keeps it off.
+    drop(bob);
+    alice.expect("* bob left\r\n");
+    let mut bob = server.login("bob", "secret12");
+    alice.send("bob once more");
+    let line = bob.expect("] alice: bob once more\r\n");
+    assert!(!line.contains('\x07'), "{line:?}");
+    bob.send("/mentions 2");
+    bob.expect("* The last 2 line(s) that named you:\r\n");
+    bob.expect("alice: bob again\r\n");
+    bob.expect("alice: bob once more\r\n");
+    bob.send("/mentions 99");
+    bob.expect("! Usage: /mentions [N], N from 1 to 50");
+}

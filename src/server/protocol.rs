@@ -139,6 +139,23 @@ pub fn history_lines(msgs: &[Message], budget: usize) -> String {
 }
 
 /// `* Online (N): a, b`
+/// The name keys a line mentions: each word (letters of any script, digits, `_`, `-`), with
+/// a leading `@` dropped. Whether a word is a user's name is for the caller to say.
+pub fn mentioned_keys(body: &str) -> impl Iterator<Item = String> + '_ {
+    body.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '@'))
+        .map(|w| w.trim_start_matches('@'))
+        .filter(|w| !w.is_empty() && w.chars().count() <= 32)
+        .map(|w| {
+            // The hub runs this on every public line: ASCII (most words) is its own NFKC
+            // form, so only the rest pays for normalization.
+            if w.is_ascii() {
+                w.to_ascii_lowercase()
+            } else {
+                crate::store::users::name_key(&crate::store::users::normalize(w))
+            }
+        })
+}
+
 /// `* Online (N): a, b`; when `names` are fewer than `total`, says how many more.
 pub fn online_line(total: usize, names: &[String]) -> String {
     let more = total.saturating_sub(names.len());

@@ -435,3 +435,21 @@ pub fn missed(total: usize, shown: usize) -> String {
         ))
     }
 }
+
+// ---- mentions ----
+
+pub fn bell(on: bool) -> String {
+    notice(if on {
+        "A line naming you will ring your bell."
+    } else {
+        "Lines naming you will not ring your bell."
+    })
+}
+
+pub fn mentions_header(n: usize) -> String {
+    if n == 0 {
+        notice("No recent line names you.")
+    } else {
+        notice(&format!("The last {n} line(s) that named you:"))
+    }
+}

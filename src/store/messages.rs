@@ -139,6 +139,17 @@ pub fn private_since(
     Ok((out, total))
 }
 
+/// The last `limit` public messages, newest first (for `/mentions`, which filters them).
+pub fn recent_public(conn: &Connection, limit: u32) -> Result<Vec<Message>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.id, m.created_at, m.author_id, m.author_name, m.recipient_id, NULL, m.kind, m.body
+         FROM messages m INDEXED BY messages_public
+         WHERE m.recipient_id IS NULL ORDER BY m.id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit], row_to_message)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
 /// The id of the newest message (0 if none): where the hub's watermark starts.
 pub fn last_id(conn: &Connection) -> Result<i64> {
     Ok(

@@ -50,6 +50,7 @@ fn migrations() -> Migrations<'static> {
         ),
         M::up(include_str!("../../migrations/0003_ssh_keys.sql")),
         M::up(include_str!("../../migrations/0004_seen.sql")),
+        M::up(include_str!("../../migrations/0005_bell.sql")),
     ])
 }
 

@@ -166,6 +166,22 @@ pub fn mark_seen(conn: &Connection, seen: &[(i64, i64)]) -> Result<()> {
     Ok(())
 }
 
+/// Whether a mention rings the user's bell (`/bell`).
+pub fn bell(conn: &Connection, id: i64) -> Result<bool> {
+    Ok(conn
+        .query_row("SELECT bell FROM users WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(true))
+}
+
+pub fn set_bell(conn: &Connection, id: i64, on: bool) -> Result<()> {
+    conn.execute(
+        "UPDATE users SET bell = ?2 WHERE id = ?1",
+        rusqlite::params![id, on],
+    )?;
+    Ok(())
+}
+
 /// How many rows a purge removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Purged {

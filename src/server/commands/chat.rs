@@ -57,6 +57,65 @@ pub fn back(s: &mut Session, _: &str) -> Result<Flow, End> {
     Ok(Flow::Continue)
 }
 
+/// `/bell on|off`: whether a mention rings your terminal's bell (stored).
+pub fn bell(s: &mut Session, args: &str) -> Result<Flow, End> {
+    let on = match args {
+        "on" => true,
+        "off" => false,
+        _ => {
+            s.send(&text::usage("/bell on|off"));
+            return Ok(Flow::Continue);
+        }
+    };
+    let Some(user_id) = s.login.as_ref().map(|l| l.user.id) else {
+        return Ok(Flow::Continue);
+    };
+    if s.db(|c| users::set_bell(c, user_id, on)).is_some() {
+        let _ = s.shared.hub.send(Event::Bell { conn: s.conn, on });
+        s.send(&text::bell(on));
+    }
+    Ok(Flow::Continue)
+}
+
+/// Public lines `/mentions` looks through, newest first.
+const MENTIONS_SCAN: u32 = 5_000;
+/// Largest `/mentions N`.
+pub const MAX_MENTIONS: u32 = 50;
+
+/// `/mentions [N]`: the last N public lines that named you.
+pub fn mentions(s: &mut Session, args: &str) -> Result<Flow, End> {
+    let n = match args {
+        "" => 10,
+        _ => match args.parse::<u32>() {
+            Ok(n) if (1..=MAX_MENTIONS).contains(&n) => n,
+            _ => {
+                s.send(&text::usage(&format!(
+                    "/mentions [N], N from 1 to {MAX_MENTIONS}"
+                )));
+                return Ok(Flow::Continue);
+            }
+        },
+    };
+    let Some(user) = s.login.as_ref().map(|l| l.user.clone()) else {
+        return Ok(Flow::Continue);
+    };
+    let Some(recent) = s.db(|c| messages::recent_public(c, MENTIONS_SCAN)) else {
+        return Ok(Flow::Continue);
+    };
+    let key = users::name_key(&user.name);
+    let mut found: Vec<_> = recent
+        .into_iter()
+        .filter(|m| m.author_id != Some(user.id))
+        .filter(|m| crate::server::protocol::mentioned_keys(&m.body).any(|k| k == key))
+        .take(n as usize)
+        .collect();
+    found.reverse();
+    let mut out = text::mentions_header(found.len());
+    out.push_str(&history_lines(&found, s.shared.config.max_backlog / 2));
+    s.send(&out);
+    Ok(Flow::Continue)
+}
+
 pub fn me(s: &mut Session, args: &str) -> Result<Flow, End> {
     s.say(Kind::Me, args);
     Ok(Flow::Continue)

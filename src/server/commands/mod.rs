@@ -141,6 +141,22 @@ const COMMANDS: &[Command] = &[
     ),
     cmd("back", "", "you are back", CHAT, (0, 0), chat::back),
     cmd(
+        "bell",
+        "on|off",
+        "whether a line naming you rings your terminal's bell",
+        CHAT,
+        (1, 1),
+        chat::bell,
+    ),
+    cmd(
+        "mentions",
+        "[N]",
+        "the last N lines that named you (default 10, at most 50)",
+        CHAT,
+        (0, 1),
+        chat::mentions,
+    ),
+    cmd(
         "key",
         "add KEY | list | remove FINGERPRINT",
         "SSH keys that log you in: ssh -p PORT NAME@HOST",

@@ -30,6 +30,18 @@ pub(super) struct Client {
     pub polled: bool,
 }
 
+/// The terminal bell, rung in front of a line that mentions its reader.
+const BELL: u8 = 0x07;
+
+/// What a line of a run is, for one client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Mark {
+    /// The client's own plain line: not sent back to it.
+    Skip,
+    /// The line names the client's user: a bell in front.
+    Bell,
+}
+
 /// Why a client is cut off.
 enum Cut {
     Backlog,
@@ -64,22 +76,38 @@ impl Hub {
     }
 
     /// Queues a run of public lines (`run`, line `k` ending at `ends[k]`) to every live
-    /// client, leaving out of each sender's share the lines in `skips` (its own, sorted):
-    /// one or a few slices of the same bytes per client, however many lines the run holds.
-    pub(super) fn send_run(&mut self, run: &Bytes, ends: &[usize], skips: &[(ConnId, usize)]) {
+    /// client, with its `marks` (sorted by connection, then line): a sender's own lines are
+    /// left out of its share, and a mentioned user's line gets a bell in front. One or a few
+    /// slices of the same bytes per client, however many lines the run holds.
+    pub(super) fn send_run(
+        &mut self,
+        run: &Bytes,
+        ends: &[usize],
+        marks: &[(ConnId, usize, Mark)],
+    ) {
         let max = self.settings.max_backlog;
         for (&id, c) in self.clients.iter_mut() {
-            let first = skips.partition_point(|&(conn, _)| conn < id);
-            let own = skips[first..].iter().take_while(|&&(conn, _)| conn == id);
+            let first = marks.partition_point(|&(conn, _, _)| conn < id);
+            let own = marks[first..]
+                .iter()
+                .take_while(|&&(conn, _, _)| conn == id);
             let mut start = 0;
-            for &(_, k) in own {
+            for &(_, k, mark) in own {
                 let line_start = if k == 0 { 0 } else { ends[k - 1] };
                 if line_start > start {
                     queue_to(id, c, &mut self.dirty, max, |out| {
                         out.queue_range(run, start, line_start)
                     });
                 }
-                start = ends[k];
+                start = match mark {
+                    Mark::Skip => ends[k],
+                    Mark::Bell => {
+                        queue_to(id, c, &mut self.dirty, max, |out| {
+                            out.queue_owned(vec![BELL])
+                        });
+                        line_start
+                    }
+                };
             }
             if start < run.len() {
                 queue_to(id, c, &mut self.dirty, max, |out| {

@@ -2,6 +2,7 @@
 //! transaction (one fsync at `--sync full`: group commit), then queue each line to its
 //! recipients, made once and shared by all of them.
 
+use super::clients::Mark;
 use super::{ConnId, Hub};
 use crate::server::outbox::Bytes;
 use crate::server::protocol::chat_line;
@@ -107,17 +108,21 @@ impl Hub {
             let mut ends = Vec::new();
             // A plain line goes to everyone but the connection it came from; a /me action
             // to the sender too, as confirmation that it was sent.
-            let mut skips = Vec::new();
+            let mut marks = Vec::new();
             while let Some(m) = msgs.get(i).filter(|m| m.recipient.is_none()) {
                 run.extend_from_slice(chat_line(m, false).as_bytes());
+                let k = ends.len();
                 if m.kind == Kind::Say {
-                    skips.push((from[i], ends.len()));
+                    marks.push((from[i], k, Mark::Skip));
+                }
+                for conn in self.to_ring(m.author_id, &m.body) {
+                    marks.push((conn, k, Mark::Bell));
                 }
                 ends.push(run.len());
                 i += 1;
             }
-            skips.sort_unstable();
-            self.send_run(&run.into(), &ends, &skips);
+            marks.sort_unstable();
+            self.send_run(&run.into(), &ends, &marks);
         }
     }
 }

@@ -25,6 +25,8 @@ pub enum Event {
         sock: Arc<Socket>,
         /// How the client came in, for the console's `who`.
         via: Via,
+        /// A mention rings this user's bell (`/bell`).
+        bell: bool,
         /// The watermark, and whether the user had a session online already.
         watermark: Sender<(i64, bool)>,
     },
@@ -53,6 +55,8 @@ pub enum Event {
     Reply { conn: ConnId, bytes: Vec<u8> },
     /// `/who` from a session.
     Who { conn: ConnId },
+    /// `/bell on|off` from a session (already stored).
+    Bell { conn: ConnId, on: bool },
     /// `/away TEXT` (`Some`) or `/back` (`None`) from a session.
     Away { conn: ConnId, away: Option<String> },
     /// Moderation: disconnect every session of a user (by name key) with `text`; if there

@@ -270,12 +270,13 @@ impl Hub {
                 addr,
                 sock,
                 via,
+                bell,
                 watermark,
             } => {
                 if !self.staged.is_empty() {
                     self.settle();
                 }
-                self.join(conn, user, (addr, via), sock, watermark);
+                self.join(conn, user, (addr, via, bell), sock, watermark);
             }
             Event::Leave { conn } => {
                 if !self.staged.is_empty() {
@@ -299,6 +300,7 @@ impl Hub {
                 self.queue(conn, &line);
             }
             Event::Away { conn, away } => self.set_away(conn, away),
+            Event::Bell { conn, on } => self.set_bell(conn, on),
             Event::Kick {
                 key,
                 text,

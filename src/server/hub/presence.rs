@@ -45,6 +45,8 @@ struct Online {
     conns: Vec<ConnId>,
     /// `/away TEXT`: kept while any session of the user is online.
     away: Option<String>,
+    /// A mention rings the bell of this user's sessions.
+    bell: bool,
 }
 
 /// A user came (their first session) or went (their last).
@@ -60,7 +62,7 @@ impl Hub {
         &mut self,
         conn: ConnId,
         user: User,
-        (addr, via): (SocketAddr, Via),
+        (addr, via, bell): (SocketAddr, Via, bool),
         sock: Arc<Socket>,
         watermark: Sender<(i64, bool)>,
     ) {
@@ -88,7 +90,9 @@ impl Hub {
             name: user.name.clone(),
             conns: Vec::new(),
             away: None,
+            bell,
         });
+        entry.bell = bell;
         if entry.conns.is_empty() {
             p.by_key.insert(name_key(&user.name), user.id);
             p.pending.push(Change {
@@ -276,5 +280,38 @@ impl Hub {
             Some(_) => return,
         };
         self.queue(conn, &note.into_bytes().into());
+    }
+}
+
+impl Hub {
+    /// `/bell on|off`, for every session of the user.
+    pub(super) fn set_bell(&mut self, conn: ConnId, on: bool) {
+        let Some(user) = self.clients.get(&conn).map(|c| c.user.id) else {
+            return;
+        };
+        if let Some(o) = self.presence.online.get_mut(&user) {
+            o.bell = on;
+        }
+    }
+
+    /// The sessions to ring for a public line by `author`: those of every other online user
+    /// it names (a word, or `@name`) who has the bell on.
+    pub(super) fn to_ring(&self, author: Option<i64>, body: &str) -> Vec<ConnId> {
+        let p = &self.presence;
+        let mut ring = Vec::new();
+        let mut named: Vec<i64> = Vec::new();
+        for key in crate::server::protocol::mentioned_keys(body) {
+            let Some(&id) = p.by_key.get(&key) else {
+                continue;
+            };
+            if Some(id) == author || named.contains(&id) {
+                continue;
+            }
+            named.push(id);
+            if let Some(o) = p.online.get(&id).filter(|o| o.bell) {
+                ring.extend(&o.conns);
+            }
+        }
+        ring
     }
 }

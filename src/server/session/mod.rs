@@ -287,12 +287,19 @@ impl<'a> Session<'a> {
         let user = login.user.clone();
         self.login = Some(login);
         let (tx, rx) = mpsc::channel();
+        let bell = self
+            .shared
+            .store
+            .conn()
+            .and_then(|c| users::bell(&c, user.id))
+            .unwrap_or(true);
         let join = Event::Join {
             conn: self.conn,
             user: user.clone(),
             addr: self.addr,
             sock: self.stream.clone(),
             via: self.via,
+            bell,
             watermark: tx,
         };
         if self.shared.hub.send(join).is_err() {
