@@ -474,3 +474,52 @@ fn a_line_naming_an_online_user_rings_their_bell_unless_they_turned_it_off() {
     bob.send("/mentions 99");
     bob.expect("! Usage: /mentions [N], N from 1 to 50");
 }
+
+#[test]
+fn search_finds_what_a_user_may_see_and_reports_bad_queries() {
+    let server = Server::start(&[]);
+    let (mut alice, _) = server.register("alice", "secret12");
+    let (mut bob, _) = server.register("bob", "secret12");
+    let (mut carol, _) = server.register("carol", "secret12");
+    alice.send("the blue whale sings");
+    alice.send("/msg bob a secret whale for bob");
+    alice.expect("alice -> bob: a secret whale for bob\r\n");
+    carol.expect("alice: the blue whale sings\r\n");
+    carol.send("Пойдём в кино");
+    // Indexed by the janitor within a few seconds.
+    let start = std::time::Instant::now();
+    loop {
+        carol.send("/search whale");
+        let got = carol.drain(Duration::from_millis(300));
+        if got.contains("Found") {
+            // carol does not see alice and bob's private message.
+            assert!(got.contains("* Found 1 line(s)"), "{got}");
+            assert!(got.contains("alice: the blue whale sings"), "{got}");
+            break;
+        }
+        assert!(got.contains("Nothing found."), "{got}");
+        assert!(start.elapsed() < Duration::from_secs(8), "never indexed");
+    }
+    bob.send("/search whale");
+    bob.expect("* Found 2 line(s), oldest first:\r\n");
+    bob.expect("alice: the blue whale sings\r\n");
+    bob.expect("alice -> bob: a secret whale for bob\r\n");
+    bob.send("/search кино");
+    bob.expect("carol: Пойдём в кино\r\n");
+    bob.send("/search whale AND");
+    bob.expect("! Not a search query (");
+    bob.send("/who");
+    bob.expect("* Online (3)"); // still served
+                                // The operator's CLI sees everything.
+    let out = std::process::Command::new(common::bin())
+        .args(["search", "whale", "--db"])
+        .arg(&server.db)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.contains("the blue whale sings") && stdout.contains("a secret whale"),
+        "{stdout}"
+    );
+}

@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 
 use crate::console;
 use crate::server;
-use crate::store::{logs, messages, users, Store};
+use crate::store::{logs, messages, search, users, Store};
 
 mod serve;
 pub use serve::ServeArgs;
@@ -89,6 +89,15 @@ pub enum Command {
     History {
         /// How many messages.
         #[arg(short, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        n: u32,
+    },
+    /// Search every message, private ones included (FTS5 query syntax), newest last.
+    Search {
+        /// Words, "a phrase", OR, NOT, pre*.
+        #[arg(required = true)]
+        query: Vec<String>,
+        /// How many messages at most.
+        #[arg(short, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         n: u32,
     },
     /// Write a self-signed TLS certificate and key (cert.pem, key.pem) for trying --tls-addr.
@@ -223,6 +232,19 @@ pub fn run(cli: Cli) -> Result<(), String> {
         }
         Command::History { n } => {
             let msgs = messages::recent(&db, n).map_err(|e| e.to_string())?;
+            console::print_history(&msgs, out)
+        }
+        Command::Search { query, n } => {
+            // What a running server's janitor has not indexed yet, first.
+            while search::index_batch(&db, 10_000).map_err(|e| e.to_string())? > 0 {}
+            let mut msgs = match search::search(&db, None, &query.join(" "), n) {
+                Ok(msgs) => msgs,
+                Err(search::SearchError::Syntax(why)) => {
+                    return Err(format!("not a search query: {why}"))
+                }
+                Err(search::SearchError::Store(e)) => return Err(e.to_string()),
+            };
+            msgs.reverse();
             console::print_history(&msgs, out)
         }
     };

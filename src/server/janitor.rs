@@ -3,6 +3,8 @@
 //! - every [`RELOAD_EVERY`]: rereads bans, mutes and operators, so changes made from a shell
 //!   (`besedka ban`, `besedka op`) and bans that expire apply to the running server; when
 //!   something changed, the hub disconnects whoever a ban now keeps out;
+//! - every [`RELOAD_EVERY`] too: adds new messages to the search index ([`search`]), in
+//!   batches, so `/search` finds a line within seconds and the hub's commits do not pay for it;
 //! - every [`RELOAD_EVERY`] too: gives memory that bursts left free back to the system
 //!   ([`give_back_memory`]);
 //! - every [`PRUNE_EVERY`]: deletes expired ban rows, and old messages by `--retain-*`, in
@@ -16,7 +18,7 @@ use rusqlite::Connection;
 
 use super::hub::Event;
 use super::Shared;
-use crate::store::{bans, retention};
+use crate::store::{bans, retention, search};
 
 /// How often moderation state is reread.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(2);
@@ -44,6 +46,9 @@ pub fn run(shared: &Shared, conn: Connection, stop: Receiver<()>) {
             Err(e) => log::warn!("cannot reread bans: {e}"),
         }
         give_back_memory();
+        if !index_new_messages(&conn, &stopped) {
+            return;
+        }
         if pruned_at.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
             continue;
         }
@@ -84,5 +89,25 @@ pub fn give_back_memory() {
     // SAFETY: malloc_trim only releases free pages; it is thread-safe.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// Messages indexed per transaction: short enough that the hub's commit never waits long.
+const INDEX_BATCH: u32 = 2_000;
+
+/// Indexes what is new, a batch at a time with a pause between; false if told to stop.
+fn index_new_messages(conn: &Connection, stopped: &dyn Fn(Duration) -> bool) -> bool {
+    loop {
+        match search::index_batch(conn, INDEX_BATCH) {
+            Ok(n) if n < INDEX_BATCH as usize => return true,
+            Ok(_) => {}
+            Err(e) => {
+                log::warn!("cannot index new messages for search: {e}");
+                return true;
+            }
+        }
+        if stopped(BATCH_PAUSE) {
+            return false;
+        }
     }
 }

@@ -453,3 +453,19 @@ pub fn mentions_header(n: usize) -> String {
         notice(&format!("The last {n} line(s) that named you:"))
     }
 }
+
+// ---- search ----
+
+pub fn search_header(n: usize) -> String {
+    if n == 0 {
+        notice("Nothing found.")
+    } else {
+        notice(&format!("Found {n} line(s), oldest first:"))
+    }
+}
+
+pub fn search_syntax(why: &str) -> String {
+    error(&format!(
+        "Not a search query ({why}). Use words, \"a phrase\", OR, NOT, or pre*."
+    ))
+}

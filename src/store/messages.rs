@@ -173,7 +173,7 @@ pub fn recent(conn: &Connection, limit: u32) -> Result<Vec<Message>> {
     Ok(out)
 }
 
-fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
+pub(crate) fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
     let recipient_id: Option<i64> = r.get(4)?;
     let recipient_name: Option<String> = r.get(5)?;
     Ok(Message {

@@ -6,6 +6,7 @@ use crate::server::protocol::{clean, history_lines, quote};
 use crate::server::session::{End, Flow, Session};
 use crate::server::text;
 use crate::store::messages::{self, Kind};
+use crate::store::search::{self as store_search, SearchError};
 use crate::store::users;
 
 pub fn who(s: &mut Session, _: &str) -> Result<Flow, End> {
@@ -113,6 +114,36 @@ pub fn mentions(s: &mut Session, args: &str) -> Result<Flow, End> {
     let mut out = text::mentions_header(found.len());
     out.push_str(&history_lines(&found, s.shared.config.max_backlog / 2));
     s.send(&out);
+    Ok(Flow::Continue)
+}
+
+/// Lines `/search` shows at most.
+pub const SEARCH_SHOWN: u32 = 20;
+
+/// `/search TEXT`: the newest lines you may see that match (FTS5 query syntax).
+pub fn search(s: &mut Session, args: &str) -> Result<Flow, End> {
+    let Some(user_id) = s.login.as_ref().map(|l| l.user.id) else {
+        return Ok(Flow::Continue);
+    };
+    let found = s
+        .shared
+        .store
+        .conn()
+        .map_err(SearchError::Store)
+        .and_then(|c| store_search::search(&c, Some(user_id), args, SEARCH_SHOWN));
+    match found {
+        Ok(mut found) => {
+            found.reverse();
+            let mut out = text::search_header(found.len());
+            out.push_str(&history_lines(&found, s.shared.config.max_backlog / 2));
+            s.send(&out);
+        }
+        Err(SearchError::Syntax(why)) => s.send(&text::search_syntax(&clean(&why))),
+        Err(SearchError::Store(e)) => {
+            log::error!("{}: search failed: {e}", s.addr);
+            s.send(&text::database_unavailable());
+        }
+    }
     Ok(Flow::Continue)
 }
 

@@ -149,6 +149,14 @@ const COMMANDS: &[Command] = &[
         chat::bell,
     ),
     cmd(
+        "search",
+        "TEXT",
+        "the newest 20 lines you may see that match (words; \"a phrase\"; OR; NOT; pre*)",
+        CHAT,
+        (1, ANY),
+        chat::search,
+    ),
+    cmd(
         "mentions",
         "[N]",
         "the last N lines that named you (default 10, at most 50)",

@@ -1,0 +1,132 @@
+//! Full-text search over messages (`messages_fts`, FTS5). The index is filled in batches
+//! off the hub ([`index_batch`], run by the janitor), so a message is searchable within
+//! seconds of being said, and the hub's commits do not pay for indexing.
+
+use rusqlite::{params, Connection};
+
+use super::messages::{row_to_message, Message};
+use crate::error::Result;
+
+/// Adds up to `max` messages not yet indexed, in one transaction; returns how many.
+pub fn index_batch(conn: &Connection, max: u32) -> Result<usize> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let last: i64 = tx.query_row("SELECT last_id FROM fts_state WHERE id = 1", [], |r| {
+        r.get(0)
+    })?;
+    let n = tx.execute(
+        "INSERT INTO messages_fts(rowid, body)
+         SELECT id, body FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2",
+        params![last, max],
+    )?;
+    if n > 0 {
+        tx.execute(
+            "UPDATE fts_state SET last_id =
+                 (SELECT MAX(id) FROM (SELECT id FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2))
+             WHERE id = 1",
+            params![last, max],
+        )?;
+    }
+    tx.commit()?;
+    Ok(n)
+}
+
+/// Why a search found nothing to show.
+#[derive(Debug)]
+pub enum SearchError {
+    /// The query is not valid FTS5 syntax; the text says where.
+    Syntax(String),
+    Store(crate::Error),
+}
+
+/// The newest `limit` messages matching `query` that `viewer` may see (public ones, and
+/// private ones they sent or received; `None`: the operator, who sees all), newest first.
+pub fn search(
+    conn: &Connection,
+    viewer: Option<i64>,
+    query: &str,
+    limit: u32,
+) -> std::result::Result<Vec<Message>, SearchError> {
+    let run = || -> rusqlite::Result<Vec<Message>> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT m.id, m.created_at, m.author_id, m.author_name, m.recipient_id, r.name, m.kind, m.body
+             FROM messages_fts f
+             JOIN messages m ON m.id = f.rowid
+             LEFT JOIN users r ON r.id = m.recipient_id
+             WHERE messages_fts MATCH ?1
+               AND (?2 IS NULL OR m.recipient_id IS NULL OR m.recipient_id = ?2 OR m.author_id = ?2)
+             ORDER BY m.id DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![query, viewer, limit], row_to_message)?;
+        rows.collect()
+    };
+    run().map_err(|e| {
+        let text = e.to_string();
+        if text.contains("fts5") || text.contains("syntax error") {
+            SearchError::Syntax(text)
+        } else {
+            SearchError::Store(e.into())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::messages::{commit, Kind};
+    use crate::store::{test_db, users};
+
+    fn say(db: &Connection, author: &users::User, to: Option<&users::User>, body: &str) {
+        let mut m = [Message {
+            id: 0,
+            created_at: String::new(),
+            author_id: Some(author.id),
+            author_name: author.name.clone(),
+            recipient: to.map(|u| (u.id, u.name.clone())),
+            kind: Kind::Say,
+            body: body.into(),
+        }];
+        commit(db, &mut m).unwrap();
+    }
+
+    #[test]
+    fn finds_what_a_user_may_see_once_indexed_and_reports_bad_syntax() {
+        let db = test_db();
+        let a = users::create(&db, "alice", "h").unwrap().unwrap();
+        let b = users::create(&db, "bob", "h").unwrap().unwrap();
+        let c = users::create(&db, "carol", "h").unwrap().unwrap();
+        say(&db, &a, None, "the quick brown fox");
+        say(&db, &a, Some(&b), "a secret fox for bob");
+        say(&db, &c, None, "Привет, лиса");
+        assert!(
+            search(&db, Some(c.id), "fox", 20).unwrap().is_empty(),
+            "not indexed yet"
+        );
+        assert_eq!(index_batch(&db, 2).unwrap(), 2);
+        assert_eq!(index_batch(&db, 100).unwrap(), 1);
+        assert_eq!(index_batch(&db, 100).unwrap(), 0);
+        let bodies = |v: Vec<Message>| v.into_iter().map(|m| m.body).collect::<Vec<_>>();
+        assert_eq!(
+            bodies(search(&db, Some(c.id), "fox", 20).unwrap()),
+            ["the quick brown fox"]
+        );
+        assert_eq!(
+            bodies(search(&db, Some(b.id), "fox", 20).unwrap()),
+            ["a secret fox for bob", "the quick brown fox"]
+        );
+        assert_eq!(
+            bodies(search(&db, None, "лиса", 20).unwrap()),
+            ["Привет, лиса"]
+        );
+        assert!(matches!(
+            search(&db, Some(a.id), "fox AND", 20),
+            Err(SearchError::Syntax(_))
+        ));
+        // Deleting an indexed message takes it out of the index.
+        db.execute(
+            "DELETE FROM messages WHERE body = 'the quick brown fox'",
+            [],
+        )
+        .unwrap();
+        assert!(search(&db, Some(c.id), "fox", 20).unwrap().is_empty());
+    }
+}
