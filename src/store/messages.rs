@@ -192,22 +192,28 @@ pub fn count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?)
 }
 
+/// A message from `author` (to `to`, if private), for tests of the store.
+#[cfg(test)]
+pub(crate) fn msg(
+    author: &super::users::User,
+    to: Option<&super::users::User>,
+    body: &str,
+) -> Message {
+    Message {
+        id: 0,
+        created_at: String::new(),
+        author_id: Some(author.id),
+        author_name: author.name.clone(),
+        recipient: to.map(|u| (u.id, u.name.clone())),
+        kind: Kind::Say,
+        body: body.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{test_db, users};
-
-    fn msg(author: &users::User, to: Option<&users::User>, body: &str) -> Message {
-        Message {
-            id: 0,
-            created_at: String::new(),
-            author_id: Some(author.id),
-            author_name: author.name.clone(),
-            recipient: to.map(|u| (u.id, u.name.clone())),
-            kind: Kind::Say,
-            body: body.into(),
-        }
-    }
 
     #[test]
     fn commit_assigns_increasing_ids_and_times() {

@@ -72,20 +72,11 @@ pub fn search(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::messages::{commit, Kind};
+    use crate::store::messages::{commit, msg};
     use crate::store::{test_db, users};
 
     fn say(db: &Connection, author: &users::User, to: Option<&users::User>, body: &str) {
-        let mut m = [Message {
-            id: 0,
-            created_at: String::new(),
-            author_id: Some(author.id),
-            author_name: author.name.clone(),
-            recipient: to.map(|u| (u.id, u.name.clone())),
-            kind: Kind::Say,
-            body: body.into(),
-        }];
-        commit(db, &mut m).unwrap();
+        commit(db, &mut [msg(author, to, body)]).unwrap();
     }
 
     #[test]
