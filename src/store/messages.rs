@@ -73,9 +73,20 @@ pub fn commit(conn: &Connection, batch: &mut [Message]) -> Result<()> {
     Ok(())
 }
 
+/// The columns [`row_to_message`] reads, in its order: `m` is `messages`, `r` the recipient
+/// (`users`, left-joined). Every query that makes [`Message`]s selects these.
+macro_rules! message_columns {
+    () => {
+        "m.id, m.created_at, m.author_id, m.author_name, m.recipient_id, r.name, m.kind, m.body"
+    };
+}
+pub(crate) use message_columns;
+
 /// [`visible`]'s statement: ?1 the user, ?2 the limit, ?3 the id to stay below.
-const VISIBLE: &str =
-    "SELECT m.id, m.created_at, m.author_id, m.author_name, m.recipient_id, r.name, m.kind, m.body
+const VISIBLE: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    "
          FROM (
              SELECT id FROM (SELECT id FROM messages INDEXED BY messages_public
                              WHERE recipient_id IS NULL AND id < ?3 ORDER BY id DESC LIMIT ?2)
@@ -89,7 +100,8 @@ const VISIBLE: &str =
          ) v
          JOIN messages m ON m.id = v.id
          LEFT JOIN users r ON r.id = m.recipient_id
-         ORDER BY m.id DESC LIMIT ?2";
+         ORDER BY m.id DESC LIMIT ?2"
+);
 
 /// The last `limit` messages `user_id` may see (public ones, and private ones to or from
 /// them), oldest first. `before` limits it to messages older than that id.
@@ -127,12 +139,14 @@ pub fn private_since(
         params![user_id, after, upto],
         |r| r.get(0),
     )?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT m.id, m.created_at, m.author_id, m.author_name, m.recipient_id, r.name, m.kind, m.body
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        message_columns!(),
+        "
          FROM messages m JOIN users r ON r.id = m.recipient_id
          WHERE m.recipient_id = ?1 AND m.author_id IS NOT ?1 AND m.id > ?2 AND m.id <= ?3
-         ORDER BY m.id DESC LIMIT ?4",
-    )?;
+         ORDER BY m.id DESC LIMIT ?4"
+    ))?;
     let rows = stmt.query_map(params![user_id, after, upto, limit], row_to_message)?;
     let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     out.reverse();
@@ -141,11 +155,13 @@ pub fn private_since(
 
 /// The last `limit` public messages, newest first (for `/mentions`, which filters them).
 pub fn recent_public(conn: &Connection, limit: u32) -> Result<Vec<Message>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT m.id, m.created_at, m.author_id, m.author_name, m.recipient_id, NULL, m.kind, m.body
-         FROM messages m INDEXED BY messages_public
-         WHERE m.recipient_id IS NULL ORDER BY m.id DESC LIMIT ?1",
-    )?;
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        message_columns!(),
+        "
+         FROM messages m INDEXED BY messages_public LEFT JOIN users r ON r.id = m.recipient_id
+         WHERE m.recipient_id IS NULL ORDER BY m.id DESC LIMIT ?1"
+    ))?;
     let rows = stmt.query_map([limit], row_to_message)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
@@ -162,11 +178,13 @@ pub fn last_id(conn: &Connection) -> Result<i64> {
 /// The last `limit` messages of every kind, private ones included, oldest first (for the
 /// operator's `besedka history`).
 pub fn recent(conn: &Connection, limit: u32) -> Result<Vec<Message>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT m.id, m.created_at, m.author_id, m.author_name, m.recipient_id, r.name, m.kind, m.body
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        message_columns!(),
+        "
          FROM messages m LEFT JOIN users r ON r.id = m.recipient_id
-         ORDER BY m.id DESC LIMIT ?1",
-    )?;
+         ORDER BY m.id DESC LIMIT ?1"
+    ))?;
     let rows = stmt.query_map([limit], row_to_message)?;
     let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     out.reverse();

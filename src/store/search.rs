@@ -4,7 +4,7 @@
 
 use rusqlite::{params, Connection};
 
-use super::messages::{row_to_message, Message};
+use super::messages::{message_columns, row_to_message, Message};
 use crate::error::Result;
 
 /// Adds up to `max` messages not yet indexed, in one transaction; returns how many.
@@ -47,15 +47,17 @@ pub fn search(
     limit: u32,
 ) -> std::result::Result<Vec<Message>, SearchError> {
     let run = || -> rusqlite::Result<Vec<Message>> {
-        let mut stmt = conn.prepare_cached(
-            "SELECT m.id, m.created_at, m.author_id, m.author_name, m.recipient_id, r.name, m.kind, m.body
+        let mut stmt = conn.prepare_cached(concat!(
+            "SELECT ",
+            message_columns!(),
+            "
              FROM messages_fts f
              JOIN messages m ON m.id = f.rowid
              LEFT JOIN users r ON r.id = m.recipient_id
              WHERE messages_fts MATCH ?1
                AND (?2 IS NULL OR m.recipient_id IS NULL OR m.recipient_id = ?2 OR m.author_id = ?2)
-             ORDER BY m.id DESC LIMIT ?3",
-        )?;
+             ORDER BY m.id DESC LIMIT ?3"
+        ))?;
         let rows = stmt.query_map(params![query, viewer, limit], row_to_message)?;
         rows.collect()
     };

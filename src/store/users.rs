@@ -134,21 +134,14 @@ pub fn list(conn: &Connection) -> Result<Vec<Listed>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Whether a user id still exists (a purge may have removed it during a login).
-pub fn exists(conn: &Connection, id: i64) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM users WHERE id = ?1")?
-        .exists([id])?)
-}
-
-/// The last message id the user had been shown when their last session ended.
-pub fn seen(conn: &Connection, id: i64) -> Result<i64> {
+/// The last message id the user had been shown when their last session ended; `None` if
+/// the account does not exist (any more).
+pub fn seen(conn: &Connection, id: i64) -> Result<Option<i64>> {
     Ok(conn
         .query_row("SELECT seen_id FROM users WHERE id = ?1", [id], |r| {
             r.get(0)
         })
-        .optional()?
-        .unwrap_or(0))
+        .optional()?)
 }
 
 /// Records, for each `(user, message id)`, what the user had been shown when they left; in
@@ -240,7 +233,7 @@ mod tests {
                 tokens: 2
             }
         );
-        assert!(!exists(&db, a.id).unwrap());
+        assert_eq!(seen(&db, a.id).unwrap(), None, "the account is gone");
         assert_eq!(crate::store::messages::count(&db).unwrap(), 1);
         assert!(list(&db).unwrap().is_empty());
     }

@@ -218,6 +218,7 @@ fn send(poller: &polling::Poller, conn: ConnId, c: &mut Client) {
     }
     match c.out.flush() {
         Flushed::All => {}
+        // (A flush never says Overflow: that is decided when bytes are queued.)
         Flushed::Partly | Flushed::Overflow => {
             let interest = Interest::writable(conn as usize);
             let armed = if c.polled {

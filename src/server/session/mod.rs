@@ -328,14 +328,11 @@ impl<'a> Session<'a> {
         let limit = self.shared.config.history;
         let budget = self.shared.config.max_backlog / 2;
         let loaded = self.shared.store.conn().and_then(|c| {
-            if !users::exists(&c, user.id)? {
+            // One read: the account is still there, and what it had seen.
+            let Some(seen) = users::seen(&c, user.id)? else {
                 return Ok(None);
-            }
-            let seen = if online {
-                watermark
-            } else {
-                users::seen(&c, user.id)?
             };
+            let seen = if online { watermark } else { seen };
             let missed = messages::private_since(&c, user.id, seen, watermark, MISSED_SHOWN)?;
             let history = messages::visible(&c, user.id, limit, Some(watermark + 1))?;
             Ok(Some((missed, history)))
