@@ -146,7 +146,7 @@ fn sessions_per_user_are_bounded() {
     let (_one, token) = server.register("alice", "secret1");
     let mut two = at_prompt(&server);
     two.send(&format!("/token {token}"));
-    two.expect("* Online (1): alice");
+    two.expect("* In #lobby (1): alice");
     let mut three = at_prompt(&server);
     three.send(&format!("/token {token}"));
     assert!(three
@@ -156,7 +156,7 @@ fn sessions_per_user_are_bounded() {
     two.expect_closed();
     let mut again = at_prompt(&server);
     again.send(&format!("/token {token}"));
-    again.expect("* Online (1): alice");
+    again.expect("* In #lobby (1): alice");
 }
 
 #[test]
@@ -167,7 +167,7 @@ fn the_rate_limit_is_per_user_not_per_connection() {
     for _ in 0..3 {
         let mut c = at_prompt(&server);
         c.send(&format!("/token {token}"));
-        c.expect("* Online (1): alice");
+        c.expect("* In #lobby (1): alice");
         sessions.push(c);
     }
     let started = Instant::now();

@@ -65,8 +65,24 @@ fn cli_reads_and_changes_a_live_servers_database() {
     );
     assert_eq!(history.lines().count(), 1);
     let history = stdout(&besedka(&server.db, &["history"]));
-    assert!(history.contains("] alice: hello from alice"), "{history}");
+    assert!(
+        history.contains("] #lobby alice: hello from alice"),
+        "{history}"
+    );
     assert_eq!(&history[..1], "[");
+    // One room's lines: public ones only, of that room.
+    let lobby = stdout(&besedka(&server.db, &["history", "--room", "lobby"]));
+    assert!(
+        lobby.contains("] #lobby alice: hello from alice"),
+        "{lobby}"
+    );
+    assert!(!lobby.contains("just for you"), "{lobby}");
+    let o = besedka(&server.db, &["history", "--room", "#nowhere"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no such room: #nowhere"),
+        "{o:?}"
+    );
 
     // --db works as well as the environment.
     let o = Command::new(bin())

@@ -59,7 +59,7 @@ fn a_ban_cuts_every_session_revokes_tokens_and_refuses_logins() {
     let (mut bob1, token) = server.register("bob", "secret1");
     let mut bob2 = at_prompt(&server);
     bob2.send(&format!("/token {token}"));
-    bob2.expect("* Online (2)");
+    bob2.expect("* In #lobby (2)");
     server.ask(
         "ban bob 1h spam",
         "Banned bob for 1h (2 session(s) disconnected).",
@@ -181,7 +181,7 @@ fn the_cli_bans_and_makes_ops_on_a_running_server() {
     let start = Instant::now();
     loop {
         alice.send("/who");
-        if alice.drain(QUIET).contains("* Online (1): @alice") {
+        if alice.drain(QUIET).contains("* In #lobby (1): @alice") {
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(6), "op not seen");
@@ -211,7 +211,7 @@ fn a_muted_user_reads_but_cannot_speak() {
     alice.expect_silence(QUIET);
     bob.drain(QUIET);
     bob.send("/who");
-    bob.expect("* Online (2): alice, bob");
+    bob.expect("* In #lobby (2): alice, bob");
     bob.send("/history 1");
     bob.expect("alice: before\r\n");
     server.ask("unmute bob", "Unmuted bob.");
@@ -230,7 +230,7 @@ fn operators_moderate_from_chat_but_not_each_other() {
     server.ask("op dave", "dave is now an operator.");
     alice.drain(QUIET);
     alice.send("/who");
-    alice.expect("* Online (3): @alice, bob, carol\r\n");
+    alice.expect("* In #lobby (3): @alice, bob, carol\r\n");
     for cmd in ["/kick alice", "/ban alice", "/mute alice", "/unban alice"] {
         bob.send(cmd);
         bob.expect("! Only operators can do that.\r\n");

@@ -40,7 +40,7 @@ fn join_and_leave_follow_the_first_and_last_session() {
     let mut two = server.connect();
     two.expect("Name: ");
     two.send(&format!("/token {token}"));
-    two.expect("* Online (2): dana, watcher");
+    two.expect("* In #lobby (2): dana, watcher");
     one.send("from one");
     two.expect("dana: from one"); // the user's other session sees it
     one.send("/quit");
@@ -78,7 +78,7 @@ fn history_is_replayed_after_reconnect_and_restart() {
     let mut b = server.connect();
     b.expect("Name: ");
     b.send("/login bob secret1");
-    let replay = b.expect("* Online (2): alice, bob");
+    let replay = b.expect("* In #lobby (2): alice, bob");
     let bodies: Vec<&str> = replay
         .lines()
         .filter_map(|l| l.split("alice: ").nth(1))
@@ -94,7 +94,7 @@ fn history_is_replayed_after_reconnect_and_restart() {
     let mut c = server.connect();
     c.expect("Name: ");
     c.send(&format!("/token {token}"));
-    let replay = c.expect("* Online (1): alice");
+    let replay = c.expect("* In #lobby (1): alice");
     let lines: Vec<&str> = replay.lines().filter(|l| l.starts_with('[')).collect();
     assert_eq!(lines.len(), 3, "{replay}");
     for (line, i) in lines.iter().zip(2..) {
@@ -122,7 +122,7 @@ fn who_lists_online_users() {
     let (mut a, _) = server.register("Zed", "secret1");
     let (_b, _) = server.register("amy", "secret1");
     a.send("/who");
-    a.expect("* Online (2): amy, Zed\r\n");
+    a.expect("* In #lobby (2): amy, Zed\r\n");
 }
 
 #[test]
@@ -315,7 +315,7 @@ fn long_history_is_trimmed_to_fit_instead_of_cutting_the_client_off() {
     let mut c = server.connect();
     c.expect("Name: ");
     c.send("/login bob secret1");
-    let replay = c.expect("* Online (2): alice, bob\r\n");
+    let replay = c.expect("* In #lobby (2): alice, bob\r\n");
     assert!(
         replay.contains("older message(s) left out"),
         "{}",
@@ -326,7 +326,7 @@ fn long_history_is_trimmed_to_fit_instead_of_cutting_the_client_off() {
     c.expect("older message(s) left out");
     c.expect(&format!("alice: 59 {big}\r\n"));
     c.send("/who");
-    c.expect("* Online (2)"); // still connected
+    c.expect("* In #lobby (2)"); // still connected
 }
 
 #[test]
@@ -366,7 +366,7 @@ fn away_shows_in_who_and_answers_private_messages_and_offline_users_are_named() 
     alice.send("/away lunch");
     alice.expect("* You are away: lunch.\r\n");
     bob.send("/who");
-    bob.expect("* Online (2): alice (away: lunch), bob\r\n");
+    bob.expect("* In #lobby (2): alice (away: lunch), bob\r\n");
     bob.send("/msg alice back soon?");
     bob.expect("bob -> alice: back soon?\r\n");
     bob.expect("* alice is away: lunch\r\n");
@@ -374,7 +374,7 @@ fn away_shows_in_who_and_answers_private_messages_and_offline_users_are_named() 
     alice.send("/back");
     alice.expect("* You are back.\r\n");
     bob.send("/who");
-    bob.expect("* Online (2): alice, bob\r\n");
+    bob.expect("* In #lobby (2): alice, bob\r\n");
     bob.send("/msg carol see you");
     bob.expect("* carol is offline; they will see it when they log in.\r\n");
     // Away lasts while a session is online: a new login starts present.
@@ -384,7 +384,7 @@ fn away_shows_in_who_and_answers_private_messages_and_offline_users_are_named() 
     bob.expect("* alice left\r\n");
     let _alice = server.login("alice", "secret12");
     bob.send("/who");
-    bob.expect("* Online (2): alice, bob\r\n");
+    bob.expect("* In #lobby (2): alice, bob\r\n");
 }
 
 #[test]
@@ -402,7 +402,7 @@ fn private_messages_sent_while_offline_are_shown_once_at_the_next_login() {
     let mut bob = server.connect();
     bob.expect("Name: ");
     bob.send(&format!("/token {bob_token}"));
-    let seen = bob.expect("* Online (");
+    let seen = bob.expect("* In #lobby (");
     let summary = seen
         .find("* You have 2 private messages since your last visit:\r\n")
         .unwrap_or_else(|| panic!("no summary in {seen:?}"));
@@ -422,7 +422,7 @@ fn private_messages_sent_while_offline_are_shown_once_at_the_next_login() {
     let mut second = server.connect();
     second.expect("Name: ");
     second.send(&format!("/token {bob_token}"));
-    let seen2 = second.expect("* Online (");
+    let seen2 = second.expect("* In #lobby (");
     assert!(!seen2.contains("since your last visit"), "{seen2}");
     drop(second);
     // Seen now: the next login has nothing missed.
@@ -431,7 +431,7 @@ fn private_messages_sent_while_offline_are_shown_once_at_the_next_login() {
     let mut again = server.connect();
     again.expect("Name: ");
     again.send(&format!("/token {bob_token}"));
-    let seen = again.expect("* Online (");
+    let seen = again.expect("* In #lobby (");
     assert!(!seen.contains("since your last visit"), "{seen}");
 }
 
@@ -509,8 +509,8 @@ fn search_finds_what_a_user_may_see_and_reports_bad_queries() {
     bob.send("/search whale AND");
     bob.expect("! Not a search query (");
     bob.send("/who");
-    bob.expect("* Online (3)"); // still served
-                                // The operator's CLI sees everything.
+    bob.expect("* In #lobby (3)"); // still served
+                                   // The operator's CLI sees everything.
     let out = std::process::Command::new(common::bin())
         .args(["search", "whale", "--db"])
         .arg(&server.db)

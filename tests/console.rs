@@ -20,7 +20,8 @@ fn help_and_unknown_commands() {
         "clear-logs",
         "clear-auth",
         "kick NAME",
-        "say TEXT",
+        "say [#ROOM] TEXT",
+        "rooms",
     ] {
         assert!(help.contains(cmd), "{cmd} missing: {help}");
     }
@@ -43,7 +44,7 @@ fn status_and_who() {
     let mut a2 = server.connect();
     a2.expect("Name: ");
     a2.send(&format!("/token {token}"));
-    a2.expect("* Online (1): alice");
+    a2.expect("* In #lobby (1): alice");
     let (_b, _) = server.register("bob", "secret1");
     a.send("hi");
     let status = server.ask("status", "database: ");
@@ -212,7 +213,7 @@ fn clear_auth_removes_accounts_and_disconnects_but_keeps_history() {
     c.send("new-password");
     c.expect("Repeat password: ");
     c.send("new-password");
-    let replay = c.expect("* Online (1): alice\r\n");
+    let replay = c.expect("* In #lobby (1): alice\r\n");
     assert!(
         replay.contains("alice: for the record") && !replay.contains("private words"),
         "{replay}"

@@ -51,7 +51,7 @@ fn slash_commands_and_escapes() {
     a.send("/nosuch thing");
     a.expect("! Unknown command /nosuch. Type /help.\r\n");
     a.send("/who extra");
-    a.expect("! Usage: /who\r\n");
+    a.expect("! Usage: /who [*]\r\n");
     a.send("/help");
     let help = a.expect("Any other line is sent to everyone.");
     for cmd in [
@@ -75,7 +75,7 @@ fn every_line_end_is_accepted() {
     let mut a = server.connect();
     a.expect("Name: ");
     a.send_raw(b"/register alice secret1\n");
-    a.expect("* Online (2)");
+    a.expect("* In #lobby (2)");
     a.send_raw(b"lf\nCRLF\r\nCRNUL\r\0bare CR\r");
     for text in ["lf", "CRLF", "CRNUL", "bare CR"] {
         b.expect(&format!("alice: {text}\r\n"));
@@ -137,7 +137,7 @@ fn a_plain_client_gets_no_telnet_bytes_after_the_offer() {
     a.send("secret1");
     a.expect("Repeat password: ");
     a.send("secret1");
-    let rest = a.expect("* Online (1): dora\r\n");
+    let rest = a.expect("* In #lobby (1): dora\r\n");
     assert!(!rest.as_bytes().contains(&IAC), "{rest:?}");
     let mut raw = Vec::new();
     a.send("/who");

@@ -50,7 +50,7 @@ fn a_silent_client_is_disconnected_after_the_idle_timeout() {
     );
     busy.send("still here");
     busy.send("/who");
-    busy.expect("* Online (1): busy");
+    busy.expect("* In #lobby (1): busy");
 }
 
 #[test]

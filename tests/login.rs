@@ -31,7 +31,7 @@ fn interactive_registration_then_password_login() {
     let token = c.token();
     assert_eq!(token.len(), 36, "a UUID: {token}");
     c.expect(&format!("next time type /token {token} to log in"));
-    c.expect("* Online (1): alice\r\n");
+    c.expect("* In #lobby (1): alice\r\n");
     c.send("/quit");
     c.expect("* Bye.");
     c.expect_closed();
@@ -46,7 +46,7 @@ fn interactive_registration_then_password_login() {
     c.send("secret1");
     c.expect("* Hello, alice!"); // shown as registered
     c.token();
-    c.expect("* Online (1): alice");
+    c.expect("* In #lobby (1): alice");
 }
 
 #[test]
@@ -111,7 +111,7 @@ fn one_line_forms() {
     c.send("/login carol my pass phrase"); // the password is the rest of the line
     c.expect("* Hello, carol!");
     c.token();
-    c.expect("* Online (1): carol");
+    c.expect("* In #lobby (1): carol");
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn token_login_logout_and_bad_tokens() {
     c.expect("! Unknown or expired token.");
     c.expect("Name: ");
     c.send(&format!("/token {token}"));
-    let hello = c.expect("* Online (1): erin");
+    let hello = c.expect("* In #lobby (1): erin");
     assert!(hello.contains("* Hello, erin!"), "{hello}");
     assert!(
         !hello.contains("Your session token"),

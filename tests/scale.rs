@@ -44,7 +44,7 @@ fn a_logged_in_client_holds_one_file_descriptor() {
     let mut again = server.connect();
     again.expect("Name: ");
     again.send(&format!("/token {token}"));
-    again.expect("* Online (");
+    again.expect("* In #lobby (");
     drop(again);
     std::thread::sleep(Duration::from_millis(300));
     let before = fds(&server);
@@ -53,7 +53,7 @@ fn a_logged_in_client_holds_one_file_descriptor() {
         let mut c = server.connect();
         c.expect("Name: ");
         c.send(&format!("/token {token}"));
-        c.expect("* Online (");
+        c.expect("* In #lobby (");
         clients.push(c);
     }
     let after = fds(&server);
@@ -122,7 +122,7 @@ fn a_client_that_takes_nothing_for_the_send_timeout_is_cut_off() {
     let mut sleeper = Client::over(sock.into());
     sleeper.expect("Name: ");
     sleeper.send("/login sleeper password1");
-    sleeper.expect("* Online (");
+    sleeper.expect("* In #lobby (");
     let line = "x".repeat(1000);
     // 8 MB: more than the kernel's buffers take (the send buffer grows to 4 MB here), far
     // under --max-backlog.
@@ -133,7 +133,7 @@ fn a_client_that_takes_nothing_for_the_send_timeout_is_cut_off() {
     server.expect_log("nothing taken for 2 s");
     // The talker is still served.
     talker.send("/who");
-    talker.expect("* Online (1): talker");
+    talker.expect("* In #lobby (1): talker");
     let _ = sleeper.drain(Duration::from_millis(100));
 }
 
@@ -150,7 +150,7 @@ fn lines_said_during_a_login_are_neither_lost_nor_shown_twice() {
             }
         }
         talker.send("/who"); // answered after every line above was committed
-        talker.expect("* Online (");
+        talker.expect("* In #lobby (");
         talker
     });
     // Log in while the lines flow: history up to the watermark, live lines after it.
@@ -191,7 +191,7 @@ fn a_storm_of_joins_is_announced_in_few_lines_and_none_is_lost() {
     eventually("the registrations left", || {
         watcher
             .drain(Duration::from_millis(200))
-            .contains("Online (1)")
+            .contains("In #lobby (1)")
             || {
                 watcher.send("/who");
                 false
@@ -209,10 +209,10 @@ fn a_storm_of_joins_is_announced_in_few_lines_and_none_is_lost() {
         c.send(&format!("/token {token}"));
     }
     for c in &mut clients {
-        c.expect("* Online (");
+        c.expect("* In #lobby (");
     }
     watcher.send("/who");
-    let seen = watcher.expect("* Online (21)");
+    let seen = watcher.expect("* In #lobby (21)");
     let mut joined = 0;
     let mut lines = 0;
     for line in seen.lines() {

@@ -86,7 +86,7 @@ fn the_dialogue_line_editing_and_cyrillic_over_ssh() {
     s.push_str(&send("tajnaja-parola\r"));
     s.push_str(&wait_for("Repeat password: ", 12));
     s.push_str(&send("tajnaja-parola\r"));
-    s.push_str(&wait_for("* Online (2): ", 13));
+    s.push_str(&wait_for("* In #lobby (2): ", 13));
     // One backspace removes one Cyrillic letter (two bytes).
     s.push_str(&send("приветт\x7f\r"));
     // Half a line typed when a line arrives: it is drawn again under the new line.
@@ -135,7 +135,7 @@ fn ssh_password_authentication_logs_in_an_account() {
     s.push_str(&send("secret12\r"));
     // No Name: dialogue: SSH proved who this is.
     s.push_str(&wait_for("* Hello, carol!", 12));
-    s.push_str(&wait_for("* Online (1): carol", 13));
+    s.push_str(&wait_for("* In #lobby (1): carol", 13));
     s.push_str(&send("\x04")); // Ctrl-D on an empty line quits
     s.push_str("expect {\n    eof {}\n    timeout { puts stderr {ssh did not exit}; exit 14 }\n}\nexit 0\n");
     let run = expect::run(dir.path(), &s);
@@ -301,7 +301,7 @@ fn a_key_added_with_slash_key_logs_its_owner_in() {
     // The right key: in at once, no password asked.
     let mut s = format!("spawn {}\n", login(&key));
     s.push_str(&wait_for("* Hello, alice!", 10));
-    s.push_str(&wait_for("* Online (", 11));
+    s.push_str(&wait_for("* In #lobby (", 11));
     s.push_str(&send("\x03"));
     s.push_str("expect {\n    eof {}\n    timeout { exit 12 }\n}\nexit 0\n");
     let run = expect::run(dir.path(), &s);

@@ -28,7 +28,7 @@ fn script(port: u16) -> String {
     s.push_str(&format!("send {}\n", tcl(&format!("{PASSWORD}\r"))));
     s.push_str(&wait_for(&format!("Hello, {NAME}!"), 14));
     // The login ends with the list of who is online; the watcher makes it two.
-    s.push_str(&wait_for("* Online (2): ", 15));
+    s.push_str(&wait_for("* In #lobby (2): ", 15));
     s.push_str(&format!("send {}\n", tcl(&format!("{CHAT}\r"))));
     s.push_str("send \"/quit\\r\"\n");
     s.push_str(&wait_for("* Bye.", 16));

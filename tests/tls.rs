@@ -127,14 +127,14 @@ fn a_tls_user_and_a_telnet_user_chat_both_ways() {
     let mut alice = TlsClient::connect(tls_addr, &cert);
     alice.expect("Name: ");
     alice.send("/register alice secret12");
-    alice.expect("* Online (2): alice, bob");
+    alice.expect("* In #lobby (2): alice, bob");
     telnet.expect("* alice joined");
     alice.send("привет по TLS");
     telnet.expect("alice: привет по TLS\r\n");
     telnet.send("and back in clear");
     alice.expect("bob: and back in clear\r\n");
     let who = server.ask("who", "alice (1 session): 127.0.0.1:");
-    let rest = server.expect_out("(tls)");
+    let rest = server.expect_out("(tls, #lobby)");
     assert!(
         !rest.contains('\n'),
         "alice's session shows as tls: {who}{rest}"
@@ -230,7 +230,7 @@ fn a_tls_client_that_does_not_read_is_cut_at_the_backlog_bound() {
     let mut sleeper = TlsClient::connect(server.tls_addr.unwrap(), &cert);
     sleeper.expect("Name: ");
     sleeper.send("/register sleeper secret12");
-    sleeper.expect("* Online (1)");
+    sleeper.expect("* In #lobby (1)");
     let (mut talker, _) = server.register("talker", "secret12");
     let line = "x".repeat(1000);
     // 8 MB: more than the kernel's buffers and the relay hold, far more than --max-backlog.
@@ -239,7 +239,7 @@ fn a_tls_client_that_does_not_read_is_cut_at_the_backlog_bound() {
     }
     server.expect_log("disconnecting sleeper");
     talker.send("/who");
-    talker.expect("* Online (1): talker");
+    talker.expect("* In #lobby (1): talker");
 }
 
 #[test]
@@ -248,7 +248,7 @@ fn shutdown_says_goodbye_over_tls_and_exits_promptly() {
     let mut alice = TlsClient::connect(server.tls_addr.unwrap(), &cert);
     alice.expect("Name: ");
     alice.send("/register alice secret12");
-    alice.expect("* Online (1)");
+    alice.expect("* In #lobby (1)");
     let mut bob = TlsClient::connect(server.tls_addr.unwrap(), &cert);
     bob.expect("Name: "); // still logging in
     let start = Instant::now();

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use super::line::{parse_bench, MARK};
 use super::stats::Tally;
 
-/// Longest line kept while reading (the `* Online (N): …` line of a big server is long);
+/// Longest line kept while reading (the `* In #lobby (N): …` line of a big server is long);
 /// the rest of a longer line is dropped, which no line the bench needs comes near.
 const MAX_LINE: usize = 1 << 20;
 
@@ -32,7 +32,7 @@ pub enum Phase {
     Connecting,
     /// Connected; answering the server's prompts.
     LoggingIn,
-    /// The hub has it (its `* Online` line arrived): it receives every chat line.
+    /// The hub has it (its `* In #room` line arrived): it receives every chat line.
     Ready,
     /// The connection ended; the text says why.
     Closed(String),
@@ -319,7 +319,7 @@ impl Client {
         } else if let Some(rest) = text.strip_prefix("* Your session token: ") {
             let token = rest.split(|c: char| c == ';' || c.is_whitespace()).next();
             self.token = token.filter(|t| !t.is_empty()).map(str::to_string);
-        } else if text.starts_with("* Online (") && self.phase == Phase::LoggingIn {
+        } else if text.starts_with("* In #") && self.phase == Phase::LoggingIn {
             self.phase = Phase::Ready;
             return Change::Ready;
         }

@@ -196,7 +196,7 @@ impl Driver {
     }
 
     /// Connects and logs in every planned client, `batch` at a time, until all have their
-    /// `* Online` line. Any failure ends the bench: the numbers would be meaningless.
+    /// `* In #room` line. Any failure ends the bench: the numbers would be meaningless.
     pub fn connect(
         &mut self,
         plans: Vec<Plan>,

@@ -90,6 +90,9 @@ pub enum Command {
         /// How many messages.
         #[arg(short, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         n: u32,
+        /// Only this room's lines (#lobby; the '#' may be left out).
+        #[arg(long)]
+        room: Option<String>,
     },
     /// Search every message, private ones included (FTS5 query syntax), newest last.
     Search {
@@ -99,6 +102,9 @@ pub enum Command {
         /// How many messages at most.
         #[arg(short, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         n: u32,
+        /// Only this room's lines.
+        #[arg(long)]
+        room: Option<String>,
     },
     /// Write a self-signed TLS certificate and key (cert.pem, key.pem) for trying --tls-addr.
     GenCert {
@@ -230,14 +236,23 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 )
             })
         }
-        Command::History { n } => {
+        Command::History { n, room: None } => {
             let msgs = messages::recent(&db, n).map_err(|e| e.to_string())?;
             console::print_history(&msgs, out)
         }
-        Command::Search { query, n } => {
+        Command::History {
+            n,
+            room: Some(room),
+        } => {
+            let room = find_room(&db, &room)?;
+            let msgs = messages::visible(&db, room, None, n, None).map_err(|e| e.to_string())?;
+            console::print_history(&msgs, out)
+        }
+        Command::Search { query, n, room } => {
+            let room = room.map(|r| find_room(&db, &r)).transpose()?;
             // What a running server's janitor has not indexed yet, first.
             while search::index_batch(&db, 10_000).map_err(|e| e.to_string())? > 0 {}
-            let mut msgs = match search::search(&db, None, &query.join(" "), n) {
+            let mut msgs = match search::search(&db, None, &query.join(" "), room, n) {
                 Ok(msgs) => msgs,
                 Err(search::SearchError::Syntax(why)) => {
                     return Err(format!("not a search query: {why}"))
@@ -249,6 +264,26 @@ pub fn run(cli: Cli) -> Result<(), String> {
         }
     };
     done.map_err(|e| format!("cannot write output: {e}"))
+}
+
+/// The id of the room `name` (`#lobby` or `lobby`), or why there is none.
+fn find_room(db: &rusqlite::Connection, name: &str) -> Result<i64, String> {
+    let typed = if name.starts_with('#') {
+        name.to_string()
+    } else {
+        format!("#{name}")
+    };
+    let Some(valid) = crate::server::protocol::room_name(&typed) else {
+        return Err(format!(
+            "not a room name: {name} (a room name is '#' and {})",
+            crate::server::protocol::ROOM_RULE
+        ));
+    };
+    match crate::store::rooms::find(db, &valid) {
+        Ok(Some(room)) => Ok(room.id),
+        Ok(None) => Err(format!("no such room: {valid}")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn echo(addr: &str, max_clients: u32) -> Result<(), String> {

@@ -5,6 +5,7 @@
 //! the same one the admin CLI uses.
 
 mod moderation;
+mod rooms;
 
 pub use moderation::print_bans;
 
@@ -12,7 +13,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use crate::logging::DbSink;
-use crate::server::protocol::chat_line;
+use crate::server::protocol::found_line;
 use crate::server::Server;
 use crate::store::{logs, messages, users};
 
@@ -60,8 +61,14 @@ const COMMANDS: &[Command] = &[
     Command {
         names: &["who"],
         args: "",
-        help: "online users with their addresses and session counts",
+        help: "online users with each session's address and room",
         run: who,
+    },
+    Command {
+        names: &["rooms"],
+        args: "",
+        help: "rooms, busiest first: people in each, topic",
+        run: rooms::rooms,
     },
     Command {
         names: &["pause"],
@@ -149,9 +156,9 @@ const COMMANDS: &[Command] = &[
     },
     Command {
         names: &["say"],
-        args: "TEXT",
-        help: "send '* [server] TEXT' to everyone",
-        run: say,
+        args: "[#ROOM] TEXT",
+        help: "send '* [server] TEXT' to everyone, or to one room",
+        run: rooms::say,
     },
     Command {
         names: &["shutdown", "quit", "exit"],
@@ -303,7 +310,7 @@ fn who(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
         let addrs: Vec<String> = u
             .addrs
             .iter()
-            .map(|(addr, via)| format!("{addr} ({via})"))
+            .map(|(addr, via, room)| format!("{addr} ({via}, {room})"))
             .collect();
         let n = addrs.len();
         let s = if n == 1 { "session" } else { "sessions" };
@@ -363,13 +370,13 @@ pub fn print_logs(records: &[logs::Record], out: &mut dyn Write) -> io::Result<(
     Ok(())
 }
 
-/// One message per line, with its date; private ones as `a -> b`.
+/// One message per line, with its date and room; private ones as `a -> b`.
 pub fn print_history(msgs: &[messages::Message], out: &mut dyn Write) -> io::Result<()> {
     if msgs.is_empty() {
         writeln!(out, "No messages.")?;
     }
     for m in msgs {
-        out.write_all(chat_line(m, true).trim_end().as_bytes())?;
+        out.write_all(found_line(m).trim_end().as_bytes())?;
         writeln!(out)?;
     }
     Ok(())
@@ -401,17 +408,6 @@ fn prune(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
         )?,
         Err(e) => writeln!(out, "Error: {e}")?,
     }
-    Ok(Outcome::Continue)
-}
-
-fn say(c: &Console, args: &str, out: &mut dyn Write) -> io::Result<Outcome> {
-    let text = crate::server::protocol::clean(args);
-    if text.is_empty() {
-        writeln!(out, "Usage: say TEXT")?;
-        return Ok(Outcome::Continue);
-    }
-    c.server.announce(&text);
-    writeln!(out, "Sent to everyone online.")?;
     Ok(Outcome::Continue)
 }
 

@@ -298,11 +298,17 @@ impl Server {
         }
     }
 
-    /// `* [server] TEXT` to everyone logged in.
-    pub fn announce(&self, text: &str) {
+    /// `* [server] TEXT` to everyone logged in, or to everyone in `room`.
+    pub fn announce(&self, text: &str, room: Option<i64>) {
         let _ = self.shared.hub.send(Event::Announce {
             text: text.to_string(),
+            room,
         });
+    }
+
+    /// The rooms, busiest first (see [`Shared::rooms`]).
+    pub fn rooms(&self, limit: usize) -> std::result::Result<(Vec<hub::RoomCount>, usize), String> {
+        self.shared.rooms(limit)
     }
 
     /// Deletes every user and token (on this thread: the hub keeps delivering meanwhile), then

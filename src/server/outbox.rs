@@ -85,6 +85,9 @@ pub struct Outbox {
     /// client stuck for `--send-timeout` is cut off even under the limit. Read from the clock
     /// only on a partial flush, never per queued line.
     stuck: Option<Instant>,
+    /// Pieces sent whole so far: with the queue's length, names a place in the stream
+    /// ([`Outbox::mark`]).
+    popped: u64,
 }
 
 impl Outbox {
@@ -96,6 +99,7 @@ impl Outbox {
             pending: 0,
             limit,
             stuck: None,
+            popped: 0,
         }
     }
 
@@ -163,6 +167,34 @@ impl Outbox {
         });
     }
 
+    /// The place after everything queued so far, for [`Outbox::insert_at`].
+    pub fn mark(&self) -> u64 {
+        self.popped + self.queue.len() as u64
+    }
+
+    /// Puts bytes at `mark`: after what was queued before it was taken, before what was
+    /// queued since (a room's history, loaded while the hub queued the room's new lines).
+    pub fn insert_at(&mut self, mark: u64, bytes: Bytes) {
+        let at = mark.saturating_sub(self.popped) as usize;
+        if at == 0 {
+            return self.prepend(bytes);
+        }
+        if bytes.is_empty() {
+            return;
+        }
+        self.pending += bytes.len();
+        let end = bytes.len();
+        let at = at.min(self.queue.len());
+        self.queue.insert(
+            at,
+            Piece::Shared {
+                bytes,
+                start: 0,
+                end,
+            },
+        );
+    }
+
     /// Bytes waiting to be sent.
     pub fn pending(&self) -> usize {
         self.pending
@@ -226,6 +258,7 @@ impl Outbox {
             }
             sent -= left;
             self.queue.pop_front();
+            self.popped += 1;
             self.head_sent = 0;
         }
     }
@@ -276,6 +309,28 @@ mod tests {
             want.push_str(&format!("line {i}\r\n"));
         }
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn bytes_inserted_at_a_mark_go_between_what_came_before_and_after_it() {
+        let (sock, mut client) = pair();
+        let mut out = Outbox::new(sock, 1 << 20);
+        out.queue(&Bytes::from(&b"sent "[..]));
+        assert_eq!(out.flush(), Flushed::All);
+        out.queue(&Bytes::from(&b"old "[..]));
+        let mark = out.mark();
+        out.queue(&Bytes::from(&b"new"[..]));
+        out.insert_at(mark, Bytes::from(&b"history "[..]));
+        let mut empty = Outbox::new(out.sock.clone(), 1 << 20);
+        let at_start = empty.mark();
+        empty.queue(&Bytes::from(&b"!"[..]));
+        empty.insert_at(at_start, Bytes::from(&b" first"[..]));
+        assert_eq!(out.flush(), Flushed::All);
+        assert_eq!(empty.flush(), Flushed::All);
+        drop((out, empty));
+        let mut got = String::new();
+        client.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "sent old history new first!");
     }
 
     #[test]

@@ -118,7 +118,26 @@ pub fn chat_line(m: &Message, with_date: bool) -> String {
 /// lines are left out when the rest would not fit, so a long history can never overflow the
 /// client's backlog and get it disconnected.
 pub fn history_lines(msgs: &[Message], budget: usize) -> String {
-    let lines: Vec<String> = msgs.iter().map(|m| chat_line(m, true)).collect();
+    fit(msgs.iter().map(|m| chat_line(m, true)).collect(), budget)
+}
+
+/// Lines found across rooms (`/search`, `/mentions`): as [`history_lines`], with each public
+/// line's room after its date: `[2026-11-24 14:33:53] #rust alice: hi`.
+pub fn found_lines(msgs: &[Message], budget: usize) -> String {
+    fit(msgs.iter().map(found_line).collect(), budget)
+}
+
+/// A line with its date and, if public, its room (see [`found_lines`]).
+pub fn found_line(m: &Message) -> String {
+    let line = chat_line(m, true);
+    match (&m.room, line.find("] ")) {
+        (Some((_, room)), Some(at)) => format!("{}{room} {}", &line[..at + 2], &line[at + 2..]),
+        _ => line,
+    }
+}
+
+/// The newest `lines` that fit in `budget` bytes, with a note of how many were left out.
+fn fit(lines: Vec<String>, budget: usize) -> String {
     let mut size = 0;
     let keep = lines
         .iter()
@@ -156,17 +175,36 @@ pub fn mentioned_keys(body: &str) -> impl Iterator<Item = String> + '_ {
         })
 }
 
-/// `* Online (N): a, b`; when `names` are fewer than `total`, says how many more.
-pub fn online_line(total: usize, names: &[String]) -> String {
+/// `* LABEL (N): a, b` (`In #lobby`, `Online`); when `names` are fewer than `total`, says
+/// how many more.
+pub fn online_line(label: &str, total: usize, names: &[String]) -> String {
     let more = total.saturating_sub(names.len());
     if more == 0 {
-        notice(&format!("Online ({total}): {}", names.join(", ")))
+        notice(&format!("{label} ({total}): {}", names.join(", ")))
     } else {
         notice(&format!(
-            "Online ({total}): {}, and {more} more (/who lists everyone)",
+            "{label} ({total}): {}, and {more} more (/who lists everyone)",
             names.join(", ")
         ))
     }
+}
+
+/// Longest room name after its `#`, in characters.
+pub const MAX_ROOM_CHARS: usize = 32;
+
+/// The room name rule after the `#`, as shown to users who break it.
+pub const ROOM_RULE: &str = "1-32 letters (any script), digits, '_' and '-'";
+
+/// A room name as typed (`#Rust`), NFKC-normalized, if it keeps [`ROOM_RULE`].
+pub fn room_name(typed: &str) -> Option<String> {
+    let name = crate::store::users::normalize(typed);
+    let rest = name.strip_prefix('#')?;
+    let n = rest.chars().count();
+    ((1..=MAX_ROOM_CHARS).contains(&n)
+        && rest
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-')))
+    .then_some(name)
 }
 
 #[cfg(test)]
@@ -198,6 +236,32 @@ mod tests {
             "a\u{202E}b",
         ] {
             assert!(!valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn room_names() {
+        for ok in [
+            "#lobby",
+            "#Rust",
+            "#раст",
+            "#a_b-c",
+            "#x",
+            &format!("#{}", "n".repeat(32)),
+        ] {
+            assert!(room_name(ok).is_some(), "{ok}");
+        }
+        assert_eq!(room_name("#ｒｕｓｔ").as_deref(), Some("#rust"));
+        for bad in [
+            "lobby",
+            "#",
+            "##x",
+            "#a b",
+            "#a.b",
+            &format!("#{}", "n".repeat(33)),
+            "#a\u{202E}",
+        ] {
+            assert!(room_name(bad).is_none(), "{bad}");
         }
     }
 
@@ -239,6 +303,7 @@ mod tests {
                 author_id: None,
                 author_name: "a".into(),
                 recipient: None,
+                room: None,
                 kind: Kind::Say,
                 body: format!("m{i}"),
             })
@@ -249,6 +314,12 @@ mod tests {
         let two = history_lines(&msgs, 2 * line + 1);
         assert!(two.starts_with("* 1 older message(s) left out"), "{two}");
         assert!(!two.contains("m0") && two.contains("m1") && two.ends_with("m2\r\n"));
+        let mut in_rust = msgs[0].clone();
+        in_rust.room = Some((2, "#rust".into()));
+        assert_eq!(
+            found_lines(&[in_rust], 1000),
+            "[2026-11-24 14:33:53] #rust a: m0\r\n"
+        );
     }
 
     #[test]
@@ -259,6 +330,7 @@ mod tests {
             author_id: Some(1),
             author_name: "alice".into(),
             recipient: None,
+            room: Some((1, "#lobby".into())),
             kind: Kind::Say,
             body: "hi".into(),
         };

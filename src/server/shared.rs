@@ -5,13 +5,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use super::hub::{ConnId, Event, HubSender, Stats};
+use super::hub::{ConnId, Event, HubSender, RoomCount, Stats};
 use super::limits::{Limits, Quiet};
 use super::moderation::Moderation;
 use super::transport;
 use super::Config;
 use crate::auth::Hasher;
-use crate::store::Store;
+use crate::store::{rooms, Store};
 
 /// How long the console waits for the hub's answer.
 pub(super) const ASK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,6 +59,31 @@ impl Shared {
         make: impl FnOnce(mpsc::Sender<T>) -> Event,
     ) -> std::result::Result<T, AskError> {
         ask_within(&self.hub, ASK_TIMEOUT, make)
+    }
+
+    /// Rooms for `/rooms` and the console: those with people in them, busiest first, then
+    /// empty ones by name; at most `limit`, and how many rooms there are in all.
+    pub fn rooms(&self, limit: usize) -> std::result::Result<(Vec<RoomCount>, usize), String> {
+        let mut listed = self
+            .ask(|reply| Event::Rooms { reply })
+            .map_err(|e| e.to_string())?;
+        let (stored, total) = self
+            .store
+            .conn()
+            .and_then(|c| rooms::list(&c, limit as u32 + listed.len() as u32))
+            .map_err(|e| e.to_string())?;
+        for room in stored {
+            if !listed.iter().any(|r| r.id == room.id) {
+                listed.push(RoomCount {
+                    id: room.id,
+                    name: room.name,
+                    topic: room.topic,
+                    people: 0,
+                });
+            }
+        }
+        listed.truncate(limit);
+        Ok((listed, total.max(0) as usize))
     }
 }
 

@@ -41,6 +41,8 @@ pub struct Message {
     pub author_name: String,
     /// `Some` for a private message: the recipient's id and name.
     pub recipient: Option<(i64, String)>,
+    /// `Some` for a public message: the room's id and name.
+    pub room: Option<(i64, String)>,
     pub kind: Kind,
     pub body: String,
 }
@@ -51,8 +53,8 @@ pub fn commit(conn: &Connection, batch: &mut [Message]) -> Result<()> {
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     {
         let mut insert = tx.prepare_cached(&format!(
-            "INSERT INTO messages (created_at, author_id, author_name, recipient_id, kind, body)
-             VALUES ({NOW}, ?1, ?2, ?3, ?4, ?5) RETURNING id, created_at"
+            "INSERT INTO messages (created_at, author_id, author_name, recipient_id, room_id, kind, body)
+             VALUES ({NOW}, ?1, ?2, ?3, ?4, ?5, ?6) RETURNING id, created_at"
         ))?;
         for m in batch.iter_mut() {
             let (id, at) = insert.query_row(
@@ -60,6 +62,7 @@ pub fn commit(conn: &Connection, batch: &mut [Message]) -> Result<()> {
                     m.author_id,
                     m.author_name,
                     m.recipient.as_ref().map(|r| r.0),
+                    m.room.as_ref().map(|r| r.0),
                     m.kind.as_str(),
                     m.body
                 ],
@@ -74,22 +77,33 @@ pub fn commit(conn: &Connection, batch: &mut [Message]) -> Result<()> {
 }
 
 /// The columns [`row_to_message`] reads, in its order: `m` is `messages`, `r` the recipient
-/// (`users`, left-joined). Every query that makes [`Message`]s selects these.
+/// and `rm` the room (both left-joined by [`message_joins`]). Every query that makes
+/// [`Message`]s selects these.
 macro_rules! message_columns {
     () => {
-        "m.id, m.created_at, m.author_id, m.author_name, m.recipient_id, r.name, m.kind, m.body"
+        "m.id, m.created_at, m.author_id, m.author_name, m.recipient_id, r.name, m.kind, m.body, \
+         m.room_id, rm.name"
     };
 }
 pub(crate) use message_columns;
 
-/// [`visible`]'s statement: ?1 the user, ?2 the limit, ?3 the id to stay below.
+/// The joins [`message_columns`] needs, after `FROM messages m ...`.
+macro_rules! message_joins {
+    () => {
+        " LEFT JOIN users r ON r.id = m.recipient_id LEFT JOIN rooms rm ON rm.id = m.room_id "
+    };
+}
+pub(crate) use message_joins;
+
+/// [`visible`]'s statement: ?1 the user (-1: none), ?2 the limit, ?3 the id to stay below,
+/// ?4 the room.
 const VISIBLE: &str = concat!(
     "SELECT ",
     message_columns!(),
     "
          FROM (
-             SELECT id FROM (SELECT id FROM messages INDEXED BY messages_public
-                             WHERE recipient_id IS NULL AND id < ?3 ORDER BY id DESC LIMIT ?2)
+             SELECT id FROM (SELECT id FROM messages INDEXED BY messages_room
+                             WHERE room_id = ?4 AND id < ?3 ORDER BY id DESC LIMIT ?2)
              UNION
              SELECT id FROM (SELECT id FROM messages INDEXED BY messages_recipient
                              WHERE recipient_id = ?1 AND id < ?3 ORDER BY id DESC LIMIT ?2)
@@ -98,25 +112,31 @@ const VISIBLE: &str = concat!(
                              WHERE author_id = ?1 AND recipient_id IS NOT NULL AND id < ?3
                              ORDER BY id DESC LIMIT ?2)
          ) v
-         JOIN messages m ON m.id = v.id
-         LEFT JOIN users r ON r.id = m.recipient_id
-         ORDER BY m.id DESC LIMIT ?2"
+         JOIN messages m ON m.id = v.id",
+    message_joins!(),
+    "ORDER BY m.id DESC LIMIT ?2"
 );
 
-/// The last `limit` messages `user_id` may see (public ones, and private ones to or from
-/// them), oldest first. `before` limits it to messages older than that id.
+/// The last `limit` messages of `room`, with the private ones to or from `viewer` if given,
+/// oldest first. `before` limits it to messages older than that id.
 ///
 /// Three index-driven scans of at most `limit` rows each, merged: the cost does not depend
-/// on how many rows of other kinds (someone's private flood, say) lie in between.
+/// on how many rows of other kinds (other rooms, someone's private flood) lie in between.
 pub fn visible(
     conn: &Connection,
-    user_id: i64,
+    room: i64,
+    viewer: Option<i64>,
     limit: u32,
     before: Option<i64>,
 ) -> Result<Vec<Message>> {
     let mut stmt = conn.prepare_cached(VISIBLE)?;
     let rows = stmt.query_map(
-        params![user_id, limit, before.unwrap_or(i64::MAX)],
+        params![
+            viewer.unwrap_or(-1),
+            limit,
+            before.unwrap_or(i64::MAX),
+            room
+        ],
         row_to_message,
     )?;
     let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -143,8 +163,9 @@ pub fn private_since(
         "SELECT ",
         message_columns!(),
         "
-         FROM messages m JOIN users r ON r.id = m.recipient_id
-         WHERE m.recipient_id = ?1 AND m.author_id IS NOT ?1 AND m.id > ?2 AND m.id <= ?3
+         FROM messages m",
+        message_joins!(),
+        "WHERE m.recipient_id = ?1 AND m.author_id IS NOT ?1 AND m.id > ?2 AND m.id <= ?3
          ORDER BY m.id DESC LIMIT ?4"
     ))?;
     let rows = stmt.query_map(params![user_id, after, upto, limit], row_to_message)?;
@@ -159,8 +180,9 @@ pub fn recent_public(conn: &Connection, limit: u32) -> Result<Vec<Message>> {
         "SELECT ",
         message_columns!(),
         "
-         FROM messages m INDEXED BY messages_public LEFT JOIN users r ON r.id = m.recipient_id
-         WHERE m.recipient_id IS NULL ORDER BY m.id DESC LIMIT ?1"
+         FROM messages m INDEXED BY messages_public",
+        message_joins!(),
+        "WHERE m.recipient_id IS NULL ORDER BY m.id DESC LIMIT ?1"
     ))?;
     let rows = stmt.query_map([limit], row_to_message)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -182,8 +204,9 @@ pub fn recent(conn: &Connection, limit: u32) -> Result<Vec<Message>> {
         "SELECT ",
         message_columns!(),
         "
-         FROM messages m LEFT JOIN users r ON r.id = m.recipient_id
-         ORDER BY m.id DESC LIMIT ?1"
+         FROM messages m",
+        message_joins!(),
+        "ORDER BY m.id DESC LIMIT ?1"
     ))?;
     let rows = stmt.query_map([limit], row_to_message)?;
     let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -202,6 +225,7 @@ pub(crate) fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message>
         recipient: recipient_id.zip(recipient_name),
         kind: Kind::parse(&r.get::<_, String>(6)?),
         body: r.get(7)?,
+        room: r.get::<_, Option<i64>>(8)?.zip(r.get(9)?),
     })
 }
 
@@ -223,6 +247,9 @@ pub(crate) fn msg(
         author_id: Some(author.id),
         author_name: author.name.clone(),
         recipient: to.map(|u| (u.id, u.name.clone())),
+        room: to
+            .is_none()
+            .then(|| (super::rooms::LOBBY, "#lobby".to_string())),
         kind: Kind::Say,
         body: body.into(),
     }
@@ -231,6 +258,7 @@ pub(crate) fn msg(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::rooms::LOBBY;
     use crate::store::{test_db, users};
 
     #[test]
@@ -253,7 +281,7 @@ mod tests {
         let mut batch = vec![msg(&a, None, "hi all"), msg(&a, Some(&b), "psst")];
         commit(&db, &mut batch).unwrap();
         let bodies = |u: &users::User| -> Vec<String> {
-            visible(&db, u.id, 10, None)
+            visible(&db, LOBBY, Some(u.id), 10, None)
                 .unwrap()
                 .into_iter()
                 .map(|m| m.body)
@@ -262,7 +290,7 @@ mod tests {
         assert_eq!(bodies(&a), ["hi all", "psst"]);
         assert_eq!(bodies(&b), ["hi all", "psst"]);
         assert_eq!(bodies(&c), ["hi all"]);
-        let psst = &visible(&db, b.id, 10, None).unwrap()[1];
+        let psst = &visible(&db, LOBBY, Some(b.id), 10, None).unwrap()[1];
         assert_eq!(psst.recipient, Some((b.id, "bob".to_string())));
     }
 
@@ -296,7 +324,7 @@ mod tests {
         batch.push(msg(&a, Some(&b), "from alice"));
         batch.extend((0..200).map(|i| msg(&b, Some(&b), &format!("noise {i}"))));
         commit(&db, &mut batch).unwrap();
-        let bodies: Vec<String> = visible(&db, a.id, 5, None)
+        let bodies: Vec<String> = visible(&db, LOBBY, Some(a.id), 5, None)
             .unwrap()
             .into_iter()
             .map(|m| m.body)
@@ -307,12 +335,12 @@ mod tests {
         let plan: Vec<String> = db
             .prepare(&format!("EXPLAIN QUERY PLAN {VISIBLE}"))
             .unwrap()
-            .query_map(params![a.id, 5, i64::MAX], |r| r.get::<_, String>(3))
+            .query_map(params![a.id, 5, i64::MAX, LOBBY], |r| r.get::<_, String>(3))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
         for index in [
-            "messages_public",
+            "messages_room",
             "messages_recipient",
             "messages_private_author",
         ] {
@@ -332,12 +360,12 @@ mod tests {
         let a = users::create(&db, "alice", "h").unwrap().unwrap();
         let mut batch: Vec<_> = (0..5).map(|i| msg(&a, None, &i.to_string())).collect();
         commit(&db, &mut batch).unwrap();
-        let last2: Vec<_> = visible(&db, a.id, 2, None).unwrap();
+        let last2: Vec<_> = visible(&db, LOBBY, Some(a.id), 2, None).unwrap();
         assert_eq!(
             last2.iter().map(|m| &m.body[..]).collect::<Vec<_>>(),
             ["3", "4"]
         );
-        let before: Vec<_> = visible(&db, a.id, 2, Some(last2[0].id)).unwrap();
+        let before: Vec<_> = visible(&db, LOBBY, Some(a.id), 2, Some(last2[0].id)).unwrap();
         assert_eq!(
             before.iter().map(|m| &m.body[..]).collect::<Vec<_>>(),
             ["1", "2"]

@@ -9,6 +9,7 @@ pub mod logs;
 pub mod messages;
 pub mod retention;
 pub mod roles;
+pub mod rooms;
 pub mod search;
 pub mod ssh_keys;
 pub mod tokens;
@@ -53,6 +54,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0004_seen.sql")),
         M::up(include_str!("../../migrations/0005_bell.sql")),
         M::up(include_str!("../../migrations/0006_search.sql")),
+        M::up(include_str!("../../migrations/0007_rooms.sql")),
     ])
 }
 

@@ -4,7 +4,7 @@
 
 use rusqlite::{params, Connection};
 
-use super::messages::{message_columns, row_to_message, Message};
+use super::messages::{message_columns, message_joins, row_to_message, Message};
 use crate::error::Result;
 
 /// Adds up to `max` messages not yet indexed, in one transaction; returns how many.
@@ -39,11 +39,13 @@ pub enum SearchError {
 }
 
 /// The newest `limit` messages matching `query` that `viewer` may see (public ones, and
-/// private ones they sent or received; `None`: the operator, who sees all), newest first.
+/// private ones they sent or received; `None`: the operator, who sees all), newest first;
+/// with `room`, only that room's.
 pub fn search(
     conn: &Connection,
     viewer: Option<i64>,
     query: &str,
+    room: Option<i64>,
     limit: u32,
 ) -> std::result::Result<Vec<Message>, SearchError> {
     let run = || -> rusqlite::Result<Vec<Message>> {
@@ -52,13 +54,14 @@ pub fn search(
             message_columns!(),
             "
              FROM messages_fts f
-             JOIN messages m ON m.id = f.rowid
-             LEFT JOIN users r ON r.id = m.recipient_id
-             WHERE messages_fts MATCH ?1
+             JOIN messages m ON m.id = f.rowid",
+            message_joins!(),
+            "WHERE messages_fts MATCH ?1
                AND (?2 IS NULL OR m.recipient_id IS NULL OR m.recipient_id = ?2 OR m.author_id = ?2)
+               AND (?4 IS NULL OR m.room_id = ?4)
              ORDER BY m.id DESC LIMIT ?3"
         ))?;
-        let rows = stmt.query_map(params![query, viewer, limit], row_to_message)?;
+        let rows = stmt.query_map(params![query, viewer, limit, room], row_to_message)?;
         rows.collect()
     };
     run().map_err(|e| {
@@ -91,7 +94,7 @@ mod tests {
         say(&db, &a, Some(&b), "a secret fox for bob");
         say(&db, &c, None, "Привет, лиса");
         assert!(
-            search(&db, Some(c.id), "fox", 20).unwrap().is_empty(),
+            search(&db, Some(c.id), "fox", None, 20).unwrap().is_empty(),
             "not indexed yet"
         );
         assert_eq!(index_batch(&db, 2).unwrap(), 2);
@@ -99,27 +102,47 @@ mod tests {
         assert_eq!(index_batch(&db, 100).unwrap(), 0);
         let bodies = |v: Vec<Message>| v.into_iter().map(|m| m.body).collect::<Vec<_>>();
         assert_eq!(
-            bodies(search(&db, Some(c.id), "fox", 20).unwrap()),
+            bodies(search(&db, Some(c.id), "fox", None, 20).unwrap()),
             ["the quick brown fox"]
         );
         assert_eq!(
-            bodies(search(&db, Some(b.id), "fox", 20).unwrap()),
+            bodies(search(&db, Some(b.id), "fox", None, 20).unwrap()),
             ["a secret fox for bob", "the quick brown fox"]
         );
         assert_eq!(
-            bodies(search(&db, None, "лиса", 20).unwrap()),
+            bodies(search(&db, None, "лиса", None, 20).unwrap()),
             ["Привет, лиса"]
         );
         assert!(matches!(
-            search(&db, Some(a.id), "fox AND", 20),
+            search(&db, Some(a.id), "fox AND", None, 20),
             Err(SearchError::Syntax(_))
         ));
+        // A room filter: the same word said in another room is not found in #lobby.
+        let crate::store::rooms::Opened::Created(dev) =
+            crate::store::rooms::open(&db, "#dev", c.id, 5, 100).unwrap()
+        else {
+            panic!("#dev not made");
+        };
+        let mut in_dev = msg(&c, None, "a fox in dev");
+        in_dev.room = Some((dev.id, dev.name.clone()));
+        commit(&db, &mut [in_dev]).unwrap();
+        index_batch(&db, 100).unwrap();
+        let lobby = Some(crate::store::rooms::LOBBY);
+        assert_eq!(
+            bodies(search(&db, Some(c.id), "fox", lobby, 20).unwrap()),
+            ["the quick brown fox"]
+        );
+        let found = search(&db, Some(c.id), "fox", Some(dev.id), 20).unwrap();
+        assert_eq!(found[0].room, Some((dev.id, "#dev".to_string())));
+        assert_eq!(bodies(found), ["a fox in dev"]);
         // Deleting an indexed message takes it out of the index.
         db.execute(
             "DELETE FROM messages WHERE body = 'the quick brown fox'",
             [],
         )
         .unwrap();
-        assert!(search(&db, Some(c.id), "fox", 20).unwrap().is_empty());
+        assert!(search(&db, Some(c.id), "fox", lobby, 20)
+            .unwrap()
+            .is_empty());
     }
 }

@@ -140,7 +140,7 @@ impl Server {
         c.expect("Name: ");
         c.send(&format!("/register {name} {password}"));
         let token = c.token();
-        c.expect("* Online (");
+        c.expect("* In #lobby (");
         c.expect("\r\n");
         (c, token)
     }
@@ -150,7 +150,7 @@ impl Server {
         let mut c = self.connect();
         c.expect("Name: ");
         c.send(&format!("/login {name} {password}"));
-        c.expect("* Online (");
+        c.expect("* In #lobby (");
         c.expect("\r\n");
         c
     }

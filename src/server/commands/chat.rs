@@ -1,16 +1,25 @@
-//! Talking and looking around: `/who`, `/msg`, `/me`, `/history`.
+//! Talking and looking around: `/who`, `/msg`, `/me`, `/history`, `/away`, `/bell`,
+//! `/mentions`, `/search`.
 
 use super::{name_and_rest, DEFAULT_HISTORY, MAX_HISTORY};
 use crate::server::hub::Event;
-use crate::server::protocol::{clean, history_lines, quote};
+use crate::server::protocol::{clean, found_lines, history_lines, quote, room_name, ROOM_RULE};
 use crate::server::session::{End, Flow, Session};
 use crate::server::text;
 use crate::store::messages::{self, Kind};
 use crate::store::search::{self as store_search, SearchError};
-use crate::store::users;
+use crate::store::{rooms, users};
 
-pub fn who(s: &mut Session, _: &str) -> Result<Flow, End> {
-    let _ = s.shared.hub.send(Event::Who { conn: s.conn });
+pub fn who(s: &mut Session, args: &str) -> Result<Flow, End> {
+    let all = match args {
+        "" => false,
+        "*" => true,
+        _ => {
+            s.send(&text::usage("/who [*]"));
+            return Ok(Flow::Continue);
+        }
+    };
+    let _ = s.shared.hub.send(Event::Who { conn: s.conn, all });
     Ok(Flow::Continue)
 }
 
@@ -112,7 +121,7 @@ pub fn mentions(s: &mut Session, args: &str) -> Result<Flow, End> {
         .collect();
     found.reverse();
     let mut out = text::mentions_header(found.len());
-    out.push_str(&history_lines(&found, s.shared.config.max_backlog / 2));
+    out.push_str(&found_lines(&found, s.shared.config.max_backlog / 2));
     s.send(&out);
     Ok(Flow::Continue)
 }
@@ -120,22 +129,40 @@ pub fn mentions(s: &mut Session, args: &str) -> Result<Flow, End> {
 /// Lines `/search` shows at most.
 pub const SEARCH_SHOWN: u32 = 20;
 
-/// `/search TEXT`: the newest lines you may see that match (FTS5 query syntax).
+/// `/search TEXT [#ROOM]`: the newest lines you may see that match (FTS5 query syntax),
+/// in one room if the last word names one.
 pub fn search(s: &mut Session, args: &str) -> Result<Flow, End> {
     let Some(user_id) = s.login.as_ref().map(|l| l.user.id) else {
         return Ok(Flow::Continue);
+    };
+    let (query, room) = match args.rsplit_once(char::is_whitespace) {
+        Some((query, last)) if last.starts_with('#') => match room_name(last) {
+            Some(name) => match s.db(|c| rooms::find(c, &name)) {
+                Some(Some(room)) => (query.trim_end(), Some(room.id)),
+                Some(None) => {
+                    s.send(&text::no_such_room(&quote(last)));
+                    return Ok(Flow::Continue);
+                }
+                None => return Ok(Flow::Continue),
+            },
+            None => {
+                s.send(&text::invalid_room(&quote(last), ROOM_RULE));
+                return Ok(Flow::Continue);
+            }
+        },
+        _ => (args, None),
     };
     let found = s
         .shared
         .store
         .conn()
         .map_err(SearchError::Store)
-        .and_then(|c| store_search::search(&c, Some(user_id), args, SEARCH_SHOWN));
+        .and_then(|c| store_search::search(&c, Some(user_id), query, room, SEARCH_SHOWN));
     match found {
         Ok(mut found) => {
             found.reverse();
             let mut out = text::search_header(found.len());
-            out.push_str(&history_lines(&found, s.shared.config.max_backlog / 2));
+            out.push_str(&found_lines(&found, s.shared.config.max_backlog / 2));
             s.send(&out);
         }
         Err(SearchError::Syntax(why)) => s.send(&text::search_syntax(&clean(&why))),
@@ -167,7 +194,8 @@ pub fn history(s: &mut Session, args: &str) -> Result<Flow, End> {
     let Some(user_id) = s.login.as_ref().map(|l| l.user.id) else {
         return Ok(Flow::Continue);
     };
-    if let Some(msgs) = s.db(|c| messages::visible(c, user_id, n, None)) {
+    let room = s.room.id;
+    if let Some(msgs) = s.db(|c| messages::visible(c, room, Some(user_id), n, None)) {
         let mut out = text::history_header(msgs.len());
         out.push_str(&history_lines(&msgs, s.shared.config.max_backlog / 2));
         s.send(&out);

@@ -6,6 +6,7 @@ mod account;
 mod chat;
 mod keys;
 mod moderation;
+mod rooms;
 
 use super::protocol::quote;
 use super::session::{End, Flow, Session, Stage};
@@ -101,11 +102,35 @@ const COMMANDS: &[Command] = &[
     ),
     cmd(
         "who",
+        "[*]",
+        "who is in this room (@ marks operators); /who * everyone online, with their rooms",
+        CHAT,
+        (0, 1),
+        chat::who,
+    ),
+    cmd(
+        "join",
+        "#ROOM",
+        "go to ROOM (made if new; you are in one room at a time)",
+        CHAT,
+        (1, 1),
+        rooms::join,
+    ),
+    cmd(
+        "rooms",
         "",
-        "who is online (@ marks operators)",
+        "the rooms, busiest first, with their topics",
         CHAT,
         (0, 0),
-        chat::who,
+        rooms::list,
+    ),
+    cmd(
+        "topic",
+        "[TEXT | -]",
+        "show this room's topic, set it, or clear it (-)",
+        CHAT,
+        (0, ANY),
+        rooms::topic,
     ),
     cmd(
         "msg",
@@ -126,7 +151,7 @@ const COMMANDS: &[Command] = &[
     cmd(
         "history",
         "[N]",
-        "the last N messages you can see (default 20, at most 500)",
+        "the last N lines of this room and your private messages (default 20, at most 500)",
         CHAT,
         (0, 1),
         chat::history,
@@ -150,7 +175,7 @@ const COMMANDS: &[Command] = &[
     ),
     cmd(
         "search",
-        "TEXT",
+        "TEXT [#ROOM]",
         "the newest 20 lines you may see that match (words; \"a phrase\"; OR; NOT; pre*)",
         CHAT,
         (1, ANY),

@@ -28,6 +28,11 @@ pub(super) struct Client {
     pub held: bool,
     /// Its socket is registered with the poller (it has been stalled once); deleted at leave.
     pub polled: bool,
+    /// The room its session is in.
+    pub room: i64,
+    /// Held for a move (`/join`): where in its queue the room's history goes
+    /// ([`Outbox::mark`]).
+    pub mark: Option<u64>,
 }
 
 /// The terminal bell, rung in front of a line that mentions its reader.
@@ -41,6 +46,9 @@ pub(super) enum Mark {
     /// The line names the client's user: a bell in front.
     Bell,
 }
+
+/// Per-client marks on a run's lines: `(connection, line, mark)`, sorted.
+pub(super) type Marks = [(ConnId, usize, Mark)];
 
 /// Why a client is cut off.
 enum Cut {
@@ -75,44 +83,27 @@ impl Hub {
         }
     }
 
-    /// Queues a run of public lines (`run`, line `k` ending at `ends[k]`) to every live
-    /// client, with its `marks` (sorted by connection, then line): a sender's own lines are
-    /// left out of its share, and a mentioned user's line gets a bell in front. One or a few
-    /// slices of the same bytes per client, however many lines the run holds.
-    pub(super) fn send_run(
-        &mut self,
-        run: &Bytes,
-        ends: &[usize],
-        marks: &[(ConnId, usize, Mark)],
-    ) {
+    /// Queues a run of public lines said in `room` (`run`, line `k` ending at `ends[k]`) to
+    /// every live session in the room, with its `marks` (sorted by connection, then line): a
+    /// sender's own lines are left out of its share, and a mentioned user's line gets a bell
+    /// in front. One or a few slices of the same bytes per client, however many lines the
+    /// run holds.
+    pub(super) fn send_run(&mut self, room: i64, run: &Bytes, ends: &[usize], marks: &Marks) {
         let max = self.settings.max_backlog;
-        for (&id, c) in self.clients.iter_mut() {
-            let first = marks.partition_point(|&(conn, _, _)| conn < id);
-            let own = marks[first..]
-                .iter()
-                .take_while(|&&(conn, _, _)| conn == id);
-            let mut start = 0;
-            for &(_, k, mark) in own {
-                let line_start = if k == 0 { 0 } else { ends[k - 1] };
-                if line_start > start {
-                    queue_to(id, c, &mut self.dirty, max, |out| {
-                        out.queue_range(run, start, line_start)
-                    });
-                }
-                start = match mark {
-                    Mark::Skip => ends[k],
-                    Mark::Bell => {
-                        queue_to(id, c, &mut self.dirty, max, |out| {
-                            out.queue_owned(vec![BELL])
-                        });
-                        line_start
-                    }
-                };
+        let Some(r) = self.rooms.by_id.get(&room) else {
+            return;
+        };
+        let dirty = &mut self.dirty;
+        if r.members.len() == self.clients.len() {
+            // Everyone is in this room (one room, or one busy room): no lookups.
+            for (&id, c) in self.clients.iter_mut() {
+                share(id, c, dirty, max, (run, ends, marks));
             }
-            if start < run.len() {
-                queue_to(id, c, &mut self.dirty, max, |out| {
-                    out.queue_range(run, start, run.len())
-                });
+        } else {
+            for &id in &r.members {
+                if let Some(c) = self.clients.get_mut(&id) {
+                    share(id, c, dirty, max, (run, ends, marks));
+                }
             }
         }
     }
@@ -186,6 +177,41 @@ impl Hub {
         if c.polled {
             let _ = self.poller.delete(c.out.socket());
         }
+    }
+}
+
+/// Queues one client its share of a run (see [`Hub::send_run`]).
+fn share(
+    id: ConnId,
+    c: &mut Client,
+    dirty: &mut Vec<ConnId>,
+    max: usize,
+    (run, ends, marks): (&Bytes, &[usize], &Marks),
+) {
+    let first = marks.partition_point(|&(conn, _, _)| conn < id);
+    let own = marks[first..]
+        .iter()
+        .take_while(|&&(conn, _, _)| conn == id);
+    let mut start = 0;
+    for &(_, k, mark) in own {
+        let line_start = if k == 0 { 0 } else { ends[k - 1] };
+        if line_start > start {
+            queue_to(id, c, dirty, max, |out| {
+                out.queue_range(run, start, line_start)
+            });
+        }
+        start = match mark {
+            Mark::Skip => ends[k],
+            Mark::Bell => {
+                queue_to(id, c, dirty, max, |out| out.queue_owned(vec![BELL]));
+                line_start
+            }
+        };
+    }
+    if start < run.len() {
+        queue_to(id, c, dirty, max, |out| {
+            out.queue_range(run, start, run.len())
+        });
     }
 }
 

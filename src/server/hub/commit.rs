@@ -22,12 +22,16 @@ impl Hub {
         let Some(c) = self.clients.get(&conn).filter(|c| !c.removed) else {
             return;
         };
+        let room = recipient
+            .is_none()
+            .then(|| (c.room, self.rooms.name(c.room).to_string()));
         self.staged.push(Message {
             id: 0,
             created_at: String::new(),
             author_id: Some(c.user.id),
             author_name: c.user.name.clone(),
             recipient,
+            room,
             kind,
             body,
         });
@@ -104,25 +108,41 @@ impl Hub {
                 i += 1;
                 continue;
             }
-            let mut run = Vec::new();
-            let mut ends = Vec::new();
-            // A plain line goes to everyone but the connection it came from; a /me action
-            // to the sender too, as confirmation that it was sent.
-            let mut marks = Vec::new();
-            while let Some(m) = msgs.get(i).filter(|m| m.recipient.is_none()) {
-                run.extend_from_slice(chat_line(m, false).as_bytes());
-                let k = ends.len();
-                if m.kind == Kind::Say {
-                    marks.push((from[i], k, Mark::Skip));
-                }
-                for conn in self.to_ring(m.author_id, &m.body) {
-                    marks.push((conn, k, Mark::Bell));
-                }
-                ends.push(run.len());
+            // A run of public lines: one shared buffer per room, in the run's order.
+            let start = i;
+            while msgs.get(i).is_some_and(|m| m.recipient.is_none()) {
                 i += 1;
             }
-            marks.sort_unstable();
-            self.send_run(&run.into(), &ends, &marks);
+            let mut rooms: Vec<i64> = Vec::new();
+            for m in &msgs[start..i] {
+                let room = m.room.as_ref().map_or(0, |r| r.0);
+                if !rooms.contains(&room) {
+                    rooms.push(room);
+                }
+            }
+            for room in rooms {
+                let mut run = Vec::new();
+                let mut ends = Vec::new();
+                // A plain line goes to everyone in the room but the connection it came
+                // from; a /me action to the sender too, as confirmation that it was sent.
+                let mut marks = Vec::new();
+                for (m, &conn) in msgs[start..i].iter().zip(&from[start..i]) {
+                    if m.room.as_ref().map_or(0, |r| r.0) != room {
+                        continue;
+                    }
+                    run.extend_from_slice(chat_line(m, false).as_bytes());
+                    let k = ends.len();
+                    if m.kind == Kind::Say {
+                        marks.push((conn, k, Mark::Skip));
+                    }
+                    for ring in self.to_ring(m.author_id, room, &m.body) {
+                        marks.push((ring, k, Mark::Bell));
+                    }
+                    ends.push(run.len());
+                }
+                marks.sort_unstable();
+                self.send_run(room, &run.into(), &ends, &marks);
+            }
         }
     }
 }

@@ -5,9 +5,10 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
-use super::ConnId;
+use super::{ConnId, RoomCount};
 use crate::server::transport::{Socket, Via};
 use crate::store::messages::Kind;
+use crate::store::rooms::Room;
 use crate::store::users::User;
 
 /// What sessions (and the server) ask of the hub.
@@ -27,6 +28,9 @@ pub enum Event {
         via: Via,
         /// A mention rings this user's bell (`/bell`).
         bell: bool,
+        /// The room the session starts in (the user's last). Boxed, as in `Move`: events
+        /// queue by the thousand, and a room is bigger than most of them.
+        room: Box<Room>,
         /// The watermark, and whether the user had a session online already.
         watermark: Sender<(i64, bool)>,
     },
@@ -53,8 +57,20 @@ pub enum Event {
     },
     /// A session's answer to its own client (text or telnet bytes), kept in order with the chat.
     Reply { conn: ConnId, bytes: Vec<u8> },
-    /// `/who` from a session.
-    Who { conn: ConnId },
+    /// `/who` (the session's room) or `/who *` (`all`: everyone, with their rooms).
+    Who { conn: ConnId, all: bool },
+    /// `/join`: the session moves to `room` (stored as the user's room already). Answered,
+    /// like `Join`, with the watermark the session loads the room's history up to; then
+    /// `Welcome` with it. No answer: the client is gone.
+    Move {
+        conn: ConnId,
+        room: Box<Room>,
+        watermark: Sender<i64>,
+    },
+    /// `/topic TEXT` (stored already): tell the session's room.
+    Topic { conn: ConnId, topic: String },
+    /// The rooms with people in them, busiest first.
+    Rooms { reply: Sender<Vec<RoomCount>> },
     /// `/bell on|off` from a session (already stored).
     Bell { conn: ConnId, on: bool },
     /// `/away TEXT` (`Some`) or `/back` (`None`) from a session.
@@ -73,8 +89,8 @@ pub enum Event {
         announce: Option<String>,
         reply: Option<Sender<usize>>,
     },
-    /// Operator: `* [server] TEXT` to everyone.
-    Announce { text: String },
+    /// Operator: `* [server] TEXT` to everyone, or to one room.
+    Announce { text: String, room: Option<i64> },
     /// Operator: every account was deleted (`clear-auth`); disconnect every session with
     /// `text`. A login whose account went meanwhile is refused at `Welcome`.
     DisconnectAll { text: String, reply: Sender<usize> },
@@ -93,8 +109,8 @@ pub enum Event {
 #[derive(Debug, Clone)]
 pub struct OnlineUser {
     pub name: String,
-    /// Each session's address and how it came in.
-    pub addrs: Vec<(SocketAddr, Via)>,
+    /// Each session's address, how it came in, and its room.
+    pub addrs: Vec<(SocketAddr, Via, String)>,
 }
 
 /// Counters the hub keeps for others to read without asking it.

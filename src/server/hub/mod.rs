@@ -23,6 +23,7 @@ mod clients;
 mod commit;
 mod event;
 mod presence;
+mod rooms;
 
 use std::collections::HashMap;
 use std::io;
@@ -43,6 +44,8 @@ use crate::store::users::{name_key, User};
 use clients::Client;
 pub use event::{Event, OnlineUser, Stats};
 use presence::Presence;
+pub use rooms::RoomCount;
+use rooms::Rooms;
 
 /// Identifies one connection for its whole life.
 pub type ConnId = u64;
@@ -126,6 +129,8 @@ pub struct Hub {
     settings: Settings,
     clients: HashMap<ConnId, Client>,
     presence: Presence,
+    /// Which sessions are in which room.
+    rooms: Rooms,
     /// Messages of this batch not yet committed, with the connection each came from.
     staged: Vec<Message>,
     staged_from: Vec<ConnId>,
@@ -158,6 +163,7 @@ impl Hub {
             settings,
             clients: HashMap::new(),
             presence: Presence::default(),
+            rooms: Rooms::default(),
             staged: Vec::new(),
             staged_from: Vec::new(),
             dirty: Vec::new(),
@@ -271,12 +277,13 @@ impl Hub {
                 sock,
                 via,
                 bell,
+                room,
                 watermark,
             } => {
                 if !self.staged.is_empty() {
                     self.settle();
                 }
-                self.join(conn, user, (addr, via, bell), sock, watermark);
+                self.join(conn, user, (addr, via, bell), *room, sock, watermark);
             }
             Event::Leave { conn } => {
                 if !self.staged.is_empty() {
@@ -295,9 +302,22 @@ impl Hub {
 
     fn handle_other(&mut self, ev: Event) -> bool {
         match ev {
-            Event::Who { conn } => {
-                let line = self.online_line(None);
+            Event::Who { conn, all } => {
+                let line = match self.clients.get(&conn) {
+                    Some(_) if all => self.everyone_line(),
+                    Some(c) => self.room_line(c.room, None),
+                    None => return false,
+                };
                 self.queue(conn, &line);
+            }
+            Event::Move {
+                conn,
+                room,
+                watermark,
+            } => self.move_to(conn, *room, watermark),
+            Event::Topic { conn, topic } => self.set_topic(conn, topic),
+            Event::Rooms { reply } => {
+                let _ = reply.send(self.room_counts());
             }
             Event::Away { conn, away } => self.set_away(conn, away),
             Event::Bell { conn, on } => self.set_bell(conn, on),
@@ -333,9 +353,12 @@ impl Hub {
                 let _ = reply.send(n);
             }
             Event::Crash => panic!("fault injected: hub crash"),
-            Event::Announce { text } => {
+            Event::Announce { text, room } => {
                 let line: Bytes = text::from_server(&text).into_bytes().into();
-                self.send_to_all(&line, None);
+                match room {
+                    Some(room) => self.send_to_room(room, &line, None),
+                    None => self.send_to_all(&line, None),
+                }
             }
             Event::Snapshot { reply } => {
                 let _ = reply.send(self.snapshot());

@@ -16,9 +16,9 @@ use super::clients::Client;
 use super::{ConnId, Hub, OnlineUser};
 use crate::server::moderation::banned_line;
 use crate::server::outbox::{Bytes, Outbox};
-use crate::server::protocol::online_line;
 use crate::server::text;
 use crate::server::transport::{Socket, Via};
+use crate::store::rooms::Room;
 use crate::store::users::{name_key, User};
 
 /// More joins and leaves than this in one batch are announced as one line.
@@ -34,27 +34,54 @@ pub(super) struct Presence {
     /// The same users by name key, kept sorted for the online line.
     by_key: BTreeMap<String, i64>,
     /// Joins and leaves not yet announced, in order.
-    pending: Vec<Change>,
-    /// New sessions owed the online line.
-    greet: Vec<ConnId>,
+    pub pending: Vec<Change>,
+    /// Sessions owed their room's online line (new, or just moved).
+    pub greet: Vec<ConnId>,
+}
+
+impl Presence {
+    /// Everyone online in name order: id, name key, state.
+    pub fn names(&self) -> impl Iterator<Item = (i64, &str, &Online)> + '_ {
+        self.by_key
+            .iter()
+            .filter_map(|(key, &id)| Some((id, &key[..], self.online.get(&id)?)))
+    }
 }
 
 /// A user with at least one session.
-struct Online {
-    name: String,
-    conns: Vec<ConnId>,
+pub(super) struct Online {
+    pub name: String,
+    pub conns: Vec<ConnId>,
     /// `/away TEXT`: kept while any session of the user is online.
-    away: Option<String>,
+    pub away: Option<String>,
     /// A mention rings the bell of this user's sessions.
     bell: bool,
 }
 
-/// A user came (their first session) or went (their last).
-struct Change {
-    name: String,
-    joined: bool,
+/// A user came into a room or went out of it, told to that room.
+pub(super) struct Change {
+    pub name: String,
+    pub room: i64,
+    pub what: What,
     /// The session that came, which is not told of its own arrival.
-    conn: ConnId,
+    pub conn: ConnId,
+}
+
+pub(super) enum What {
+    /// Came online (their first session), into this room.
+    Came,
+    /// Went: offline, or their last session in this room ended.
+    Went,
+    /// Already online, came into this room (`/join`, or a session that starts here).
+    Entered(String),
+    /// Moved to another room (`/join`).
+    LeftFor(String),
+}
+
+impl What {
+    fn came(&self) -> bool {
+        matches!(self, What::Came | What::Entered(_))
+    }
 }
 
 impl Hub {
@@ -63,6 +90,7 @@ impl Hub {
         conn: ConnId,
         user: User,
         (addr, via, bell): (SocketAddr, Via, bool),
+        room: Room,
         sock: Arc<Socket>,
         watermark: Sender<(i64, bool)>,
     ) {
@@ -93,11 +121,19 @@ impl Hub {
             bell,
         });
         entry.bell = bell;
-        if entry.conns.is_empty() {
+        let came = entry.conns.is_empty();
+        if came {
             p.by_key.insert(name_key(&user.name), user.id);
+        }
+        if self.rooms.enter(&room, user.id, conn) {
             p.pending.push(Change {
                 name: user.name.clone(),
-                joined: true,
+                room: room.id,
+                what: if came {
+                    What::Came
+                } else {
+                    What::Entered(room.name.clone())
+                },
                 conn,
             });
         }
@@ -118,6 +154,8 @@ impl Hub {
                 removed: false,
                 held: true,
                 polled: false,
+                room: room.id,
+                mark: None,
             },
         );
     }
@@ -128,7 +166,10 @@ impl Hub {
             return;
         };
         c.held = false;
-        c.out.prepend(bytes.into());
+        match c.mark.take() {
+            Some(mark) => c.out.insert_at(mark, bytes.into()),
+            None => c.out.prepend(bytes.into()),
+        }
         if !keep {
             // The account went while the session logged in: say so and cut it.
             let _ = c.out.flush();
@@ -153,6 +194,14 @@ impl Hub {
             let _ = c.out.flush();
         }
         let p = &mut self.presence;
+        if self.rooms.exit(c.room, c.user.id, conn) {
+            p.pending.push(Change {
+                name: c.user.name.clone(),
+                room: c.room,
+                what: What::Went,
+                conn,
+            });
+        }
         let Some(o) = p.online.get_mut(&c.user.id) else {
             return;
         };
@@ -161,65 +210,53 @@ impl Hub {
             self.seen.push((c.user.id, self.last_id));
             p.online.remove(&c.user.id);
             p.by_key.remove(&name_key(&c.user.name));
-            p.pending.push(Change {
-                name: c.user.name,
-                joined: false,
-                conn,
-            });
             self.stats
                 .users_online
                 .store(p.online.len(), Ordering::Relaxed);
         }
     }
 
-    /// Announces the joins and leaves since the last point of order, and sends the online
-    /// line to this batch's newcomers.
+    /// Announces the joins and leaves since the last point of order, each to its room, and
+    /// sends this batch's newcomers their room's online line.
     pub(super) fn announce_presence(&mut self) {
         let changes = std::mem::take(&mut self.presence.pending);
-        if changes.len() > COALESCE_OVER {
-            let came = changes.iter().filter(|c| c.joined).count();
-            let went = changes.len() - came;
-            self.send_to_all(&text::crowd(came, went).into_bytes().into(), None);
-        } else {
+        // Rooms in the order they first appear; each room's changes in order.
+        let mut by_room: Vec<(i64, Vec<Change>)> = Vec::new();
+        for c in changes {
+            match by_room.iter_mut().find(|(room, _)| *room == c.room) {
+                Some((_, list)) => list.push(c),
+                None => by_room.push((c.room, vec![c])),
+            }
+        }
+        for (room, changes) in by_room {
+            if changes.len() > COALESCE_OVER {
+                let came = changes.iter().filter(|c| c.what.came()).count();
+                let went = changes.len() - came;
+                self.send_to_room(room, &text::crowd(came, went).into_bytes().into(), None);
+                continue;
+            }
             for c in changes {
-                let (line, skip) = if c.joined {
-                    (text::joined(&c.name), Some(c.conn))
-                } else {
-                    (text::left(&c.name), None)
+                let (line, skip) = match &c.what {
+                    What::Came => (text::joined(&c.name), Some(c.conn)),
+                    What::Entered(room) => (text::entered(&c.name, room), Some(c.conn)),
+                    What::Went => (text::left(&c.name), None),
+                    What::LeftFor(room) => (text::left_for(&c.name, room), None),
                 };
-                self.send_to_all(&line.into_bytes().into(), skip);
+                self.send_to_room(room, &line.into_bytes().into(), skip);
             }
         }
         let greet = std::mem::take(&mut self.presence.greet);
-        if !greet.is_empty() {
-            let line = self.online_line(Some(NAMES_AT_LOGIN));
-            for conn in greet {
-                self.queue(conn, &line);
-            }
+        let mut lines: HashMap<i64, Bytes> = HashMap::new();
+        for conn in greet {
+            let Some(room) = self.clients.get(&conn).map(|c| c.room) else {
+                continue;
+            };
+            let line = lines
+                .entry(room)
+                .or_insert_with(|| self.room_line(room, Some(NAMES_AT_LOGIN)))
+                .clone();
+            self.queue(conn, &line);
         }
-    }
-
-    /// `* Online (N): @alice, bob` (`@` marks operators), at most `limit` names.
-    pub(super) fn online_line(&self, limit: Option<usize>) -> Bytes {
-        let p = &self.presence;
-        let names: Vec<String> = p
-            .by_key
-            .iter()
-            .take(limit.unwrap_or(usize::MAX))
-            .filter_map(|(key, id)| {
-                let o = p.online.get(id)?;
-                let name = if self.moderation.is_op(key) {
-                    format!("@{}", o.name)
-                } else {
-                    o.name.clone()
-                };
-                Some(match &o.away {
-                    Some(why) => text::away_mark(&name, why),
-                    None => name,
-                })
-            })
-            .collect();
-        online_line(p.by_key.len(), &names).into_bytes().into()
     }
 
     pub(super) fn snapshot(&self) -> Vec<OnlineUser> {
@@ -232,7 +269,10 @@ impl Hub {
                 addrs: o
                     .conns
                     .iter()
-                    .filter_map(|c| self.clients.get(c).map(|c| (c.addr, c.via)))
+                    .filter_map(|c| {
+                        let c = self.clients.get(c)?;
+                        Some((c.addr, c.via, self.rooms.name(c.room).to_string()))
+                    })
                     .collect(),
             })
             .collect()
@@ -294,17 +334,20 @@ impl Hub {
         }
     }
 
-    /// The sessions to ring for a public line by `author`: those of every other online user
-    /// it names (a word, or `@name`) who has the bell on.
-    pub(super) fn to_ring(&self, author: Option<i64>, body: &str) -> Vec<ConnId> {
+    /// The sessions to ring for a public line by `author` in `room`: those of every other
+    /// user in the room it names (a word, or `@name`) who has the bell on.
+    pub(super) fn to_ring(&self, author: Option<i64>, room: i64, body: &str) -> Vec<ConnId> {
         let p = &self.presence;
+        let Some(members) = self.rooms.by_id.get(&room) else {
+            return Vec::new();
+        };
         let mut ring = Vec::new();
         let mut named: Vec<i64> = Vec::new();
         for key in crate::server::protocol::mentioned_keys(body) {
             let Some(&id) = p.by_key.get(&key) else {
                 continue;
             };
-            if Some(id) == author || named.contains(&id) {
+            if Some(id) == author || named.contains(&id) || !members.users.contains_key(&id) {
                 continue;
             }
             named.push(id);

@@ -14,22 +14,21 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 mod login;
+mod welcome;
 
 use super::hub::{ConnId, Event};
 use super::limits::{Bucket, SessionSlot};
 use super::moderation::muted_line;
-use super::protocol::{clean, history_lines};
+use super::protocol::clean;
 use super::transport::telnet::{Input, LineReader, ECHO_OFF, ECHO_ON};
 use super::transport::{Socket, Via};
 use super::{text, Shared};
-use crate::store::messages::{self, Kind};
+use crate::store::messages::Kind;
+use crate::store::rooms::{self, Room};
 use crate::store::users::{self, name_key, User};
 
 /// Longest a blocking write to a client may take before login.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Private messages shown at most at login as missed since the last visit.
-const MISSED_SHOWN: u32 = 50;
 
 /// Wrong passwords allowed per connection before it is closed.
 pub const MAX_FAILURES: u32 = 3;
@@ -120,6 +119,8 @@ pub struct Session<'a> {
     joined: bool,
     /// The hub took the login and the history went out: the chat stage may begin.
     chatting: bool,
+    /// The room this session is in (its id and name; the topic as of when it came in).
+    pub room: Room,
 }
 
 impl Drop for Session<'_> {
@@ -159,6 +160,11 @@ impl<'a> Session<'a> {
             login: None,
             joined: false,
             chatting: false,
+            room: Room {
+                id: rooms::LOBBY,
+                name: "#lobby".into(),
+                topic: String::new(),
+            },
         })
     }
 
@@ -287,12 +293,18 @@ impl<'a> Session<'a> {
         let user = login.user.clone();
         self.login = Some(login);
         let (tx, rx) = mpsc::channel();
-        let bell = self
+        // Where the user was last, and whether mentions ring: the hub needs both to
+        // register the session. (A database failure here is no reason to refuse a login.)
+        let (bell, room) = self
             .shared
             .store
             .conn()
-            .and_then(|c| users::bell(&c, user.id))
-            .unwrap_or(true);
+            .and_then(|c| Ok((users::bell(&c, user.id)?, rooms::of_user(&c, user.id)?)))
+            .unwrap_or_else(|e| {
+                log::error!("{}: {e}", self.addr);
+                (true, self.room.clone())
+            });
+        self.room = room.clone();
         let join = Event::Join {
             conn: self.conn,
             user: user.clone(),
@@ -300,6 +312,7 @@ impl<'a> Session<'a> {
             sock: self.stream.clone(),
             via: self.via,
             bell,
+            room: Box::new(room),
             watermark: tx,
         };
         if self.shared.hub.send(join).is_err() {
@@ -317,45 +330,6 @@ impl<'a> Session<'a> {
         });
         self.chatting = keep;
         keep
-    }
-
-    /// The history up to `watermark`, or why the session cannot go on (its account was
-    /// removed while it logged in: checked after the hub registered it, so a `clear-auth`
-    /// either is seen here or disconnects it there).
-    /// Private messages since the last visit are shown first, unless another session of the
-    /// user is online (then they were seen there).
-    fn welcome_text(&self, user: &User, watermark: i64, online: bool) -> (String, bool) {
-        let limit = self.shared.config.history;
-        let budget = self.shared.config.max_backlog / 2;
-        let loaded = self.shared.store.conn().and_then(|c| {
-            // One read: the account is still there, and what it had seen.
-            let Some(seen) = users::seen(&c, user.id)? else {
-                return Ok(None);
-            };
-            let seen = if online { watermark } else { seen };
-            let missed = messages::private_since(&c, user.id, seen, watermark, MISSED_SHOWN)?;
-            let history = messages::visible(&c, user.id, limit, Some(watermark + 1))?;
-            Ok(Some((missed, history)))
-        });
-        match loaded {
-            Ok(Some(((missed, total), mut history))) => {
-                let mut out = String::new();
-                if total > 0 {
-                    out.push_str(&text::missed(total as usize, missed.len()));
-                    out.push_str(&history_lines(&missed, budget / 2));
-                    // Shown once: not again in the history below.
-                    history.retain(|m| !missed.iter().any(|x| x.id == m.id));
-                }
-                let left = budget.saturating_sub(out.len());
-                out.push_str(&history_lines(&history, left));
-                (out, true)
-            }
-            Ok(None) => (text::account_removed(), false),
-            Err(e) => {
-                log::error!("could not load history for {}: {e}", user.name);
-                (text::history_unavailable(), true)
-            }
-        }
     }
 
     /// In the chat stage: the hub took the login.

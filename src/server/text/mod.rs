@@ -7,6 +7,12 @@
 //! bob (1 session disconnected).`) and its announcement are made in `moderation.rs`, which
 //! the console and operators in chat share; what falls on the user (banned, muted, kicked)
 //! is here.
+//!
+//! [`chat`] has what concerns rooms, away, offline messages, mentions and search.
+
+mod chat;
+
+pub use chat::*;
 
 use super::protocol::{error, notice};
 
@@ -205,14 +211,6 @@ pub fn no_such_user(quoted: &str) -> String {
 
 // ---- the hub ----
 
-pub fn joined(name: &str) -> String {
-    notice(&format!("{name} joined"))
-}
-
-pub fn left(name: &str) -> String {
-    notice(&format!("{name} left"))
-}
-
 /// Many joins and leaves in one batch, as one line.
 pub fn crowd(came: usize, went: usize) -> String {
     notice(&match (came, went) {
@@ -381,91 +379,4 @@ pub fn kicked(by: Option<&str>, reason: &str) -> String {
 /// To everyone else.
 pub fn kick_announcement(by: &str, name: &str, reason: &str) -> String {
     notice(&format!("{by} kicked {name}{}", because(reason)))
-}
-
-// ---- away ----
-
-/// How `/who` shows a user who is away.
-pub fn away_mark(name: &str, why: &str) -> String {
-    if why.is_empty() {
-        format!("{name} (away)")
-    } else {
-        format!("{name} (away: {why})")
-    }
-}
-
-pub fn now_away(why: &str) -> String {
-    if why.is_empty() {
-        notice("You are away.")
-    } else {
-        notice(&format!("You are away: {why}."))
-    }
-}
-
-pub fn now_back() -> String {
-    notice("You are back.")
-}
-
-/// To the sender of a private message to someone away.
-pub fn is_away(name: &str, why: &str) -> String {
-    if why.is_empty() {
-        notice(&format!("{name} is away."))
-    } else {
-        notice(&format!("{name} is away: {why}"))
-    }
-}
-
-/// To the sender of a private message to someone with no session online.
-pub fn offline(name: &str) -> String {
-    notice(&format!(
-        "{name} is offline; they will see it when they log in."
-    ))
-}
-
-/// At login: private messages that came while the user was away (`shown` of `total`).
-pub fn missed(total: usize, shown: usize) -> String {
-    let s = if total == 1 { "" } else { "s" };
-    if shown < total {
-        notice(&format!(
-            "You have {total} private message{s} since your last visit; the last {shown}:"
-        ))
-    } else {
-        notice(&format!(
-            "You have {total} private message{s} since your last visit:"
-        ))
-    }
-}
-
-// ---- mentions ----
-
-pub fn bell(on: bool) -> String {
-    notice(if on {
-        "A line naming you will ring your bell."
-    } else {
-        "Lines naming you will not ring your bell."
-    })
-}
-
-pub fn mentions_header(n: usize) -> String {
-    if n == 0 {
-        notice("No recent line names you.")
-    } else {
-        notice(&format!("The last {n} line(s) that named you:"))
-    }
-}
-
-// ---- search ----
-
-pub fn search_header(n: usize) -> String {
-    if n == 0 {
-        notice("Nothing found.")
-    } else {
-        notice(&format!("Found {n} line(s), oldest first:"))
-    }
-}
-
-pub fn search_syntax(why: &str) -> String {
-    error(&format!(
-        "Not a search query ({why}). Use words, \"a phrase\", OR, NOT, or pre*."
-    ))
 }

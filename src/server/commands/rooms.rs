@@ -1,0 +1,106 @@
+//! Rooms: `/join`, `/rooms`, `/topic`.
+
+use crate::server::protocol::{clean, quote, room_name, ROOM_RULE};
+use crate::server::session::{End, Flow, Session};
+use crate::server::text;
+use crate::store::rooms::{self, Opened};
+
+/// Rooms one user may make in an hour: a user cannot fill the table (or `/rooms`).
+pub const ROOMS_PER_HOUR: u32 = 5;
+/// Rooms the server holds at most.
+pub const MAX_ROOMS: u32 = 10_000;
+/// Longest topic, in characters.
+pub const MAX_TOPIC: usize = 200;
+/// Rooms `/rooms` lists at most.
+pub const ROOMS_LISTED: usize = 50;
+
+/// `/join #name`: moves this session to the room, making it if it does not exist.
+pub fn join(s: &mut Session, args: &str) -> Result<Flow, End> {
+    let Some(name) = room_name(args) else {
+        s.send(&text::invalid_room(&quote(args), ROOM_RULE));
+        return Ok(Flow::Continue);
+    };
+    let Some(user) = s.login.as_ref().map(|l| l.user.id) else {
+        return Ok(Flow::Continue);
+    };
+    let opened = s.db(|c| {
+        let opened = rooms::open(c, &name, user, ROOMS_PER_HOUR, MAX_ROOMS)?;
+        if let Opened::Found(room) | Opened::Created(room) = &opened {
+            rooms::set_current(c, user, room.id)?;
+        }
+        Ok(opened)
+    });
+    let room = match opened {
+        None => return Ok(Flow::Continue),
+        Some(Opened::TooManyForUser) => {
+            s.send(&text::too_many_rooms_made(ROOMS_PER_HOUR));
+            return Ok(Flow::Continue);
+        }
+        Some(Opened::Full) => {
+            s.send(&text::rooms_full(MAX_ROOMS));
+            return Ok(Flow::Continue);
+        }
+        Some(Opened::Found(room)) if room.id == s.room.id => {
+            s.send(&text::already_in(&s.room.name.clone()));
+            return Ok(Flow::Continue);
+        }
+        Some(Opened::Found(room) | Opened::Created(room)) => room,
+    };
+    if !s.move_to(room) {
+        return Err(End::Gone);
+    }
+    Ok(Flow::Continue)
+}
+
+/// `/rooms`: the rooms, busiest first, with their people and topics.
+pub fn list(s: &mut Session, _: &str) -> Result<Flow, End> {
+    match s.shared.rooms(ROOMS_LISTED) {
+        Ok((listed, total)) => {
+            let mut out = text::rooms_header(total);
+            for r in &listed {
+                out.push_str(&text::room_entry(&r.name, r.people, &r.topic));
+            }
+            if total > listed.len() {
+                out.push_str(&text::more_rooms(total - listed.len()));
+            }
+            s.send(&out);
+        }
+        Err(e) => {
+            log::error!("{}: /rooms: {e}", s.addr);
+            s.send(&text::database_unavailable());
+        }
+    }
+    Ok(Flow::Continue)
+}
+
+/// `/topic` shows this room's topic; `/topic TEXT` sets it, `/topic -` clears it.
+pub fn topic(s: &mut Session, args: &str) -> Result<Flow, End> {
+    if args.is_empty() {
+        let id = s.room.id;
+        if let Some(room) = s.db(|c| rooms::by_id(c, id)) {
+            s.send(&text::topic_is(&room.name, &room.topic));
+        }
+        return Ok(Flow::Continue);
+    }
+    let topic = if args == "-" {
+        String::new()
+    } else {
+        clean(args)
+    };
+    if topic.chars().count() > MAX_TOPIC {
+        s.send(&text::topic_too_long(MAX_TOPIC));
+        return Ok(Flow::Continue);
+    }
+    if s.muted() {
+        return Ok(Flow::Continue);
+    }
+    let id = s.room.id;
+    if s.db(|c| rooms::set_topic(c, id, &topic)).is_some() {
+        s.room.topic = topic.clone();
+        let _ = s.shared.hub.send(crate::server::hub::Event::Topic {
+            conn: s.conn,
+            topic,
+        });
+    }
+    Ok(Flow::Continue)
+}

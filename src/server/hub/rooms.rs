@@ -1,0 +1,218 @@
+//! Rooms as the hub sees them: which sessions are in which room, moving a session between
+//! rooms, topics, and the lines that concern one room (its online line, notices).
+//!
+//! A session is in one room at a time; a user is "in" a room while any of their sessions
+//! is. A room the hub knows has someone in it: the last one out forgets it (the `rooms`
+//! table keeps it, with its topic).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::Sender;
+
+use super::presence::{Change, What};
+use super::{ConnId, Hub};
+use crate::server::outbox::Bytes;
+use crate::server::protocol::online_line;
+use crate::server::text;
+use crate::store::rooms::Room;
+use crate::store::users::name_key;
+
+/// A room with someone in it.
+pub(super) struct RoomState {
+    pub name: String,
+    /// Its topic, for `/rooms` (the `rooms` table has it too).
+    pub topic: String,
+    /// Sessions in the room per user: a user is in it while this is above zero.
+    pub users: HashMap<i64, usize>,
+    /// The sessions in the room: who a line said in it goes to.
+    pub members: HashSet<ConnId>,
+}
+
+/// A room as `/rooms` lists it.
+#[derive(Debug, Clone)]
+pub struct RoomCount {
+    pub id: i64,
+    pub name: String,
+    pub topic: String,
+    /// Users in it (a user with two sessions in it counts once).
+    pub people: usize,
+}
+
+#[derive(Default)]
+pub(super) struct Rooms {
+    pub by_id: HashMap<i64, RoomState>,
+}
+
+impl Rooms {
+    /// Puts `conn` (of `user`) in `room`; true if the user was not in it before.
+    pub fn enter(&mut self, room: &Room, user: i64, conn: ConnId) -> bool {
+        let r = self.by_id.entry(room.id).or_insert_with(|| RoomState {
+            name: room.name.clone(),
+            topic: room.topic.clone(),
+            users: HashMap::new(),
+            members: HashSet::new(),
+        });
+        r.members.insert(conn);
+        let n = r.users.entry(user).or_insert(0);
+        *n += 1;
+        *n == 1
+    }
+
+    /// Takes `conn` (of `user`) out of `room`; true if the user is in it no more.
+    pub fn exit(&mut self, room: i64, user: i64, conn: ConnId) -> bool {
+        let Some(r) = self.by_id.get_mut(&room) else {
+            return false;
+        };
+        r.members.remove(&conn);
+        let gone = match r.users.get_mut(&user) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            Some(_) => {
+                r.users.remove(&user);
+                true
+            }
+            None => false,
+        };
+        if r.members.is_empty() {
+            self.by_id.remove(&room);
+        }
+        gone
+    }
+
+    pub fn name(&self, room: i64) -> &str {
+        self.by_id.get(&room).map(|r| &r.name[..]).unwrap_or("#?")
+    }
+}
+
+impl Hub {
+    /// `/join`: moves a session to `room` (the session stored the choice). Like a login, the
+    /// hub answers with its watermark and holds what it queues to the client from here on
+    /// until the session hands in the room's history (`Welcome`), which goes out after what
+    /// was queued before the move and before what comes after it.
+    pub(super) fn move_to(&mut self, conn: ConnId, room: Room, watermark: Sender<i64>) {
+        let Some(c) = self.clients.get_mut(&conn).filter(|c| !c.dead) else {
+            return; // dropping `watermark` tells the session
+        };
+        let (user, name, from) = (c.user.id, c.user.name.clone(), c.room);
+        c.room = room.id;
+        c.mark = Some(c.out.mark());
+        c.held = true;
+        let to = room.name.clone();
+        if self.rooms.exit(from, user, conn) {
+            self.presence.pending.push(Change {
+                name: name.clone(),
+                room: from,
+                what: What::LeftFor(to.clone()),
+                conn,
+            });
+        }
+        if self.rooms.enter(&room, user, conn) {
+            self.presence.pending.push(Change {
+                name,
+                room: room.id,
+                what: What::Entered(to),
+                conn,
+            });
+        }
+        self.presence.greet.push(conn);
+        let _ = watermark.send(self.last_id);
+    }
+
+    /// `/topic TEXT` (already stored): told to the room.
+    pub(super) fn set_topic(&mut self, conn: ConnId, topic: String) {
+        let Some(c) = self.clients.get(&conn) else {
+            return;
+        };
+        let (room, line) = (c.room, text::topic_set(&c.user.name, &topic));
+        if let Some(r) = self.rooms.by_id.get_mut(&room) {
+            r.topic = topic;
+        }
+        self.send_to_room(room, &line.into_bytes().into(), None);
+    }
+
+    /// The rooms with someone in them, busiest first.
+    pub(super) fn room_counts(&self) -> Vec<RoomCount> {
+        let mut out: Vec<RoomCount> = self
+            .rooms
+            .by_id
+            .iter()
+            .map(|(&id, r)| RoomCount {
+                id,
+                name: r.name.clone(),
+                topic: r.topic.clone(),
+                people: r.users.len(),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.people
+                .cmp(&a.people)
+                .then_with(|| name_key(&a.name).cmp(&name_key(&b.name)))
+        });
+        out
+    }
+
+    /// Queues `bytes` to every live session in `room` but `skip`.
+    pub(super) fn send_to_room(&mut self, room: i64, bytes: &Bytes, skip: Option<ConnId>) {
+        let members: Vec<ConnId> = match self.rooms.by_id.get(&room) {
+            Some(r) => r.members.iter().copied().collect(),
+            None => return,
+        };
+        for conn in members {
+            if Some(conn) != skip {
+                self.queue(conn, bytes);
+            }
+        }
+    }
+
+    /// `* In #room (N): @alice, bob (away: lunch)`, at most `limit` names.
+    pub(super) fn room_line(&self, room: i64, limit: Option<usize>) -> Bytes {
+        let Some(r) = self.rooms.by_id.get(&room) else {
+            return online_line(&format!("In {}", self.rooms.name(room)), 0, &[])
+                .into_bytes()
+                .into();
+        };
+        let names: Vec<String> = self
+            .presence
+            .names()
+            .filter(|(id, _, _)| r.users.contains_key(id))
+            .take(limit.unwrap_or(usize::MAX))
+            .map(|(_, key, o)| self.shown_name(key, &o.name, o.away.as_deref(), None))
+            .collect();
+        online_line(&format!("In {}", r.name), r.users.len(), &names)
+            .into_bytes()
+            .into()
+    }
+
+    /// `/who *`: `* Online (N): @alice (#lobby), bob (#rust, away: lunch)`.
+    pub(super) fn everyone_line(&self) -> Bytes {
+        let names: Vec<String> = self
+            .presence
+            .names()
+            .map(|(_, key, o)| {
+                let mut rooms: Vec<&str> = o
+                    .conns
+                    .iter()
+                    .filter_map(|c| self.clients.get(c))
+                    .map(|c| self.rooms.name(c.room))
+                    .collect();
+                rooms.sort_unstable();
+                rooms.dedup();
+                self.shown_name(key, &o.name, o.away.as_deref(), Some(&rooms.join(", ")))
+            })
+            .collect();
+        online_line("Online", names.len(), &names)
+            .into_bytes()
+            .into()
+    }
+
+    /// A name as `/who` shows it: `@` for operators, then what to say about them.
+    fn shown_name(&self, key: &str, name: &str, away: Option<&str>, rooms: Option<&str>) -> String {
+        let name = if self.moderation.is_op(key) {
+            format!("@{name}")
+        } else {
+            name.to_string()
+        };
+        text::who_entry(&name, rooms, away)
+    }
+}

@@ -1,0 +1,104 @@
+//! What a session is shown when it comes into a room: at login (private messages missed
+//! since the last visit, then the room's history) and on `/join` (the room's history).
+//! Loaded here, off the hub, up to the watermark the hub gave; the hub queues what comes
+//! after it and puts this text in front of that.
+
+use std::sync::mpsc;
+
+use super::super::hub::Event;
+use super::super::protocol::history_lines;
+use super::super::shared::ASK_TIMEOUT;
+use super::super::text;
+use super::Session;
+use crate::store::messages;
+use crate::store::rooms::Room;
+use crate::store::users::{self, User};
+
+/// Private messages shown at most at login as missed since the last visit.
+const MISSED_SHOWN: u32 = 50;
+
+impl Session<'_> {
+    /// The room line and the history up to `watermark`, or why the session cannot go on (its
+    /// account was removed while it logged in: checked after the hub registered it, so a
+    /// `clear-auth` either is seen here or disconnects it there).
+    /// Private messages since the last visit are shown first, unless another session of the
+    /// user is online (then they were seen there); the user's private messages are in the
+    /// history too.
+    pub(super) fn welcome_text(&self, user: &User, watermark: i64, online: bool) -> (String, bool) {
+        let limit = self.shared.config.history;
+        let budget = self.shared.config.max_backlog / 2;
+        let room = self.room.id;
+        let loaded = self.shared.store.conn().and_then(|c| {
+            // One read: the account is still there, and what it had seen.
+            let Some(seen) = users::seen(&c, user.id)? else {
+                return Ok(None);
+            };
+            let seen = if online { watermark } else { seen };
+            let missed = messages::private_since(&c, user.id, seen, watermark, MISSED_SHOWN)?;
+            let history = messages::visible(&c, room, Some(user.id), limit, Some(watermark + 1))?;
+            Ok(Some((missed, history)))
+        });
+        match loaded {
+            Ok(Some(((missed, total), mut history))) => {
+                let mut out = String::new();
+                if total > 0 {
+                    out.push_str(&text::missed(total as usize, missed.len()));
+                    out.push_str(&history_lines(&missed, budget / 2));
+                    // Shown once: not again in the history below.
+                    history.retain(|m| !missed.iter().any(|x| x.id == m.id));
+                }
+                out.push_str(&text::you_are_in(&self.room.name, &self.room.topic));
+                let left = budget.saturating_sub(out.len());
+                out.push_str(&history_lines(&history, left));
+                (out, true)
+            }
+            Ok(None) => (text::account_removed(), false),
+            Err(e) => {
+                log::error!("could not load history for {}: {e}", user.name);
+                (text::history_unavailable(), true)
+            }
+        }
+    }
+
+    /// `/join`: moves this session to `room` (already stored as the user's room). The hub
+    /// tells both rooms and answers with its watermark; the room's history up to it goes
+    /// out next, then the room's online line. False if the hub did not answer (the client
+    /// is gone or the server is stopping).
+    pub fn move_to(&mut self, room: Room) -> bool {
+        let (tx, rx) = mpsc::channel();
+        let ev = Event::Move {
+            conn: self.conn,
+            room: Box::new(room.clone()),
+            watermark: tx,
+        };
+        if self.shared.hub.send(ev).is_err() {
+            return false;
+        }
+        let Ok(watermark) = rx.recv_timeout(ASK_TIMEOUT) else {
+            return false;
+        };
+        self.room = room;
+        let mut out = text::you_are_in(&self.room.name, &self.room.topic);
+        let limit = self.shared.config.history;
+        let budget = self.shared.config.max_backlog / 2;
+        match self
+            .shared
+            .store
+            .conn()
+            .and_then(|c| messages::visible(&c, self.room.id, None, limit, Some(watermark + 1)))
+        {
+            Ok(history) => out.push_str(&history_lines(&history, budget)),
+            Err(e) => {
+                log::error!("could not load the history of {}: {e}", self.room.name);
+                out.push_str(&text::history_unavailable());
+            }
+        }
+        // Always sent: the hub holds this client's lines until it arrives.
+        let _ = self.shared.hub.send(Event::Welcome {
+            conn: self.conn,
+            bytes: out.into_bytes(),
+            keep: true,
+        });
+        true
+    }
+}
