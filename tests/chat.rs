@@ -510,7 +510,8 @@ fn search_finds_what_a_user_may_see_and_reports_bad_queries() {
     bob.expect("! Not a search query (");
     bob.send("/who");
     bob.expect("* In #lobby (3)"); // still served
-                                   // The operator's CLI sees everything.
+
+    // The operator's CLI sees everything.
     let out = std::process::Command::new(common::bin())
         .args(["search", "whale", "--db"])
         .arg(&server.db)

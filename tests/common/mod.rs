@@ -150,7 +150,7 @@ impl Server {
         let mut c = self.connect();
         c.expect("Name: ");
         c.send(&format!("/login {name} {password}"));
-        c.expect("* In #lobby (");
+        c.expect("* In #"); // the room they were last in
         c.expect("\r\n");
         c
     }
