@@ -104,6 +104,26 @@ fn spawned_server_delivers_everything_and_is_measured() {
 }
 
 #[test]
+fn with_rooms_only_the_busy_room_hears_the_senders() {
+    // 40 clients in 4 rooms: the 2 senders and every 4th other client (4, 8, .., 36) in
+    // #lobby, 11 in all; the other 29 in three quiet rooms, which must hear nothing.
+    let r = bench_json(&[
+        "--spawn",
+        "--clients",
+        "40",
+        "--senders",
+        "2",
+        "--messages",
+        "30",
+        "--rooms",
+        "4",
+    ]);
+    assert_eq!(r["busy_room_clients"], 11, "{r}");
+    assert_complete(&r, 2, 30, 11);
+    assert_eq!(r["misrouted"], 0, "{r}");
+}
+
+#[test]
 fn the_table_has_the_key_rows() {
     let (code, out, err) = bench(&[
         "--spawn",

@@ -58,7 +58,11 @@ pub fn plans(names: Vec<String>, known: &Tokens) -> Vec<Plan> {
                 Some(t) => Login::Token(t.clone()),
                 None => Login::Password,
             };
-            Plan { name, login }
+            Plan {
+                name,
+                login,
+                room: super::LOBBY.into(),
+            }
         })
         .collect()
 }

@@ -67,6 +67,11 @@ pub struct BenchArgs {
     /// different prefixes (and tokens files).
     #[arg(long, default_value = "bench", value_parser = prefix)]
     pub prefix: String,
+    /// Rooms the clients are spread over. 1: everyone in #lobby. K > 1: the senders and
+    /// every Kth other client in #lobby (the busy room), the others in K-1 quiet rooms
+    /// (#PREFIXroom2..) that hear none of it; deliveries count the busy room's readers.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub rooms: u32,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,

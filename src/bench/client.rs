@@ -91,10 +91,14 @@ pub struct Client {
     last_error: Option<String>,
     /// Per sender: the highest sequence number received plus one (0: none yet).
     last_seq: Vec<u32>,
+    /// The room to be in before the message phase.
+    room: String,
+    /// `/join ROOM` was sent (the login landed in another room).
+    join_sent: bool,
 }
 
 impl Client {
-    pub fn new(idx: usize, name: String, sock: TcpStream, login: Login) -> Client {
+    pub fn new(idx: usize, name: String, sock: TcpStream, login: Login, room: String) -> Client {
         let token = match &login {
             Login::Token(t) => Some(t.clone()),
             Login::Password => None,
@@ -115,6 +119,8 @@ impl Client {
             token,
             last_error: None,
             last_seq: Vec::new(),
+            room,
+            join_sent: false,
         }
     }
 
@@ -319,9 +325,21 @@ impl Client {
         } else if let Some(rest) = text.strip_prefix("* Your session token: ") {
             let token = rest.split(|c: char| c == ';' || c.is_whitespace()).next();
             self.token = token.filter(|t| !t.is_empty()).map(str::to_string);
-        } else if text.starts_with("* In #") && self.phase == Phase::LoggingIn {
-            self.phase = Phase::Ready;
-            return Change::Ready;
+        } else if let Some(rest) = text.strip_prefix("* In ") {
+            // `* In #room (N): names`: ready once in the planned room (users are put back
+            // in the room they were last in).
+            let here = rest.split(" (").next().unwrap_or("");
+            if self.phase == Phase::LoggingIn && here.eq_ignore_ascii_case(&self.room) {
+                self.phase = Phase::Ready;
+                return Change::Ready;
+            }
+            if self.phase == Phase::LoggingIn && !self.join_sent {
+                self.join_sent = true;
+                let join = format!("/join {}\r\n", self.room);
+                if let Err(e) = self.send(join.as_bytes()) {
+                    return self.close(format!("write failed: {e}"));
+                }
+            }
         }
         Change::None
     }
@@ -347,6 +365,10 @@ impl Client {
         }
         if b.sender as usize == self.idx {
             ctx.tally.own_lines += 1;
+            return;
+        }
+        if !self.room.eq_ignore_ascii_case(super::LOBBY) {
+            ctx.tally.misrouted += 1;
             return;
         }
         let last = &mut self.last_seq[b.sender as usize];

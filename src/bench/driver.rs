@@ -30,6 +30,8 @@ pub(super) const TICK: Duration = Duration::from_millis(100);
 pub struct Plan {
     pub name: String,
     pub login: Login,
+    /// The room it must be in before the message phase (`/join` after login if not there).
+    pub room: String,
 }
 
 pub struct Driver {
@@ -99,7 +101,7 @@ impl Driver {
         }
         .map_err(fail)?;
         self.clients
-            .push(Client::new(key, plan.name, stream, plan.login));
+            .push(Client::new(key, plan.name, stream, plan.login, plan.room));
         self.armed.push(true);
         self.writing.push(true);
         Ok(())

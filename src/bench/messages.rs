@@ -33,6 +33,9 @@ pub struct Load {
     pub size: usize,
     /// Lines sent but not yet delivered everywhere, at most.
     pub window: u64,
+    /// Clients in the senders' room (the senders included): each line goes to all of them
+    /// but its sender.
+    pub audience: usize,
 }
 
 /// How the message phase went.
@@ -111,7 +114,8 @@ impl Driver {
     ) -> Result<Outcome, String> {
         let n = self.clients.len() as u64;
         let senders = load.senders.min(self.clients.len());
-        let expected = senders as u64 * u64::from(load.messages) * n.saturating_sub(1);
+        let audience = load.audience as u64;
+        let expected = senders as u64 * u64::from(load.messages) * audience.saturating_sub(1);
         let total_lines = senders as u64 * u64::from(load.messages);
         for c in &mut self.clients {
             c.expect_senders(senders);
@@ -137,7 +141,7 @@ impl Driver {
             if turn.sent {
                 last_move = Instant::now();
             }
-            let in_window = in_flight(out.sent, self.tally.received, n) < load.window;
+            let in_window = in_flight(out.sent, self.tally.received, audience) < load.window;
             let timeout = match (turn.more && in_window, turn.next_due) {
                 (true, _) => Duration::ZERO,
                 (false, Some(due)) => Duration::from_nanos(due.saturating_sub(self.now_ns())),

@@ -39,6 +39,9 @@ pub use args::BenchArgs;
 use client::Login;
 use driver::{Driver, Plan};
 use messages::Load;
+
+/// The busy room: where everyone is with `--rooms 1`, and the senders always.
+const LOBBY: &str = "#lobby";
 use report::Report;
 use spawn::Spawned;
 
@@ -67,6 +70,7 @@ fn target(args: &BenchArgs) -> Result<Target, String> {
             .map(|(name, t)| Plan {
                 name,
                 login: Login::Token(t),
+                room: LOBBY.into(),
             })
             .collect();
         return Ok(Target {
@@ -201,6 +205,17 @@ fn measure(
     )
     .map_err(|e| format!("cannot set up the poller: {e}"))?;
 
+    // The room plan: the senders and every Kth client in the busy room.
+    let rooms = args.rooms as usize;
+    let mut audience = 0;
+    for (i, plan) in target.plans.iter_mut().enumerate() {
+        plan.room = if rooms <= 1 || i < args.senders as usize || i % rooms == 0 {
+            audience += 1;
+            LOBBY.to_string()
+        } else {
+            format!("#{}room{}", args.prefix, i % rooms + 1)
+        };
+    }
     let connecting = bar(n, "login");
     let started = Instant::now();
     driver.connect(
@@ -222,8 +237,10 @@ fn measure(
         rate: args.rate,
         size: args.size as usize,
         window: args.window,
+        audience,
     };
-    let expected = u64::from(args.senders) * u64::from(args.messages) * (n - 1);
+    let expected =
+        u64::from(args.senders) * u64::from(args.messages) * (audience as u64).saturating_sub(1);
     let sending = bar(expected, "deliveries");
     let bench_before = procfs::sample(std::process::id()).unwrap_or_default();
     let mut peak = Peak::default();
@@ -293,6 +310,8 @@ fn measure(
         addr: target.addr.to_string(),
         spawned: target.spawned.is_some(),
         clients: n,
+        rooms: u64::from(args.rooms),
+        busy_room_clients: audience as u64,
         senders: u64::from(args.senders),
         messages_per_sender: u64::from(args.messages),
         rate: args.rate,
@@ -322,6 +341,7 @@ fn measure(
         latency_p99_ms: ms(t.latency.quantile(0.99)),
         latency_max_ms: ms(t.latency.max()),
         out_of_order: t.out_of_order,
+        misrouted: t.misrouted,
         disconnected: outcome.disconnected,
         stalled: outcome.stalled,
         bench_cpu_seconds: round(bench_after.cpu_seconds - bench_before.cpu_seconds, 2),

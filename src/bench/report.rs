@@ -11,6 +11,10 @@ pub struct Report {
     pub addr: String,
     pub spawned: bool,
     pub clients: u64,
+    /// Rooms the clients were spread over (`--rooms`).
+    pub rooms: u64,
+    /// Clients in the senders' room: each line's fan-out is this minus one.
+    pub busy_room_clients: u64,
     pub senders: u64,
     pub messages_per_sender: u64,
     /// Lines a second asked for across all senders; `null`: flat out.
@@ -34,6 +38,8 @@ pub struct Report {
     pub latency_p99_ms: f64,
     pub latency_max_ms: f64,
     pub out_of_order: u64,
+    /// Lines that reached a client in another room than the senders' (must be 0).
+    pub misrouted: u64,
     /// Clients whose connection ended during the message phase.
     pub disconnected: u64,
     /// The phase ended because nothing moved for 10 s.
@@ -81,6 +87,17 @@ impl Report {
                 self.clients, self.senders, self.messages_per_sender, self.size
             ),
         ));
+        if self.rooms > 1 {
+            rows.push((
+                "rooms",
+                format!(
+                    "{} ({} clients in the busy room, the rest in {} quiet rooms)",
+                    self.rooms,
+                    self.busy_room_clients,
+                    self.rooms - 1
+                ),
+            ));
+        }
         rows.push(("server", self.addr.clone()));
         rows.push((
             "connect time",
@@ -98,6 +115,9 @@ impl Report {
         rows.push(("latency p99", ms(self.latency_p99_ms)));
         rows.push(("latency max", ms(self.latency_max_ms)));
         rows.push(("out of order", self.out_of_order.to_string()));
+        if self.rooms > 1 {
+            rows.push(("misrouted", self.misrouted.to_string()));
+        }
         rows.push(("disconnected", self.disconnected.to_string()));
         if let Some(pid) = self.server_pid {
             let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());

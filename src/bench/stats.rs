@@ -89,6 +89,9 @@ pub struct Tally {
     pub out_of_order: u64,
     /// A sender's own lines coming back to it (the server should not echo them).
     pub own_lines: u64,
+    /// Lines that reached a client in a quiet room (`--rooms`): the server leaked a line
+    /// out of its room. Not counted as received.
+    pub misrouted: u64,
     /// `! ` lines after login (a refused line, a mute), and the first one's text.
     pub errors: u64,
     pub first_error: Option<String>,
@@ -104,6 +107,7 @@ impl Tally {
             received: 0,
             out_of_order: 0,
             own_lines: 0,
+            misrouted: 0,
             errors: 0,
             first_error: None,
             latency: Histogram::default(),
