@@ -117,6 +117,9 @@ fn with_rooms_only_the_busy_room_hears_the_senders() {
         "30",
         "--rooms",
         "4",
+        // A window smaller than the lines sent: the window counts the busy room only.
+        "--window",
+        "20",
     ]);
     assert_eq!(r["busy_room_clients"], 11, "{r}");
     assert_complete(&r, 2, 30, 11);

@@ -55,7 +55,7 @@ impl Driver {
     /// due (under `--rate`) and fit in the window, stamped now and written at once.
     fn send_turn(&mut self, load: &Load, st: &mut Senders, out: &mut Outcome) -> Turn {
         let now_ns = self.now_ns();
-        let n = self.clients.len() as u64;
+        let audience = load.audience as u64;
         let senders = st.seq.len() as u64;
         let mut turn = Turn::default();
         for (s, next) in st.seq.iter_mut().enumerate() {
@@ -76,7 +76,7 @@ impl Driver {
                         break;
                     }
                 }
-                if in_flight(out.sent, self.tally.received, n) >= load.window {
+                if in_flight(out.sent, self.tally.received, audience) >= load.window {
                     break;
                 }
                 let from = st.line.len();
@@ -201,8 +201,8 @@ struct Turn {
     next_due: Option<u64>,
 }
 
-/// Lines sent but not yet delivered to all `n - 1` other clients (as far as the count of
-/// deliveries tells).
-fn in_flight(sent: u64, received: u64, n: u64) -> u64 {
-    sent - (received / n.saturating_sub(1).max(1)).min(sent)
+/// Lines sent but not yet delivered to all `audience - 1` other clients in the senders' room
+/// (as far as the count of deliveries tells).
+fn in_flight(sent: u64, received: u64, audience: u64) -> u64 {
+    sent - (received / audience.saturating_sub(1).max(1)).min(sent)
 }
