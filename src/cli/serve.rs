@@ -125,6 +125,22 @@ pub struct ServeArgs {
     /// The SSH host key (OpenSSH format); made (ed25519) and stored there if missing.
     #[arg(long, default_value = "besedka_ssh_host_ed25519_key")]
     pub ssh_host_key: PathBuf,
+    /// Also serve the web page, its WebSocket and /metrics here (HTTP), e.g. 127.0.0.1:8080;
+    /// put a TLS reverse proxy in front of it for the public.
+    #[arg(long)]
+    pub web_addr: Option<String>,
+    /// /metrics answers only requests with `Authorization: Bearer TOKEN`.
+    #[arg(
+        long,
+        requires = "web_addr",
+        env = "BESEDKA_METRICS_TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+    /// An origin besides the page's own whose pages may open the WebSocket, e.g.
+    /// https://chat.example.org (repeatable).
+    #[arg(long, requires = "web_addr")]
+    pub web_origin: Vec<String>,
     /// Don't read console commands from standard input.
     #[arg(long)]
     pub no_console: bool,
@@ -183,6 +199,19 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
         }
         None => None,
     };
+    let web = match &args.web_addr {
+        Some(addr) => {
+            let l = server::listen(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let web = crate::server::transport::web::Web {
+                page: crate::server::transport::web::Page::new(),
+                metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
+                origins: args.web_origin.clone(),
+                started: std::time::Instant::now(),
+            };
+            Some((l, Arc::new(web)))
+        }
+        None => None,
+    };
     let sink = crate::logging::init(level, args.log_file.as_deref(), Some(&store))?;
     if let Err(e) = nofile {
         log::warn!("cannot raise the open-files limit: {e}");
@@ -238,6 +267,7 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
         plain: listener,
         tls,
         ssh,
+        web,
     };
     let server =
         Arc::new(server::start(listeners, store, config, on_fatal).map_err(|e| e.to_string())?);
@@ -247,6 +277,9 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
     }
     if let Some(ssh) = server.ssh_addr() {
         on.push_str(&format!(", {ssh} (ssh)"));
+    }
+    if let Some(web) = server.web_addr() {
+        on.push_str(&format!(", {web} (web)"));
     }
     println!("besedka listening on {on} (db: {})", db.display());
     let _ = io::stdout().flush();

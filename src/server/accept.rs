@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::hub::ConnId;
 use super::limits::{Quiet, Refusal};
+use super::metrics::{self, Refused, METRICS};
 use super::moderation::banned_line;
 use super::pool::Pool;
 use super::transport::Via;
@@ -131,21 +132,21 @@ impl Backoff {
     }
 }
 
-/// Whether a connection from `ip` is served; the line to refuse it with if not. An admitted
-/// connection is counted against its address until [`Limits::release`].
-fn admit(shared: &Shared, ip: IpAddr) -> std::result::Result<(), String> {
+/// Whether a connection from `ip` is served; why not and the line to refuse it with if not.
+/// An admitted connection is counted against its address until [`Limits::release`].
+fn admit(shared: &Shared, ip: IpAddr) -> std::result::Result<(), (Refused, String)> {
     if let Some(ban) = shared.moderation.ip_ban(ip) {
-        return Err(banned_line(&ban));
+        return Err((Refused::Banned, banned_line(&ban)));
     }
     match shared.limits.admit(ip) {
         Ok(()) => {}
-        Err(Refusal::TooMany) => return Err(text::too_many_connections()),
-        Err(Refusal::TooFast) => return Err(text::connecting_too_fast()),
+        Err(Refusal::TooMany) => return Err((Refused::PerAddress, text::too_many_connections())),
+        Err(Refusal::TooFast) => return Err((Refused::TooFast, text::connecting_too_fast())),
     }
     let max = shared.config.max_clients;
     if shared.active.load(Ordering::SeqCst) >= max {
         shared.limits.release(ip);
-        return Err(text::server_full(max));
+        return Err((Refused::Full, text::server_full(max)));
     }
     Ok(())
 }
@@ -159,6 +160,8 @@ pub enum Way {
     Tls(Arc<rustls::ServerConfig>),
     /// SSH, served by its runtime.
     Ssh(Arc<transport::ssh::Ssh>),
+    /// HTTP: the web page, its WebSocket, `/metrics`.
+    Web(Arc<transport::web::Web>),
 }
 
 /// A connection admitted and counted (registry, `active`, its address's open connections);
@@ -168,10 +171,13 @@ pub struct Admitted {
     shared: Arc<Shared>,
     conn: ConnId,
     ip: IpAddr,
+    /// For the open-connections gauge.
+    via: Via,
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
+        METRICS.open[metrics::via_index(self.via)].fetch_sub(1, Ordering::Relaxed);
         lock(&self.shared.conns).remove(&self.conn);
         self.shared.active.fetch_sub(1, Ordering::SeqCst);
         self.shared.limits.release(self.ip);
@@ -190,6 +196,7 @@ pub fn accept_loop(
         Way::Plain => Via::Plain,
         Way::Tls(_) => Via::Tls,
         Way::Ssh(_) => Via::Ssh,
+        Way::Web(_) => Via::Web,
     };
     let mut backoff = Backoff {
         delay: Backoff::FIRST,
@@ -213,7 +220,8 @@ pub fn accept_loop(
             }
         };
         backoff.succeeded();
-        if let Err(text) = admit(&shared, addr.ip()) {
+        if let Err((why, text)) = admit(&shared, addr.ip()) {
+            metrics::inc(&METRICS.refused[why as usize]);
             if let Some(more) = shared.quiet_accept.allow() {
                 log::warn!(
                     "{addr}: refused: {} ({more} more refusals not logged)",
@@ -222,8 +230,10 @@ pub fn accept_loop(
             }
             // A TLS or SSH client would read a clear-text refusal as a broken handshake: it
             // is just closed.
-            if via == Via::Plain {
-                refuse(stream, &text);
+            match via {
+                Via::Plain => refuse(stream, &text),
+                Via::Web => refuse(stream, &http_refusal(&text)),
+                Via::Tls | Via::Ssh => {}
             }
             continue;
         }
@@ -233,10 +243,13 @@ pub fn accept_loop(
         let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
         shared.active.fetch_add(1, Ordering::SeqCst);
         log::info!("{addr}: connected ({via})");
+        metrics::inc(&METRICS.connections[metrics::via_index(via)]);
+        metrics::inc(&METRICS.open[metrics::via_index(via)]);
         let admitted = Admitted {
             shared: shared.clone(),
             conn,
             ip: addr.ip(),
+            via,
         };
         if let Way::Ssh(ssh) = &way {
             // The SSH runtime serves it; a session thread starts with its shell.
@@ -253,6 +266,7 @@ pub fn accept_loop(
             let _admitted = admitted; // released when the session ends, a panic included
             match way {
                 Way::Tls(config) => transport::tls::serve(&shared, conn, stream, addr, config),
+                Way::Web(web) => transport::web::serve(&shared, conn, stream, addr, &web),
                 _ => connection::run(&shared, conn, stream, addr, via, None),
             }
         });
@@ -262,6 +276,15 @@ pub fn accept_loop(
             log::warn!("{addr}: cannot serve: no worker thread ({e})");
         }
     }
+}
+
+/// A refusal as an HTTP response (503: the reasons are all "not now").
+fn http_refusal(text: &str) -> String {
+    let body = text.trim_start_matches("! ");
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 /// Tells a client why it is not served, without ever blocking the accept thread.

@@ -40,7 +40,9 @@ pub fn run(
 
 /// Both stages; returns why the connection ended, for the log.
 fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
-    if s.shared.config.telnet && s.write_raw(&super::transport::telnet::OFFER).is_err() {
+    // A browser is no telnet client: the WebSocket relay would drop the offer anyway.
+    let telnet = s.shared.config.telnet && s.via != Via::Web;
+    if telnet && s.write_raw(&super::transport::telnet::OFFER).is_err() {
         return "write failed";
     }
     let online = s.shared.stats.users_online.load(Ordering::Relaxed);

@@ -304,6 +304,12 @@ impl Limits {
     /// A failed login from `ip`: a wrong password for `account`, or (`None`) an unknown name
     /// or token.
     pub fn failed(&self, ip: IpAddr, account: Option<&str>) {
+        let m = &super::metrics::METRICS;
+        super::metrics::inc(if account.is_some() {
+            &m.failed_password
+        } else {
+            &m.failed_other
+        });
         let now = Instant::now();
         let exempt = self.allowed(ip);
         let mut st = self.lock();

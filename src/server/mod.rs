@@ -25,6 +25,7 @@ pub mod connection;
 pub mod hub;
 pub mod janitor;
 pub mod limits;
+pub mod metrics;
 pub mod moderation;
 pub mod outbox;
 mod pool;
@@ -69,6 +70,8 @@ pub struct Server {
     /// The SSH listener's address and transport, if there is one.
     ssh_addr: Option<SocketAddr>,
     ssh: Option<Arc<transport::ssh::Ssh>>,
+    /// The web listener's address, if there is one.
+    web_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     /// Pause state and the stop flag; the accept thread checks it after every accept.
     gate: Arc<Gate>,
@@ -123,6 +126,8 @@ pub struct Listeners {
     pub tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
     /// SSH (`--ssh-addr`), with its runtime started.
     pub ssh: Option<(TcpListener, Arc<transport::ssh::Ssh>)>,
+    /// The web page, its WebSocket and `/metrics` (`--web-addr`).
+    pub web: Option<(TcpListener, Arc<transport::web::Web>)>,
 }
 
 /// Starts serving on already-bound listeners. `on_fatal` is
@@ -144,6 +149,10 @@ pub fn start(
         None => None,
     };
     let ssh = listeners.ssh.as_ref().map(|(_, s)| s.clone());
+    let web_addr = match &listeners.web {
+        Some((l, _)) => Some(l.local_addr()?),
+        None => None,
+    };
     let moderation = Arc::new(Moderation::default());
     moderation.reload(&*store.conn()?)?;
     let (tx, inbox) = hub::channel()?;
@@ -201,7 +210,8 @@ pub fn start(
     let mut accept = Vec::new();
     let all = std::iter::once((listeners.plain, Way::Plain, "accept"))
         .chain(listeners.tls.map(|(l, c)| (l, Way::Tls(c), "accept-tls")))
-        .chain(listeners.ssh.map(|(l, s)| (l, Way::Ssh(s), "accept-ssh")));
+        .chain(listeners.ssh.map(|(l, s)| (l, Way::Ssh(s), "accept-ssh")))
+        .chain(listeners.web.map(|(l, w)| (l, Way::Web(w), "accept-web")));
     for (listener, way, name) in all {
         let (shared, gate, pool) = (shared.clone(), gate.clone(), pool.clone());
         accept.push(
@@ -215,6 +225,7 @@ pub fn start(
         tls_addr,
         ssh_addr,
         ssh,
+        web_addr,
         shared,
         gate,
         workers: pool.clone(),
@@ -249,6 +260,10 @@ impl Server {
     /// The SSH listener's address, if any.
     pub fn ssh_addr(&self) -> Option<SocketAddr> {
         self.ssh_addr
+    }
+
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_addr
     }
 
     /// The database the server works on.
@@ -367,6 +382,7 @@ impl Server {
         for mut wake in std::iter::once(self.local_addr)
             .chain(self.tls_addr)
             .chain(self.ssh_addr)
+            .chain(self.web_addr)
         {
             if wake.ip().is_unspecified() {
                 wake.set_ip(if wake.is_ipv4() {

@@ -120,6 +120,12 @@ impl Moderation {
     pub fn is_op(&self, key: &str) -> bool {
         self.read().ops.contains(key)
     }
+
+    /// Bans and mutes held (expired ones go at the next reload): names, addresses, mutes.
+    pub fn counts(&self) -> [usize; 3] {
+        let s = self.read();
+        [s.names.len(), s.nets.len(), s.mutes.len()]
+    }
 }
 
 /// What a banned user or address is told ([`text::banned`]).

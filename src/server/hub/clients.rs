@@ -7,6 +7,7 @@ use std::time::Instant;
 use polling::Event as Interest;
 
 use super::{ConnId, Hub};
+use crate::server::metrics::METRICS;
 use crate::server::outbox::{Bytes, Flushed, Outbox};
 use crate::server::transport::Via;
 use crate::store::users::User;
@@ -94,6 +95,12 @@ impl Hub {
             return;
         };
         let dirty = &mut self.dirty;
+        // Every member gets every line, but its own plain lines (marked `Skip`).
+        let skips = marks.iter().filter(|m| m.2 == Mark::Skip).count();
+        let delivered = (r.members.len() * ends.len()).saturating_sub(skips);
+        METRICS
+            .deliveries
+            .fetch_add(delivered as u64, std::sync::atomic::Ordering::Relaxed);
         if r.members.len() == self.clients.len() {
             // Everyone is in this room (one room, or one busy room): no lookups.
             for (&id, c) in self.clients.iter_mut() {
@@ -270,6 +277,10 @@ fn gone(c: &mut Client, kind: std::io::ErrorKind) {
 }
 
 fn cut(c: &mut Client, why: Cut, bound: usize) {
+    crate::server::metrics::inc(match why {
+        Cut::Backlog => &METRICS.cut_backlog,
+        Cut::Stuck => &METRICS.cut_stuck,
+    });
     match why {
         Cut::Backlog => log::warn!(
             "disconnecting {} ({}): not reading, backlog over {bound} bytes",

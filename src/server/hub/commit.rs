@@ -46,7 +46,12 @@ impl Hub {
         let mut msgs = std::mem::take(&mut self.staged);
         let mut from = std::mem::take(&mut self.staged_from);
         let err: Bytes = text::not_stored().into_bytes().into();
-        match messages::commit(&self.db, &mut msgs) {
+        let started = std::time::Instant::now();
+        let committed = messages::commit(&self.db, &mut msgs);
+        let m = &crate::server::metrics::METRICS;
+        m.commit_us.observe(started.elapsed().as_micros() as u64);
+        m.batch.observe(msgs.len() as u64);
+        match committed {
             Ok(()) => {}
             Err(e) if e.is_constraint() => {
                 // One bad row (a message from an account purged from the shell) must not
@@ -85,6 +90,8 @@ impl Hub {
                 return;
             }
         }
+        m.messages
+            .fetch_add(msgs.len() as u64, std::sync::atomic::Ordering::Relaxed);
         if let Some(last) = msgs.iter().map(|m| m.id).max() {
             self.last_id = self.last_id.max(last);
         }
@@ -100,6 +107,8 @@ impl Hub {
                 }
                 conns.sort_unstable();
                 conns.dedup();
+                m.deliveries
+                    .fetch_add(conns.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 for conn in conns {
                     self.queue(conn, &line);
                 }

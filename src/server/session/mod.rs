@@ -286,6 +286,13 @@ impl<'a> Session<'a> {
             login.method,
             self.via
         );
+        let method = match login.method {
+            Method::Password => 0,
+            Method::Registered => 1,
+            Method::Token => 2,
+            Method::Key => 3,
+        };
+        super::metrics::inc(&super::metrics::METRICS.logins[method]);
         self.reader.get_mut().deadline = None;
         let _ = self
             .stream

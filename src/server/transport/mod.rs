@@ -16,8 +16,13 @@
 pub mod ssh;
 pub mod telnet;
 pub mod tls;
+pub mod web;
 
 use std::fmt;
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 
 /// A client's connection as the session and the hub see it: any stream socket (TCP or
 /// Unix), shared by the session, the hub and the server's registry without duplicating the
@@ -33,6 +38,8 @@ pub enum Via {
     Tls,
     /// SSH.
     Ssh,
+    /// A browser, over a WebSocket (`--web-addr`).
+    Web,
 }
 
 impl fmt::Display for Via {
@@ -41,6 +48,41 @@ impl fmt::Display for Via {
             Via::Plain => "telnet",
             Via::Tls => "tls",
             Via::Ssh => "ssh",
+            Via::Web => "web",
         })
+    }
+}
+
+/// Ends a relayed connection both ways: the client's socket and the relay's end of the pair.
+fn end(client: &Socket, plain: &UnixStream) {
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = plain.shutdown(Shutdown::Both);
+}
+
+/// A relay's wait (TLS, WebSocket): until one of the wanted directions can move, `[client
+/// in, client out, session in, session out]`; false if `poll` fails. A side with nothing
+/// wanted is left out (a negative fd), or its hang-up would wake the poll again and again.
+fn wait_pair(client: &Socket, plain: &UnixStream, want: [bool; 4]) -> bool {
+    let events = |input: bool, output: bool| {
+        (if input { libc::POLLIN } else { 0 }) | (if output { libc::POLLOUT } else { 0 })
+    };
+    let entry = |fd: i32, events: i16| libc::pollfd {
+        fd: if events == 0 { -1 } else { fd },
+        events,
+        revents: 0,
+    };
+    let mut fds = [
+        entry(client.as_raw_fd(), events(want[0], want[1])),
+        entry(plain.as_raw_fd(), events(want[2], want[3])),
+    ];
+    loop {
+        // SAFETY: `fds` is a valid array of two pollfd for the length given.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n >= 0 {
+            return true;
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return false;
+        }
     }
 }

@@ -14,7 +14,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -25,7 +24,7 @@ use rustls::{ServerConfig, ServerConnection};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::{Socket, Via};
+use super::{end, wait_pair, Socket, Via};
 use crate::server::hub::ConnId;
 use crate::server::{connection, lock, Shared};
 
@@ -195,13 +194,15 @@ fn relay(mut tls: ServerConnection, tcp: Arc<Socket>, plain: UnixStream) {
         }
         let want_client_in = !client_done && to_session.len() < HOLD;
         let want_session_in = !session_done && !tls.wants_write();
-        if !wait(
+        if !wait_pair(
             tcp,
             &plain,
-            want_client_in,
-            tls.wants_write(),
-            want_session_in,
-            !to_session.is_empty(),
+            [
+                want_client_in,
+                tls.wants_write(),
+                want_session_in,
+                !to_session.is_empty(),
+            ],
         ) {
             return end(tcp, &plain);
         }
@@ -246,46 +247,6 @@ fn relay(mut tls: ServerConnection, tcp: Arc<Socket>, plain: UnixStream) {
                     tls.send_close_notify();
                 }
             }
-        }
-    }
-}
-
-fn end(tcp: &Socket, plain: &UnixStream) {
-    let _ = tcp.shutdown(Shutdown::Both);
-    let _ = plain.shutdown(Shutdown::Both);
-}
-
-/// Waits until one of the wanted directions can move; false if `poll` fails.
-fn wait(
-    tcp: &Socket,
-    plain: &UnixStream,
-    tcp_in: bool,
-    tcp_out: bool,
-    plain_in: bool,
-    plain_out: bool,
-) -> bool {
-    let events = |input: bool, output: bool| {
-        (if input { libc::POLLIN } else { 0 }) | (if output { libc::POLLOUT } else { 0 })
-    };
-    // A side with nothing wanted is left out (a negative fd), or its hang-up would wake the
-    // poll again and again.
-    let entry = |fd: i32, events: i16| libc::pollfd {
-        fd: if events == 0 { -1 } else { fd },
-        events,
-        revents: 0,
-    };
-    let mut fds = [
-        entry(tcp.as_raw_fd(), events(tcp_in, tcp_out)),
-        entry(plain.as_raw_fd(), events(plain_in, plain_out)),
-    ];
-    loop {
-        // SAFETY: `fds` is a valid array of two pollfd for the length given.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if n >= 0 {
-            return true;
-        }
-        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return false;
         }
     }
 }

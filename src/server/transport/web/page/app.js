@@ -1,0 +1,324 @@
+// besedka's web page: the line protocol over a WebSocket, one text frame per line.
+// Everything from the server is shown with textContent: never parsed as HTML.
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const KEY = "besedka.token";
+  const MAX_LINES = 2000;
+  let ws = null;
+  let state = "idle"; // idle | auth | login | chat
+  let token = localStorage.getItem(KEY) || "";
+  let me = "";
+  let registering = false;
+  let retry = 0;
+  let retryTimer = null;
+  let stay = true; // reconnect when the connection drops
+  let quietWho = 0; // /who answers to fold into the list instead of the log
+  let quietRooms = false;
+  let inListing = false;
+  let listingShown = false;
+  let refreshTimer = null;
+  const history = [];
+  let historyAt = 0;
+
+  function show(id, on) { $(id).classList.toggle("hidden", !on); }
+
+  function status(text) {
+    $("status").textContent = text;
+    show("status", text !== "");
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    ws = new WebSocket(scheme + location.host + "/ws");
+    ws.onopen = () => {
+      retry = 0;
+      status("");
+      if (token) {
+        state = "auth";
+        ws.send("/token " + token);
+      } else {
+        toLogin();
+      }
+    };
+    ws.onmessage = (ev) => onLine(String(ev.data));
+    ws.onclose = () => {
+      ws = null;
+      if (!stay) { stay = true; toLogin(); return; }
+      const wait = Math.min(30, 2 ** retry);
+      retry += 1;
+      status("Disconnected. Reconnecting in " + wait + " s…");
+      retryTimer = setTimeout(connect, wait * 1000);
+    };
+  }
+
+  function send(line) {
+    if (ws && ws.readyState === WebSocket.OPEN) { ws.send(line); return true; }
+    return false;
+  }
+
+  function toLogin() {
+    state = "login";
+    show("login", true); show("chat", false); show("side", false); show("logout", false);
+    $("room").textContent = ""; $("topic").textContent = "";
+    setRegistering(false);
+    if (!ws) connect();
+    $("name").focus();
+  }
+
+  function toChat() {
+    state = "chat";
+    show("login", false); show("chat", true); show("side", true); show("logout", true);
+    $("login-error").textContent = "";
+    $("password").value = ""; $("repeat").value = "";
+    $("say").focus();
+    quietRooms = true;
+    send("/rooms");
+  }
+
+  function setRegistering(on) {
+    registering = on;
+    show("repeat-row", on);
+    $("repeat").required = on;
+    $("go").textContent = on ? "Register" : "Log in";
+  }
+
+  // ---- lines from the server ----
+
+  function onLine(line) {
+    // A token is a password: kept, never shown.
+    if (line.startsWith("* Your session token: ")) {
+      token = line.slice(22).split(/[;\s]/)[0];
+      if ($("remember").checked) localStorage.setItem(KEY, token);
+      return;
+    }
+    if (state === "chat") return chatLine(line);
+    if (line.startsWith("* Hello, ")) {
+      me = line.slice(9).replace(/!$/, "");
+      return toChat();
+    }
+    if (line.startsWith("! Unknown or expired token")) {
+      token = ""; localStorage.removeItem(KEY);
+      return toLogin();
+    }
+    if (line.startsWith("! No such user")) {
+      setRegistering(true);
+      $("login-error").textContent = "A new name: repeat the password to register it.";
+      $("repeat").focus();
+      return;
+    }
+    if (line.startsWith("! ")) {
+      $("login-error").textContent = line.slice(2);
+      if (state === "auth") toLogin();
+    }
+  }
+
+  function chatLine(raw) {
+    let line = raw;
+    let bell = false;
+    if (line.startsWith("\u0007")) { bell = true; line = line.slice(1); }
+    if (line === "* Bye." || line.startsWith("* Logged out")) stay = false;
+    if (line.startsWith("* Logged out")) { token = ""; localStorage.removeItem(KEY); }
+    if (line.startsWith("*   ") && inListing) {
+      const m = /^\*   (#\S+) \((\d+)\)(?:: (.*))?$/.exec(line);
+      if (m) addRoom(m[1], m[2], m[3] || "");
+      if (!listingShown) return;
+      return append(line, "notice");
+    }
+    inListing = false;
+    let m;
+    if ((m = /^\* Rooms \(\d+\)/.exec(line))) {
+      inListing = true;
+      listingShown = !quietRooms;
+      quietRooms = false;
+      $("rooms").replaceChildren();
+      if (!listingShown) return;
+      return append(line, "notice");
+    }
+    if ((m = /^\* In (#\S+) \((\d+)\): (.*)$/.exec(line))) {
+      setRoom(m[1]);
+      setPeople(m[3]);
+      if (quietWho > 0) { quietWho -= 1; return; }
+      return append(line, "notice");
+    }
+    if ((m = /^\* You are in (#\S+?)\.(?: Topic: (.*))?$/.exec(line))) {
+      setRoom(m[1]);
+      $("topic").textContent = m[2] || "";
+      refreshSoon(true);
+      return append(line, "notice");
+    }
+    if ((m = /^\* \S+ set the topic: (.*)$/.exec(line))) $("topic").textContent = m[1];
+    else if (/^\* \S+ cleared the topic$/.test(line)) $("topic").textContent = "";
+    if (/^\* (\S+ (joined|left)( #\S+| for #\S+)?|\d+ people (joined|left).*)$/.test(line)) {
+      refreshSoon(false);
+      return append(line, "notice muted");
+    }
+    if (line.startsWith("! ")) return append(line, "error");
+    if (line.startsWith("[")) return chat(line, bell);
+    append(line, "notice");
+  }
+
+  // `[time] NAME: text`, `[time] * NAME text`, `[time] A -> B: text`
+  function chat(line, bell) {
+    const m = /^\[([^\]]+)\] (.*)$/.exec(line);
+    if (!m) return append(line, "");
+    const div = document.createElement("div");
+    const time = document.createElement("span");
+    time.className = "time";
+    time.textContent = m[1];
+    div.append(time);
+    const rest = m[2];
+    let p;
+    if ((p = /^\* (\S+) (.*)$/.exec(rest))) {
+      div.className = "action";
+      div.append("* " + p[1] + " " + p[2]);
+      mark(div, p[1], p[2], bell);
+    } else if ((p = /^(\S+) -> (\S+): (.*)$/.exec(rest))) {
+      div.className = "private";
+      div.append(nick(p[1] + " → " + p[2]), ": " + p[3]);
+    } else if ((p = /^(\S+): (.*)$/.exec(rest))) {
+      div.append(nick(p[1]), ": " + p[2]);
+      mark(div, p[1], p[2], bell);
+    } else {
+      div.append(rest);
+    }
+    put(div);
+  }
+
+  function nick(name) {
+    const b = document.createElement("span");
+    b.className = "nick";
+    b.textContent = name;
+    return b;
+  }
+
+  // A line that names the user (the server rang the bell, or the name is in it) stands out.
+  function mark(div, author, text, bell) {
+    if (!me || author.toLowerCase() === me.toLowerCase()) return;
+    const esc = me.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    const named = new RegExp("(^|[^\\p{L}\\p{N}_-])@?" + esc + "($|[^\\p{L}\\p{N}_-])", "iu");
+    if (bell || named.test(text)) div.classList.add("mention");
+  }
+
+  function append(text, cls) {
+    const div = document.createElement("div");
+    div.className = cls;
+    div.textContent = text;
+    put(div);
+  }
+
+  function put(div) {
+    const log = $("log");
+    const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 40;
+    log.append(div);
+    while (log.childElementCount > MAX_LINES) log.firstElementChild.remove();
+    if (atEnd) log.scrollTop = log.scrollHeight;
+  }
+
+  function setRoom(name) {
+    $("room").textContent = name;
+    for (const li of $("rooms").children) li.classList.toggle("here", li.dataset.room === name);
+  }
+
+  function setPeople(list) {
+    const ul = $("people");
+    ul.replaceChildren();
+    for (const name of list.split(", ")) {
+      if (!name || name.startsWith("and ")) continue;
+      const li = document.createElement("li");
+      li.textContent = name;
+      ul.append(li);
+    }
+  }
+
+  function addRoom(name, people, topic) {
+    const li = document.createElement("li");
+    li.dataset.room = name;
+    li.textContent = name + " (" + people + ")";
+    li.title = topic;
+    if (name === $("room").textContent) li.classList.add("here");
+    li.addEventListener("click", () => send("/join " + name));
+    $("rooms").append(li);
+  }
+
+  // After joins and leaves, ask quietly for the online list (and the rooms), at most once a
+  // second.
+  function refreshSoon(rooms) {
+    if (refreshTimer) return;
+    refreshTimer = setTimeout(() => {
+      refreshTimer = null;
+      quietWho += 1;
+      if (!send("/who")) quietWho -= 1;
+      if (rooms) { quietRooms = true; send("/rooms"); }
+    }, 1000);
+  }
+
+  // ---- what the user does ----
+
+  $("login-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const name = $("name").value.trim();
+    const password = $("password").value;
+    if (/\s/.test(name)) { $("login-error").textContent = "A name has no spaces."; return; }
+    if (registering) {
+      if ($("repeat").value !== password) {
+        $("login-error").textContent = "The passwords do not match.";
+        return;
+      }
+      send("/register " + name + " " + password);
+    } else {
+      send("/login " + name + " " + password);
+    }
+    $("login-error").textContent = "";
+  });
+  $("name").addEventListener("input", () => setRegistering(false));
+
+  $("say-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const text = $("say").value;
+    if (!text.trim()) return;
+    if (!send(text)) { status("Not connected: the line was not sent."); return; }
+    if (!text.startsWith("/") || text.startsWith("//")) echo(text);
+    history.push(text);
+    if (history.length > 100) history.shift();
+    historyAt = history.length;
+    $("say").value = "";
+  });
+
+  // The server does not echo one's own plain lines (a terminal shows them already).
+  function echo(text) {
+    const now = new Date().toISOString().slice(11, 19);
+    chat("[" + now + "] " + me + ": " + (text.startsWith("//") ? text.slice(1) : text), false);
+  }
+
+  $("say").addEventListener("keydown", (ev) => {
+    if (ev.key === "ArrowUp" && historyAt > 0) {
+      historyAt -= 1;
+      $("say").value = history[historyAt];
+      ev.preventDefault();
+    } else if (ev.key === "ArrowDown" && historyAt < history.length) {
+      historyAt += 1;
+      $("say").value = history[historyAt] || "";
+      ev.preventDefault();
+    }
+  });
+
+  $("join-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    let room = $("join").value.trim();
+    if (!room) return;
+    if (!room.startsWith("#")) room = "#" + room;
+    send("/join " + room);
+    $("join").value = "";
+  });
+
+  $("logout").addEventListener("click", () => {
+    stay = false;
+    token = "";
+    localStorage.removeItem(KEY);
+    if (!send("/logout")) toLogin();
+  });
+
+  connect();
+})();
