@@ -3,7 +3,7 @@
 //!
 //! Pruning works in small batches, each its own short transaction on the oldest rows, so the
 //! hub's commits never wait long behind it. It never deletes one of the newest `keep_public`
-//! public messages (what a user sees at login), whatever the policy says.
+//! public messages of any room (what a user sees on coming into it), whatever the policy says.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -16,7 +16,8 @@ pub struct Policy {
     pub days: Option<u32>,
     /// Delete all but the newest this many messages.
     pub messages: Option<u64>,
-    /// The newest this many public messages are never deleted (the server's `--history`).
+    /// The newest this many public messages of each room are never deleted (the server's
+    /// `--history`).
     pub keep_public: u32,
 }
 
@@ -36,16 +37,6 @@ pub fn prune_batch(conn: &Connection, policy: &Policy, batch: usize) -> Result<u
     if !policy.is_on() {
         return Ok(0);
     }
-    // Below `floor` nothing is protected: the oldest of the newest `keep_public` public rows.
-    let floor: Option<i64> = if policy.keep_public == 0 {
-        None
-    } else {
-        conn.prepare_cached(
-            "SELECT min(id) FROM (SELECT id FROM messages INDEXED BY messages_public
-             WHERE recipient_id IS NULL ORDER BY id DESC LIMIT ?1)",
-        )?
-        .query_row([policy.keep_public], |r| r.get(0))?
-    };
     // Rows at or below `count_cut` are beyond the newest N.
     let count_cut: Option<i64> = match policy.messages {
         None => None,
@@ -55,22 +46,32 @@ pub fn prune_batch(conn: &Connection, policy: &Policy, batch: usize) -> Result<u
             .optional()?,
     };
     let days = policy.days.map(|d| format!("-{d} days"));
-    // The inner scan reads only the `batch` oldest rows (ids follow time), so a run costs the
-    // same however large the table is.
+    // Each room's newest `keep_public` rows are what a user sees on coming into it: below
+    // its `floor` nothing of the room is protected. The inner scan reads the oldest rows not
+    // protected (skipping at most rooms x keep_public rows), `batch` of them, so a run costs
+    // about the same however large the table is; of those, the policy picks what goes.
     let n = conn
         .prepare_cached(
-            "DELETE FROM messages WHERE id IN (
-               SELECT id FROM (SELECT id, created_at FROM messages WHERE id < ?1
-                               ORDER BY id LIMIT ?2)
-               WHERE id <= ?3
-                  OR created_at < CASE WHEN ?4 IS NULL THEN ''
-                                  ELSE strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?4) END)",
+            "WITH floors AS MATERIALIZED (
+               SELECT r.id AS room,
+                      (SELECT min(id) FROM (SELECT id FROM messages INDEXED BY messages_room
+                                            WHERE room_id = r.id ORDER BY id DESC LIMIT ?4))
+                      AS floor
+               FROM rooms r WHERE ?4 > 0)
+             DELETE FROM messages WHERE id IN (
+               SELECT id FROM (SELECT m.id, m.created_at FROM messages m
+                               LEFT JOIN floors f ON f.room = m.room_id
+                               WHERE f.floor IS NULL OR m.id < f.floor
+                               ORDER BY m.id LIMIT ?1)
+               WHERE id <= ?2
+                  OR created_at < CASE WHEN ?3 IS NULL THEN ''
+                                  ELSE strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?3) END)",
         )?
         .execute(params![
-            floor.unwrap_or(i64::MAX),
             batch as i64,
             count_cut.unwrap_or(-1),
-            days
+            days,
+            policy.keep_public
         ])?;
     Ok(n)
 }
@@ -92,15 +93,15 @@ mod tests {
     use super::*;
     use crate::store::{messages, test_db, users};
 
-    /// `n` public messages, then a private one, with the given age in days for the first half.
+    /// `n` public messages in `#lobby`, the first half `old_days` old.
     fn fill(db: &Connection, n: i64, old_days: i64) {
         users::create(db, "alice", "h").unwrap();
         users::create(db, "bob", "h").unwrap();
         for i in 0..n {
             let age = if i < n / 2 { old_days } else { 0 };
             db.execute(
-                "INSERT INTO messages (created_at, author_id, author_name, body)
-                 VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1), 1, 'alice', ?2)",
+                "INSERT INTO messages (created_at, author_id, author_name, room_id, body)
+                 VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1), 1, 'alice', 1, ?2)",
                 params![format!("-{age} days"), format!("m{i}")],
             )
             .unwrap();
@@ -145,6 +146,32 @@ mod tests {
         };
         assert_eq!(prune(&db, &policy).unwrap(), 5);
         assert_eq!(bodies(&db), ["m5", "m6", "m7", "m8", "m9"]);
+    }
+
+    #[test]
+    fn each_rooms_login_history_is_kept() {
+        let db = test_db();
+        fill(&db, 10, 40);
+        let crate::store::rooms::Opened::Created(quiet) =
+            crate::store::rooms::open(&db, "#quiet", 1, 5, 100).unwrap()
+        else {
+            panic!("#quiet not made");
+        };
+        // The quiet room's two lines are the oldest of all, and old.
+        db.execute(
+            "UPDATE messages SET room_id = ?1, created_at = '2000-01-01T00:00:00Z'
+             WHERE body IN ('m0', 'm1')",
+            [quiet.id],
+        )
+        .unwrap();
+        let policy = Policy {
+            days: Some(30),
+            messages: None,
+            keep_public: 3,
+        };
+        // In #lobby m2..m4 are old and go; m0 and m1 are all #quiet has: they stay.
+        assert_eq!(prune(&db, &policy).unwrap(), 3);
+        assert_eq!(bodies(&db), ["m0", "m1", "m5", "m6", "m7", "m8", "m9"]);
     }
 
     #[test]
