@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses a different part
 
 pub mod expect;
+pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -27,6 +28,8 @@ pub struct Server {
     pub tls_addr: Option<SocketAddr>,
     /// The SSH listener's address, when started with --ssh-addr.
     pub ssh_addr: Option<SocketAddr>,
+    /// The web listener's, from the startup line (`--web-addr`).
+    pub web_addr: Option<SocketAddr>,
     pub db: PathBuf,
     pub stdin: Option<ChildStdin>,
     /// Everything the server wrote to stdout after the listening line.
@@ -113,7 +116,7 @@ impl Server {
                 .and_then(|s| s.split(' ').next())
                 .map(|a| a.parse().expect("address in startup line"))
         };
-        let (tls_addr, ssh_addr) = (listener("tls"), listener("ssh"));
+        let (tls_addr, ssh_addr, web_addr) = (listener("tls"), listener("ssh"), listener("web"));
         let stdout = Arc::new(Mutex::new(String::new()));
         drain(out.into_inner(), stdout.clone());
         let stdin = child.stdin.take();
@@ -122,6 +125,7 @@ impl Server {
             addr,
             tls_addr,
             ssh_addr,
+            web_addr,
             db: db.to_path_buf(),
             stdin,
             stdout,

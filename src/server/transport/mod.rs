@@ -23,6 +23,7 @@ use std::io;
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 
 /// A client's connection as the session and the hub see it: any stream socket (TCP or
 /// Unix), shared by the session, the hub and the server's registry without duplicating the
@@ -51,6 +52,18 @@ impl fmt::Display for Via {
             Via::Web => "web",
         })
     }
+}
+
+/// After a relayed session ended: closes the session's end of the pair, which ends the relay,
+/// once the hub has let go of it (it sends the client's last words, such as `* Bye.`, when it
+/// handles the session's `Leave`), or after a second at most.
+fn release(shared: &crate::server::Shared, conn: crate::server::hub::ConnId, end: &Arc<Socket>) {
+    crate::server::lock(&shared.conns).remove(&conn);
+    let start = std::time::Instant::now();
+    while Arc::strong_count(end) > 1 && start.elapsed() < std::time::Duration::from_secs(1) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = end.shutdown(Shutdown::Both);
 }
 
 /// Ends a relayed connection both ways: the client's socket and the relay's end of the pair.

@@ -24,7 +24,7 @@ use rustls::{ServerConfig, ServerConnection};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::{end, wait_pair, Socket, Via};
+use super::{end, release, wait_pair, Socket, Via};
 use crate::server::hub::ConnId;
 use crate::server::{connection, lock, Shared};
 
@@ -119,8 +119,7 @@ pub fn serve(
         }
     };
     connection::run(shared, conn, session_end.clone(), addr, Via::Tls, None);
-    // The relay ends once the session's end is closed (the hub may still hold it a moment).
-    let _ = session_end.shutdown(Shutdown::Both);
+    release(shared, conn, &session_end);
     let _ = relay.join();
 }
 

@@ -21,7 +21,7 @@ use tungstenite::handshake::derive_accept_key;
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
-use super::super::{end, wait_pair};
+use super::super::{end, release, wait_pair};
 use super::{respond, Request, Socket, Web};
 use crate::server::hub::ConnId;
 use crate::server::transport::Via;
@@ -149,7 +149,7 @@ pub fn serve(
         }
     };
     connection::run(shared, conn, session_end.clone(), addr, Via::Web, None);
-    let _ = session_end.shutdown(Shutdown::Both);
+    release(shared, conn, &session_end);
     let _ = relay.join();
 }
 

@@ -1,0 +1,113 @@
+//! The chat page in a real browser: headless Chromium driven through chromedriver
+//! (WebDriver). Registering through the page, lines both ways with a telnet-protocol client,
+//! a reload logged in by the remembered token, markup shown as text, and a screenshot.
+//! Skipped, with the reason printed, when Chromium is absent outside CI; under CI it runs.
+
+mod common;
+
+use common::webdriver::{self, Driver};
+use common::Server;
+
+/// The page's parts are shown or hidden by the `hidden` class.
+fn shown(id: &str) -> String {
+    format!("return !document.getElementById('{id}').classList.contains('hidden')")
+}
+
+#[test]
+fn a_browser_registers_chats_with_telnet_and_comes_back_by_token() {
+    if let Err(why) = webdriver::available() {
+        println!("skipped: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&["--web-addr", "127.0.0.1:0"]);
+    let web = server.web_addr.unwrap();
+    let driver = Driver::start();
+    let b = driver.browser(&dir.path().join("profile"));
+    b.go(&format!("http://{web}/"));
+
+    // A new name: the page asks for the password again, then registers.
+    b.wait_for("the login form", &shown("login"));
+    b.type_in("#name", "alice");
+    b.type_in("#password", "browser-pw-1");
+    b.click("#go");
+    b.wait_for("the repeat field", &shown("repeat-row"));
+    b.type_in("#repeat", "browser-pw-1");
+    b.click("#go");
+    b.wait_for("the chat", &shown("chat"));
+    b.wait_for(
+        "alice in the online list",
+        "return document.getElementById('people').textContent.includes('alice')",
+    );
+
+    // Lines both ways with a client of the line protocol.
+    let (mut bob, _) = server.register("bob", "secret12");
+    b.wait_for_text("bob joined");
+    b.type_in("#say", "hello from chromium");
+    b.click("#say-form button");
+    bob.expect("] alice: hello from chromium\r\n");
+    bob.send("hi alice, from telnet");
+    b.wait_for_text("bob: hi alice, from telnet");
+    b.wait_for(
+        "bob in the online list",
+        "return document.getElementById('people').textContent.includes('bob')",
+    );
+    b.wait_for(
+        "#lobby in the room list",
+        "return document.getElementById('rooms').textContent.includes('#lobby')",
+    );
+
+    // Markup from the server is text, never HTML.
+    bob.send("<img src=x onerror=alert(1)><b>bold</b>");
+    b.wait_for_text("<img src=x onerror=alert(1)><b>bold</b>");
+    assert_eq!(
+        b.script("return document.querySelectorAll('#log img, #log b').length"),
+        0
+    );
+
+    // A private message and a mention are styled apart.
+    bob.send("/msg alice psst");
+    b.wait_for_text("psst");
+    assert_eq!(
+        b.script("return document.querySelectorAll('#log .private').length"),
+        1
+    );
+    bob.send("alice: look here");
+    b.wait_for_text("look here");
+    let marked = |text: &str| {
+        b.script(&format!(
+            "return Array.from(document.querySelectorAll('#log .mention'))
+                        .some(e => e.textContent.includes('{text}'))"
+        ))
+    };
+    assert_eq!(marked("look here"), true);
+    assert_eq!(marked("bold"), false, "a line not naming alice");
+
+    // "Remember me" kept the token: a reload logs in with it, no form.
+    assert!(b
+        .script("return localStorage.getItem('besedka.token')")
+        .is_string());
+    b.refresh();
+    b.wait_for("the chat after a reload", &shown("chat"));
+    assert_eq!(b.script(&shown("login")), false);
+    b.type_in("#say", "back after a reload");
+    b.click("#say-form button");
+    bob.expect("] alice: back after a reload\r\n");
+
+    let png = b.screenshot();
+    let path = dir.path().join("page.png");
+    std::fs::write(&path, &png).unwrap();
+    let written = std::fs::read(&path).unwrap();
+    assert!(written.len() > 1000, "{} bytes", written.len());
+    assert_eq!(&written[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    if let Ok(to) = std::env::var("BESEDKA_SCREENSHOT") {
+        std::fs::copy(&path, to).unwrap();
+    }
+
+    // Log out: the token goes, and the form comes back.
+    b.click("#logout");
+    b.wait_for("the login form after logging out", &shown("login"));
+    assert!(b
+        .script("return localStorage.getItem('besedka.token')")
+        .is_null());
+}
