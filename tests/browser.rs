@@ -20,7 +20,7 @@ fn a_browser_registers_chats_with_telnet_and_comes_back_by_token() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&["--web-addr", "127.0.0.1:0"]);
+    let mut server = Server::start(&["--web-addr", "127.0.0.1:0"]);
     let web = server.web_addr.unwrap();
     let driver = Driver::start();
     let b = driver.browser(&dir.path().join("profile"));
@@ -93,6 +93,16 @@ fn a_browser_registers_chats_with_telnet_and_comes_back_by_token() {
     b.type_in("#say", "back after a reload");
     b.click("#say-form button");
     bob.expect("] alice: back after a reload\r\n");
+
+    // Dropped by the server: the page says so, and comes back by itself with the token.
+    server.command("kick alice");
+    bob.expect("* server kicked alice");
+    b.wait_for(
+        "the reconnecting notice",
+        "return document.getElementById('status').textContent.includes('Reconnecting')",
+    );
+    bob.expect("* alice joined\r\n");
+    b.wait_for("the notice gone", &shown("status").replace("return !", "return "));
 
     let png = b.screenshot();
     let path = dir.path().join("page.png");

@@ -110,7 +110,8 @@
     }
     if (line.startsWith("! ")) {
       $("login-error").textContent = line.slice(2);
-      if (state === "auth") toLogin();
+      // Refused with the token (banned, too many sessions): ask, rather than try again.
+      if (state === "auth") { token = ""; toLogin(); }
     }
   }
 
