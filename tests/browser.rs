@@ -102,7 +102,10 @@ fn a_browser_registers_chats_with_telnet_and_comes_back_by_token() {
         "return document.getElementById('status').textContent.includes('Reconnecting')",
     );
     bob.expect("* alice joined\r\n");
-    b.wait_for("the notice gone", &shown("status").replace("return !", "return "));
+    b.wait_for(
+        "the notice gone",
+        &shown("status").replace("return !", "return "),
+    );
 
     let png = b.screenshot();
     let path = dir.path().join("page.png");

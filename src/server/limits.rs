@@ -306,9 +306,9 @@ impl Limits {
     pub fn failed(&self, ip: IpAddr, account: Option<&str>) {
         let m = &super::metrics::METRICS;
         super::metrics::inc(if account.is_some() {
-            &m.failed_password
+            &m.failures[0]
         } else {
-            &m.failed_other
+            &m.failures[1]
         });
         let now = Instant::now();
         let exempt = self.allowed(ip);

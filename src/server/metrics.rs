@@ -20,15 +20,13 @@ pub struct Metrics {
     /// Logins by method: password, registered, token, key.
     pub logins: [AtomicU64; 4],
     /// Failed logins: a wrong password for an account, and an unknown name or a bad token.
-    pub failed_password: AtomicU64,
-    pub failed_other: AtomicU64,
+    pub failures: [AtomicU64; 2],
     /// Refused at accept: banned address, too many at once from it, too fast, server full.
     pub refused: [AtomicU64; 4],
     pub messages: AtomicU64,
     pub deliveries: AtomicU64,
     /// Clients cut off for not reading: over `--max-backlog`, stuck for `--send-timeout`.
-    pub cut_backlog: AtomicU64,
-    pub cut_stuck: AtomicU64,
+    pub cut: [AtomicU64; 2],
     /// Messages per hub commit.
     pub batch: Histogram<{ BATCH_BOUNDS.len() }>,
     /// Seconds per hub commit, in microseconds.
@@ -60,13 +58,11 @@ pub static METRICS: Metrics = Metrics {
     connections: [const { AtomicU64::new(0) }; VIAS],
     open: [const { AtomicU64::new(0) }; VIAS],
     logins: [const { AtomicU64::new(0) }; 4],
-    failed_password: AtomicU64::new(0),
-    failed_other: AtomicU64::new(0),
+    failures: [const { AtomicU64::new(0) }; 2],
     refused: [const { AtomicU64::new(0) }; 4],
     messages: AtomicU64::new(0),
     deliveries: AtomicU64::new(0),
-    cut_backlog: AtomicU64::new(0),
-    cut_stuck: AtomicU64::new(0),
+    cut: [const { AtomicU64::new(0) }; 2],
     batch: Histogram::new(&BATCH_BOUNDS),
     commit_us: Histogram::new(&COMMIT_BOUNDS_US),
     http: [const { AtomicU64::new(0) }; 4],
@@ -202,15 +198,12 @@ pub fn render(g: &Gauges) -> String {
         "counter",
         "Failed logins: a wrong password, or an unknown name or bad token.",
     );
-    let _ = writeln!(
+    labelled(
         o,
-        "besedka_login_failures_total{{reason=\"password\"}} {}",
-        m.failed_password.load(Relaxed)
-    );
-    let _ = writeln!(
-        o,
-        "besedka_login_failures_total{{reason=\"name_or_token\"}} {}",
-        m.failed_other.load(Relaxed)
+        "besedka_login_failures_total",
+        "reason",
+        &["password", "name_or_token"],
+        &m.failures,
     );
     series(
         o,
@@ -257,15 +250,12 @@ pub fn render(g: &Gauges) -> String {
         "counter",
         "Clients disconnected for not reading.",
     );
-    let _ = writeln!(
+    labelled(
         o,
-        "besedka_clients_cut_total{{reason=\"backlog\"}} {}",
-        m.cut_backlog.load(Relaxed)
-    );
-    let _ = writeln!(
-        o,
-        "besedka_clients_cut_total{{reason=\"send_timeout\"}} {}",
-        m.cut_stuck.load(Relaxed)
+        "besedka_clients_cut_total",
+        "reason",
+        &["backlog", "send_timeout"],
+        &m.cut,
     );
     series(
         o,

@@ -278,8 +278,8 @@ fn gone(c: &mut Client, kind: std::io::ErrorKind) {
 
 fn cut(c: &mut Client, why: Cut, bound: usize) {
     crate::server::metrics::inc(match why {
-        Cut::Backlog => &METRICS.cut_backlog,
-        Cut::Stuck => &METRICS.cut_stuck,
+        Cut::Backlog => &METRICS.cut[0],
+        Cut::Stuck => &METRICS.cut[1],
     });
     match why {
         Cut::Backlog => log::warn!(

@@ -54,6 +54,42 @@ impl fmt::Display for Via {
     }
 }
 
+/// Serves a connection whose transport a relay thread terminates (TLS, WebSocket): makes a
+/// Unix socket pair, starts `relay` (named `name`) on one end, runs the ordinary session on
+/// the other, and when the session is over ends the relay and waits for it.
+fn relayed(
+    shared: &crate::server::Shared,
+    conn: crate::server::hub::ConnId,
+    addr: std::net::SocketAddr,
+    via: Via,
+    relay: impl FnOnce(UnixStream) + Send + 'static,
+) {
+    let (theirs, ours) = match UnixStream::pair() {
+        Ok(pair) => pair,
+        Err(e) => {
+            log::warn!("{addr}: cannot make a socket pair: {e}");
+            return;
+        }
+    };
+    let session_end = Arc::new(Socket::from(ours));
+    // From now on shutdown reaches the session through its end of the pair.
+    crate::server::lock(&shared.conns).insert(conn, session_end.clone());
+    let relay = std::thread::Builder::new()
+        .name(format!("{via}-relay"))
+        .stack_size(64 * 1024)
+        .spawn(move || relay(theirs));
+    let relay = match relay {
+        Ok(handle) => handle,
+        Err(e) => {
+            log::warn!("{addr}: cannot start the {via} relay: {e}");
+            return;
+        }
+    };
+    crate::server::connection::run(shared, conn, session_end.clone(), addr, via, None);
+    release(shared, conn, &session_end);
+    let _ = relay.join();
+}
+
 /// After a relayed session ended: closes the session's end of the pair, which ends the relay,
 /// once the hub has let go of it (it sends the client's last words, such as `* Bye.`, when it
 /// handles the session's `Leave`), or after a second at most.

@@ -24,9 +24,9 @@ use rustls::{ServerConfig, ServerConnection};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::{end, release, wait_pair, Socket, Via};
+use super::{end, relayed, wait_pair, Socket, Via};
 use crate::server::hub::ConnId;
-use crate::server::{connection, lock, Shared};
+use crate::server::Shared;
 
 /// How often a handshake in progress looks at its deadline and at shutdown.
 const HANDSHAKE_STEP: Duration = Duration::from_millis(250);
@@ -97,30 +97,9 @@ pub fn serve(
             return;
         }
     };
-    let (theirs, ours) = match UnixStream::pair() {
-        Ok(pair) => pair,
-        Err(e) => {
-            log::warn!("{addr}: cannot make a socket pair: {e}");
-            return;
-        }
-    };
-    let session_end = Arc::new(Socket::from(ours));
-    // From now on shutdown reaches the session through its end of the pair.
-    lock(&shared.conns).insert(conn, session_end.clone());
-    let relay = std::thread::Builder::new()
-        .name("tls-relay".into())
-        .stack_size(64 * 1024)
-        .spawn(move || relay(tls, tcp, theirs));
-    let relay = match relay {
-        Ok(handle) => handle,
-        Err(e) => {
-            log::warn!("{addr}: cannot start the TLS relay: {e}");
-            return;
-        }
-    };
-    connection::run(shared, conn, session_end.clone(), addr, Via::Tls, None);
-    release(shared, conn, &session_end);
-    let _ = relay.join();
+    relayed(shared, conn, addr, Via::Tls, move |plain| {
+        relay(tls, tcp, plain)
+    });
 }
 
 /// Runs the handshake in steps, so a client that never finishes it is cut at the login

@@ -21,11 +21,11 @@ use tungstenite::handshake::derive_accept_key;
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
-use super::super::{end, release, wait_pair};
+use super::super::{end, relayed, wait_pair};
 use super::{respond, Request, Socket, Web};
 use crate::server::hub::ConnId;
 use crate::server::transport::Via;
-use crate::server::{connection, lock, Shared};
+use crate::server::Shared;
 
 /// Bytes from the browser held for the session at most before the relay stops reading it.
 const HOLD: usize = 64 * 1024;
@@ -128,29 +128,9 @@ pub fn serve(
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE));
     let socket = WebSocket::from_raw_socket(Stream(tcp.clone()), Role::Server, Some(config));
-    let (theirs, ours) = match UnixStream::pair() {
-        Ok(pair) => pair,
-        Err(e) => {
-            log::warn!("{addr}: cannot make a socket pair: {e}");
-            return;
-        }
-    };
-    let session_end = Arc::new(Socket::from(ours));
-    lock(&shared.conns).insert(conn, session_end.clone());
-    let relay = std::thread::Builder::new()
-        .name("ws-relay".into())
-        .stack_size(64 * 1024)
-        .spawn(move || relay(socket, tcp, theirs));
-    let relay = match relay {
-        Ok(handle) => handle,
-        Err(e) => {
-            log::warn!("{addr}: cannot start the WebSocket relay: {e}");
-            return;
-        }
-    };
-    connection::run(shared, conn, session_end.clone(), addr, Via::Web, None);
-    release(shared, conn, &session_end);
-    let _ = relay.join();
+    relayed(shared, conn, addr, Via::Web, move |plain| {
+        relay(socket, tcp, plain)
+    });
 }
 
 /// Drops telnet commands from the session's output (`IAC x`, `IAC WILL|WONT|DO|DONT x`).
