@@ -94,6 +94,33 @@ fn a_browser_registers_chats_with_telnet_and_comes_back_by_token() {
     b.click("#say-form button");
     bob.expect("] alice: back after a reload\r\n");
 
+    // Rooms: make one from the side panel, set its topic with a typed command, switch back by
+    // clicking the lobby in the list.
+    b.type_in("#join", "tea\n");
+    b.wait_for(
+        "#tea in the header",
+        "return document.getElementById('room').textContent === '#tea'",
+    );
+    bob.expect("* alice left for #tea\r\n");
+    b.type_in("#say", "/topic Green or black?\n");
+    b.wait_for(
+        "the topic in the header",
+        "return document.getElementById('topic').textContent === 'Green or black?'",
+    );
+    b.wait_for(
+        "#tea in the room list",
+        "return document.getElementById('rooms').textContent.includes('#tea')",
+    );
+    b.script(
+        "Array.from(document.querySelectorAll('#rooms li'))
+             .find(li => li.dataset.room === '#lobby').click(); return true",
+    );
+    b.wait_for(
+        "#lobby in the header",
+        "return document.getElementById('room').textContent === '#lobby'",
+    );
+    bob.expect("* alice joined #lobby\r\n");
+
     // Dropped by the server: the page says so, and comes back by itself with the token.
     server.command("kick alice");
     bob.expect("* server kicked alice");
@@ -105,6 +132,14 @@ fn a_browser_registers_chats_with_telnet_and_comes_back_by_token() {
     b.wait_for(
         "the notice gone",
         &shown("status").replace("return !", "return "),
+    );
+    // The replay after the reconnect replaces what was shown: nothing twice.
+    b.wait_for_text("back after a reload");
+    assert_eq!(
+        b.script(
+            "return document.getElementById('log').textContent.split('hello from chromium').length"
+        ),
+        2
     );
 
     let png = b.screenshot();

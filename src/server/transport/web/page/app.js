@@ -18,6 +18,8 @@
   let inListing = false;
   let listingShown = false;
   let refreshTimer = null;
+  // The next "* You are in" is the login's (after the missed private messages), not a /join.
+  let freshLogin = false;
   const history = [];
   let historyAt = 0;
 
@@ -69,6 +71,10 @@
 
   function toChat() {
     state = "chat";
+    // What a login shows (missed private messages, the room's history) replaces what an
+    // earlier connection showed, so a reconnect repeats nothing.
+    $("log").replaceChildren();
+    freshLogin = true;
     show("login", false); show("chat", true); show("side", true); show("logout", true);
     $("login-error").textContent = "";
     $("password").value = ""; $("repeat").value = "";
@@ -146,6 +152,9 @@
     if ((m = /^\* You are in (#\S+?)\.(?: Topic: (.*))?$/.exec(line))) {
       setRoom(m[1]);
       $("topic").textContent = m[2] || "";
+      // Another room: its history follows; the old room's lines go (one room at a time).
+      if (!freshLogin) $("log").replaceChildren();
+      freshLogin = false;
       refreshSoon(true);
       return append(line, "notice");
     }
