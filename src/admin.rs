@@ -7,7 +7,7 @@
 
 use std::io::{self, BufRead, IsTerminal, Write};
 
-use rusqlite::Connection;
+use crate::store::Conn;
 
 use crate::auth::{Hasher, MIN_PASSWORD_CHARS};
 use crate::server::moderation::{for_how_long, parse_net, parse_request, CONSOLE};
@@ -17,7 +17,7 @@ use crate::store::{roles, users};
 
 type Result<T> = std::result::Result<T, String>;
 
-fn user(db: &Connection, name: &str) -> Result<users::User> {
+fn user(db: &Conn, name: &str) -> Result<users::User> {
     users::find(db, name)
         .map_err(|e| e.to_string())?
         .map(|(u, _)| u)
@@ -88,7 +88,7 @@ pub fn read_new_password() -> Result<String> {
 }
 
 /// Creates an account with the same rules as registration.
-pub fn useradd(db: &Connection, name: &str, password: &str) -> Result<users::User> {
+pub fn useradd(db: &Conn, name: &str, password: &str) -> Result<users::User> {
     if !valid_name(name) {
         return Err(format!("invalid name {name:?}: names are {NAME_RULE}"));
     }
@@ -115,7 +115,7 @@ pub fn useradd(db: &Connection, name: &str, password: &str) -> Result<users::Use
 }
 
 /// `ban NAME|ADDRESS|CIDR [DURATION] [REASON]`.
-pub fn ban(db: &Connection, target: &str, rest: &str) -> Result<String> {
+pub fn ban(db: &Conn, target: &str, rest: &str) -> Result<String> {
     let args = format!("{target} {rest}");
     let req = parse_request(&args)?;
     let how_long = for_how_long(req.duration);
@@ -145,7 +145,7 @@ pub fn ban(db: &Connection, target: &str, rest: &str) -> Result<String> {
 }
 
 /// `unban NAME|ADDRESS|CIDR`.
-pub fn unban(db: &Connection, target: &str) -> Result<String> {
+pub fn unban(db: &Conn, target: &str) -> Result<String> {
     let (kind, value) = match parse_net(target) {
         Some(net) => (Kind::Ip, net.to_string()),
         None => (Kind::Name, users::name_key(&user(db, target)?.name)),
@@ -157,7 +157,7 @@ pub fn unban(db: &Connection, target: &str) -> Result<String> {
 }
 
 /// `mute NAME [DURATION] [REASON]`.
-pub fn mute(db: &Connection, name: &str, rest: &str) -> Result<String> {
+pub fn mute(db: &Conn, name: &str, rest: &str) -> Result<String> {
     let args = format!("{name} {rest}");
     let req = parse_request(&args)?;
     let u = user(db, req.target)?;
@@ -174,7 +174,7 @@ pub fn mute(db: &Connection, name: &str, rest: &str) -> Result<String> {
 }
 
 /// `unmute NAME`.
-pub fn unmute(db: &Connection, name: &str) -> Result<String> {
+pub fn unmute(db: &Conn, name: &str) -> Result<String> {
     let u = user(db, name)?;
     if !bans::remove(db, Kind::Mute, &users::name_key(&u.name)).map_err(|e| e.to_string())? {
         return Err(format!("{} is not muted", u.name));
@@ -183,7 +183,7 @@ pub fn unmute(db: &Connection, name: &str) -> Result<String> {
 }
 
 /// `op NAME` / `deop NAME`.
-pub fn set_op(db: &Connection, name: &str, op: bool) -> Result<String> {
+pub fn set_op(db: &Conn, name: &str, op: bool) -> Result<String> {
     let shown = roles::set(db, name, op)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no such user: {name}"))?;

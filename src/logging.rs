@@ -140,7 +140,7 @@ pub fn init(
     Ok(sink)
 }
 
-fn write_loop(conn: rusqlite::Connection, rx: Receiver<Msg>, dropped: Arc<AtomicU64>) {
+fn write_loop(conn: crate::store::Conn, rx: Receiver<Msg>, dropped: Arc<AtomicU64>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut acks = Vec::new();
     let mut stop = false;

@@ -267,7 +267,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
 }
 
 /// The id of the room `name` (`#lobby` or `lobby`), or why there is none.
-fn find_room(db: &rusqlite::Connection, name: &str) -> Result<i64, String> {
+fn find_room(db: &crate::store::Conn, name: &str) -> Result<i64, String> {
     let typed = if name.starts_with('#') {
         name.to_string()
     } else {

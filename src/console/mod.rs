@@ -206,7 +206,7 @@ impl Console<'_> {
     fn db<T>(
         &self,
         out: &mut dyn Write,
-        f: impl FnOnce(&rusqlite::Connection) -> crate::Result<T>,
+        f: impl FnOnce(&crate::store::Conn) -> crate::Result<T>,
     ) -> io::Result<Option<T>> {
         match self.server.store().conn().and_then(|c| f(&c)) {
             Ok(v) => Ok(Some(v)),

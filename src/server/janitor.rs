@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
+use crate::store::Conn;
 
 use super::hub::Event;
 use super::Shared;
@@ -28,7 +28,7 @@ pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const BATCH_PAUSE: Duration = Duration::from_millis(20);
 
 /// Runs until `stop` is dropped (or sent to).
-pub fn run(shared: &Shared, conn: Connection, stop: Receiver<()>) {
+pub fn run(shared: &Shared, conn: Conn, stop: Receiver<()>) {
     let mut pruned_at: Option<Instant> = None;
     let stopped = |wait| !matches!(stop.recv_timeout(wait), Err(RecvTimeoutError::Timeout));
     loop {
@@ -96,7 +96,7 @@ pub fn give_back_memory() {
 const INDEX_BATCH: u32 = 2_000;
 
 /// Indexes what is new, a batch at a time with a pause between; false if told to stop.
-fn index_new_messages(conn: &Connection, stopped: &dyn Fn(Duration) -> bool) -> bool {
+fn index_new_messages(conn: &Conn, stopped: &dyn Fn(Duration) -> bool) -> bool {
     loop {
         match search::index_batch(conn, INDEX_BATCH) {
             Ok(n) if n < INDEX_BATCH as usize => return true,

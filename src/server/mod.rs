@@ -154,7 +154,7 @@ pub fn start(
         None => None,
     };
     let moderation = Arc::new(Moderation::default());
-    moderation.reload(&*store.conn()?)?;
+    moderation.reload(&store.conn()?)?;
     let (tx, inbox) = hub::channel()?;
     let stats = Arc::new(Stats::default());
     let hub = Hub::new(
@@ -356,7 +356,7 @@ impl Server {
         if !policy.is_on() {
             return Ok(None);
         }
-        let n = retention::prune(&*self.shared.store.conn()?, &policy)?;
+        let n = retention::prune(&self.shared.store.conn()?, &policy)?;
         self.shared.pruned.fetch_add(n as u64, Ordering::Relaxed);
         Ok(Some(n))
     }

@@ -12,8 +12,8 @@ use std::net::IpAddr;
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
 
+use crate::store::Conn;
 use ipnet::IpNet;
-use rusqlite::Connection;
 
 use super::hub::Event;
 use super::protocol::notice;
@@ -51,7 +51,7 @@ fn in_force(ban: &Ban, now: &str) -> bool {
 
 impl Moderation {
     /// Reads what is in force from the database; returns whether it changed.
-    pub fn reload(&self, conn: &Connection) -> Result<bool> {
+    pub fn reload(&self, conn: &Conn) -> Result<bool> {
         let mut snap = Snapshot::default();
         for ban in bans::active(conn)? {
             match ban.kind {
@@ -226,7 +226,7 @@ pub struct Moderator<'a> {
 pub type Outcome = std::result::Result<String, String>;
 
 impl Moderator<'_> {
-    fn db<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> std::result::Result<T, String> {
+    fn db<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> std::result::Result<T, String> {
         self.shared.store.conn().and_then(|c| f(&c)).map_err(|e| {
             log::error!("moderation by {}: {e}", self.by);
             "the database is unavailable; nothing was changed".to_string()

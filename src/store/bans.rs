@@ -4,9 +4,10 @@
 //! ([`crate::server::moderation`]) and reloads it after every change and every few seconds, so a
 //! ban made with `besedka ban` from a shell reaches a running server too.
 
+use super::Conn;
 use std::time::Duration;
 
-use rusqlite::{params, Connection};
+use rusqlite::params;
 
 use super::NOW;
 use crate::error::Result;
@@ -55,13 +56,14 @@ pub struct Ban {
 /// Adds a ban or mute, replacing an earlier one on the same value (so `ban bob 1h` after
 /// `ban bob` shortens it, as the operator asked). `ttl` `None` is forever.
 pub fn add(
-    conn: &Connection,
+    c: &Conn,
     kind: Kind,
     value: &str,
     reason: &str,
     ttl: Option<Duration>,
     by: &str,
 ) -> Result<Ban> {
+    let conn = c.lite();
     let ttl = ttl.map(|d| format!("+{} seconds", d.as_secs()));
     let sql = format!(
         "INSERT INTO bans (kind, value, reason, created_at, expires_at, created_by)
@@ -81,22 +83,24 @@ pub fn add(
 /// Bans a user by name and revokes every token of theirs, in one transaction: a banned user
 /// keeps no way back in but the password once the ban ends.
 pub fn ban_user(
-    conn: &Connection,
+    c: &Conn,
     user_id: i64,
     key: &str,
     reason: &str,
     ttl: Option<Duration>,
     by: &str,
 ) -> Result<Ban> {
+    let conn = c.lite();
     let tx = conn.unchecked_transaction()?;
-    let ban = add(&tx, Kind::Name, key, reason, ttl, by)?;
-    super::tokens::revoke_user(&tx, user_id)?;
+    let ban = add(c, Kind::Name, key, reason, ttl, by)?;
+    super::tokens::revoke_user(c, user_id)?;
     tx.commit()?;
     Ok(ban)
 }
 
 /// Lifts a ban or mute; returns whether one was in force.
-pub fn remove(conn: &Connection, kind: Kind, value: &str) -> Result<bool> {
+pub fn remove(c: &Conn, kind: Kind, value: &str) -> Result<bool> {
+    let conn = c.lite();
     let sql = format!(
         "DELETE FROM bans WHERE kind = ?1 AND value = ?2
          RETURNING expires_at IS NULL OR expires_at > {NOW}"
@@ -109,7 +113,8 @@ pub fn remove(conn: &Connection, kind: Kind, value: &str) -> Result<bool> {
 }
 
 /// Every ban and mute still in force, oldest first.
-pub fn active(conn: &Connection) -> Result<Vec<Ban>> {
+pub fn active(c: &Conn) -> Result<Vec<Ban>> {
+    let conn = c.lite();
     let sql = format!(
         "SELECT kind, value, reason, created_at, expires_at, created_by FROM bans
          WHERE expires_at IS NULL OR expires_at > {NOW} ORDER BY id"
@@ -120,7 +125,8 @@ pub fn active(conn: &Connection) -> Result<Vec<Ban>> {
 }
 
 /// Deletes expired rows; returns how many.
-pub fn delete_expired(conn: &Connection) -> Result<usize> {
+pub fn delete_expired(c: &Conn) -> Result<usize> {
+    let conn = c.lite();
     let sql = format!("DELETE FROM bans WHERE expires_at <= {NOW}");
     Ok(conn.prepare_cached(&sql)?.execute([])?)
 }
@@ -180,11 +186,12 @@ mod tests {
         )
         .unwrap();
         add(&db, Kind::Name, "eve", "", None, "server").unwrap();
-        db.execute(
-            "UPDATE bans SET expires_at = '2000-01-01T00:00:00Z' WHERE value = 'bob'",
-            [],
-        )
-        .unwrap();
+        db.lite()
+            .execute(
+                "UPDATE bans SET expires_at = '2000-01-01T00:00:00Z' WHERE value = 'bob'",
+                [],
+            )
+            .unwrap();
         let left: Vec<String> = active(&db).unwrap().into_iter().map(|b| b.value).collect();
         assert_eq!(left, ["eve"]);
         assert!(
@@ -200,11 +207,12 @@ mod tests {
             "server",
         )
         .unwrap();
-        db.execute(
-            "UPDATE bans SET expires_at = '2000-01-01T00:00:00Z' WHERE value = 'bob'",
-            [],
-        )
-        .unwrap();
+        db.lite()
+            .execute(
+                "UPDATE bans SET expires_at = '2000-01-01T00:00:00Z' WHERE value = 'bob'",
+                [],
+            )
+            .unwrap();
         assert_eq!(delete_expired(&db).unwrap(), 1);
         assert_eq!(active(&db).unwrap().len(), 1);
     }

@@ -1,6 +1,7 @@
 //! The `logs` table: the server's log records, written by the logging sink.
 
-use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+use super::Conn;
+use rusqlite::{params, Transaction, TransactionBehavior};
 
 use crate::error::Result;
 
@@ -18,7 +19,8 @@ pub struct Record {
 }
 
 /// Inserts records in one transaction and trims the table to [`MAX_ROWS`].
-pub fn insert(conn: &Connection, records: &[Record]) -> Result<()> {
+pub fn insert(c: &Conn, records: &[Record]) -> Result<()> {
+    let conn = c.lite();
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     {
         let mut stmt = tx.prepare_cached(
@@ -35,7 +37,8 @@ pub fn insert(conn: &Connection, records: &[Record]) -> Result<()> {
 }
 
 /// The last `limit` records, oldest first; with `levels`, only records of those levels.
-pub fn recent(conn: &Connection, limit: u32, levels: Option<&[&str]>) -> Result<Vec<Record>> {
+pub fn recent(c: &Conn, limit: u32, levels: Option<&[&str]>) -> Result<Vec<Record>> {
+    let conn = c.lite();
     let levels = levels.map(|l| l.join(","));
     let mut stmt = conn.prepare_cached(
         "SELECT created_at, level, target, message FROM logs
@@ -56,12 +59,14 @@ pub fn recent(conn: &Connection, limit: u32, levels: Option<&[&str]>) -> Result<
 }
 
 /// `DELETE FROM logs`; returns how many records were removed.
-pub fn clear(conn: &Connection) -> Result<usize> {
+pub fn clear(c: &Conn) -> Result<usize> {
+    let conn = c.lite();
     Ok(conn.execute("DELETE FROM logs", [])?)
 }
 
 /// How many records are stored.
-pub fn count(conn: &Connection) -> Result<i64> {
+pub fn count(c: &Conn) -> Result<i64> {
+    let conn = c.lite();
     Ok(conn.query_row("SELECT count(*) FROM logs", [], |r| r.get(0))?)
 }
 

@@ -1,6 +1,7 @@
 //! The `messages` table: the chat history, public and private.
 
-use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+use super::Conn;
+use rusqlite::{params, Transaction, TransactionBehavior};
 
 use super::NOW;
 use crate::error::Result;
@@ -49,7 +50,8 @@ pub struct Message {
 
 /// Commits `batch` in one transaction and fills in each message's `id` and `created_at`.
 /// All or nothing: on error nothing is stored and the messages must not be shown.
-pub fn commit(conn: &Connection, batch: &mut [Message]) -> Result<()> {
+pub fn commit(c: &Conn, batch: &mut [Message]) -> Result<()> {
+    let conn = c.lite();
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     {
         let mut insert = tx.prepare_cached(&format!(
@@ -123,12 +125,13 @@ const VISIBLE: &str = concat!(
 /// Three index-driven scans of at most `limit` rows each, merged: the cost does not depend
 /// on how many rows of other kinds (other rooms, someone's private flood) lie in between.
 pub fn visible(
-    conn: &Connection,
+    c: &Conn,
     room: i64,
     viewer: Option<i64>,
     limit: u32,
     before: Option<i64>,
 ) -> Result<Vec<Message>> {
+    let conn = c.lite();
     let mut stmt = conn.prepare_cached(VISIBLE)?;
     let rows = stmt.query_map(
         params![
@@ -147,12 +150,13 @@ pub fn visible(
 /// Private messages to `user_id` from others with `after < id <= upto`, oldest first, at most
 /// `limit` (the newest of them), and how many there are in all.
 pub fn private_since(
-    conn: &Connection,
+    c: &Conn,
     user_id: i64,
     after: i64,
     upto: i64,
     limit: u32,
 ) -> Result<(Vec<Message>, i64)> {
+    let conn = c.lite();
     let total: i64 = conn.query_row(
         "SELECT count(*) FROM messages
          WHERE recipient_id = ?1 AND author_id IS NOT ?1 AND id > ?2 AND id <= ?3",
@@ -177,7 +181,8 @@ pub fn private_since(
 /// The last `limit` public messages of every room, newest first (for `/mentions`, which
 /// filters them). Walks the table from its newest row (no index: the planner must not sort
 /// a room index's rows instead).
-pub fn recent_public(conn: &Connection, limit: u32) -> Result<Vec<Message>> {
+pub fn recent_public(c: &Conn, limit: u32) -> Result<Vec<Message>> {
+    let conn = c.lite();
     let mut stmt = conn.prepare_cached(concat!(
         "SELECT ",
         message_columns!(),
@@ -191,7 +196,8 @@ pub fn recent_public(conn: &Connection, limit: u32) -> Result<Vec<Message>> {
 }
 
 /// The id of the newest message (0 if none): where the hub's watermark starts.
-pub fn last_id(conn: &Connection) -> Result<i64> {
+pub fn last_id(c: &Conn) -> Result<i64> {
+    let conn = c.lite();
     Ok(
         conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
             r.get(0)
@@ -201,7 +207,8 @@ pub fn last_id(conn: &Connection) -> Result<i64> {
 
 /// The last `limit` messages of every kind, private ones included, oldest first (for the
 /// operator's `besedka history`).
-pub fn recent(conn: &Connection, limit: u32) -> Result<Vec<Message>> {
+pub fn recent(c: &Conn, limit: u32) -> Result<Vec<Message>> {
+    let conn = c.lite();
     let mut stmt = conn.prepare_cached(concat!(
         "SELECT ",
         message_columns!(),
@@ -232,7 +239,8 @@ pub(crate) fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message>
 }
 
 /// How many messages are stored.
-pub fn count(conn: &Connection) -> Result<i64> {
+pub fn count(c: &Conn) -> Result<i64> {
+    let conn = c.lite();
     Ok(conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?)
 }
 
@@ -303,9 +311,11 @@ mod tests {
         let b = users::create(&db, "bob", "h").unwrap().unwrap();
         let mut batch = vec![msg(&a, None, "public"), msg(&b, Some(&a), "secret")];
         commit(&db, &mut batch).unwrap();
-        db.execute("DELETE FROM users WHERE id = ?1", [a.id])
+        db.lite()
+            .execute("DELETE FROM users WHERE id = ?1", [a.id])
             .unwrap();
         let rows: Vec<(Option<i64>, String)> = db
+            .lite()
             .prepare("SELECT author_id, body FROM messages ORDER BY id")
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -335,6 +345,7 @@ mod tests {
         // The plan of the very statement visible() runs reads each of the three partial
         // indexes and never scans the table itself.
         let plan: Vec<String> = db
+            .lite()
             .prepare(&format!("EXPLAIN QUERY PLAN {VISIBLE}"))
             .unwrap()
             .query_map(params![a.id, 5, i64::MAX, LOBBY], |r| r.get::<_, String>(3))

@@ -5,6 +5,7 @@
 //! the hub can keep one dedicated connection while sessions borrow from the pool.
 
 pub mod bans;
+mod conn;
 pub mod logs;
 pub mod messages;
 pub mod retention;
@@ -21,6 +22,8 @@ use std::time::Duration;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 use rusqlite_migration::{Migrations, M};
+
+pub use conn::{Conn, Lite};
 
 use crate::error::Result;
 
@@ -153,23 +156,24 @@ impl Store {
     }
 
     /// Borrows a pooled connection for a short piece of work.
-    pub fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>> {
-        Ok(self.pool.get()?)
+    pub fn conn(&self) -> Result<Conn> {
+        Ok(Conn::Sqlite(Lite::Pooled(self.pool.get()?)))
     }
 
     /// A connection of its own, outside the pool, for a long-lived owner (the hub).
-    pub fn dedicated(&self) -> Result<Connection> {
+    pub fn dedicated(&self) -> Result<Conn> {
         let conn = Connection::open(&self.path)?;
         configure(&conn, self.sync)?;
-        Ok(conn)
+        Ok(Conn::sqlite(conn))
     }
 
     /// The durability in force, as a pooled connection reports it (`PRAGMA synchronous`):
     /// `full`, `normal`, or why it cannot be read.
     pub fn synchronous(&self) -> String {
-        let read = self
-            .conn()
-            .and_then(|c| Ok(c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?));
+        let read = self.conn().and_then(|c| {
+            Ok(c.lite()
+                .query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?)
+        });
         match read {
             Ok(0) => "off".into(),
             Ok(1) => "normal".into(),
@@ -183,11 +187,11 @@ impl Store {
 
 /// A fresh in-memory database with the schema, for unit tests.
 #[cfg(test)]
-pub(crate) fn test_db() -> Connection {
+pub(crate) fn test_db() -> Conn {
     let mut conn = Connection::open_in_memory().expect("in-memory db");
     configure(&conn, Durability::Full).expect("pragmas");
     migrations().to_latest(&mut conn).expect("migrations");
-    conn
+    Conn::sqlite(conn)
 }
 
 #[cfg(test)]

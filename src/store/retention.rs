@@ -5,7 +5,8 @@
 //! hub's commits never wait long behind it. It never deletes one of the newest `keep_public`
 //! public messages of any room (what a user sees on coming into it), whatever the policy says.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::Conn;
+use rusqlite::{params, OptionalExtension};
 
 use crate::error::Result;
 
@@ -33,7 +34,8 @@ pub const BATCH: usize = 500;
 
 /// Deletes at most `batch` of the oldest messages the policy lets go; returns how many went.
 /// Call again until it returns 0.
-pub fn prune_batch(conn: &Connection, policy: &Policy, batch: usize) -> Result<usize> {
+pub fn prune_batch(c: &Conn, policy: &Policy, batch: usize) -> Result<usize> {
+    let conn = c.lite();
     if !policy.is_on() {
         return Ok(0);
     }
@@ -77,10 +79,10 @@ pub fn prune_batch(conn: &Connection, policy: &Policy, batch: usize) -> Result<u
 }
 
 /// Runs batches until nothing more goes; returns the total.
-pub fn prune(conn: &Connection, policy: &Policy) -> Result<usize> {
+pub fn prune(c: &Conn, policy: &Policy) -> Result<usize> {
     let mut total = 0;
     loop {
-        let n = prune_batch(conn, policy, BATCH)?;
+        let n = prune_batch(c, policy, BATCH)?;
         if n == 0 {
             return Ok(total);
         }
@@ -94,22 +96,26 @@ mod tests {
     use crate::store::{messages, test_db, users};
 
     /// `n` public messages in `#lobby`, the first half `old_days` old.
-    fn fill(db: &Connection, n: i64, old_days: i64) {
+    fn fill(db: &Conn, n: i64, old_days: i64) {
         users::create(db, "alice", "h").unwrap();
         users::create(db, "bob", "h").unwrap();
         for i in 0..n {
             let age = if i < n / 2 { old_days } else { 0 };
-            db.execute(
-                "INSERT INTO messages (created_at, author_id, author_name, room_id, body)
+            db.lite()
+                .execute(
+                    "INSERT INTO messages (created_at, author_id, author_name, room_id, body)
                  VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1), 1, 'alice', 1, ?2)",
-                params![format!("-{age} days"), format!("m{i}")],
-            )
-            .unwrap();
+                    params![format!("-{age} days"), format!("m{i}")],
+                )
+                .unwrap();
         }
     }
 
-    fn bodies(db: &Connection) -> Vec<String> {
-        let mut stmt = db.prepare("SELECT body FROM messages ORDER BY id").unwrap();
+    fn bodies(db: &Conn) -> Vec<String> {
+        let mut stmt = db
+            .lite()
+            .prepare("SELECT body FROM messages ORDER BY id")
+            .unwrap();
         let rows = stmt.query_map([], |r| r.get(0)).unwrap();
         rows.collect::<rusqlite::Result<_>>().unwrap()
     }
@@ -158,12 +164,13 @@ mod tests {
             panic!("#quiet not made");
         };
         // The quiet room's two lines are the oldest of all, and old.
-        db.execute(
-            "UPDATE messages SET room_id = ?1, created_at = '2000-01-01T00:00:00Z'
+        db.lite()
+            .execute(
+                "UPDATE messages SET room_id = ?1, created_at = '2000-01-01T00:00:00Z'
              WHERE body IN ('m0', 'm1')",
-            [quiet.id],
-        )
-        .unwrap();
+                [quiet.id],
+            )
+            .unwrap();
         let policy = Policy {
             days: Some(30),
             messages: None,
@@ -179,11 +186,12 @@ mod tests {
         let db = test_db();
         fill(&db, 10, 40);
         // Everything is old and over the count, but the newest 6 public ones are kept.
-        db.execute(
-            "UPDATE messages SET created_at = '2000-01-01T00:00:00Z'",
-            [],
-        )
-        .unwrap();
+        db.lite()
+            .execute(
+                "UPDATE messages SET created_at = '2000-01-01T00:00:00Z'",
+                [],
+            )
+            .unwrap();
         let policy = Policy {
             days: Some(1),
             messages: Some(1),

@@ -1,13 +1,15 @@
 //! The `users.role` column: who is an operator.
 
-use rusqlite::{params, Connection};
+use super::Conn;
+use rusqlite::params;
 
 use super::users::name_key;
 use crate::error::Result;
 
 /// Makes a user an operator (`op`) or not; returns the name as registered, or `None` if there
 /// is no such user.
-pub fn set(conn: &Connection, name: &str, op: bool) -> Result<Option<String>> {
+pub fn set(c: &Conn, name: &str, op: bool) -> Result<Option<String>> {
+    let conn = c.lite();
     let role = if op { "op" } else { "user" };
     let mut stmt =
         conn.prepare_cached("UPDATE users SET role = ?1 WHERE name_key = ?2 RETURNING name")?;
@@ -19,7 +21,8 @@ pub fn set(conn: &Connection, name: &str, op: bool) -> Result<Option<String>> {
 }
 
 /// The name keys of every operator.
-pub fn ops(conn: &Connection) -> Result<Vec<String>> {
+pub fn ops(c: &Conn) -> Result<Vec<String>> {
+    let conn = c.lite();
     let mut stmt = conn.prepare_cached("SELECT name_key FROM users WHERE role = 'op'")?;
     let rows = stmt.query_map([], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -1,7 +1,8 @@
 //! The `rooms` table: where public lines are said. `#lobby` (id [`LOBBY`]) always exists;
 //! other rooms are made by `/join` and kept (with their topic) when everyone has left.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use super::Conn;
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::users::name_key;
 use super::NOW;
@@ -42,7 +43,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Room> {
 }
 
 /// The room called `name` (any case), if it exists.
-pub fn find(conn: &Connection, name: &str) -> Result<Option<Room>> {
+pub fn find(c: &Conn, name: &str) -> Result<Option<Room>> {
+    let conn = c.lite();
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM rooms WHERE name_key = ?1"))?
         .query_row([name_key(name)], row)
@@ -52,15 +54,10 @@ pub fn find(conn: &Connection, name: &str) -> Result<Option<Room>> {
 /// The room called `name`, made for `user` if it does not exist and the bounds allow (at most
 /// `per_hour` rooms made by one user in an hour, `max_rooms` in all). One transaction, so two
 /// users making one name at once get one room.
-pub fn open(
-    conn: &Connection,
-    name: &str,
-    user: i64,
-    per_hour: u32,
-    max_rooms: u32,
-) -> Result<Opened> {
+pub fn open(c: &Conn, name: &str, user: i64, per_hour: u32, max_rooms: u32) -> Result<Opened> {
+    let conn = c.lite();
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-    if let Some(room) = find(&tx, name)? {
+    if let Some(room) = find(c, name)? {
         return Ok(Opened::Found(room));
     }
     let recent: u32 = tx.query_row(
@@ -93,7 +90,8 @@ pub fn open(
 }
 
 /// The room `user` was last in (`#lobby` if none, or if theirs is gone).
-pub fn of_user(conn: &Connection, user: i64) -> Result<Room> {
+pub fn of_user(c: &Conn, user: i64) -> Result<Room> {
+    let conn = c.lite();
     let room = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM rooms
@@ -103,18 +101,20 @@ pub fn of_user(conn: &Connection, user: i64) -> Result<Room> {
         .optional()?;
     match room {
         Some(room) => Ok(room),
-        None => by_id(conn, LOBBY),
+        None => by_id(c, LOBBY),
     }
 }
 
-pub fn by_id(conn: &Connection, id: i64) -> Result<Room> {
+pub fn by_id(c: &Conn, id: i64) -> Result<Room> {
+    let conn = c.lite();
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM rooms WHERE id = ?1"))?
         .query_row([id], row)?)
 }
 
 /// Remembers `room` as where `user`'s next login starts.
-pub fn set_current(conn: &Connection, user: i64, room: i64) -> Result<()> {
+pub fn set_current(c: &Conn, user: i64, room: i64) -> Result<()> {
+    let conn = c.lite();
     conn.execute(
         "UPDATE users SET room_id = ?2 WHERE id = ?1",
         params![user, room],
@@ -122,7 +122,8 @@ pub fn set_current(conn: &Connection, user: i64, room: i64) -> Result<()> {
     Ok(())
 }
 
-pub fn set_topic(conn: &Connection, room: i64, topic: &str) -> Result<()> {
+pub fn set_topic(c: &Conn, room: i64, topic: &str) -> Result<()> {
+    let conn = c.lite();
     conn.execute(
         "UPDATE rooms SET topic = ?2 WHERE id = ?1",
         params![room, topic],
@@ -131,7 +132,8 @@ pub fn set_topic(conn: &Connection, room: i64, topic: &str) -> Result<()> {
 }
 
 /// Up to `limit` rooms, by name, and how many there are in all.
-pub fn list(conn: &Connection, limit: u32) -> Result<(Vec<Room>, i64)> {
+pub fn list(c: &Conn, limit: u32) -> Result<(Vec<Room>, i64)> {
+    let conn = c.lite();
     let total = conn.query_row("SELECT count(*) FROM rooms", [], |r| r.get(0))?;
     let rooms = conn
         .prepare_cached(&format!(

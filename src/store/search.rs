@@ -2,13 +2,15 @@
 //! off the hub ([`index_batch`], run by the janitor), so a message is searchable within
 //! seconds of being said, and the hub's commits do not pay for indexing.
 
-use rusqlite::{params, Connection};
+use super::Conn;
+use rusqlite::params;
 
 use super::messages::{message_columns, message_joins, row_to_message, Message};
 use crate::error::Result;
 
 /// Adds up to `max` messages not yet indexed, in one transaction; returns how many.
-pub fn index_batch(conn: &Connection, max: u32) -> Result<usize> {
+pub fn index_batch(c: &Conn, max: u32) -> Result<usize> {
+    let conn = c.lite();
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     let last: i64 = tx.query_row("SELECT last_id FROM fts_state WHERE id = 1", [], |r| {
         r.get(0)
@@ -42,12 +44,13 @@ pub enum SearchError {
 /// private ones they sent or received; `None`: the operator, who sees all), newest first;
 /// with `room`, only that room's.
 pub fn search(
-    conn: &Connection,
+    c: &Conn,
     viewer: Option<i64>,
     query: &str,
     room: Option<i64>,
     limit: u32,
 ) -> std::result::Result<Vec<Message>, SearchError> {
+    let conn = c.lite();
     let run = || -> rusqlite::Result<Vec<Message>> {
         let mut stmt = conn.prepare_cached(concat!(
             "SELECT ",
@@ -80,7 +83,7 @@ mod tests {
     use crate::store::messages::{commit, msg};
     use crate::store::{test_db, users};
 
-    fn say(db: &Connection, author: &users::User, to: Option<&users::User>, body: &str) {
+    fn say(db: &Conn, author: &users::User, to: Option<&users::User>, body: &str) {
         commit(db, &mut [msg(author, to, body)]).unwrap();
     }
 
@@ -136,11 +139,12 @@ mod tests {
         assert_eq!(found[0].room, Some((dev.id, "#dev".to_string())));
         assert_eq!(bodies(found), ["a fox in dev"]);
         // Deleting an indexed message takes it out of the index.
-        db.execute(
-            "DELETE FROM messages WHERE body = 'the quick brown fox'",
-            [],
-        )
-        .unwrap();
+        db.lite()
+            .execute(
+                "DELETE FROM messages WHERE body = 'the quick brown fox'",
+                [],
+            )
+            .unwrap();
         assert!(search(&db, Some(c.id), "fox", lobby, 20)
             .unwrap()
             .is_empty());

@@ -1,7 +1,8 @@
 //! `ssh_keys`: public keys that log their user in over SSH. A key belongs to one user at
 //! most; deleting the user deletes its keys (`ON DELETE CASCADE`).
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::Conn;
+use rusqlite::{params, OptionalExtension};
 
 use super::users::User;
 use super::NOW;
@@ -34,13 +35,14 @@ pub enum Added {
 
 /// Adds a key to a user, in one transaction (the count and the insert agree).
 pub fn add(
-    conn: &Connection,
+    c: &Conn,
     user_id: i64,
     algorithm: &str,
     public_key: &str,
     fingerprint: &str,
     comment: &str,
 ) -> Result<Added> {
+    let conn = c.lite();
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     let owner: Option<i64> = tx
         .query_row(
@@ -72,7 +74,8 @@ pub fn add(
 }
 
 /// A user's keys, oldest first.
-pub fn list(conn: &Connection, user_id: i64) -> Result<Vec<Key>> {
+pub fn list(c: &Conn, user_id: i64) -> Result<Vec<Key>> {
+    let conn = c.lite();
     let mut stmt = conn.prepare_cached(
         "SELECT algorithm, fingerprint, comment, created_at, last_used_at
          FROM ssh_keys WHERE user_id = ?1 ORDER BY id",
@@ -90,7 +93,8 @@ pub fn list(conn: &Connection, user_id: i64) -> Result<Vec<Key>> {
 }
 
 /// Removes one of a user's keys; false if the user has no key with that fingerprint.
-pub fn remove(conn: &Connection, user_id: i64, fingerprint: &str) -> Result<bool> {
+pub fn remove(c: &Conn, user_id: i64, fingerprint: &str) -> Result<bool> {
+    let conn = c.lite();
     Ok(conn.execute(
         "DELETE FROM ssh_keys WHERE user_id = ?1 AND fingerprint = ?2",
         params![user_id, fingerprint],
@@ -98,7 +102,8 @@ pub fn remove(conn: &Connection, user_id: i64, fingerprint: &str) -> Result<bool
 }
 
 /// The user a key belongs to, if any.
-pub fn owner(conn: &Connection, fingerprint: &str) -> Result<Option<User>> {
+pub fn owner(c: &Conn, fingerprint: &str) -> Result<Option<User>> {
+    let conn = c.lite();
     Ok(conn
         .query_row(
             "SELECT u.id, u.name FROM ssh_keys k JOIN users u ON u.id = k.user_id
@@ -115,7 +120,8 @@ pub fn owner(conn: &Connection, fingerprint: &str) -> Result<Option<User>> {
 }
 
 /// Notes that a key was just used to log in.
-pub fn touch(conn: &Connection, fingerprint: &str) -> Result<()> {
+pub fn touch(c: &Conn, fingerprint: &str) -> Result<()> {
+    let conn = c.lite();
     conn.execute(
         &format!("UPDATE ssh_keys SET last_used_at = {NOW} WHERE fingerprint = ?1"),
         [fingerprint],
@@ -156,6 +162,7 @@ mod tests {
             "keys go with their users"
         );
         let n: i64 = db
+            .lite()
             .query_row("SELECT count(*) FROM ssh_keys", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);

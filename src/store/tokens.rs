@@ -1,6 +1,7 @@
 //! The `tokens` table: session tokens, stored only as hashes.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use super::Conn;
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::users::User;
 use super::NOW;
@@ -12,7 +13,8 @@ pub const MAX_PER_USER: i64 = 50;
 
 /// Stores a new token hash for `user_id`, valid for `ttl_days`, and drops the user's oldest
 /// tokens beyond [`MAX_PER_USER`] and any expired ones.
-pub fn insert(conn: &Connection, user_id: i64, token_hash: &str, ttl_days: u32) -> Result<()> {
+pub fn insert(c: &Conn, user_id: i64, token_hash: &str, ttl_days: u32) -> Result<()> {
+    let conn = c.lite();
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     tx.prepare_cached(&format!(
         "INSERT INTO tokens (user_id, token_hash, created_at, last_used_at, expires_at)
@@ -29,7 +31,8 @@ pub fn insert(conn: &Connection, user_id: i64, token_hash: &str, ttl_days: u32) 
 }
 
 /// The user a token hash belongs to, if it exists and has not expired. Marks it used.
-pub fn redeem(conn: &Connection, token_hash: &str) -> Result<Option<User>> {
+pub fn redeem(c: &Conn, token_hash: &str) -> Result<Option<User>> {
+    let conn = c.lite();
     let sql = format!(
         "UPDATE tokens SET last_used_at = {NOW} WHERE token_hash = ?1 AND expires_at > {NOW}
          RETURNING user_id, (SELECT name FROM users WHERE users.id = tokens.user_id)"
@@ -47,7 +50,8 @@ pub fn redeem(conn: &Connection, token_hash: &str) -> Result<Option<User>> {
 }
 
 /// Revokes one token (`/logout`). Returns whether it existed.
-pub fn revoke(conn: &Connection, token_hash: &str) -> Result<bool> {
+pub fn revoke(c: &Conn, token_hash: &str) -> Result<bool> {
+    let conn = c.lite();
     let n = conn
         .prepare_cached("DELETE FROM tokens WHERE token_hash = ?1")?
         .execute([token_hash])?;
@@ -55,14 +59,16 @@ pub fn revoke(conn: &Connection, token_hash: &str) -> Result<bool> {
 }
 
 /// Revokes every token of a user (a ban); returns how many.
-pub fn revoke_user(conn: &Connection, user_id: i64) -> Result<usize> {
+pub fn revoke_user(c: &Conn, user_id: i64) -> Result<usize> {
+    let conn = c.lite();
     Ok(conn
         .prepare_cached("DELETE FROM tokens WHERE user_id = ?1")?
         .execute([user_id])?)
 }
 
 /// How many tokens are stored.
-pub fn count(conn: &Connection) -> Result<i64> {
+pub fn count(c: &Conn) -> Result<i64> {
+    let conn = c.lite();
     Ok(conn.query_row("SELECT count(*) FROM tokens", [], |r| r.get(0))?)
 }
 
@@ -91,7 +97,8 @@ mod tests {
         let db = test_db();
         let u = users::create(&db, "alice", "h").unwrap().unwrap();
         insert(&db, u.id, "abc", 30).unwrap();
-        db.execute("UPDATE tokens SET expires_at = '2000-01-01T00:00:00Z'", [])
+        db.lite()
+            .execute("UPDATE tokens SET expires_at = '2000-01-01T00:00:00Z'", [])
             .unwrap();
         assert_eq!(redeem(&db, "abc").unwrap(), None);
     }
@@ -115,7 +122,7 @@ mod tests {
         let db = test_db();
         let u = users::create(&db, "alice", "h").unwrap().unwrap();
         insert(&db, u.id, "abc", 30).unwrap();
-        db.execute("DELETE FROM users", []).unwrap();
+        db.lite().execute("DELETE FROM users", []).unwrap();
         assert_eq!(count(&db).unwrap(), 0);
     }
 }

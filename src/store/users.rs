@@ -1,5 +1,6 @@
 //! The `users` table: accounts.
 
+use super::Conn;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use unicode_normalization::UnicodeNormalization;
 
@@ -43,8 +44,9 @@ pub enum Clash {
 }
 
 /// Whether `name` clashes with an existing user's.
-pub fn clash(conn: &Connection, name: &str) -> Result<Option<Clash>> {
-    if find(conn, name)?.is_some() {
+pub fn clash(c: &Conn, name: &str) -> Result<Option<Clash>> {
+    let conn = c.lite();
+    if find(c, name)?.is_some() {
         return Ok(Some(Clash::Taken));
     }
     let similar: Option<String> = conn
@@ -68,7 +70,8 @@ pub fn fill_skeletons(conn: &Connection) -> rusqlite::Result<usize> {
 }
 
 /// Looks a user up by name, any case. Returns the user and their password hash.
-pub fn find(conn: &Connection, name: &str) -> Result<Option<(User, String)>> {
+pub fn find(c: &Conn, name: &str) -> Result<Option<(User, String)>> {
+    let conn = c.lite();
     let row = conn
         .prepare_cached("SELECT id, name, password_hash FROM users WHERE name_key = ?1")?
         .query_row([name_key(name)], |r| {
@@ -87,7 +90,8 @@ pub fn find(conn: &Connection, name: &str) -> Result<Option<(User, String)>> {
 /// Creates a user under the NFKC form of `name`. `Ok(None)` if the name [clashes](clash)
 /// with an existing one (taken in any case, or a look-alike), which can also happen between a
 /// check and this insert when two people register at once: the insert is the final word.
-pub fn create(conn: &Connection, name: &str, password_hash: &str) -> Result<Option<User>> {
+pub fn create(c: &Conn, name: &str, password_hash: &str) -> Result<Option<User>> {
+    let conn = c.lite();
     let name = normalize(name);
     let sql = format!(
         "INSERT INTO users (name, name_key, name_skeleton, password_hash, created_at)
@@ -106,7 +110,8 @@ pub fn create(conn: &Connection, name: &str, password_hash: &str) -> Result<Opti
 }
 
 /// How many accounts exist.
-pub fn count(conn: &Connection) -> Result<i64> {
+pub fn count(c: &Conn) -> Result<i64> {
+    let conn = c.lite();
     Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
 }
 
@@ -119,7 +124,8 @@ pub struct Listed {
 }
 
 /// Every user with their token count, oldest account first.
-pub fn list(conn: &Connection) -> Result<Vec<Listed>> {
+pub fn list(c: &Conn) -> Result<Vec<Listed>> {
+    let conn = c.lite();
     let mut stmt = conn.prepare(
         "SELECT u.name, u.created_at, count(t.id) FROM users u
          LEFT JOIN tokens t ON t.user_id = u.id GROUP BY u.id ORDER BY u.id",
@@ -136,7 +142,8 @@ pub fn list(conn: &Connection) -> Result<Vec<Listed>> {
 
 /// The last message id the user had been shown when their last session ended; `None` if
 /// the account does not exist (any more).
-pub fn seen(conn: &Connection, id: i64) -> Result<Option<i64>> {
+pub fn seen(c: &Conn, id: i64) -> Result<Option<i64>> {
+    let conn = c.lite();
     Ok(conn
         .query_row("SELECT seen_id FROM users WHERE id = ?1", [id], |r| {
             r.get(0)
@@ -146,7 +153,8 @@ pub fn seen(conn: &Connection, id: i64) -> Result<Option<i64>> {
 
 /// Records, for each `(user, message id)`, what the user had been shown when they left; in
 /// one transaction (the hub writes a batch's leaves at once).
-pub fn mark_seen(conn: &Connection, seen: &[(i64, i64)]) -> Result<()> {
+pub fn mark_seen(c: &Conn, seen: &[(i64, i64)]) -> Result<()> {
+    let conn = c.lite();
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     {
         let mut stmt =
@@ -160,14 +168,16 @@ pub fn mark_seen(conn: &Connection, seen: &[(i64, i64)]) -> Result<()> {
 }
 
 /// Whether a mention rings the user's bell (`/bell`).
-pub fn bell(conn: &Connection, id: i64) -> Result<bool> {
+pub fn bell(c: &Conn, id: i64) -> Result<bool> {
+    let conn = c.lite();
     Ok(conn
         .query_row("SELECT bell FROM users WHERE id = ?1", [id], |r| r.get(0))
         .optional()?
         .unwrap_or(true))
 }
 
-pub fn set_bell(conn: &Connection, id: i64, on: bool) -> Result<()> {
+pub fn set_bell(c: &Conn, id: i64, on: bool) -> Result<()> {
+    let conn = c.lite();
     conn.execute(
         "UPDATE users SET bell = ?2 WHERE id = ?1",
         rusqlite::params![id, on],
@@ -185,7 +195,8 @@ pub struct Purged {
 /// Deletes every user and token in one transaction (console `clear-auth`, CLI `purge-auth`).
 /// History stays: authors keep their names as text; private messages go with their
 /// recipients.
-pub fn purge_all(conn: &Connection) -> Result<Purged> {
+pub fn purge_all(c: &Conn) -> Result<Purged> {
+    let conn = c.lite();
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     let tokens = tx.execute("DELETE FROM tokens", [])?;
     let users = tx.execute("DELETE FROM users", [])?;
@@ -220,7 +231,7 @@ mod tests {
         let a = create(&db, "alice", "h").unwrap().unwrap();
         crate::store::tokens::insert(&db, a.id, "t1", 30).unwrap();
         crate::store::tokens::insert(&db, a.id, "t2", 30).unwrap();
-        db.execute(
+        db.lite().execute(
             "INSERT INTO messages (created_at, author_id, author_name, body) VALUES ('x', ?1, 'alice', 'hi')",
             [a.id],
         )
@@ -260,7 +271,7 @@ mod tests {
     #[test]
     fn skeletons_are_filled_for_users_from_before_the_rule() {
         let db = test_db();
-        db.execute(
+        db.lite().execute(
             "INSERT INTO users (name, name_key, password_hash, created_at) VALUES ('alice', 'alice', 'h', 'x')",
             [],
         )
@@ -269,7 +280,7 @@ mod tests {
             create(&db, "аlice", "h").unwrap().is_some(),
             "no skeleton yet"
         );
-        assert_eq!(fill_skeletons(&db).unwrap(), 1);
+        assert_eq!(fill_skeletons(db.lite()).unwrap(), 1);
         assert_eq!(
             clash(&db, "ΑLICE").unwrap(),
             Some(Clash::TooClose("alice".into()))

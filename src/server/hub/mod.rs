@@ -33,8 +33,8 @@ use std::sync::mpsc::{self, Receiver, SendError, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::store::Conn;
 use polling::{Events, Poller};
-use rusqlite::Connection;
 
 use super::moderation::{banned_line, Moderation};
 use super::outbox::Bytes;
@@ -119,7 +119,7 @@ pub struct Settings {
 }
 
 pub struct Hub {
-    db: Connection,
+    db: Conn,
     /// Bans and operators in force, to refuse a banned login at `Join` and mark `@ops`.
     moderation: Arc<Moderation>,
     inbox: Inbox,
@@ -147,7 +147,7 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(
-        db: Connection,
+        db: Conn,
         inbox: Inbox,
         stats: Arc<Stats>,
         moderation: Arc<Moderation>,

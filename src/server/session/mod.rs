@@ -257,10 +257,7 @@ impl<'a> Session<'a> {
 
     /// Runs a store call on a pooled connection. On failure logs it, tells the client and
     /// returns `None`, so callers just go back to where they were.
-    pub fn db<T>(
-        &mut self,
-        f: impl FnOnce(&rusqlite::Connection) -> crate::Result<T>,
-    ) -> Option<T> {
+    pub fn db<T>(&mut self, f: impl FnOnce(&crate::store::Conn) -> crate::Result<T>) -> Option<T> {
         match self.shared.store.conn().and_then(|c| f(&c)) {
             Ok(v) => Some(v),
             Err(e) => {
