@@ -12,6 +12,12 @@ pub enum Error {
     /// A statement failed: the file is unreadable, full, corrupt, or locked for too long.
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
+    /// A PostgreSQL statement failed, or the server cannot be reached.
+    #[error("database error: {0}")]
+    Pg(#[from] r2d2_postgres::postgres::Error),
+    /// The backend cannot do this (yet): says what.
+    #[error("not supported on this database: {0}")]
+    Unsupported(&'static str),
     /// No pooled connection came free in time (every one is busy or the file can't be opened).
     #[error("database pool error: {0}")]
     Pool(#[from] r2d2::Error),

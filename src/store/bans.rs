@@ -63,7 +63,7 @@ pub fn add(
     ttl: Option<Duration>,
     by: &str,
 ) -> Result<Ban> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let ttl = ttl.map(|d| format!("+{} seconds", d.as_secs()));
     let sql = format!(
         "INSERT INTO bans (kind, value, reason, created_at, expires_at, created_by)
@@ -90,7 +90,7 @@ pub fn ban_user(
     ttl: Option<Duration>,
     by: &str,
 ) -> Result<Ban> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let tx = conn.unchecked_transaction()?;
     let ban = add(c, Kind::Name, key, reason, ttl, by)?;
     super::tokens::revoke_user(c, user_id)?;
@@ -100,7 +100,7 @@ pub fn ban_user(
 
 /// Lifts a ban or mute; returns whether one was in force.
 pub fn remove(c: &Conn, kind: Kind, value: &str) -> Result<bool> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let sql = format!(
         "DELETE FROM bans WHERE kind = ?1 AND value = ?2
          RETURNING expires_at IS NULL OR expires_at > {NOW}"
@@ -114,7 +114,7 @@ pub fn remove(c: &Conn, kind: Kind, value: &str) -> Result<bool> {
 
 /// Every ban and mute still in force, oldest first.
 pub fn active(c: &Conn) -> Result<Vec<Ban>> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let sql = format!(
         "SELECT kind, value, reason, created_at, expires_at, created_by FROM bans
          WHERE expires_at IS NULL OR expires_at > {NOW} ORDER BY id"
@@ -126,7 +126,7 @@ pub fn active(c: &Conn) -> Result<Vec<Ban>> {
 
 /// Deletes expired rows; returns how many.
 pub fn delete_expired(c: &Conn) -> Result<usize> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let sql = format!("DELETE FROM bans WHERE expires_at <= {NOW}");
     Ok(conn.prepare_cached(&sql)?.execute([])?)
 }
@@ -186,7 +186,7 @@ mod tests {
         )
         .unwrap();
         add(&db, Kind::Name, "eve", "", None, "server").unwrap();
-        db.lite()
+        db.raw()
             .execute(
                 "UPDATE bans SET expires_at = '2000-01-01T00:00:00Z' WHERE value = 'bob'",
                 [],
@@ -207,7 +207,7 @@ mod tests {
             "server",
         )
         .unwrap();
-        db.lite()
+        db.raw()
             .execute(
                 "UPDATE bans SET expires_at = '2000-01-01T00:00:00Z' WHERE value = 'bob'",
                 [],

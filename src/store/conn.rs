@@ -1,17 +1,28 @@
 //! A connection to the store, whichever backend holds the data: what every store function
 //! takes, so the rest of the server never names a database library.
 //!
-//! Today the one backend is SQLite; the PostgreSQL backend (issue 11) adds a variant here, and
-//! each store function then says its statement for each backend side by side. Borrowed as
-//! `&Conn`: a backend whose client needs `&mut` keeps it in a `RefCell` (a `Conn` is used by
-//! one thread at a time).
+//! Two backends: SQLite (the default, one file) and PostgreSQL (`--db postgres://…`, for
+//! several nodes). A store function writes its statement once, in SQLite's dialect with
+//! `?N` parameters, and runs it with [`Conn::execute`], [`Conn::query`] and friends: for
+//! PostgreSQL the parameters become `$N`. Where the dialects differ (the clock, upserts,
+//! full-text search) the function asks [`Conn::dialect`] and says both, side by side.
+//! Borrowed as `&Conn`: PostgreSQL's client needs `&mut`, so it sits in a `RefCell` (a `Conn`
+//! is used by one thread at a time).
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+
+use r2d2_postgres::postgres::{self, NoTls};
+use r2d2_postgres::PostgresConnectionManager;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
+
+use crate::error::{Error, Result};
 
 /// A connection, pooled or owned.
 pub enum Conn {
     Sqlite(Lite),
+    Postgres(RefCell<Pg>),
 }
 
 /// An SQLite connection: borrowed from the pool (sessions, the console), or a connection of
@@ -21,17 +32,270 @@ pub enum Lite {
     Owned(Connection),
 }
 
-impl Conn {
-    /// The SQLite connection under it.
-    pub(crate) fn lite(&self) -> &Connection {
+/// A PostgreSQL client, pooled or owned.
+pub enum Pg {
+    Pooled(r2d2::PooledConnection<PostgresConnectionManager<NoTls>>),
+    Owned(postgres::Client),
+}
+
+impl Pg {
+    fn client(&mut self) -> &mut postgres::Client {
         match self {
-            Conn::Sqlite(Lite::Pooled(c)) => c,
-            Conn::Sqlite(Lite::Owned(c)) => c,
+            Pg::Pooled(c) => c,
+            Pg::Owned(c) => c,
+        }
+    }
+}
+
+/// Which SQL a backend speaks, for the statements that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The current time as the schema's timestamp text (ISO-8601 UTC, to the second).
+    pub fn now(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
+            Dialect::Postgres => {
+                "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+            }
         }
     }
 
+    /// The time `offset` from now (`offset` a statement parameter such as `?2`, holding
+    /// SQLite's modifier text `+3600 seconds` or `-1 hour`), as timestamp text.
+    pub fn now_plus(self, offset: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("strftime('%Y-%m-%dT%H:%M:%SZ', 'now', {offset})"),
+            Dialect::Postgres => format!(
+                "to_char(now() AT TIME ZONE 'UTC' + CAST(CAST({offset} AS text) AS interval), \
+                 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+            ),
+        }
+    }
+}
+
+/// A statement parameter either backend takes. (Integers go as `i64`: PostgreSQL reads a
+/// `u32` as an OID.)
+pub trait Value {
+    fn lite(&self) -> &dyn rusqlite::ToSql;
+    fn pg(&self) -> &(dyn postgres::types::ToSql + Sync);
+}
+
+impl<T: rusqlite::ToSql + postgres::types::ToSql + Sync> Value for T {
+    fn lite(&self) -> &dyn rusqlite::ToSql {
+        self
+    }
+    fn pg(&self) -> &(dyn postgres::types::ToSql + Sync) {
+        self
+    }
+}
+
+/// A column value either backend gives.
+pub trait Field: rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a> {}
+impl<T: rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a>> Field for T {}
+
+/// A result row, whichever backend.
+pub enum Row<'a> {
+    Lite(&'a rusqlite::Row<'a>),
+    Pg(&'a postgres::Row),
+}
+
+impl Row<'_> {
+    /// Column `i` (0-based).
+    pub fn get<T: Field>(&self, i: usize) -> Result<T> {
+        match self {
+            Row::Lite(r) => Ok(r.get(i)?),
+            Row::Pg(r) => Ok(r.try_get(i)?),
+        }
+    }
+}
+
+/// `?N` parameters as PostgreSQL's `$N`.
+fn to_pg(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('?') {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut quoted = false;
+    for ch in sql.chars() {
+        match ch {
+            '\'' => {
+                quoted = !quoted;
+                out.push(ch);
+            }
+            '?' if !quoted => out.push('$'),
+            _ => out.push(ch),
+        }
+    }
+    Cow::Owned(out)
+}
+
+impl Conn {
     /// An owned SQLite connection as a store connection.
     pub fn sqlite(conn: Connection) -> Conn {
         Conn::Sqlite(Lite::Owned(conn))
+    }
+
+    /// An owned PostgreSQL client as a store connection.
+    pub fn postgres(client: postgres::Client) -> Conn {
+        Conn::Postgres(RefCell::new(Pg::Owned(client)))
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Conn::Sqlite(_) => Dialect::Sqlite,
+            Conn::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The SQLite connection under it, for what only SQLite has (its pragmas); `None` on
+    /// PostgreSQL.
+    pub(crate) fn lite(&self) -> Option<&Connection> {
+        match self {
+            Conn::Sqlite(Lite::Pooled(c)) => Some(c),
+            Conn::Sqlite(Lite::Owned(c)) => Some(c),
+            Conn::Postgres(_) => None,
+        }
+    }
+
+    /// The SQLite connection, for store functions not yet written for both backends.
+    pub(crate) fn sqlite_only(&self) -> Result<&Connection> {
+        self.lite().ok_or(Error::Unsupported(
+            "this store function is SQLite-only so far",
+        ))
+    }
+
+    /// The SQLite connection, in unit tests (which run on SQLite in memory).
+    #[cfg(test)]
+    pub(crate) fn raw(&self) -> &Connection {
+        self.lite().expect("an SQLite test database")
+    }
+
+    /// Runs a statement; how many rows it changed.
+    pub fn execute(&self, sql: &str, params: &[&dyn Value]) -> Result<u64> {
+        match self {
+            Conn::Sqlite(_) => {
+                let conn = self.lite().ok_or(Error::Stopping)?;
+                let mut stmt = conn.prepare_cached(sql)?;
+                let n =
+                    stmt.execute(rusqlite::params_from_iter(params.iter().map(|p| p.lite())))?;
+                Ok(n as u64)
+            }
+            Conn::Postgres(pg) => {
+                let ps: Vec<_> = params.iter().map(|p| p.pg()).collect();
+                Ok(pg.borrow_mut().client().execute(to_pg(sql).as_ref(), &ps)?)
+            }
+        }
+    }
+
+    /// Runs a query; `f` makes a value of each row.
+    pub fn query<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Value],
+        mut f: impl FnMut(&Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        match self {
+            Conn::Sqlite(_) => {
+                let conn = self.lite().ok_or(Error::Stopping)?;
+                let mut stmt = conn.prepare_cached(sql)?;
+                let mut rows =
+                    stmt.query(rusqlite::params_from_iter(params.iter().map(|p| p.lite())))?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push(f(&Row::Lite(r))?);
+                }
+                Ok(out)
+            }
+            Conn::Postgres(pg) => {
+                let ps: Vec<_> = params.iter().map(|p| p.pg()).collect();
+                let rows = pg.borrow_mut().client().query(to_pg(sql).as_ref(), &ps)?;
+                rows.iter().map(|r| f(&Row::Pg(r))).collect()
+            }
+        }
+    }
+
+    /// The first row's value, if there is a row.
+    pub fn query_opt<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Value],
+        f: impl FnMut(&Row<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        Ok(self.query(sql, params, f)?.into_iter().next())
+    }
+
+    /// The first row's value; an error if there is none.
+    pub fn query_one<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Value],
+        f: impl FnMut(&Row<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.query_opt(sql, params, f)?
+            .ok_or(Error::Db(rusqlite::Error::QueryReturnedNoRows))
+    }
+
+    /// Runs statements with no parameters and no results (a schema, `BEGIN`).
+    pub fn batch(&self, sql: &str) -> Result<()> {
+        match self {
+            Conn::Sqlite(_) => Ok(self.lite().ok_or(Error::Stopping)?.execute_batch(sql)?),
+            Conn::Postgres(pg) => Ok(pg.borrow_mut().client().batch_execute(sql)?),
+        }
+    }
+
+    /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise. On
+    /// SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so it never fails halfway
+    /// for another writer.
+    pub fn transaction<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
+        self.batch(match self.dialect() {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        })?;
+        match f(self) {
+            Ok(v) => {
+                self.batch("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_become_dollars_outside_quotes() {
+        assert_eq!(
+            to_pg("SELECT ?1, '?', ?2 WHERE a = '?x'"),
+            "SELECT $1, '?', $2 WHERE a = '?x'"
+        );
+        assert!(matches!(to_pg("SELECT 1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_failed_transaction_leaves_nothing() {
+        let db = crate::store::test_db();
+        let r: Result<()> = db.transaction(|c| {
+            c.execute(
+                "INSERT INTO logs (created_at, level, target, message) VALUES ('t', 'info', 'x', 'y')",
+                &[],
+            )?;
+            Err(Error::Stopping)
+        });
+        assert!(r.is_err());
+        let n: i64 = db
+            .query_one("SELECT count(*) FROM logs", &[], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
     }
 }

@@ -20,7 +20,7 @@ pub struct Record {
 
 /// Inserts records in one transaction and trims the table to [`MAX_ROWS`].
 pub fn insert(c: &Conn, records: &[Record]) -> Result<()> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     {
         let mut stmt = tx.prepare_cached(
@@ -38,7 +38,7 @@ pub fn insert(c: &Conn, records: &[Record]) -> Result<()> {
 
 /// The last `limit` records, oldest first; with `levels`, only records of those levels.
 pub fn recent(c: &Conn, limit: u32, levels: Option<&[&str]>) -> Result<Vec<Record>> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let levels = levels.map(|l| l.join(","));
     let mut stmt = conn.prepare_cached(
         "SELECT created_at, level, target, message FROM logs
@@ -60,13 +60,13 @@ pub fn recent(c: &Conn, limit: u32, levels: Option<&[&str]>) -> Result<Vec<Recor
 
 /// `DELETE FROM logs`; returns how many records were removed.
 pub fn clear(c: &Conn) -> Result<usize> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     Ok(conn.execute("DELETE FROM logs", [])?)
 }
 
 /// How many records are stored.
 pub fn count(c: &Conn) -> Result<i64> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     Ok(conn.query_row("SELECT count(*) FROM logs", [], |r| r.get(0))?)
 }
 

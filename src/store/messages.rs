@@ -51,7 +51,7 @@ pub struct Message {
 /// Commits `batch` in one transaction and fills in each message's `id` and `created_at`.
 /// All or nothing: on error nothing is stored and the messages must not be shown.
 pub fn commit(c: &Conn, batch: &mut [Message]) -> Result<()> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     {
         let mut insert = tx.prepare_cached(&format!(
@@ -131,7 +131,7 @@ pub fn visible(
     limit: u32,
     before: Option<i64>,
 ) -> Result<Vec<Message>> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let mut stmt = conn.prepare_cached(VISIBLE)?;
     let rows = stmt.query_map(
         params![
@@ -156,7 +156,7 @@ pub fn private_since(
     upto: i64,
     limit: u32,
 ) -> Result<(Vec<Message>, i64)> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let total: i64 = conn.query_row(
         "SELECT count(*) FROM messages
          WHERE recipient_id = ?1 AND author_id IS NOT ?1 AND id > ?2 AND id <= ?3",
@@ -182,7 +182,7 @@ pub fn private_since(
 /// filters them). Walks the table from its newest row (no index: the planner must not sort
 /// a room index's rows instead).
 pub fn recent_public(c: &Conn, limit: u32) -> Result<Vec<Message>> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let mut stmt = conn.prepare_cached(concat!(
         "SELECT ",
         message_columns!(),
@@ -197,7 +197,7 @@ pub fn recent_public(c: &Conn, limit: u32) -> Result<Vec<Message>> {
 
 /// The id of the newest message (0 if none): where the hub's watermark starts.
 pub fn last_id(c: &Conn) -> Result<i64> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     Ok(
         conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
             r.get(0)
@@ -208,7 +208,7 @@ pub fn last_id(c: &Conn) -> Result<i64> {
 /// The last `limit` messages of every kind, private ones included, oldest first (for the
 /// operator's `besedka history`).
 pub fn recent(c: &Conn, limit: u32) -> Result<Vec<Message>> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let mut stmt = conn.prepare_cached(concat!(
         "SELECT ",
         message_columns!(),
@@ -240,7 +240,7 @@ pub(crate) fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message>
 
 /// How many messages are stored.
 pub fn count(c: &Conn) -> Result<i64> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     Ok(conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?)
 }
 
@@ -311,11 +311,11 @@ mod tests {
         let b = users::create(&db, "bob", "h").unwrap().unwrap();
         let mut batch = vec![msg(&a, None, "public"), msg(&b, Some(&a), "secret")];
         commit(&db, &mut batch).unwrap();
-        db.lite()
+        db.raw()
             .execute("DELETE FROM users WHERE id = ?1", [a.id])
             .unwrap();
         let rows: Vec<(Option<i64>, String)> = db
-            .lite()
+            .raw()
             .prepare("SELECT author_id, body FROM messages ORDER BY id")
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -345,7 +345,7 @@ mod tests {
         // The plan of the very statement visible() runs reads each of the three partial
         // indexes and never scans the table itself.
         let plan: Vec<String> = db
-            .lite()
+            .raw()
             .prepare(&format!("EXPLAIN QUERY PLAN {VISIBLE}"))
             .unwrap()
             .query_map(params![a.id, 5, i64::MAX, LOBBY], |r| r.get::<_, String>(3))

@@ -19,11 +19,13 @@ pub mod users;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use r2d2_postgres::postgres::{self, NoTls};
+use r2d2_postgres::PostgresConnectionManager;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 use rusqlite_migration::{Migrations, M};
 
-pub use conn::{Conn, Lite};
+pub use conn::{Conn, Dialect, Lite, Pg};
 
 use crate::error::Result;
 
@@ -103,14 +105,26 @@ fn configure(conn: &Connection, sync: Durability) -> rusqlite::Result<()> {
     ))
 }
 
-/// An open database: its path and a connection pool. Cheap to clone.
+/// An open database: where it is and a connection pool. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    /// Shown in the startup line and `status`, so the operator knows which file is live.
+    /// Shown in the startup line and `status`, so the operator knows which file is live (for
+    /// PostgreSQL, the URL without its password).
     path: PathBuf,
-    pool: r2d2::Pool<SqliteConnectionManager>,
-    /// Given to every connection, the hub's included.
+    pool: Pool,
+    /// Given to every SQLite connection, the hub's included.
     sync: Durability,
+}
+
+/// The pool of the backend in use.
+#[derive(Clone)]
+enum Pool {
+    Sqlite(r2d2::Pool<SqliteConnectionManager>),
+    Postgres {
+        pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+        /// For connections outside the pool (the hub's). Boxed: it is large.
+        config: Box<postgres::Config>,
+    },
 }
 
 impl Store {
@@ -145,8 +159,33 @@ impl Store {
             .build(manager)?;
         Ok(Store {
             path: path.to_path_buf(),
-            pool,
+            pool: Pool::Sqlite(pool),
             sync,
+        })
+    }
+
+    /// Opens a PostgreSQL database (`postgres://user[:password]@host[:port]/db`) and applies
+    /// pending migrations (`migrations/postgres/`), under an advisory lock so two nodes
+    /// starting at once do not both run them.
+    pub fn open_postgres(url: &str) -> Result<Store> {
+        let config: postgres::Config = url.parse()?;
+        let mut client = config.connect(NoTls)?;
+        pg_migrate(&mut client)?;
+        drop(client);
+        let manager = PostgresConnectionManager::new(config.clone(), NoTls);
+        let pool = r2d2::Pool::builder()
+            .max_size(POOL_SIZE)
+            .min_idle(Some(1))
+            .idle_timeout(Some(Duration::from_secs(30)))
+            .connection_timeout(Duration::from_secs(10))
+            .build(manager)?;
+        Ok(Store {
+            path: PathBuf::from(shown_url(url)),
+            pool: Pool::Postgres {
+                pool,
+                config: Box::new(config),
+            },
+            sync: Durability::Full,
         })
     }
 
@@ -157,21 +196,31 @@ impl Store {
 
     /// Borrows a pooled connection for a short piece of work.
     pub fn conn(&self) -> Result<Conn> {
-        Ok(Conn::Sqlite(Lite::Pooled(self.pool.get()?)))
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => Conn::Sqlite(Lite::Pooled(pool.get()?)),
+            Pool::Postgres { pool, .. } => {
+                Conn::Postgres(std::cell::RefCell::new(Pg::Pooled(pool.get()?)))
+            }
+        })
     }
 
     /// A connection of its own, outside the pool, for a long-lived owner (the hub).
     pub fn dedicated(&self) -> Result<Conn> {
-        let conn = Connection::open(&self.path)?;
-        configure(&conn, self.sync)?;
-        Ok(Conn::sqlite(conn))
+        match &self.pool {
+            Pool::Sqlite(_) => {
+                let conn = Connection::open(&self.path)?;
+                configure(&conn, self.sync)?;
+                Ok(Conn::sqlite(conn))
+            }
+            Pool::Postgres { config, .. } => Ok(Conn::postgres(config.connect(NoTls)?)),
+        }
     }
 
     /// The durability in force, as a pooled connection reports it (`PRAGMA synchronous`):
     /// `full`, `normal`, or why it cannot be read.
     pub fn synchronous(&self) -> String {
         let read = self.conn().and_then(|c| {
-            Ok(c.lite()
+            Ok(c.sqlite_only()?
                 .query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?)
         });
         match read {
@@ -182,6 +231,45 @@ impl Store {
             Ok(n) => format!("unknown ({n})"),
             Err(e) => format!("unknown ({e})"),
         }
+    }
+}
+
+/// PostgreSQL's migrations, embedded; applied in order, each once (`schema_migrations`).
+const PG_MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+
+fn pg_migrate(client: &mut postgres::Client) -> Result<()> {
+    let mut tx = client.transaction()?;
+    // One node at a time; the others wait here, then find nothing left to do.
+    tx.batch_execute(
+        "SELECT pg_advisory_xact_lock(7377); \
+         CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, applied_at TEXT NOT NULL)",
+    )?;
+    let done: i32 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )?
+        .get(0);
+    for (i, sql) in PG_MIGRATIONS.iter().enumerate().skip(done as usize) {
+        tx.batch_execute(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations VALUES ($1, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))",
+            &[&(i as i32 + 1)],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// A PostgreSQL URL as shown to the operator: without its password.
+fn shown_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -196,6 +284,18 @@ pub(crate) fn test_db() -> Conn {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_postgres_url_is_shown_without_its_password() {
+        assert_eq!(
+            super::shown_url("postgres://chat:s3cret@db.example:5432/besedka"),
+            "postgres://chat@db.example:5432/besedka"
+        );
+        assert_eq!(
+            super::shown_url("postgres://chat@127.0.0.1/besedka"),
+            "postgres://chat@127.0.0.1/besedka"
+        );
+    }
+
     #[test]
     fn migrations_are_valid() {
         super::migrations().validate().expect("valid migrations");

@@ -35,7 +35,7 @@ pub const BATCH: usize = 500;
 /// Deletes at most `batch` of the oldest messages the policy lets go; returns how many went.
 /// Call again until it returns 0.
 pub fn prune_batch(c: &Conn, policy: &Policy, batch: usize) -> Result<usize> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     if !policy.is_on() {
         return Ok(0);
     }
@@ -101,7 +101,7 @@ mod tests {
         users::create(db, "bob", "h").unwrap();
         for i in 0..n {
             let age = if i < n / 2 { old_days } else { 0 };
-            db.lite()
+            db.raw()
                 .execute(
                     "INSERT INTO messages (created_at, author_id, author_name, room_id, body)
                  VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1), 1, 'alice', 1, ?2)",
@@ -113,7 +113,7 @@ mod tests {
 
     fn bodies(db: &Conn) -> Vec<String> {
         let mut stmt = db
-            .lite()
+            .raw()
             .prepare("SELECT body FROM messages ORDER BY id")
             .unwrap();
         let rows = stmt.query_map([], |r| r.get(0)).unwrap();
@@ -164,7 +164,7 @@ mod tests {
             panic!("#quiet not made");
         };
         // The quiet room's two lines are the oldest of all, and old.
-        db.lite()
+        db.raw()
             .execute(
                 "UPDATE messages SET room_id = ?1, created_at = '2000-01-01T00:00:00Z'
              WHERE body IN ('m0', 'm1')",
@@ -186,7 +186,7 @@ mod tests {
         let db = test_db();
         fill(&db, 10, 40);
         // Everything is old and over the count, but the newest 6 public ones are kept.
-        db.lite()
+        db.raw()
             .execute(
                 "UPDATE messages SET created_at = '2000-01-01T00:00:00Z'",
                 [],

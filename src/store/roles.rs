@@ -9,7 +9,7 @@ use crate::error::Result;
 /// Makes a user an operator (`op`) or not; returns the name as registered, or `None` if there
 /// is no such user.
 pub fn set(c: &Conn, name: &str, op: bool) -> Result<Option<String>> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let role = if op { "op" } else { "user" };
     let mut stmt =
         conn.prepare_cached("UPDATE users SET role = ?1 WHERE name_key = ?2 RETURNING name")?;
@@ -22,7 +22,7 @@ pub fn set(c: &Conn, name: &str, op: bool) -> Result<Option<String>> {
 
 /// The name keys of every operator.
 pub fn ops(c: &Conn) -> Result<Vec<String>> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let mut stmt = conn.prepare_cached("SELECT name_key FROM users WHERE role = 'op'")?;
     let rows = stmt.query_map([], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -44,7 +44,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Room> {
 
 /// The room called `name` (any case), if it exists.
 pub fn find(c: &Conn, name: &str) -> Result<Option<Room>> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM rooms WHERE name_key = ?1"))?
         .query_row([name_key(name)], row)
@@ -55,7 +55,7 @@ pub fn find(c: &Conn, name: &str) -> Result<Option<Room>> {
 /// `per_hour` rooms made by one user in an hour, `max_rooms` in all). One transaction, so two
 /// users making one name at once get one room.
 pub fn open(c: &Conn, name: &str, user: i64, per_hour: u32, max_rooms: u32) -> Result<Opened> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     if let Some(room) = find(c, name)? {
         return Ok(Opened::Found(room));
@@ -91,7 +91,7 @@ pub fn open(c: &Conn, name: &str, user: i64, per_hour: u32, max_rooms: u32) -> R
 
 /// The room `user` was last in (`#lobby` if none, or if theirs is gone).
 pub fn of_user(c: &Conn, user: i64) -> Result<Room> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let room = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM rooms
@@ -106,7 +106,7 @@ pub fn of_user(c: &Conn, user: i64) -> Result<Room> {
 }
 
 pub fn by_id(c: &Conn, id: i64) -> Result<Room> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM rooms WHERE id = ?1"))?
         .query_row([id], row)?)
@@ -114,7 +114,7 @@ pub fn by_id(c: &Conn, id: i64) -> Result<Room> {
 
 /// Remembers `room` as where `user`'s next login starts.
 pub fn set_current(c: &Conn, user: i64, room: i64) -> Result<()> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     conn.execute(
         "UPDATE users SET room_id = ?2 WHERE id = ?1",
         params![user, room],
@@ -123,7 +123,7 @@ pub fn set_current(c: &Conn, user: i64, room: i64) -> Result<()> {
 }
 
 pub fn set_topic(c: &Conn, room: i64, topic: &str) -> Result<()> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     conn.execute(
         "UPDATE rooms SET topic = ?2 WHERE id = ?1",
         params![room, topic],
@@ -133,7 +133,7 @@ pub fn set_topic(c: &Conn, room: i64, topic: &str) -> Result<()> {
 
 /// Up to `limit` rooms, by name, and how many there are in all.
 pub fn list(c: &Conn, limit: u32) -> Result<(Vec<Room>, i64)> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let total = conn.query_row("SELECT count(*) FROM rooms", [], |r| r.get(0))?;
     let rooms = conn
         .prepare_cached(&format!(

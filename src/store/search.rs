@@ -10,7 +10,7 @@ use crate::error::Result;
 
 /// Adds up to `max` messages not yet indexed, in one transaction; returns how many.
 pub fn index_batch(c: &Conn, max: u32) -> Result<usize> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     let last: i64 = tx.query_row("SELECT last_id FROM fts_state WHERE id = 1", [], |r| {
         r.get(0)
@@ -50,7 +50,7 @@ pub fn search(
     room: Option<i64>,
     limit: u32,
 ) -> std::result::Result<Vec<Message>, SearchError> {
-    let conn = c.lite();
+    let conn = c.sqlite_only().map_err(SearchError::Store)?;
     let run = || -> rusqlite::Result<Vec<Message>> {
         let mut stmt = conn.prepare_cached(concat!(
             "SELECT ",
@@ -139,7 +139,7 @@ mod tests {
         assert_eq!(found[0].room, Some((dev.id, "#dev".to_string())));
         assert_eq!(bodies(found), ["a fox in dev"]);
         // Deleting an indexed message takes it out of the index.
-        db.lite()
+        db.raw()
             .execute(
                 "DELETE FROM messages WHERE body = 'the quick brown fox'",
                 [],

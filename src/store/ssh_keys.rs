@@ -42,7 +42,7 @@ pub fn add(
     fingerprint: &str,
     comment: &str,
 ) -> Result<Added> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     let owner: Option<i64> = tx
         .query_row(
@@ -75,7 +75,7 @@ pub fn add(
 
 /// A user's keys, oldest first.
 pub fn list(c: &Conn, user_id: i64) -> Result<Vec<Key>> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     let mut stmt = conn.prepare_cached(
         "SELECT algorithm, fingerprint, comment, created_at, last_used_at
          FROM ssh_keys WHERE user_id = ?1 ORDER BY id",
@@ -94,7 +94,7 @@ pub fn list(c: &Conn, user_id: i64) -> Result<Vec<Key>> {
 
 /// Removes one of a user's keys; false if the user has no key with that fingerprint.
 pub fn remove(c: &Conn, user_id: i64, fingerprint: &str) -> Result<bool> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     Ok(conn.execute(
         "DELETE FROM ssh_keys WHERE user_id = ?1 AND fingerprint = ?2",
         params![user_id, fingerprint],
@@ -103,7 +103,7 @@ pub fn remove(c: &Conn, user_id: i64, fingerprint: &str) -> Result<bool> {
 
 /// The user a key belongs to, if any.
 pub fn owner(c: &Conn, fingerprint: &str) -> Result<Option<User>> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     Ok(conn
         .query_row(
             "SELECT u.id, u.name FROM ssh_keys k JOIN users u ON u.id = k.user_id
@@ -121,7 +121,7 @@ pub fn owner(c: &Conn, fingerprint: &str) -> Result<Option<User>> {
 
 /// Notes that a key was just used to log in.
 pub fn touch(c: &Conn, fingerprint: &str) -> Result<()> {
-    let conn = c.lite();
+    let conn = c.sqlite_only()?;
     conn.execute(
         &format!("UPDATE ssh_keys SET last_used_at = {NOW} WHERE fingerprint = ?1"),
         [fingerprint],
@@ -162,7 +162,7 @@ mod tests {
             "keys go with their users"
         );
         let n: i64 = db
-            .lite()
+            .raw()
             .query_row("SELECT count(*) FROM ssh_keys", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);

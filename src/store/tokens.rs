@@ -1,10 +1,7 @@
 //! The `tokens` table: session tokens, stored only as hashes.
 
-use super::Conn;
-use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
-
 use super::users::User;
-use super::NOW;
+use super::Conn;
 use crate::error::Result;
 
 /// Tokens a user may hold at once. Each password login adds one; past this the oldest go, so a
@@ -14,62 +11,54 @@ pub const MAX_PER_USER: i64 = 50;
 /// Stores a new token hash for `user_id`, valid for `ttl_days`, and drops the user's oldest
 /// tokens beyond [`MAX_PER_USER`] and any expired ones.
 pub fn insert(c: &Conn, user_id: i64, token_hash: &str, ttl_days: u32) -> Result<()> {
-    let conn = c.lite();
-    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-    tx.prepare_cached(&format!(
+    let d = c.dialect();
+    let (now, expires) = (d.now(), d.now_plus("?3"));
+    let insert = format!(
         "INSERT INTO tokens (user_id, token_hash, created_at, last_used_at, expires_at)
-         VALUES (?1, ?2, {NOW}, {NOW}, strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?3))"
-    ))?
-    .execute(params![user_id, token_hash, format!("+{ttl_days} days")])?;
-    tx.prepare_cached(&format!(
-        "DELETE FROM tokens WHERE user_id = ?1 AND (expires_at <= {NOW} OR id NOT IN
+         VALUES (?1, ?2, {now}, {now}, {expires})"
+    );
+    let trim = format!(
+        "DELETE FROM tokens WHERE user_id = ?1 AND (expires_at <= {now} OR id NOT IN
            (SELECT id FROM tokens WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2))"
-    ))?
-    .execute(params![user_id, MAX_PER_USER])?;
-    tx.commit()?;
-    Ok(())
+    );
+    c.transaction(|c| {
+        c.execute(
+            &insert,
+            &[&user_id, &token_hash, &format!("+{ttl_days} days")],
+        )?;
+        c.execute(&trim, &[&user_id, &MAX_PER_USER])?;
+        Ok(())
+    })
 }
 
 /// The user a token hash belongs to, if it exists and has not expired. Marks it used.
 pub fn redeem(c: &Conn, token_hash: &str) -> Result<Option<User>> {
-    let conn = c.lite();
+    let now = c.dialect().now();
     let sql = format!(
-        "UPDATE tokens SET last_used_at = {NOW} WHERE token_hash = ?1 AND expires_at > {NOW}
+        "UPDATE tokens SET last_used_at = {now} WHERE token_hash = ?1 AND expires_at > {now}
          RETURNING user_id, (SELECT name FROM users WHERE users.id = tokens.user_id)"
     );
-    let user = conn
-        .prepare_cached(&sql)?
-        .query_row([token_hash], |r| {
-            Ok(User {
-                id: r.get(0)?,
-                name: r.get(1)?,
-            })
+    c.query_opt(&sql, &[&token_hash], |r| {
+        Ok(User {
+            id: r.get(0)?,
+            name: r.get(1)?,
         })
-        .optional()?;
-    Ok(user)
+    })
 }
 
 /// Revokes one token (`/logout`). Returns whether it existed.
 pub fn revoke(c: &Conn, token_hash: &str) -> Result<bool> {
-    let conn = c.lite();
-    let n = conn
-        .prepare_cached("DELETE FROM tokens WHERE token_hash = ?1")?
-        .execute([token_hash])?;
-    Ok(n > 0)
+    Ok(c.execute("DELETE FROM tokens WHERE token_hash = ?1", &[&token_hash])? > 0)
 }
 
 /// Revokes every token of a user (a ban); returns how many.
 pub fn revoke_user(c: &Conn, user_id: i64) -> Result<usize> {
-    let conn = c.lite();
-    Ok(conn
-        .prepare_cached("DELETE FROM tokens WHERE user_id = ?1")?
-        .execute([user_id])?)
+    Ok(c.execute("DELETE FROM tokens WHERE user_id = ?1", &[&user_id])? as usize)
 }
 
 /// How many tokens are stored.
 pub fn count(c: &Conn) -> Result<i64> {
-    let conn = c.lite();
-    Ok(conn.query_row("SELECT count(*) FROM tokens", [], |r| r.get(0))?)
+    c.query_one("SELECT count(*) FROM tokens", &[], |r| r.get(0))
 }
 
 #[cfg(test)]
@@ -97,7 +86,7 @@ mod tests {
         let db = test_db();
         let u = users::create(&db, "alice", "h").unwrap().unwrap();
         insert(&db, u.id, "abc", 30).unwrap();
-        db.lite()
+        db.raw()
             .execute("UPDATE tokens SET expires_at = '2000-01-01T00:00:00Z'", [])
             .unwrap();
         assert_eq!(redeem(&db, "abc").unwrap(), None);
@@ -122,7 +111,7 @@ mod tests {
         let db = test_db();
         let u = users::create(&db, "alice", "h").unwrap().unwrap();
         insert(&db, u.id, "abc", 30).unwrap();
-        db.lite().execute("DELETE FROM users", []).unwrap();
+        db.raw().execute("DELETE FROM users", []).unwrap();
         assert_eq!(count(&db).unwrap(), 0);
     }
 }

@@ -1,10 +1,8 @@
 //! The `users` table: accounts.
 
-use super::Conn;
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use unicode_normalization::UnicodeNormalization;
 
-use super::NOW;
+use super::{Conn, Dialect};
 use crate::error::Result;
 
 /// An account as the rest of the server sees it (never with its hash).
@@ -45,36 +43,37 @@ pub enum Clash {
 
 /// Whether `name` clashes with an existing user's.
 pub fn clash(c: &Conn, name: &str) -> Result<Option<Clash>> {
-    let conn = c.lite();
     if find(c, name)?.is_some() {
         return Ok(Some(Clash::Taken));
     }
-    let similar: Option<String> = conn
-        .prepare_cached("SELECT name FROM users WHERE name_skeleton = ?1 LIMIT 1")?
-        .query_row([skeleton_key(name)], |r| r.get(0))
-        .optional()?;
+    let similar = c.query_opt(
+        "SELECT name FROM users WHERE name_skeleton = ?1 LIMIT 1",
+        &[&skeleton_key(name)],
+        |r| r.get::<String>(0),
+    )?;
     Ok(similar.map(Clash::TooClose))
 }
 
-/// Fills `name_skeleton` for rows that have none (users registered before the column).
-pub fn fill_skeletons(conn: &Connection) -> rusqlite::Result<usize> {
+/// Fills `name_skeleton` for rows that have none (users registered before the column; run by
+/// SQLite's migration 0002).
+pub fn fill_skeletons(conn: &rusqlite::Connection) -> rusqlite::Result<usize> {
     let rows: Vec<(i64, String)> = conn
         .prepare("SELECT id, name FROM users WHERE name_skeleton IS NULL")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut update = conn.prepare("UPDATE users SET name_skeleton = ?1 WHERE id = ?2")?;
     for (id, name) in &rows {
-        update.execute(params![skeleton_key(name), id])?;
+        update.execute(rusqlite::params![skeleton_key(name), id])?;
     }
     Ok(rows.len())
 }
 
 /// Looks a user up by name, any case. Returns the user and their password hash.
 pub fn find(c: &Conn, name: &str) -> Result<Option<(User, String)>> {
-    let conn = c.lite();
-    let row = conn
-        .prepare_cached("SELECT id, name, password_hash FROM users WHERE name_key = ?1")?
-        .query_row([name_key(name)], |r| {
+    c.query_opt(
+        "SELECT id, name, password_hash FROM users WHERE name_key = ?1",
+        &[&name_key(name)],
+        |r| {
             Ok((
                 User {
                     id: r.get(0)?,
@@ -82,37 +81,38 @@ pub fn find(c: &Conn, name: &str) -> Result<Option<(User, String)>> {
                 },
                 r.get(2)?,
             ))
-        })
-        .optional()?;
-    Ok(row)
+        },
+    )
 }
 
 /// Creates a user under the NFKC form of `name`. `Ok(None)` if the name [clashes](clash)
 /// with an existing one (taken in any case, or a look-alike), which can also happen between a
 /// check and this insert when two people register at once: the insert is the final word.
 pub fn create(c: &Conn, name: &str, password_hash: &str) -> Result<Option<User>> {
-    let conn = c.lite();
     let name = normalize(name);
     let sql = format!(
         "INSERT INTO users (name, name_key, name_skeleton, password_hash, created_at)
-         SELECT ?1, ?2, ?3, ?4, {NOW}
+         SELECT ?1, ?2, ?3, ?4, {}
          WHERE NOT EXISTS (SELECT 1 FROM users WHERE name_skeleton = ?3)
-         ON CONFLICT (name_key) DO NOTHING RETURNING id"
+         ON CONFLICT (name_key) DO NOTHING RETURNING id",
+        c.dialect().now()
     );
-    let id: Option<i64> = conn
-        .prepare_cached(&sql)?
-        .query_row(
-            params![name, name_key(&name), skeleton_key(&name), password_hash],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let id = c.query_opt(
+        &sql,
+        &[
+            &name,
+            &name_key(&name),
+            &skeleton_key(&name),
+            &password_hash,
+        ],
+        |r| r.get::<i64>(0),
+    )?;
     Ok(id.map(|id| User { id, name }))
 }
 
 /// How many accounts exist.
 pub fn count(c: &Conn) -> Result<i64> {
-    let conn = c.lite();
-    Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
+    c.query_one("SELECT count(*) FROM users", &[], |r| r.get(0))
 }
 
 /// A row of `besedka users`.
@@ -125,63 +125,53 @@ pub struct Listed {
 
 /// Every user with their token count, oldest account first.
 pub fn list(c: &Conn) -> Result<Vec<Listed>> {
-    let conn = c.lite();
-    let mut stmt = conn.prepare(
+    c.query(
         "SELECT u.name, u.created_at, count(t.id) FROM users u
          LEFT JOIN tokens t ON t.user_id = u.id GROUP BY u.id ORDER BY u.id",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Listed {
-            name: r.get(0)?,
-            created_at: r.get(1)?,
-            tokens: r.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        &[],
+        |r| {
+            Ok(Listed {
+                name: r.get(0)?,
+                created_at: r.get(1)?,
+                tokens: r.get(2)?,
+            })
+        },
+    )
 }
 
 /// The last message id the user had been shown when their last session ended; `None` if
 /// the account does not exist (any more).
 pub fn seen(c: &Conn, id: i64) -> Result<Option<i64>> {
-    let conn = c.lite();
-    Ok(conn
-        .query_row("SELECT seen_id FROM users WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .optional()?)
+    c.query_opt("SELECT seen_id FROM users WHERE id = ?1", &[&id], |r| {
+        r.get(0)
+    })
 }
 
 /// Records, for each `(user, message id)`, what the user had been shown when they left; in
 /// one transaction (the hub writes a batch's leaves at once).
 pub fn mark_seen(c: &Conn, seen: &[(i64, i64)]) -> Result<()> {
-    let conn = c.lite();
-    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-    {
-        let mut stmt =
-            tx.prepare_cached("UPDATE users SET seen_id = MAX(seen_id, ?2) WHERE id = ?1")?;
+    let sql = match c.dialect() {
+        Dialect::Sqlite => "UPDATE users SET seen_id = MAX(seen_id, ?2) WHERE id = ?1",
+        Dialect::Postgres => "UPDATE users SET seen_id = GREATEST(seen_id, ?2) WHERE id = ?1",
+    };
+    c.transaction(|c| {
         for (user, id) in seen {
-            stmt.execute([user, id])?;
+            c.execute(sql, &[user, id])?;
         }
-    }
-    tx.commit()?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Whether a mention rings the user's bell (`/bell`).
 pub fn bell(c: &Conn, id: i64) -> Result<bool> {
-    let conn = c.lite();
-    Ok(conn
-        .query_row("SELECT bell FROM users WHERE id = ?1", [id], |r| r.get(0))
-        .optional()?
-        .unwrap_or(true))
+    Ok(
+        c.query_opt("SELECT bell FROM users WHERE id = ?1", &[&id], |r| r.get(0))?
+            .unwrap_or(true),
+    )
 }
 
 pub fn set_bell(c: &Conn, id: i64, on: bool) -> Result<()> {
-    let conn = c.lite();
-    conn.execute(
-        "UPDATE users SET bell = ?2 WHERE id = ?1",
-        rusqlite::params![id, on],
-    )?;
+    c.execute("UPDATE users SET bell = ?2 WHERE id = ?1", &[&id, &on])?;
     Ok(())
 }
 
@@ -196,12 +186,11 @@ pub struct Purged {
 /// History stays: authors keep their names as text; private messages go with their
 /// recipients.
 pub fn purge_all(c: &Conn) -> Result<Purged> {
-    let conn = c.lite();
-    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-    let tokens = tx.execute("DELETE FROM tokens", [])?;
-    let users = tx.execute("DELETE FROM users", [])?;
-    tx.commit()?;
-    Ok(Purged { users, tokens })
+    c.transaction(|c| {
+        let tokens = c.execute("DELETE FROM tokens", &[])? as usize;
+        let users = c.execute("DELETE FROM users", &[])? as usize;
+        Ok(Purged { users, tokens })
+    })
 }
 
 #[cfg(test)]
@@ -231,7 +220,7 @@ mod tests {
         let a = create(&db, "alice", "h").unwrap().unwrap();
         crate::store::tokens::insert(&db, a.id, "t1", 30).unwrap();
         crate::store::tokens::insert(&db, a.id, "t2", 30).unwrap();
-        db.lite().execute(
+        db.raw().execute(
             "INSERT INTO messages (created_at, author_id, author_name, body) VALUES ('x', ?1, 'alice', 'hi')",
             [a.id],
         )
@@ -271,7 +260,7 @@ mod tests {
     #[test]
     fn skeletons_are_filled_for_users_from_before_the_rule() {
         let db = test_db();
-        db.lite().execute(
+        db.raw().execute(
             "INSERT INTO users (name, name_key, password_hash, created_at) VALUES ('alice', 'alice', 'h', 'x')",
             [],
         )
@@ -280,7 +269,7 @@ mod tests {
             create(&db, "аlice", "h").unwrap().is_some(),
             "no skeleton yet"
         );
-        assert_eq!(fill_skeletons(db.lite()).unwrap(), 1);
+        assert_eq!(fill_skeletons(db.raw()).unwrap(), 1);
         assert_eq!(
             clash(&db, "ΑLICE").unwrap(),
             Some(Clash::TooClose("alice".into()))

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses a different part
 
 pub mod expect;
+pub mod pg;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Read, Write};
