@@ -4,19 +4,170 @@
 
 mod common;
 
-use besedka::store::{tokens, users, Store};
+use std::time::Duration;
 
-#[test]
-fn accounts_and_tokens_work_on_postgres() {
+use besedka::store::messages::{self, Kind, Message};
+use besedka::store::retention::{self, Policy};
+use besedka::store::rooms::{self, Opened, LOBBY};
+use besedka::store::{bans, logs, roles, ssh_keys, tokens, users, Store};
+
+/// A throwaway cluster and a store on a new database in it, or why not (skip).
+fn store() -> Option<(common::pg::Cluster, Store)> {
     let cluster = match common::pg::start() {
         Ok(c) => c,
         Err(why) => {
             println!("skipped: {why}");
-            return;
+            return None;
         }
     };
     let url = cluster.database("besedka");
     let store = Store::open_postgres(&url).unwrap();
+    Some((cluster, store))
+}
+
+fn say(author: &users::User, to: Option<&users::User>, room: Option<i64>, body: &str) -> Message {
+    Message {
+        id: 0,
+        created_at: String::new(),
+        author_id: Some(author.id),
+        author_name: author.name.clone(),
+        recipient: to.map(|u| (u.id, u.name.clone())),
+        room: room.map(|r| (r, String::new())),
+        kind: Kind::Say,
+        body: body.into(),
+    }
+}
+
+#[test]
+fn rooms_messages_moderation_keys_logs_and_retention_work_on_postgres() {
+    let Some((_cluster, store)) = store() else {
+        return;
+    };
+    let c = store.conn().unwrap();
+    let alice = users::create(&c, "alice", "h").unwrap().unwrap();
+    let bob = users::create(&c, "bob", "h").unwrap().unwrap();
+
+    // Rooms.
+    assert_eq!(rooms::of_user(&c, alice.id).unwrap().name, "#lobby");
+    let Opened::Created(rust) = rooms::open(&c, "#Rust", alice.id, 2, 10).unwrap() else {
+        panic!("not made");
+    };
+    assert!(
+        matches!(rooms::open(&c, "#rust", bob.id, 2, 10).unwrap(), Opened::Found(r) if r.id == rust.id)
+    );
+    rooms::open(&c, "#two", alice.id, 2, 10).unwrap();
+    assert_eq!(
+        rooms::open(&c, "#three", alice.id, 2, 10).unwrap(),
+        Opened::TooManyForUser
+    );
+    rooms::set_current(&c, alice.id, rust.id).unwrap();
+    rooms::set_topic(&c, rust.id, "borrowck").unwrap();
+    assert_eq!(rooms::of_user(&c, alice.id).unwrap().topic, "borrowck");
+    let (listed, total) = rooms::list(&c, 2).unwrap();
+    assert_eq!((listed.len(), total), (2, 3));
+
+    // Messages: ids in commit order, history per room with one's private messages.
+    let mut batch = vec![
+        say(&alice, None, Some(LOBBY), "in the lobby"),
+        say(&alice, None, Some(rust.id), "in rust"),
+        say(&bob, Some(&alice), None, "psst"),
+    ];
+    messages::commit(&c, &mut batch).unwrap();
+    assert!(batch[0].id < batch[1].id && batch[1].id < batch[2].id);
+    assert_eq!(batch[0].created_at.len(), 20);
+    assert_eq!(messages::last_id(&c).unwrap(), batch[2].id);
+    let seen: Vec<String> = messages::visible(&c, rust.id, Some(alice.id), 10, None)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(seen, ["in rust", "psst"]);
+    let in_rust = messages::visible(&c, rust.id, None, 10, None).unwrap();
+    assert_eq!(in_rust[0].room, Some((rust.id, "#Rust".to_string())));
+    let (missed, n) = messages::private_since(&c, alice.id, 0, batch[2].id, 10).unwrap();
+    assert_eq!((missed.len(), n), (1, 1));
+    assert_eq!(missed[0].recipient, Some((alice.id, "alice".to_string())));
+    assert_eq!(messages::recent_public(&c, 10).unwrap().len(), 2);
+    assert_eq!(messages::recent(&c, 10).unwrap().len(), 3);
+    assert_eq!(messages::count(&c).unwrap(), 3);
+
+    // Moderation and operators.
+    let ban = bans::ban_user(
+        &c,
+        bob.id,
+        "bob",
+        "spam",
+        Some(Duration::from_secs(3600)),
+        "alice",
+    )
+    .unwrap();
+    assert!(ban.expires_at.is_some_and(|t| t > ban.created_at));
+    bans::add(&c, bans::Kind::Ip, "203.0.113.0/24", "", None, "server").unwrap();
+    assert_eq!(bans::active(&c).unwrap().len(), 2);
+    assert!(bans::remove(&c, bans::Kind::Ip, "203.0.113.0/24").unwrap());
+    assert_eq!(bans::delete_expired(&c).unwrap(), 0);
+    assert_eq!(
+        roles::set(&c, "ALICE", true).unwrap().as_deref(),
+        Some("alice")
+    );
+    assert_eq!(roles::ops(&c).unwrap(), ["alice"]);
+
+    // SSH keys.
+    assert_eq!(
+        ssh_keys::add(&c, alice.id, "ssh-ed25519", "AAAA", "SHA256:x", "laptop").unwrap(),
+        ssh_keys::Added::Added
+    );
+    assert_eq!(
+        ssh_keys::add(&c, bob.id, "ssh-ed25519", "AAAA", "SHA256:x", "").unwrap(),
+        ssh_keys::Added::Taken
+    );
+    assert_eq!(
+        ssh_keys::owner(&c, "SHA256:x").unwrap().map(|u| u.id),
+        Some(alice.id)
+    );
+    ssh_keys::touch(&c, "SHA256:x").unwrap();
+    assert!(ssh_keys::list(&c, alice.id).unwrap()[0]
+        .last_used_at
+        .is_some());
+    assert!(ssh_keys::remove(&c, alice.id, "SHA256:x").unwrap());
+
+    // Logs.
+    let record = |level: &str| logs::Record {
+        created_at: "2026-11-28T10:00:00Z".into(),
+        level: level.into(),
+        target: "t".into(),
+        message: format!("a {level} record"),
+    };
+    logs::insert(&c, &[record("info"), record("warn")]).unwrap();
+    assert_eq!(logs::recent(&c, 10, Some(&["warn"])).unwrap().len(), 1);
+    assert_eq!(logs::recent(&c, 10, None).unwrap().len(), 2);
+    assert_eq!(logs::clear(&c).unwrap(), 2);
+
+    // Retention keeps each room's newest lines.
+    let policy = Policy {
+        days: None,
+        messages: Some(0),
+        keep_public: 1,
+    };
+    retention::prune(&c, &policy).unwrap();
+    let left: Vec<String> = messages::recent(&c, 10)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(
+        left,
+        ["in the lobby", "in rust"],
+        "each room's newest line stays"
+    );
+}
+
+#[test]
+fn accounts_and_tokens_work_on_postgres() {
+    let Some((cluster, store)) = store() else {
+        return;
+    };
+    let url = cluster.url("besedka");
     // A second node opening the same database finds the schema there already.
     let again = Store::open_postgres(&url).unwrap();
     assert!(

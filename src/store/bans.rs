@@ -4,12 +4,10 @@
 //! ([`crate::server::moderation`]) and reloads it after every change and every few seconds, so a
 //! ban made with `besedka ban` from a shell reaches a running server too.
 
-use super::Conn;
 use std::time::Duration;
 
-use rusqlite::params;
-
-use super::NOW;
+use super::conn::Row;
+use super::Conn;
 use crate::error::Result;
 
 /// What a row restricts.
@@ -63,21 +61,21 @@ pub fn add(
     ttl: Option<Duration>,
     by: &str,
 ) -> Result<Ban> {
-    let conn = c.sqlite_only()?;
     let ttl = ttl.map(|d| format!("+{} seconds", d.as_secs()));
+    let d = c.dialect();
     let sql = format!(
         "INSERT INTO bans (kind, value, reason, created_at, expires_at, created_by)
-         VALUES (?1, ?2, ?3, {NOW},
-                 CASE WHEN ?4 IS NULL THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?4) END,
+         VALUES (?1, ?2, ?3, {},
+                 CASE WHEN CAST(?4 AS TEXT) IS NULL THEN NULL ELSE {} END,
                  ?5)
          ON CONFLICT (kind, value) DO UPDATE SET reason = excluded.reason,
              created_at = excluded.created_at, expires_at = excluded.expires_at,
              created_by = excluded.created_by
-         RETURNING kind, value, reason, created_at, expires_at, created_by"
+         RETURNING kind, value, reason, created_at, expires_at, created_by",
+        d.now(),
+        d.now_plus("?4")
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row(params![kind.as_str(), value, reason, ttl, by], row)?)
+    c.query_one(&sql, &[&kind.as_str(), &value, &reason, &ttl, &by], row)
 }
 
 /// Bans a user by name and revokes every token of theirs, in one transaction: a banned user
@@ -90,50 +88,43 @@ pub fn ban_user(
     ttl: Option<Duration>,
     by: &str,
 ) -> Result<Ban> {
-    let conn = c.sqlite_only()?;
-    let tx = conn.unchecked_transaction()?;
-    let ban = add(c, Kind::Name, key, reason, ttl, by)?;
-    super::tokens::revoke_user(c, user_id)?;
-    tx.commit()?;
-    Ok(ban)
+    c.transaction(|c| {
+        let ban = add(c, Kind::Name, key, reason, ttl, by)?;
+        super::tokens::revoke_user(c, user_id)?;
+        Ok(ban)
+    })
 }
 
 /// Lifts a ban or mute; returns whether one was in force.
 pub fn remove(c: &Conn, kind: Kind, value: &str) -> Result<bool> {
-    let conn = c.sqlite_only()?;
     let sql = format!(
         "DELETE FROM bans WHERE kind = ?1 AND value = ?2
-         RETURNING expires_at IS NULL OR expires_at > {NOW}"
+         RETURNING expires_at IS NULL OR expires_at > {}",
+        c.dialect().now()
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let active: Vec<bool> = stmt
-        .query_map(params![kind.as_str(), value], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let active: Vec<bool> = c.query(&sql, &[&kind.as_str(), &value], |r| r.get(0))?;
     Ok(active.into_iter().any(|a| a))
 }
 
 /// Every ban and mute still in force, oldest first.
 pub fn active(c: &Conn) -> Result<Vec<Ban>> {
-    let conn = c.sqlite_only()?;
     let sql = format!(
         "SELECT kind, value, reason, created_at, expires_at, created_by FROM bans
-         WHERE expires_at IS NULL OR expires_at > {NOW} ORDER BY id"
+         WHERE expires_at IS NULL OR expires_at > {} ORDER BY id",
+        c.dialect().now()
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([], row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    c.query(&sql, &[], row)
 }
 
 /// Deletes expired rows; returns how many.
 pub fn delete_expired(c: &Conn) -> Result<usize> {
-    let conn = c.sqlite_only()?;
-    let sql = format!("DELETE FROM bans WHERE expires_at <= {NOW}");
-    Ok(conn.prepare_cached(&sql)?.execute([])?)
+    let sql = format!("DELETE FROM bans WHERE expires_at <= {}", c.dialect().now());
+    Ok(c.execute(&sql, &[])? as usize)
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Ban> {
+fn row(r: &Row<'_>) -> Result<Ban> {
     Ok(Ban {
-        kind: Kind::parse(&r.get::<_, String>(0)?),
+        kind: Kind::parse(&r.get::<String>(0)?),
         value: r.get(1)?,
         reason: r.get(2)?,
         created_at: r.get(3)?,

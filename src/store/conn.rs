@@ -114,10 +114,18 @@ impl Row<'_> {
     }
 }
 
-/// `?N` parameters as PostgreSQL's `$N`.
+/// A statement for PostgreSQL: `?N` parameters as `$N`, and SQLite's index hints
+/// (`INDEXED BY name`, `NOT INDEXED`) left out (PostgreSQL's planner picks its own).
 fn to_pg(sql: &str) -> Cow<'_, str> {
-    if !sql.contains('?') {
+    if !sql.contains('?') && !sql.contains("INDEXED") {
         return Cow::Borrowed(sql);
+    }
+    let mut sql = sql.replace(" NOT INDEXED", "");
+    while let Some(at) = sql.find(" INDEXED BY ") {
+        let name_end = sql[at + 12..]
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map_or(sql.len(), |n| at + 12 + n);
+        sql.replace_range(at..name_end, "");
     }
     let mut out = String::with_capacity(sql.len());
     let mut quoted = false;
@@ -272,6 +280,18 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_hints_are_left_out_for_postgres() {
+        assert_eq!(
+            to_pg("SELECT id FROM messages INDEXED BY messages_room WHERE a = ?1"),
+            "SELECT id FROM messages WHERE a = $1"
+        );
+        assert_eq!(
+            to_pg("SELECT 1 FROM messages m NOT INDEXED WHERE 1"),
+            "SELECT 1 FROM messages m WHERE 1"
+        );
+    }
 
     #[test]
     fn parameters_become_dollars_outside_quotes() {

@@ -1,7 +1,6 @@
 //! The `logs` table: the server's log records, written by the logging sink.
 
-use super::Conn;
-use rusqlite::{params, Transaction, TransactionBehavior};
+use super::{Conn, Dialect};
 
 use crate::error::Result;
 
@@ -20,32 +19,34 @@ pub struct Record {
 
 /// Inserts records in one transaction and trims the table to [`MAX_ROWS`].
 pub fn insert(c: &Conn, records: &[Record]) -> Result<()> {
-    let conn = c.sqlite_only()?;
-    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-    {
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO logs (created_at, level, target, message) VALUES (?1, ?2, ?3, ?4)",
-        )?;
+    c.transaction(|c| {
         for r in records {
-            stmt.execute(params![r.created_at, r.level, r.target, r.message])?;
+            c.execute(
+                "INSERT INTO logs (created_at, level, target, message) VALUES (?1, ?2, ?3, ?4)",
+                &[&r.created_at, &r.level, &r.target, &r.message],
+            )?;
         }
-        tx.prepare_cached("DELETE FROM logs WHERE id <= (SELECT max(id) FROM logs) - ?1")?
-            .execute([MAX_ROWS])?;
-    }
-    tx.commit()?;
-    Ok(())
+        c.execute(
+            "DELETE FROM logs WHERE id <= (SELECT max(id) FROM logs) - ?1",
+            &[&MAX_ROWS],
+        )?;
+        Ok(())
+    })
 }
 
 /// The last `limit` records, oldest first; with `levels`, only records of those levels.
 pub fn recent(c: &Conn, limit: u32, levels: Option<&[&str]>) -> Result<Vec<Record>> {
-    let conn = c.sqlite_only()?;
     let levels = levels.map(|l| l.join(","));
-    let mut stmt = conn.prepare_cached(
+    let find = match c.dialect() {
+        Dialect::Sqlite => "instr",
+        Dialect::Postgres => "strpos",
+    };
+    let sql = format!(
         "SELECT created_at, level, target, message FROM logs
-         WHERE ?2 IS NULL OR instr(',' || ?2 || ',', ',' || level || ',') > 0
-         ORDER BY id DESC LIMIT ?1",
-    )?;
-    let rows = stmt.query_map(params![limit, levels], |r| {
+         WHERE CAST(?2 AS TEXT) IS NULL OR {find}(',' || ?2 || ',', ',' || level || ',') > 0
+         ORDER BY id DESC LIMIT ?1"
+    );
+    let mut out = c.query(&sql, &[&i64::from(limit), &levels], |r| {
         Ok(Record {
             created_at: r.get(0)?,
             level: r.get(1)?,
@@ -53,21 +54,18 @@ pub fn recent(c: &Conn, limit: u32, levels: Option<&[&str]>) -> Result<Vec<Recor
             message: r.get(3)?,
         })
     })?;
-    let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     out.reverse();
     Ok(out)
 }
 
 /// `DELETE FROM logs`; returns how many records were removed.
 pub fn clear(c: &Conn) -> Result<usize> {
-    let conn = c.sqlite_only()?;
-    Ok(conn.execute("DELETE FROM logs", [])?)
+    Ok(c.execute("DELETE FROM logs", &[])? as usize)
 }
 
 /// How many records are stored.
 pub fn count(c: &Conn) -> Result<i64> {
-    let conn = c.sqlite_only()?;
-    Ok(conn.query_row("SELECT count(*) FROM logs", [], |r| r.get(0))?)
+    c.query_one("SELECT count(*) FROM logs", &[], |r| r.get(0))
 }
 
 #[cfg(test)]

@@ -1,9 +1,7 @@
 //! The `messages` table: the chat history, public and private.
 
-use super::Conn;
-use rusqlite::{params, Transaction, TransactionBehavior};
-
-use super::NOW;
+use super::conn::Row;
+use super::{Conn, Dialect};
 use crate::error::Result;
 
 /// What kind of line a message is.
@@ -51,31 +49,30 @@ pub struct Message {
 /// Commits `batch` in one transaction and fills in each message's `id` and `created_at`.
 /// All or nothing: on error nothing is stored and the messages must not be shown.
 pub fn commit(c: &Conn, batch: &mut [Message]) -> Result<()> {
-    let conn = c.sqlite_only()?;
-    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-    {
-        let mut insert = tx.prepare_cached(&format!(
-            "INSERT INTO messages (created_at, author_id, author_name, recipient_id, room_id, kind, body)
-             VALUES ({NOW}, ?1, ?2, ?3, ?4, ?5, ?6) RETURNING id, created_at"
-        ))?;
+    let sql = format!(
+        "INSERT INTO messages (created_at, author_id, author_name, recipient_id, room_id, kind, body)
+         VALUES ({}, ?1, ?2, ?3, ?4, ?5, ?6) RETURNING id, created_at",
+        c.dialect().now()
+    );
+    c.transaction(|c| {
         for m in batch.iter_mut() {
-            let (id, at) = insert.query_row(
-                params![
-                    m.author_id,
-                    m.author_name,
-                    m.recipient.as_ref().map(|r| r.0),
-                    m.room.as_ref().map(|r| r.0),
-                    m.kind.as_str(),
-                    m.body
+            let (id, at) = c.query_one(
+                &sql,
+                &[
+                    &m.author_id,
+                    &m.author_name,
+                    &m.recipient.as_ref().map(|r| r.0),
+                    &m.room.as_ref().map(|r| r.0),
+                    &m.kind.as_str(),
+                    &m.body,
                 ],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
             m.id = id;
             m.created_at = at;
         }
-    }
-    tx.commit()?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The columns [`row_to_message`] reads, in its order: `m` is `messages`, `r` the recipient
@@ -105,14 +102,14 @@ const VISIBLE: &str = concat!(
     "
          FROM (
              SELECT id FROM (SELECT id FROM messages INDEXED BY messages_room
-                             WHERE room_id = ?4 AND id < ?3 ORDER BY id DESC LIMIT ?2)
+                             WHERE room_id = ?4 AND id < ?3 ORDER BY id DESC LIMIT ?2) a
              UNION
              SELECT id FROM (SELECT id FROM messages INDEXED BY messages_recipient
-                             WHERE recipient_id = ?1 AND id < ?3 ORDER BY id DESC LIMIT ?2)
+                             WHERE recipient_id = ?1 AND id < ?3 ORDER BY id DESC LIMIT ?2) b
              UNION
              SELECT id FROM (SELECT id FROM messages INDEXED BY messages_private_author
                              WHERE author_id = ?1 AND recipient_id IS NOT NULL AND id < ?3
-                             ORDER BY id DESC LIMIT ?2)
+                             ORDER BY id DESC LIMIT ?2) c
          ) v
          JOIN messages m ON m.id = v.id",
     message_joins!(),
@@ -131,18 +128,16 @@ pub fn visible(
     limit: u32,
     before: Option<i64>,
 ) -> Result<Vec<Message>> {
-    let conn = c.sqlite_only()?;
-    let mut stmt = conn.prepare_cached(VISIBLE)?;
-    let rows = stmt.query_map(
-        params![
-            viewer.unwrap_or(-1),
-            limit,
-            before.unwrap_or(i64::MAX),
-            room
+    let mut out = c.query(
+        VISIBLE,
+        &[
+            &viewer.unwrap_or(-1),
+            &i64::from(limit),
+            &before.unwrap_or(i64::MAX),
+            &room,
         ],
         row_to_message,
     )?;
-    let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     out.reverse();
     Ok(out)
 }
@@ -156,24 +151,35 @@ pub fn private_since(
     upto: i64,
     limit: u32,
 ) -> Result<(Vec<Message>, i64)> {
-    let conn = c.sqlite_only()?;
-    let total: i64 = conn.query_row(
-        "SELECT count(*) FROM messages
-         WHERE recipient_id = ?1 AND author_id IS NOT ?1 AND id > ?2 AND id <= ?3",
-        params![user_id, after, upto],
+    // Not from themselves (a NULL author, a deleted account, counts as another).
+    let not_self = match c.dialect() {
+        Dialect::Sqlite => "m.author_id IS NOT ?1",
+        Dialect::Postgres => "m.author_id IS DISTINCT FROM ?1",
+    };
+    let total: i64 = c.query_one(
+        &format!(
+            "SELECT count(*) FROM messages m
+             WHERE m.recipient_id = ?1 AND {not_self} AND m.id > ?2 AND m.id <= ?3"
+        ),
+        &[&user_id, &after, &upto],
         |r| r.get(0),
     )?;
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT ",
-        message_columns!(),
-        "
-         FROM messages m",
-        message_joins!(),
-        "WHERE m.recipient_id = ?1 AND m.author_id IS NOT ?1 AND m.id > ?2 AND m.id <= ?3
-         ORDER BY m.id DESC LIMIT ?4"
-    ))?;
-    let rows = stmt.query_map(params![user_id, after, upto, limit], row_to_message)?;
-    let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    let sql = format!(
+        concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m",
+            message_joins!(),
+            "WHERE m.recipient_id = ?1 AND {} AND m.id > ?2 AND m.id <= ?3
+             ORDER BY m.id DESC LIMIT ?4"
+        ),
+        not_self
+    );
+    let mut out = c.query(
+        &sql,
+        &[&user_id, &after, &upto, &i64::from(limit)],
+        row_to_message,
+    )?;
     out.reverse();
     Ok((out, total))
 }
@@ -182,66 +188,64 @@ pub fn private_since(
 /// filters them). Walks the table from its newest row (no index: the planner must not sort
 /// a room index's rows instead).
 pub fn recent_public(c: &Conn, limit: u32) -> Result<Vec<Message>> {
-    let conn = c.sqlite_only()?;
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT ",
-        message_columns!(),
-        "
-         FROM messages m NOT INDEXED",
-        message_joins!(),
-        "WHERE m.room_id IS NOT NULL ORDER BY m.id DESC LIMIT ?1"
-    ))?;
-    let rows = stmt.query_map([limit], row_to_message)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    c.query(
+        concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m NOT INDEXED",
+            message_joins!(),
+            "WHERE m.room_id IS NOT NULL ORDER BY m.id DESC LIMIT ?1"
+        ),
+        &[&i64::from(limit)],
+        row_to_message,
+    )
 }
 
 /// The id of the newest message (0 if none): where the hub's watermark starts.
 pub fn last_id(c: &Conn) -> Result<i64> {
-    let conn = c.sqlite_only()?;
-    Ok(
-        conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
-            r.get(0)
-        })?,
-    )
+    c.query_one("SELECT COALESCE(MAX(id), 0) FROM messages", &[], |r| {
+        r.get(0)
+    })
 }
 
 /// The last `limit` messages of every kind, private ones included, oldest first (for the
 /// operator's `besedka history`).
 pub fn recent(c: &Conn, limit: u32) -> Result<Vec<Message>> {
-    let conn = c.sqlite_only()?;
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT ",
-        message_columns!(),
-        "
-         FROM messages m",
-        message_joins!(),
-        "ORDER BY m.id DESC LIMIT ?1"
-    ))?;
-    let rows = stmt.query_map([limit], row_to_message)?;
-    let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = c.query(
+        concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m",
+            message_joins!(),
+            "ORDER BY m.id DESC LIMIT ?1"
+        ),
+        &[&i64::from(limit)],
+        row_to_message,
+    )?;
     out.reverse();
     Ok(out)
 }
 
-pub(crate) fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
+pub(crate) fn row_to_message(r: &Row<'_>) -> Result<Message> {
     let recipient_id: Option<i64> = r.get(4)?;
     let recipient_name: Option<String> = r.get(5)?;
+    let room_id: Option<i64> = r.get(8)?;
+    let room_name: Option<String> = r.get(9)?;
     Ok(Message {
         id: r.get(0)?,
         created_at: r.get(1)?,
         author_id: r.get(2)?,
         author_name: r.get(3)?,
         recipient: recipient_id.zip(recipient_name),
-        kind: Kind::parse(&r.get::<_, String>(6)?),
+        kind: Kind::parse(&r.get::<String>(6)?),
         body: r.get(7)?,
-        room: r.get::<_, Option<i64>>(8)?.zip(r.get(9)?),
+        room: room_id.zip(room_name),
     })
 }
 
 /// How many messages are stored.
 pub fn count(c: &Conn) -> Result<i64> {
-    let conn = c.sqlite_only()?;
-    Ok(conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?)
+    c.query_one("SELECT count(*) FROM messages", &[], |r| r.get(0))
 }
 
 /// A message from `author` (to `to`, if private), for tests of the store.
@@ -348,7 +352,9 @@ mod tests {
             .raw()
             .prepare(&format!("EXPLAIN QUERY PLAN {VISIBLE}"))
             .unwrap()
-            .query_map(params![a.id, 5, i64::MAX, LOBBY], |r| r.get::<_, String>(3))
+            .query_map(rusqlite::params![a.id, 5, i64::MAX, LOBBY], |r| {
+                r.get::<_, String>(3)
+            })
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();

@@ -29,10 +29,6 @@ pub use conn::{Conn, Dialect, Lite, Pg};
 
 use crate::error::Result;
 
-/// The current time as the schema's timestamp text (ISO-8601 UTC, second precision).
-/// Kept in SQL so every timestamp comes from one clock and one format.
-pub(crate) const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
-
 /// How long a statement waits for another writer before giving up with SQLITE_BUSY.
 /// Long enough that an admin CLI command next to a busy server never reports "locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

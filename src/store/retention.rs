@@ -6,8 +6,6 @@
 //! public messages of any room (what a user sees on coming into it), whatever the policy says.
 
 use super::Conn;
-use rusqlite::{params, OptionalExtension};
-
 use crate::error::Result;
 
 /// What to keep. Both limits off keeps everything.
@@ -35,46 +33,48 @@ pub const BATCH: usize = 500;
 /// Deletes at most `batch` of the oldest messages the policy lets go; returns how many went.
 /// Call again until it returns 0.
 pub fn prune_batch(c: &Conn, policy: &Policy, batch: usize) -> Result<usize> {
-    let conn = c.sqlite_only()?;
     if !policy.is_on() {
         return Ok(0);
     }
     // Rows at or below `count_cut` are beyond the newest N.
     let count_cut: Option<i64> = match policy.messages {
         None => None,
-        Some(n) => conn
-            .prepare_cached("SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET ?1")?
-            .query_row([i64::try_from(n).unwrap_or(i64::MAX)], |r| r.get(0))
-            .optional()?,
+        Some(n) => c.query_opt(
+            "SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET ?1",
+            &[&i64::try_from(n).unwrap_or(i64::MAX)],
+            |r| r.get(0),
+        )?,
     };
     let days = policy.days.map(|d| format!("-{d} days"));
     // Each room's newest `keep_public` rows are what a user sees on coming into it: below
     // its `floor` nothing of the room is protected. The inner scan reads the oldest rows not
     // protected (skipping at most rooms x keep_public rows), `batch` of them, so a run costs
     // about the same however large the table is; of those, the policy picks what goes.
-    let n = conn
-        .prepare_cached(
-            "WITH floors AS MATERIALIZED (
-               SELECT r.id AS room,
-                      (SELECT min(id) FROM (SELECT id FROM messages INDEXED BY messages_room
-                                            WHERE room_id = r.id ORDER BY id DESC LIMIT ?4))
-                      AS floor
-               FROM rooms r WHERE ?4 > 0)
-             DELETE FROM messages WHERE id IN (
-               SELECT id FROM (SELECT m.id, m.created_at FROM messages m
-                               LEFT JOIN floors f ON f.room = m.room_id
-                               WHERE f.floor IS NULL OR m.id < f.floor
-                               ORDER BY m.id LIMIT ?1)
-               WHERE id <= ?2
-                  OR created_at < CASE WHEN ?3 IS NULL THEN ''
-                                  ELSE strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?3) END)",
-        )?
-        .execute(params![
-            batch as i64,
-            count_cut.unwrap_or(-1),
-            days,
-            policy.keep_public
-        ])?;
+    let sql = format!(
+        "WITH floors AS MATERIALIZED (
+           SELECT r.id AS room,
+                  (SELECT min(id) FROM (SELECT id FROM messages INDEXED BY messages_room
+                                        WHERE room_id = r.id ORDER BY id DESC LIMIT ?4) k)
+                  AS floor
+           FROM rooms r WHERE ?4 > 0)
+         DELETE FROM messages WHERE id IN (
+           SELECT id FROM (SELECT m.id, m.created_at FROM messages m
+                           LEFT JOIN floors f ON f.room = m.room_id
+                           WHERE f.floor IS NULL OR m.id < f.floor
+                           ORDER BY m.id LIMIT ?1) oldest
+           WHERE id <= ?2
+              OR created_at < CASE WHEN CAST(?3 AS TEXT) IS NULL THEN '' ELSE {} END)",
+        c.dialect().now_plus("?3")
+    );
+    let n = c.execute(
+        &sql,
+        &[
+            &(batch as i64),
+            &count_cut.unwrap_or(-1),
+            &days,
+            &i64::from(policy.keep_public),
+        ],
+    )? as usize;
     Ok(n)
 }
 
@@ -105,7 +105,7 @@ mod tests {
                 .execute(
                     "INSERT INTO messages (created_at, author_id, author_name, room_id, body)
                  VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1), 1, 'alice', 1, ?2)",
-                    params![format!("-{age} days"), format!("m{i}")],
+                    rusqlite::params![format!("-{age} days"), format!("m{i}")],
                 )
                 .unwrap();
         }

@@ -1,31 +1,25 @@
 //! The `users.role` column: who is an operator.
 
-use super::Conn;
-use rusqlite::params;
-
 use super::users::name_key;
+use super::Conn;
 use crate::error::Result;
 
 /// Makes a user an operator (`op`) or not; returns the name as registered, or `None` if there
 /// is no such user.
 pub fn set(c: &Conn, name: &str, op: bool) -> Result<Option<String>> {
-    let conn = c.sqlite_only()?;
     let role = if op { "op" } else { "user" };
-    let mut stmt =
-        conn.prepare_cached("UPDATE users SET role = ?1 WHERE name_key = ?2 RETURNING name")?;
-    let mut rows = stmt.query(params![role, name_key(name)])?;
-    Ok(match rows.next()? {
-        Some(r) => Some(r.get(0)?),
-        None => None,
-    })
+    c.query_opt(
+        "UPDATE users SET role = ?1 WHERE name_key = ?2 RETURNING name",
+        &[&role, &name_key(name)],
+        |r| r.get(0),
+    )
 }
 
 /// The name keys of every operator.
 pub fn ops(c: &Conn) -> Result<Vec<String>> {
-    let conn = c.sqlite_only()?;
-    let mut stmt = conn.prepare_cached("SELECT name_key FROM users WHERE role = 'op'")?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    c.query("SELECT name_key FROM users WHERE role = 'op'", &[], |r| {
+        r.get(0)
+    })
 }
 
 #[cfg(test)]

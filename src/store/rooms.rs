@@ -1,11 +1,9 @@
 //! The `rooms` table: where public lines are said. `#lobby` (id [`LOBBY`]) always exists;
 //! other rooms are made by `/join` and kept (with their topic) when everyone has left.
 
-use super::Conn;
-use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
-
+use super::conn::Row;
 use super::users::name_key;
-use super::NOW;
+use super::Conn;
 use crate::error::Result;
 
 /// `#lobby`'s id: where everyone starts and where public lines from before rooms were said.
@@ -34,7 +32,7 @@ pub enum Opened {
 
 const COLUMNS: &str = "id, name, topic";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Room> {
+fn row(r: &Row<'_>) -> Result<Room> {
     Ok(Room {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -44,61 +42,58 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Room> {
 
 /// The room called `name` (any case), if it exists.
 pub fn find(c: &Conn, name: &str) -> Result<Option<Room>> {
-    let conn = c.sqlite_only()?;
-    Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM rooms WHERE name_key = ?1"))?
-        .query_row([name_key(name)], row)
-        .optional()?)
+    c.query_opt(
+        &format!("SELECT {COLUMNS} FROM rooms WHERE name_key = ?1"),
+        &[&name_key(name)],
+        row,
+    )
 }
 
 /// The room called `name`, made for `user` if it does not exist and the bounds allow (at most
 /// `per_hour` rooms made by one user in an hour, `max_rooms` in all). One transaction, so two
 /// users making one name at once get one room.
 pub fn open(c: &Conn, name: &str, user: i64, per_hour: u32, max_rooms: u32) -> Result<Opened> {
-    let conn = c.sqlite_only()?;
-    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-    if let Some(room) = find(c, name)? {
-        return Ok(Opened::Found(room));
-    }
-    let recent: u32 = tx.query_row(
-        "SELECT count(*) FROM rooms
-         WHERE created_by = ?1 AND created_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-1 hour')",
-        [user],
-        |r| r.get(0),
-    )?;
-    if recent >= per_hour {
-        return Ok(Opened::TooManyForUser);
-    }
-    let all: u32 = tx.query_row("SELECT count(*) FROM rooms", [], |r| r.get(0))?;
-    if all >= max_rooms {
-        return Ok(Opened::Full);
-    }
-    let id = tx.query_row(
-        &format!(
-            "INSERT INTO rooms (name, name_key, created_at, created_by)
-             VALUES (?1, ?2, {NOW}, ?3) RETURNING id"
-        ),
-        params![name, name_key(name), user],
-        |r| r.get(0),
-    )?;
-    tx.commit()?;
-    Ok(Opened::Created(Room {
-        id,
-        name: name.to_string(),
-        topic: String::new(),
-    }))
+    let d = c.dialect();
+    let recent_sql = format!(
+        "SELECT count(*) FROM rooms WHERE created_by = ?1 AND created_at > {}",
+        d.now_plus("'-1 hour'")
+    );
+    let insert = format!(
+        "INSERT INTO rooms (name, name_key, created_at, created_by)
+         VALUES (?1, ?2, {}, ?3) RETURNING id",
+        d.now()
+    );
+    c.transaction(|c| {
+        if let Some(room) = find(c, name)? {
+            return Ok(Opened::Found(room));
+        }
+        let recent: i64 = c.query_one(&recent_sql, &[&user], |r| r.get(0))?;
+        if recent >= i64::from(per_hour) {
+            return Ok(Opened::TooManyForUser);
+        }
+        let all: i64 = c.query_one("SELECT count(*) FROM rooms", &[], |r| r.get(0))?;
+        if all >= i64::from(max_rooms) {
+            return Ok(Opened::Full);
+        }
+        let id = c.query_one(&insert, &[&name, &name_key(name), &user], |r| r.get(0))?;
+        Ok(Opened::Created(Room {
+            id,
+            name: name.to_string(),
+            topic: String::new(),
+        }))
+    })
 }
 
 /// The room `user` was last in (`#lobby` if none, or if theirs is gone).
 pub fn of_user(c: &Conn, user: i64) -> Result<Room> {
-    let conn = c.sqlite_only()?;
-    let room = conn
-        .prepare_cached(&format!(
+    let room = c.query_opt(
+        &format!(
             "SELECT {COLUMNS} FROM rooms
              WHERE id = COALESCE((SELECT room_id FROM users WHERE id = ?1), {LOBBY})"
-        ))?
-        .query_row([user], row)
-        .optional()?;
+        ),
+        &[&user],
+        row,
+    )?;
     match room {
         Some(room) => Ok(room),
         None => by_id(c, LOBBY),
@@ -106,41 +101,38 @@ pub fn of_user(c: &Conn, user: i64) -> Result<Room> {
 }
 
 pub fn by_id(c: &Conn, id: i64) -> Result<Room> {
-    let conn = c.sqlite_only()?;
-    Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM rooms WHERE id = ?1"))?
-        .query_row([id], row)?)
+    c.query_one(
+        &format!("SELECT {COLUMNS} FROM rooms WHERE id = ?1"),
+        &[&id],
+        row,
+    )
 }
 
 /// Remembers `room` as where `user`'s next login starts.
 pub fn set_current(c: &Conn, user: i64, room: i64) -> Result<()> {
-    let conn = c.sqlite_only()?;
-    conn.execute(
+    c.execute(
         "UPDATE users SET room_id = ?2 WHERE id = ?1",
-        params![user, room],
+        &[&user, &room],
     )?;
     Ok(())
 }
 
 pub fn set_topic(c: &Conn, room: i64, topic: &str) -> Result<()> {
-    let conn = c.sqlite_only()?;
-    conn.execute(
+    c.execute(
         "UPDATE rooms SET topic = ?2 WHERE id = ?1",
-        params![room, topic],
+        &[&room, &topic],
     )?;
     Ok(())
 }
 
 /// Up to `limit` rooms, by name, and how many there are in all.
 pub fn list(c: &Conn, limit: u32) -> Result<(Vec<Room>, i64)> {
-    let conn = c.sqlite_only()?;
-    let total = conn.query_row("SELECT count(*) FROM rooms", [], |r| r.get(0))?;
-    let rooms = conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM rooms ORDER BY name_key LIMIT ?1"
-        ))?
-        .query_map([limit], row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let total = c.query_one("SELECT count(*) FROM rooms", &[], |r| r.get(0))?;
+    let rooms = c.query(
+        &format!("SELECT {COLUMNS} FROM rooms ORDER BY name_key LIMIT ?1"),
+        &[&i64::from(limit)],
+        row,
+    )?;
     Ok((rooms, total))
 }
 

@@ -2,7 +2,7 @@
 //! off the hub ([`index_batch`], run by the janitor), so a message is searchable within
 //! seconds of being said, and the hub's commits do not pay for indexing.
 
-use super::Conn;
+use super::{Conn, Dialect};
 use rusqlite::params;
 
 use super::messages::{message_columns, message_joins, row_to_message, Message};
@@ -50,9 +50,13 @@ pub fn search(
     room: Option<i64>,
     limit: u32,
 ) -> std::result::Result<Vec<Message>, SearchError> {
-    let conn = c.sqlite_only().map_err(SearchError::Store)?;
-    let run = || -> rusqlite::Result<Vec<Message>> {
-        let mut stmt = conn.prepare_cached(concat!(
+    if c.dialect() != Dialect::Sqlite {
+        return Err(SearchError::Store(crate::Error::Unsupported(
+            "search on PostgreSQL comes with the full-text port",
+        )));
+    }
+    let found = c.query(
+        concat!(
             "SELECT ",
             message_columns!(),
             "
@@ -63,16 +67,16 @@ pub fn search(
                AND (?2 IS NULL OR m.recipient_id IS NULL OR m.recipient_id = ?2 OR m.author_id = ?2)
                AND (?4 IS NULL OR m.room_id = ?4)
              ORDER BY m.id DESC LIMIT ?3"
-        ))?;
-        let rows = stmt.query_map(params![query, viewer, limit, room], row_to_message)?;
-        rows.collect()
-    };
-    run().map_err(|e| {
+        ),
+        &[&query, &viewer, &i64::from(limit), &room],
+        row_to_message,
+    );
+    found.map_err(|e| {
         let text = e.to_string();
         if text.contains("fts5") || text.contains("syntax error") {
             SearchError::Syntax(text)
         } else {
-            SearchError::Store(e.into())
+            SearchError::Store(e)
         }
     })
 }

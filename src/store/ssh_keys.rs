@@ -1,11 +1,8 @@
 //! `ssh_keys`: public keys that log their user in over SSH. A key belongs to one user at
 //! most; deleting the user deletes its keys (`ON DELETE CASCADE`).
 
-use super::Conn;
-use rusqlite::{params, OptionalExtension};
-
 use super::users::User;
-use super::NOW;
+use super::Conn;
 use crate::error::Result;
 
 /// Keys one user may have at most.
@@ -42,90 +39,82 @@ pub fn add(
     fingerprint: &str,
     comment: &str,
 ) -> Result<Added> {
-    let conn = c.sqlite_only()?;
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    let owner: Option<i64> = tx
-        .query_row(
+    c.transaction(|c| {
+        let owner: Option<i64> = c.query_opt(
             "SELECT user_id FROM ssh_keys WHERE fingerprint = ?1",
-            [fingerprint],
+            &[&fingerprint],
             |r| r.get(0),
-        )
-        .optional()?;
-    match owner {
-        Some(id) if id == user_id => return Ok(Added::Already),
-        Some(_) => return Ok(Added::Taken),
-        None => {}
-    }
-    let n: i64 = tx.query_row(
-        "SELECT count(*) FROM ssh_keys WHERE user_id = ?1",
-        [user_id],
-        |r| r.get(0),
-    )?;
-    if n as usize >= MAX_PER_USER {
-        return Ok(Added::Full);
-    }
-    tx.execute(
-        "INSERT INTO ssh_keys (user_id, algorithm, public_key, fingerprint, comment)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![user_id, algorithm, public_key, fingerprint, comment],
-    )?;
-    tx.commit()?;
-    Ok(Added::Added)
+        )?;
+        match owner {
+            Some(id) if id == user_id => return Ok(Added::Already),
+            Some(_) => return Ok(Added::Taken),
+            None => {}
+        }
+        let n: i64 = c.query_one(
+            "SELECT count(*) FROM ssh_keys WHERE user_id = ?1",
+            &[&user_id],
+            |r| r.get(0),
+        )?;
+        if n as usize >= MAX_PER_USER {
+            return Ok(Added::Full);
+        }
+        c.execute(
+            "INSERT INTO ssh_keys (user_id, algorithm, public_key, fingerprint, comment)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            &[&user_id, &algorithm, &public_key, &fingerprint, &comment],
+        )?;
+        Ok(Added::Added)
+    })
 }
 
 /// A user's keys, oldest first.
 pub fn list(c: &Conn, user_id: i64) -> Result<Vec<Key>> {
-    let conn = c.sqlite_only()?;
-    let mut stmt = conn.prepare_cached(
+    c.query(
         "SELECT algorithm, fingerprint, comment, created_at, last_used_at
          FROM ssh_keys WHERE user_id = ?1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map([user_id], |r| {
-        Ok(Key {
-            algorithm: r.get(0)?,
-            fingerprint: r.get(1)?,
-            comment: r.get(2)?,
-            created_at: r.get(3)?,
-            last_used_at: r.get(4)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        &[&user_id],
+        |r| {
+            Ok(Key {
+                algorithm: r.get(0)?,
+                fingerprint: r.get(1)?,
+                comment: r.get(2)?,
+                created_at: r.get(3)?,
+                last_used_at: r.get(4)?,
+            })
+        },
+    )
 }
 
 /// Removes one of a user's keys; false if the user has no key with that fingerprint.
 pub fn remove(c: &Conn, user_id: i64, fingerprint: &str) -> Result<bool> {
-    let conn = c.sqlite_only()?;
-    Ok(conn.execute(
+    Ok(c.execute(
         "DELETE FROM ssh_keys WHERE user_id = ?1 AND fingerprint = ?2",
-        params![user_id, fingerprint],
+        &[&user_id, &fingerprint],
     )? > 0)
 }
 
 /// The user a key belongs to, if any.
 pub fn owner(c: &Conn, fingerprint: &str) -> Result<Option<User>> {
-    let conn = c.sqlite_only()?;
-    Ok(conn
-        .query_row(
-            "SELECT u.id, u.name FROM ssh_keys k JOIN users u ON u.id = k.user_id
-             WHERE k.fingerprint = ?1",
-            [fingerprint],
-            |r| {
-                Ok(User {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                })
-            },
-        )
-        .optional()?)
+    c.query_opt(
+        "SELECT u.id, u.name FROM ssh_keys k JOIN users u ON u.id = k.user_id
+         WHERE k.fingerprint = ?1",
+        &[&fingerprint],
+        |r| {
+            Ok(User {
+                id: r.get(0)?,
+                name: r.get(1)?,
+            })
+        },
+    )
 }
 
 /// Notes that a key was just used to log in.
 pub fn touch(c: &Conn, fingerprint: &str) -> Result<()> {
-    let conn = c.sqlite_only()?;
-    conn.execute(
-        &format!("UPDATE ssh_keys SET last_used_at = {NOW} WHERE fingerprint = ?1"),
-        [fingerprint],
-    )?;
+    let sql = format!(
+        "UPDATE ssh_keys SET last_used_at = {} WHERE fingerprint = ?1",
+        c.dialect().now()
+    );
+    c.execute(&sql, &[&fingerprint])?;
     Ok(())
 }
 
