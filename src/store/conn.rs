@@ -248,6 +248,41 @@ impl Conn {
             .ok_or(Error::Db(rusqlite::Error::QueryReturnedNoRows))
     }
 
+    /// Runs one statement once per parameter set, in order, prepared once, and makes a value
+    /// of each run's first row (an `INSERT … RETURNING` of a batch: the hub's commit, where
+    /// a statement per row would cost the commit rate).
+    pub fn query_each<'p, T, const N: usize>(
+        &self,
+        sql: &str,
+        sets: impl IntoIterator<Item = [&'p dyn Value; N]>,
+        mut f: impl FnMut(&Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        match self {
+            Conn::Sqlite(_) => {
+                let conn = self.lite().ok_or(Error::Stopping)?;
+                let mut stmt = conn.prepare_cached(sql)?;
+                for set in sets {
+                    let mut rows =
+                        stmt.query(rusqlite::params_from_iter(set.iter().map(|p| p.lite())))?;
+                    let row = rows.next()?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                    out.push(f(&Row::Lite(row))?);
+                }
+            }
+            Conn::Postgres(pg) => {
+                let mut pg = pg.borrow_mut();
+                let client = pg.client();
+                let stmt = client.prepare(to_pg(sql).as_ref())?;
+                for set in sets {
+                    let ps: Vec<_> = set.iter().map(|p| p.pg()).collect();
+                    let row = client.query_one(&stmt, &ps)?;
+                    out.push(f(&Row::Pg(&row))?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Runs statements with no parameters and no results (a schema, `BEGIN`).
     pub fn batch(&self, sql: &str) -> Result<()> {
         match self {

@@ -1,6 +1,6 @@
 //! The `messages` table: the chat history, public and private.
 
-use super::conn::Row;
+use super::conn::{Row, Value};
 use super::{Conn, Dialect};
 use crate::error::Result;
 
@@ -54,25 +54,35 @@ pub fn commit(c: &Conn, batch: &mut [Message]) -> Result<()> {
          VALUES ({}, ?1, ?2, ?3, ?4, ?5, ?6) RETURNING id, created_at",
         c.dialect().now()
     );
-    c.transaction(|c| {
-        for m in batch.iter_mut() {
-            let (id, at) = c.query_one(
-                &sql,
-                &[
-                    &m.author_id,
-                    &m.author_name,
-                    &m.recipient.as_ref().map(|r| r.0),
-                    &m.room.as_ref().map(|r| r.0),
-                    &m.kind.as_str(),
-                    &m.body,
-                ],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            m.id = id;
-            m.created_at = at;
-        }
-        Ok(())
-    })
+    // The values each row binds that are not fields of the message as they stand.
+    let derived: Vec<(Option<i64>, Option<i64>, &str)> = batch
+        .iter()
+        .map(|m| {
+            (
+                m.recipient.as_ref().map(|r| r.0),
+                m.room.as_ref().map(|r| r.0),
+                m.kind.as_str(),
+            )
+        })
+        .collect();
+    let stored: Vec<(i64, String)> = c.transaction(|c| {
+        let sets = batch.iter().zip(&derived).map(|(m, (to, room, kind))| {
+            [
+                &m.author_id as &dyn Value,
+                &m.author_name,
+                to,
+                room,
+                kind,
+                &m.body,
+            ]
+        });
+        c.query_each(&sql, sets, |r| Ok((r.get(0)?, r.get(1)?)))
+    })?;
+    for (m, (id, at)) in batch.iter_mut().zip(stored) {
+        m.id = id;
+        m.created_at = at;
+    }
+    Ok(())
 }
 
 /// The columns [`row_to_message`] reads, in its order: `m` is `messages`, `r` the recipient
