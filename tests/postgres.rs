@@ -9,7 +9,7 @@ use std::time::Duration;
 use besedka::store::messages::{self, Kind, Message};
 use besedka::store::retention::{self, Policy};
 use besedka::store::rooms::{self, Opened, LOBBY};
-use besedka::store::{bans, logs, roles, ssh_keys, tokens, users, Store};
+use besedka::store::{bans, logs, roles, search, ssh_keys, tokens, users, Store};
 
 /// A throwaway cluster and a store on a new database in it, or why not (skip).
 fn store() -> Option<(common::pg::Cluster, Store)> {
@@ -90,6 +90,27 @@ fn rooms_messages_moderation_keys_logs_and_retention_work_on_postgres() {
     assert_eq!(messages::recent_public(&c, 10).unwrap().len(), 2);
     assert_eq!(messages::recent(&c, 10).unwrap().len(), 3);
     assert_eq!(messages::count(&c).unwrap(), 3);
+    let carol = users::create(&c, "carol", "h").unwrap().unwrap();
+    let found = |viewer: &users::User, q: &str, room: Option<i64>| -> Vec<String> {
+        search::search(&c, Some(viewer.id), q, room, 20)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect()
+    };
+    assert_eq!(found(&alice, "rust", None), ["in rust"]);
+    assert_eq!(found(&alice, "in", Some(LOBBY)), ["in the lobby"]);
+    assert_eq!(
+        found(&alice, "psst", None),
+        ["psst"],
+        "her own private message"
+    );
+    assert!(found(&carol, "psst", None).is_empty(), "another pair's");
+    assert_eq!(
+        search::index_batch(&c, 100).unwrap(),
+        0,
+        "PostgreSQL indexes as rows come"
+    );
 
     // Moderation and operators.
     let ban = bans::ban_user(

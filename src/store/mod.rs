@@ -131,8 +131,15 @@ impl Store {
         Store::open_with(path, Durability::default())
     }
 
-    /// [`Store::open`] with a chosen durability.
+    /// [`Store::open`] with a chosen durability. A `postgres://` (or `postgresql://`) URL in
+    /// place of the path opens PostgreSQL instead ([`Store::open_postgres`]).
     pub fn open_with(path: &Path, sync: Durability) -> Result<Store> {
+        if let Some(url) = path
+            .to_str()
+            .filter(|p| p.starts_with("postgres://") || p.starts_with("postgresql://"))
+        {
+            return Store::open_postgres(url);
+        }
         let mut conn = Connection::open(path)?;
         configure(&conn, sync)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -212,9 +219,39 @@ impl Store {
         }
     }
 
-    /// The durability in force, as a pooled connection reports it (`PRAGMA synchronous`):
-    /// `full`, `normal`, or why it cannot be read.
+    /// The database's size in bytes: the SQLite file and its WAL, or PostgreSQL's
+    /// `pg_database_size`.
+    pub fn size(&self) -> u64 {
+        match &self.pool {
+            Pool::Sqlite(_) => {
+                let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                let mut wal = self.path.as_os_str().to_owned();
+                wal.push("-wal");
+                size(&self.path) + size(Path::new(&wal))
+            }
+            Pool::Postgres { .. } => self
+                .conn()
+                .and_then(|c| {
+                    c.query_one("SELECT pg_database_size(current_database())", &[], |r| {
+                        r.get::<i64>(0)
+                    })
+                })
+                .map_or(0, |n| n.max(0) as u64),
+        }
+    }
+
+    /// The durability in force, as a pooled connection reports it (`PRAGMA synchronous`, or
+    /// PostgreSQL's `synchronous_commit`): `full`, `normal`, or why it cannot be read.
     pub fn synchronous(&self) -> String {
+        if let Pool::Postgres { .. } = self.pool {
+            return match self
+                .conn()
+                .and_then(|c| c.query_one("SHOW synchronous_commit", &[], |r| r.get::<String>(0)))
+            {
+                Ok(v) => format!("postgres synchronous_commit={v}"),
+                Err(e) => format!("unknown ({e})"),
+            };
+        }
         let read = self.conn().and_then(|c| {
             Ok(c.sqlite_only()?
                 .query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?)
@@ -231,7 +268,10 @@ impl Store {
 }
 
 /// PostgreSQL's migrations, embedded; applied in order, each once (`schema_migrations`).
-const PG_MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const PG_MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_search.sql"),
+];
 
 fn pg_migrate(client: &mut postgres::Client) -> Result<()> {
     let mut tx = client.transaction()?;

@@ -10,7 +10,10 @@ use crate::error::Result;
 
 /// Adds up to `max` messages not yet indexed, in one transaction; returns how many.
 pub fn index_batch(c: &Conn, max: u32) -> Result<usize> {
-    let conn = c.sqlite_only()?;
+    // PostgreSQL keeps its own index (a GIN index on the text's tsvector) as rows come.
+    let Some(conn) = c.lite() else {
+        return Ok(0);
+    };
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     let last: i64 = tx.query_row("SELECT last_id FROM fts_state WHERE id = 1", [], |r| {
         r.get(0)
@@ -50,24 +53,35 @@ pub fn search(
     room: Option<i64>,
     limit: u32,
 ) -> std::result::Result<Vec<Message>, SearchError> {
-    if c.dialect() != Dialect::Sqlite {
-        return Err(SearchError::Store(crate::Error::Unsupported(
-            "search on PostgreSQL comes with the full-text port",
-        )));
-    }
-    let found = c.query(
+    let matching = match c.dialect() {
+        // FTS5: words, "a phrase", OR, NOT, pre*.
+        Dialect::Sqlite => "FROM messages_fts f JOIN messages m ON m.id = f.rowid",
+        // PostgreSQL: web-search syntax (words, "a phrase", or, -word), never an error.
+        Dialect::Postgres => {
+            "FROM messages m JOIN websearch_to_tsquery('simple', ?1) q
+                  ON to_tsvector('simple', m.body) @@ q"
+        }
+    };
+    let filter = match c.dialect() {
+        Dialect::Sqlite => "messages_fts MATCH ?1",
+        Dialect::Postgres => "TRUE",
+    };
+    let sql = format!(
         concat!(
             "SELECT ",
             message_columns!(),
-            "
-             FROM messages_fts f
-             JOIN messages m ON m.id = f.rowid",
+            " {} ",
             message_joins!(),
-            "WHERE messages_fts MATCH ?1
-               AND (?2 IS NULL OR m.recipient_id IS NULL OR m.recipient_id = ?2 OR m.author_id = ?2)
-               AND (?4 IS NULL OR m.room_id = ?4)
+            "WHERE {}
+               AND (CAST(?2 AS BIGINT) IS NULL OR m.recipient_id IS NULL
+                    OR m.recipient_id = ?2 OR m.author_id = ?2)
+               AND (CAST(?4 AS BIGINT) IS NULL OR m.room_id = ?4)
              ORDER BY m.id DESC LIMIT ?3"
         ),
+        matching, filter
+    );
+    let found = c.query(
+        &sql,
         &[&query, &viewer, &i64::from(limit), &room],
         row_to_message,
     );

@@ -218,15 +218,11 @@ fn serve_metrics(shared: &Shared, sock: &Socket, req: &Request, web: &Web) {
             );
         }
     }
-    let db = shared.store.path();
-    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
     let gauges = metrics::Gauges {
         users_online: shared.stats.users_online.load(Ordering::Relaxed),
         bans: shared.moderation.counts(),
         uptime_seconds: web.started.elapsed().as_secs_f64(),
-        database_bytes: size(db) + size(std::path::Path::new(&wal)),
+        database_bytes: shared.store.size(),
     };
     let body = metrics::render(&gauges);
     let headers = [("Cache-Control", "no-store")];
