@@ -25,6 +25,7 @@ pub mod connection;
 pub mod hub;
 pub mod janitor;
 pub mod limits;
+mod listen;
 pub mod metrics;
 pub mod moderation;
 pub mod outbox;
@@ -89,6 +90,8 @@ struct Threads {
     janitor: JoinHandle<()>,
     /// Dropped to stop the janitor.
     janitor_stop: mpsc::Sender<()>,
+    /// The listen thread (PostgreSQL) and its stop flag.
+    listen: Option<(JoinHandle<()>, Arc<AtomicBool>)>,
     pool: Pool,
 }
 
@@ -206,6 +209,17 @@ pub fn start(
             .name("janitor".into())
             .spawn(move || janitor::run(&shared, conn, stop_rx))?
     };
+    let listen = match shared.store.listener() {
+        Some(listener) => {
+            let stop = Arc::new(AtomicBool::new(false));
+            let (hub, flag) = (shared.hub.clone(), stop.clone());
+            let handle = thread::Builder::new()
+                .name("pg-listen".into())
+                .spawn(move || listen::run(listener, hub, flag))?;
+            Some((handle, stop))
+        }
+        None => None,
+    };
     let gate = Arc::new(Gate::default());
     let mut accept = Vec::new();
     let all = std::iter::once((listeners.plain, Way::Plain, "accept"))
@@ -235,6 +249,7 @@ pub fn start(
             hub,
             janitor,
             janitor_stop,
+            listen,
             pool,
         })),
     })
@@ -377,6 +392,10 @@ impl Server {
         };
         self.gate.stop();
         drop(t.janitor_stop);
+        if let Some((handle, stop)) = t.listen {
+            stop.store(true, Ordering::SeqCst);
+            let _ = handle.join();
+        }
         let _ = t.janitor.join();
         // Wake the accept threads blocked in accept().
         for mut wake in std::iter::once(self.local_addr)

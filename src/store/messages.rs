@@ -46,6 +46,9 @@ pub struct Message {
     pub body: String,
 }
 
+/// The transaction lock every node's commit takes first (PostgreSQL).
+const SERIALIZE: &str = "SELECT pg_advisory_xact_lock(7378)";
+
 /// Commits `batch` in one transaction and fills in each message's `id` and `created_at`.
 /// All or nothing: on error nothing is stored and the messages must not be shown.
 pub fn commit(c: &Conn, batch: &mut [Message]) -> Result<()> {
@@ -65,7 +68,13 @@ pub fn commit(c: &Conn, batch: &mut [Message]) -> Result<()> {
             )
         })
         .collect();
+    let shared = c.dialect() == Dialect::Postgres;
     let stored: Vec<(i64, String)> = c.transaction(|c| {
+        if shared {
+            // Nodes commit one at a time, so ids are handed out in commit order: a node that
+            // has read up to an id never sees a smaller one appear later.
+            c.batch(SERIALIZE)?;
+        }
         let sets = batch.iter().zip(&derived).map(|(m, (to, room, kind))| {
             [
                 &m.author_id as &dyn Value,
@@ -76,7 +85,11 @@ pub fn commit(c: &Conn, batch: &mut [Message]) -> Result<()> {
                 &m.body,
             ]
         });
-        c.query_each(&sql, sets, |r| Ok((r.get(0)?, r.get(1)?)))
+        let stored = c.query_each(&sql, sets, |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if shared {
+            c.batch(&format!("NOTIFY {}", super::notify::CHANNEL))?;
+        }
+        Ok(stored)
     })?;
     for (m, (id, at)) in batch.iter_mut().zip(stored) {
         m.id = id;
@@ -207,6 +220,22 @@ pub fn recent_public(c: &Conn, limit: u32) -> Result<Vec<Message>> {
             "WHERE m.room_id IS NOT NULL ORDER BY m.id DESC LIMIT ?1"
         ),
         &[&i64::from(limit)],
+        row_to_message,
+    )
+}
+
+/// Messages with `after < id < before`, in id order, at most `limit`: what other nodes
+/// committed since this node's watermark.
+pub fn between(c: &Conn, after: i64, before: i64, limit: u32) -> Result<Vec<Message>> {
+    c.query(
+        concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m",
+            message_joins!(),
+            "WHERE m.id > ?1 AND m.id < ?2 ORDER BY m.id LIMIT ?3"
+        ),
+        &[&after, &before, &i64::from(limit)],
         row_to_message,
     )
 }

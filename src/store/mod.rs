@@ -8,6 +8,7 @@ pub mod bans;
 mod conn;
 pub mod logs;
 pub mod messages;
+pub mod notify;
 pub mod retention;
 pub mod roles;
 pub mod rooms;
@@ -216,6 +217,14 @@ impl Store {
                 Ok(Conn::sqlite(conn))
             }
             Pool::Postgres { config, .. } => Ok(Conn::postgres(config.connect(NoTls)?)),
+        }
+    }
+
+    /// A listener for other nodes' commits, on PostgreSQL; `None` on SQLite (one node).
+    pub fn listener(&self) -> Option<notify::Listener> {
+        match &self.pool {
+            Pool::Sqlite(_) => None,
+            Pool::Postgres { config, .. } => Some(notify::Listener::new((**config).clone())),
         }
     }
 

@@ -92,6 +92,20 @@ impl Hub {
         }
         m.messages
             .fetch_add(msgs.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        // Several nodes on one database: what the others committed before this batch (the
+        // commits are serialized, so all of it is in) goes out first, in id order.
+        if let Some(first) = msgs.iter().map(|m| m.id).min() {
+            self.catch_up(Some(first));
+        }
+        self.deliver(&msgs, Some(&from));
+    }
+
+    /// Queues committed messages (in id order) to their recipients and moves the watermark
+    /// past them. `from`: the connection each came from, for this node's own messages (its
+    /// plain lines are not sent back to it; the sender of a private line to someone absent
+    /// is told); `None` for messages other nodes committed.
+    pub(super) fn deliver(&mut self, msgs: &[Message], from: Option<&[ConnId]>) {
+        let m = &crate::server::metrics::METRICS;
         if let Some(last) = msgs.iter().map(|m| m.id).max() {
             self.last_id = self.last_id.max(last);
         }
@@ -112,8 +126,10 @@ impl Hub {
                 for conn in conns {
                     self.queue(conn, &line);
                 }
-                let (to, to_name) = (*to, msgs[i].recipient.as_ref().map(|r| r.1.clone()));
-                self.tell_if_absent(from[i], to, &to_name.unwrap_or_default());
+                if let Some(from) = from {
+                    let (to, to_name) = (*to, msgs[i].recipient.as_ref().map(|r| r.1.clone()));
+                    self.tell_if_absent(from[i], to, &to_name.unwrap_or_default());
+                }
                 i += 1;
                 continue;
             }
@@ -135,14 +151,14 @@ impl Hub {
                 // A plain line goes to everyone in the room but the connection it came
                 // from; a /me action to the sender too, as confirmation that it was sent.
                 let mut marks = Vec::new();
-                for (m, &conn) in msgs[start..i].iter().zip(&from[start..i]) {
+                for (k_msg, m) in msgs[start..i].iter().enumerate() {
                     if m.room.as_ref().map_or(0, |r| r.0) != room {
                         continue;
                     }
                     run.extend_from_slice(chat_line(m, false).as_bytes());
                     let k = ends.len();
-                    if m.kind == Kind::Say {
-                        marks.push((conn, k, Mark::Skip));
+                    if let (Some(from), Kind::Say) = (from, m.kind) {
+                        marks.push((from[start + k_msg], k, Mark::Skip));
                     }
                     for ring in self.to_ring(m.author_id, room, &m.body) {
                         marks.push((ring, k, Mark::Bell));

@@ -71,6 +71,8 @@ pub enum Event {
     Topic { conn: ConnId, topic: String },
     /// The rooms with people in them, busiest first.
     Rooms { reply: Sender<Vec<RoomCount>> },
+    /// Another node committed messages (PostgreSQL): read and deliver them.
+    Remote,
     /// `/bell on|off` from a session (already stored).
     Bell { conn: ConnId, on: bool },
     /// `/away TEXT` (`Some`) or `/back` (`None`) from a session.

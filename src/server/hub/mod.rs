@@ -23,6 +23,7 @@ mod clients;
 mod commit;
 mod event;
 mod presence;
+mod remote;
 mod rooms;
 
 use std::collections::HashMap;
@@ -143,6 +144,8 @@ pub struct Hub {
     seen: Vec<(i64, i64)>,
     /// Shutdown has begun: sockets are closed, logins are refused, messages still commit.
     closing: bool,
+    /// Other nodes share the database (PostgreSQL): read what they commit.
+    shared_db: bool,
 }
 
 impl Hub {
@@ -154,6 +157,7 @@ impl Hub {
         settings: Settings,
     ) -> crate::Result<Hub> {
         let last_id = messages::last_id(&db)?;
+        let shared_db = db.dialect() == crate::store::Dialect::Postgres;
         Ok(Hub {
             db,
             moderation,
@@ -170,6 +174,7 @@ impl Hub {
             last_id,
             seen: Vec::new(),
             closing: false,
+            shared_db,
         })
     }
 
@@ -202,6 +207,9 @@ impl Hub {
             if checked.elapsed() >= TICK {
                 checked = Instant::now();
                 self.cut_stuck();
+                // A lost notification costs a second at most.
+                self.catch_up(None);
+                self.flush();
             }
             if stop {
                 return;
@@ -319,6 +327,7 @@ impl Hub {
             Event::Rooms { reply } => {
                 let _ = reply.send(self.room_counts());
             }
+            Event::Remote => self.catch_up(None),
             Event::Away { conn, away } => self.set_away(conn, away),
             Event::Bell { conn, on } => self.set_bell(conn, on),
             Event::Kick {
