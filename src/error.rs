@@ -39,8 +39,14 @@ impl Error {
     /// Whether a statement broke a constraint (a foreign key to a deleted user, say): a
     /// problem with one row, not with the database.
     pub fn is_constraint(&self) -> bool {
-        matches!(self, Error::Db(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation)
+        match self {
+            Error::Db(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::ConstraintViolation
+            }
+            // SQLSTATE class 23: integrity constraint violation.
+            Error::Pg(e) => e.code().is_some_and(|c| c.code().starts_with("23")),
+            _ => false,
+        }
     }
 }
 

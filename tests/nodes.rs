@@ -85,3 +85,60 @@ fn a_line_said_on_one_node_reaches_the_other_in_one_order() {
     assert_eq!(on_a, stored, "node A's watcher");
     assert_eq!(on_b, stored, "node B's watcher");
 }
+
+#[test]
+fn a_node_killed_loses_nothing_and_its_clients_come_back_on_another() {
+    let Some((_cluster, _url, a, b)) = two_nodes() else {
+        return;
+    };
+    let (mut alice, token) = a.register("alice", "secret12");
+    let (mut bob, _) = b.register("bob", "secret12");
+    for i in 0..5 {
+        alice.send(&format!("said before the crash {i}"));
+    }
+    bob.expect("] alice: said before the crash 4\r\n");
+    a.signal(libc::SIGKILL);
+    alice.expect_closed();
+    // alice comes back on node B with her token and sees everything anyone saw.
+    let mut again = b.connect();
+    again.expect("Name: ");
+    again.send(&format!("/token {token}"));
+    let seen = again.expect("* In #lobby (");
+    for i in 0..5 {
+        assert!(
+            seen.contains(&format!("alice: said before the crash {i}")),
+            "{seen}"
+        );
+    }
+    again.send("back on B");
+    bob.expect("] alice: back on B\r\n");
+}
+
+#[test]
+fn postgres_restarting_under_a_node_is_survived() {
+    let Some((cluster, _url, a, b)) = two_nodes() else {
+        return;
+    };
+    let (mut alice, _) = a.register("alice", "secret12");
+    let (mut bob, _) = b.register("bob", "secret12");
+    alice.send("before");
+    bob.expect("] alice: before\r\n");
+    cluster.stop_server();
+    // Nothing is shown that is not stored: the line is refused, clearly.
+    alice.send("while the database is down");
+    alice.expect("! Your message was not sent: the server could not store it.\r\n");
+    cluster.start_server();
+    // The nodes recover by themselves: a line gets through again within seconds.
+    let start = std::time::Instant::now();
+    loop {
+        alice.send("after");
+        let got = alice.drain(std::time::Duration::from_millis(500));
+        if !got.contains("not sent") {
+            break;
+        }
+        assert!(start.elapsed() < common::WAIT, "never recovered: {got}");
+    }
+    let got = bob.expect("] alice: after\r\n");
+    assert!(!got.contains("while the database is down"), "{got}");
+    a.expect_log("could not store");
+}

@@ -161,7 +161,7 @@ pub fn start(
     let (tx, inbox) = hub::channel()?;
     let stats = Arc::new(Stats::default());
     let hub = Hub::new(
-        store.dedicated()?,
+        store.clone(),
         inbox,
         stats.clone(),
         moderation.clone(),

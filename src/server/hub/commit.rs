@@ -87,6 +87,9 @@ impl Hub {
                 for conn in from {
                     self.queue(conn, &err);
                 }
+                // The connection may be what failed (PostgreSQL restarted): the next batch
+                // gets a new one.
+                self.reconnect();
                 return;
             }
         }

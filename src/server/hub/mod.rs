@@ -121,6 +121,8 @@ pub struct Settings {
 
 pub struct Hub {
     db: Conn,
+    /// Where `db` came from, for a new connection after a failure.
+    store: crate::store::Store,
     /// Bans and operators in force, to refuse a banned login at `Join` and mark `@ops`.
     moderation: Arc<Moderation>,
     inbox: Inbox,
@@ -150,16 +152,18 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(
-        db: Conn,
+        store: crate::store::Store,
         inbox: Inbox,
         stats: Arc<Stats>,
         moderation: Arc<Moderation>,
         settings: Settings,
     ) -> crate::Result<Hub> {
+        let db = store.dedicated()?;
         let last_id = messages::last_id(&db)?;
         let shared_db = db.dialect() == crate::store::Dialect::Postgres;
         Ok(Hub {
             db,
+            store,
             moderation,
             poller: inbox.waker.poller.clone(),
             inbox,

@@ -16,6 +16,15 @@ use super::Hub;
 const CATCH_UP: u32 = 1000;
 
 impl Hub {
+    /// Replaces the hub's database connection after a failure that may have been the
+    /// connection's own (the database restarted); keeps the old one if no new one can be had.
+    pub(super) fn reconnect(&mut self) {
+        match self.store.dedicated() {
+            Ok(db) => self.db = db,
+            Err(e) => log::warn!("cannot reconnect to the database: {e}"),
+        }
+    }
+
     /// Delivers what other nodes committed after the watermark and before `before` (all,
     /// if `None`), in id order.
     pub(super) fn catch_up(&mut self, before: Option<i64>) {
@@ -35,6 +44,7 @@ impl Hub {
                 }
                 Err(e) => {
                     log::error!("cannot read other nodes' messages: {e}");
+                    self.reconnect();
                     return;
                 }
             }
