@@ -8,8 +8,9 @@ use clap::{ArgGroup, Args};
 #[command(group(ArgGroup::new("target").required(true).args(["addr", "spawn"])))]
 pub struct BenchArgs {
     /// The server to load, HOST:PORT. Give it `--allow-ip` for this address and a high
-    /// `--max-rate`, or the bench measures those limits instead.
-    #[arg(long, value_name = "HOST:PORT")]
+    /// `--max-rate`, or the bench measures those limits instead. Several nodes of one
+    /// community: HOST:PORT,HOST:PORT (the clients, senders included, alternate between them).
+    #[arg(long, value_name = "HOST:PORT[,HOST:PORT…]")]
     pub addr: Option<String>,
     /// Start a temporary server (this executable's `serve`, on a new database in a temporary
     /// directory), measure its CPU and memory, and stop it at the end.

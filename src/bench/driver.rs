@@ -42,7 +42,8 @@ pub struct Driver {
     armed: Vec<bool>,
     /// Whether each registration includes write interest now.
     writing: Vec<bool>,
-    addr: SocketAddr,
+    /// The server's nodes: client k connects to `addrs[k % len]`.
+    addrs: Vec<SocketAddr>,
     /// The bench clock: every send time and receive time is read from it.
     clock: Instant,
     buf: Vec<u8>,
@@ -55,7 +56,7 @@ pub struct Driver {
 
 impl Driver {
     pub fn new(
-        addr: SocketAddr,
+        addrs: Vec<SocketAddr>,
         clock: Instant,
         password: String,
         run: u32,
@@ -67,7 +68,7 @@ impl Driver {
             clients: Vec::new(),
             armed: Vec::new(),
             writing: Vec::new(),
-            addr,
+            addrs,
             clock,
             buf: vec![0; 64 * 1024],
             password,
@@ -82,11 +83,12 @@ impl Driver {
 
     /// Starts a non-blocking connect for one more client.
     fn open(&mut self, plan: Plan) -> Result<(), String> {
-        let fail = |e: io::Error| format!("{}: cannot connect to {}: {e}", plan.name, self.addr);
-        let sock = Socket::new(Domain::for_address(self.addr), Type::STREAM, None).map_err(fail)?;
+        let addr = self.addrs[self.clients.len() % self.addrs.len()];
+        let fail = |e: io::Error| format!("{}: cannot connect to {addr}: {e}", plan.name);
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(fail)?;
         sock.set_nonblocking(true).map_err(fail)?;
         sock.set_nodelay(true).map_err(fail)?;
-        match sock.connect(&self.addr.into()) {
+        match sock.connect(&addr.into()) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(e) => return Err(fail(e)),

@@ -47,7 +47,8 @@ use spawn::Spawned;
 
 /// The server side of a run: where it is, and the process to measure if known.
 struct Target {
-    addr: SocketAddr,
+    /// The node or nodes the clients connect to, in turn.
+    addrs: Vec<SocketAddr>,
     pid: Option<u32>,
     spawned: Option<Spawned>,
     plans: Vec<Plan>,
@@ -74,7 +75,7 @@ fn target(args: &BenchArgs) -> Result<Target, String> {
             })
             .collect();
         return Ok(Target {
-            addr: server.addr,
+            addrs: vec![server.addr],
             pid: Some(server.pid()),
             spawned: Some(server),
             plans,
@@ -85,18 +86,22 @@ fn target(args: &BenchArgs) -> Result<Target, String> {
         .addr
         .as_deref()
         .ok_or("give --addr HOST:PORT or --spawn")?;
-    let addr = text
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {text}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{text} resolves to no address"))?;
+    let mut addrs = Vec::new();
+    for one in text.split(',') {
+        addrs.push(
+            one.to_socket_addrs()
+                .map_err(|e| format!("cannot resolve {one}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("{one} resolves to no address"))?,
+        );
+    }
     let known = match &args.tokens {
         Some(path) => accounts::read(path)?,
         None => accounts::Tokens::new(),
     };
     let plans = accounts::plans(names, &known);
     Ok(Target {
-        addr,
+        addrs,
         pid: args.pid,
         spawned: None,
         plans,
@@ -197,7 +202,7 @@ fn measure(
             .map_err(|e| format!("cannot handle signals: {e}"))?;
     }
     let mut driver = Driver::new(
-        target.addr,
+        target.addrs.clone(),
         clock,
         args.password.clone(),
         run_id,
@@ -307,7 +312,12 @@ fn measure(
         _ => None,
     };
     let mut report = Report {
-        addr: target.addr.to_string(),
+        addr: target
+            .addrs
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
         spawned: target.spawned.is_some(),
         clients: n,
         rooms: u64::from(args.rooms),
