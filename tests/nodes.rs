@@ -142,3 +142,20 @@ fn postgres_restarting_under_a_node_is_survived() {
     assert!(!got.contains("while the database is down"), "{got}");
     a.expect_log("could not store");
 }
+
+#[test]
+fn a_ban_on_one_node_disconnects_the_user_on_the_other() {
+    let Some((_cluster, _url, mut a, b)) = two_nodes() else {
+        return;
+    };
+    let (_alice, _) = a.register("alice", "secret12");
+    let (mut bob, _) = b.register("bob", "secret12");
+    // bob is not on node A: the ban is stored, and node B finds it when it rereads the bans.
+    a.ask("ban bob 1h spam", "Banned bob");
+    let last = bob.expect_closed();
+    assert!(last.contains("banned"), "{last}");
+    let mut again = b.connect();
+    again.expect("Name: ");
+    again.send("/login bob secret12");
+    again.expect("banned");
+}
