@@ -159,3 +159,50 @@ fn a_ban_on_one_node_disconnects_the_user_on_the_other() {
     again.send("/login bob secret12");
     again.expect("banned");
 }
+
+#[test]
+fn who_is_online_covers_every_node_and_a_dead_node_is_dropped() {
+    let Some((_cluster, _url, a, b)) = two_nodes() else {
+        return;
+    };
+    let (mut alice, _) = a.register("alice", "secret12");
+    let (mut bob, _) = b.register("bob", "secret12");
+    // Node A hears of bob's login on node B.
+    alice.expect("* bob joined\r\n");
+    alice.send("/who");
+    alice.expect("* In #lobby (2): alice, bob\r\n");
+    bob.send("/who");
+    bob.expect("* In #lobby (2): alice, bob\r\n");
+    // Away on one node answers a /msg from the other; online elsewhere is not "offline".
+    bob.send("/away lunch");
+    bob.expect("* You are away: lunch.");
+    let start = std::time::Instant::now();
+    loop {
+        alice.send("/who");
+        alice.expect("* In #lobby (2)");
+        if alice.expect("\r\n").contains(": alice, bob (away: lunch)") {
+            break;
+        }
+        assert!(
+            start.elapsed() < common::WAIT,
+            "bob's away never reached node A"
+        );
+    }
+    alice.send("/msg bob are you there?");
+    alice.expect("* bob is away: lunch\r\n");
+    bob.expect("] alice -> bob: are you there?\r\n");
+    // Rooms across nodes.
+    bob.send("/join #rust");
+    alice.expect("* bob left for #rust\r\n");
+    alice.send("/who *");
+    alice.expect("* Online (2): alice (#lobby), bob (#rust, away: lunch)\r\n");
+    // A node killed: its sessions are dropped within seconds.
+    let (mut carol, _) = b.register("carol", "secret12");
+    alice.expect("* carol joined\r\n");
+    carol.send("/who");
+    carol.expect("* In #lobby (2): alice, carol\r\n");
+    b.signal(libc::SIGKILL);
+    alice.expect("* carol left\r\n");
+    alice.send("/who *");
+    alice.expect("* Online (1): alice (#lobby)\r\n");
+}

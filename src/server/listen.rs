@@ -17,15 +17,19 @@ pub fn run(mut listener: Listener, hub: HubSender, stop: Arc<AtomicBool>) {
     let mut warned: Option<Instant> = None;
     while !stop.load(Ordering::SeqCst) {
         match listener.wait(WAIT) {
-            Ok(true) => {
+            Ok(woke) if woke.messages || woke.presence => {
                 if warned.take().is_some() {
                     log::info!("listening to the other nodes again");
                 }
-                if hub.send(Event::Remote).is_err() {
+                let ev = Event::Remote {
+                    messages: woke.messages,
+                    presence: woke.presence,
+                };
+                if hub.send(ev).is_err() {
                     return;
                 }
             }
-            Ok(false) => {}
+            Ok(_) => {}
             Err(e) => {
                 // The database restarted or the network failed: try again each second, and
                 // say so once a minute (the hub reads what was missed once it is back).

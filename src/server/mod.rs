@@ -168,6 +168,7 @@ pub fn start(
         hub::Settings {
             max_backlog: config.max_backlog,
             send_timeout: config.send_timeout,
+            addr: local_addr.to_string(),
         },
     )?;
     let hub = thread::Builder::new().name("hub".into()).spawn(move || {

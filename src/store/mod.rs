@@ -9,6 +9,7 @@ mod conn;
 pub mod logs;
 pub mod messages;
 pub mod notify;
+pub mod presence;
 pub mod retention;
 pub mod roles;
 pub mod rooms;
@@ -280,6 +281,7 @@ impl Store {
 const PG_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_search.sql"),
+    include_str!("../../migrations/postgres/0003_presence.sql"),
 ];
 
 fn pg_migrate(client: &mut postgres::Client) -> Result<()> {

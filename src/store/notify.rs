@@ -11,8 +11,17 @@ use r2d2_postgres::postgres::{self, NoTls};
 
 use crate::error::Result;
 
-/// The channel the hubs notify and listen on.
+/// The channel the hubs notify when they commit messages.
 pub const CHANNEL: &str = "besedka_messages";
+
+/// What woke a listener.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Woke {
+    /// Another node committed messages.
+    pub messages: bool,
+    /// Another node's sessions changed (or a node was found gone).
+    pub presence: bool,
+}
 
 /// A dedicated connection that listens on [`CHANNEL`].
 pub struct Listener {
@@ -28,32 +37,48 @@ impl Listener {
         }
     }
 
-    /// Waits up to `timeout` for a notification; true if one (or more) came. Connects (and
-    /// after a failure, reconnects) first: a `true` then too, since what was said while it
-    /// was away is unknown.
-    pub fn wait(&mut self, timeout: Duration) -> Result<bool> {
+    /// Waits up to `timeout` for notifications; says which channels had some. Connects (and
+    /// after a failure, reconnects) first: both then, since what was said while it was away
+    /// is unknown.
+    pub fn wait(&mut self, timeout: Duration) -> Result<Woke> {
         let fresh = self.client.is_none();
         if fresh {
             let mut client = self.config.connect(NoTls)?;
-            client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+            client.batch_execute(&format!(
+                "LISTEN {CHANNEL}; LISTEN {}",
+                super::presence::CHANNEL
+            ))?;
             self.client = Some(client);
         }
+        let mut woke = Woke {
+            messages: fresh,
+            presence: fresh,
+        };
         let Some(client) = self.client.as_mut() else {
-            return Ok(fresh);
+            return Ok(woke);
+        };
+        let mut note = |n: &postgres::Notification| {
+            if n.channel() == CHANNEL {
+                woke.messages = true;
+            } else {
+                woke.presence = true;
+            }
         };
         let got = {
             let mut notes = client.notifications();
             let first = notes.timeout_iter(timeout).next();
-            if let Ok(Some(_)) = first {
+            if let Ok(Some(n)) = &first {
+                note(n);
                 // Take what else is there without waiting.
                 let mut rest = notes.iter();
-                while let Ok(Some(_)) = rest.next() {}
+                while let Ok(Some(n)) = rest.next() {
+                    note(&n);
+                }
             }
-            first
+            first.map(|_| ())
         };
         match got {
-            Ok(Some(_)) => Ok(true),
-            Ok(None) => Ok(fresh),
+            Ok(()) => Ok(woke),
             Err(e) => {
                 self.client = None;
                 Err(e.into())

@@ -71,8 +71,9 @@ pub enum Event {
     Topic { conn: ConnId, topic: String },
     /// The rooms with people in them, busiest first.
     Rooms { reply: Sender<Vec<RoomCount>> },
-    /// Another node committed messages (PostgreSQL): read and deliver them.
-    Remote,
+    /// Another node committed messages, or its sessions changed (PostgreSQL): read what
+    /// changed.
+    Remote { messages: bool, presence: bool },
     /// `/bell on|off` from a session (already stored).
     Bell { conn: ConnId, on: bool },
     /// `/away TEXT` (`Some`) or `/back` (`None`) from a session.

@@ -117,6 +117,8 @@ pub struct Settings {
     pub max_backlog: usize,
     /// A client with unsent bytes that takes none for this long is cut off.
     pub send_timeout: Duration,
+    /// Where this node listens, shown to the other nodes' consoles.
+    pub addr: String,
 }
 
 pub struct Hub {
@@ -148,6 +150,13 @@ pub struct Hub {
     closing: bool,
     /// Other nodes share the database (PostgreSQL): read what they commit.
     shared_db: bool,
+    /// This node's id in `nodes` (random, per start) and where it listens.
+    node: String,
+    node_addr: String,
+    /// Who is online on the other nodes.
+    others: remote::Others,
+    /// Changes to this node's sessions, written at the end of the batch.
+    presence_ops: Vec<crate::store::presence::Op>,
 }
 
 impl Hub {
@@ -161,6 +170,7 @@ impl Hub {
         let db = store.dedicated()?;
         let last_id = messages::last_id(&db)?;
         let shared_db = db.dialect() == crate::store::Dialect::Postgres;
+        let node_addr = settings.addr.clone();
         Ok(Hub {
             db,
             store,
@@ -179,6 +189,10 @@ impl Hub {
             seen: Vec::new(),
             closing: false,
             shared_db,
+            node: uuid::Uuid::new_v4().to_string(),
+            node_addr,
+            others: remote::Others::default(),
+            presence_ops: Vec::new(),
         })
     }
 
@@ -206,21 +220,29 @@ impl Hub {
                 stop |= self.handle(ev);
             }
             self.settle();
-            self.flush();
             self.store_seen();
+            self.store_presence();
             if checked.elapsed() >= TICK {
                 checked = Instant::now();
                 self.cut_stuck();
                 // A lost notification costs a second at most.
+                self.heartbeat();
                 self.catch_up(None);
-                self.flush();
+                self.refresh_others();
+                self.settle();
             }
+            self.flush();
             if stop {
                 return;
             }
         }
         self.settle();
         self.store_seen();
+        if self.shared_db {
+            if let Err(e) = crate::store::presence::leave(&self.db, &self.node) {
+                log::warn!("cannot take this node out of the others' view: {e}");
+            }
+        }
     }
 
     /// Writes what the users who left had been shown, in one transaction.
@@ -253,7 +275,8 @@ impl Hub {
             Err(TryRecvError::Disconnected) => return Err(()),
             Err(TryRecvError::Empty) => {}
         }
-        let timeout = (!self.clients.is_empty()).then_some(TICK);
+        // With other nodes, the tick also keeps this node's heartbeat and its view of them.
+        let timeout = (!self.clients.is_empty() || self.shared_db).then_some(TICK);
         events.clear();
         if let Err(e) = self.poller.wait(events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
@@ -331,7 +354,14 @@ impl Hub {
             Event::Rooms { reply } => {
                 let _ = reply.send(self.room_counts());
             }
-            Event::Remote => self.catch_up(None),
+            Event::Remote { messages, presence } => {
+                if messages {
+                    self.catch_up(None);
+                }
+                if presence {
+                    self.refresh_others();
+                }
+            }
             Event::Away { conn, away } => self.set_away(conn, away),
             Event::Bell { conn, on } => self.set_bell(conn, on),
             Event::Kick {

@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
@@ -18,6 +17,7 @@ use crate::server::moderation::banned_line;
 use crate::server::outbox::{Bytes, Outbox};
 use crate::server::text;
 use crate::server::transport::{Socket, Via};
+use crate::store::presence::Op;
 use crate::store::rooms::Room;
 use crate::store::users::{name_key, User};
 
@@ -40,6 +40,16 @@ pub(super) struct Presence {
 }
 
 impl Presence {
+    /// Whether `user` has a session on this node.
+    pub fn is_online(&self, user: i64) -> bool {
+        self.online.contains_key(&user)
+    }
+
+    /// Users with a session on this node.
+    pub fn count(&self) -> usize {
+        self.online.len()
+    }
+
     /// Everyone online in name order: id, name key, state.
     pub fn names(&self) -> impl Iterator<Item = (i64, &str, &Online)> + '_ {
         self.by_key
@@ -121,11 +131,21 @@ impl Hub {
             bell,
         });
         entry.bell = bell;
-        let came = entry.conns.is_empty();
-        if came {
+        let first_here = entry.conns.is_empty();
+        if first_here {
             p.by_key.insert(name_key(&user.name), user.id);
         }
-        if self.rooms.enter(&room, user.id, conn) {
+        // Came online: no session anywhere before (this node or another).
+        let came = first_here && !self.others.online(user.id);
+        if self.shared_db {
+            self.presence_ops.push(Op::Add {
+                conn: conn as i64,
+                user: user.id,
+                name: user.name.clone(),
+                room: room.id,
+            });
+        }
+        if self.rooms.enter(&room, user.id, conn) && !self.others.in_room(user.id, room.id) {
             p.pending.push(Change {
                 name: user.name.clone(),
                 room: room.id,
@@ -139,9 +159,7 @@ impl Hub {
         }
         entry.conns.push(conn);
         p.greet.push(conn);
-        self.stats
-            .users_online
-            .store(p.online.len(), Ordering::Relaxed);
+        self.count_online();
         self.clients.insert(
             conn,
             Client {
@@ -193,8 +211,11 @@ impl Hub {
         if !c.dead && !c.held {
             let _ = c.out.flush();
         }
+        if self.shared_db {
+            self.presence_ops.push(Op::Remove { conn: conn as i64 });
+        }
         let p = &mut self.presence;
-        if self.rooms.exit(c.room, c.user.id, conn) {
+        if self.rooms.exit(c.room, c.user.id, conn) && !self.others.in_room(c.user.id, c.room) {
             p.pending.push(Change {
                 name: c.user.name.clone(),
                 room: c.room,
@@ -210,9 +231,7 @@ impl Hub {
             self.seen.push((c.user.id, self.last_id));
             p.online.remove(&c.user.id);
             p.by_key.remove(&name_key(&c.user.name));
-            self.stats
-                .users_online
-                .store(p.online.len(), Ordering::Relaxed);
+            self.count_online();
         }
     }
 
@@ -301,6 +320,12 @@ impl Hub {
             Some(why) => text::now_away(why),
             None => text::now_back(),
         };
+        if self.shared_db {
+            self.presence_ops.push(Op::Away {
+                user,
+                away: away.clone(),
+            });
+        }
         if let Some(o) = self.presence.online.get_mut(&user) {
             o.away = away;
         }
@@ -311,6 +336,11 @@ impl Hub {
     /// it now (away, or offline: it waits for their next login).
     pub(super) fn tell_if_absent(&mut self, conn: ConnId, to: i64, to_name: &str) {
         let note = match self.presence.online.get(&to) {
+            // Online on another node: away there, or there to read it.
+            None if self.others.online(to) => match self.others.away(to) {
+                Some(why) => text::is_away(to_name, why),
+                None => return,
+            },
             None => text::offline(to_name),
             Some(Online {
                 away: Some(why),

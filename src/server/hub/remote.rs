@@ -8,8 +8,13 @@
 //! delivering each of its own batches (all that precedes the batch is committed by then). On
 //! SQLite there is one node, and nothing to read.
 
-use crate::store::messages;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
+use crate::store::messages;
+use crate::store::presence::{self, Remote};
+
+use super::presence::{Change, What};
 use super::Hub;
 
 /// Rows read at a time.
@@ -49,5 +54,152 @@ impl Hub {
                 }
             }
         }
+    }
+}
+
+/// Who is online on the other nodes, as last read.
+#[derive(Default)]
+pub(super) struct Others {
+    /// By (node, connection).
+    pub sessions: HashMap<(String, i64), Remote>,
+}
+
+impl Others {
+    /// Whether `user` has a session on another node.
+    pub fn online(&self, user: i64) -> bool {
+        self.sessions.values().any(|s| s.user == user)
+    }
+
+    /// Whether `user` has a session in `room` on another node.
+    pub fn in_room(&self, user: i64, room: i64) -> bool {
+        self.sessions
+            .values()
+            .any(|s| s.user == user && s.room == room)
+    }
+
+    /// `user`'s away text, if a session of theirs on another node is away.
+    pub fn away(&self, user: i64) -> Option<&str> {
+        self.sessions
+            .values()
+            .find(|s| s.user == user && s.away.is_some())
+            .and_then(|s| s.away.as_deref())
+    }
+}
+
+impl Hub {
+    /// Rereads the other nodes' sessions and tells this node's rooms who came and went.
+    pub(super) fn refresh_others(&mut self) {
+        if !self.shared_db {
+            return;
+        }
+        let now = match presence::others(&self.db, &self.node) {
+            Ok(rows) => rows,
+            Err(e) => {
+                log::warn!("cannot read the other nodes' sessions: {e}");
+                self.reconnect();
+                return;
+            }
+        };
+        let after: HashMap<(String, i64), Remote> = now
+            .into_iter()
+            .map(|r| ((r.node.clone(), r.conn), r))
+            .collect();
+        let before = std::mem::replace(&mut self.others.sessions, after);
+        // Who is in which room, elsewhere, before and after: (user, room) → (name, room name).
+        let pairs = |m: &HashMap<(String, i64), Remote>| -> HashMap<(i64, i64), (String, String)> {
+            m.values()
+                .map(|r| ((r.user, r.room), (r.name.clone(), r.room_name.clone())))
+                .collect()
+        };
+        let (was, is) = (pairs(&before), pairs(&self.others.sessions));
+        let was_online = |user: i64| before.values().any(|r| r.user == user);
+        for (&(user, room), (name, room_name)) in &is {
+            if was.contains_key(&(user, room)) || self.locally_in_room(user, room) {
+                continue;
+            }
+            let what = if was_online(user) || self.presence.is_online(user) {
+                What::Entered(room_name.clone())
+            } else {
+                What::Came
+            };
+            self.presence.pending.push(Change {
+                name: name.clone(),
+                room,
+                what,
+                conn: 0,
+            });
+        }
+        for (&(user, room), (name, _)) in &was {
+            if is.contains_key(&(user, room)) || self.locally_in_room(user, room) {
+                continue;
+            }
+            // Still online elsewhere, in another room: moved there.
+            let moved = self
+                .others
+                .sessions
+                .values()
+                .find(|r| r.user == user)
+                .map(|r| r.room_name.clone());
+            let what = match moved {
+                Some(to) if !self.presence.is_online(user) => What::LeftFor(to),
+                _ => What::Went,
+            };
+            self.presence.pending.push(Change {
+                name: name.clone(),
+                room,
+                what,
+                conn: 0,
+            });
+        }
+        self.count_online();
+    }
+
+    /// Writes this batch's changes to this node's sessions, and the heartbeat.
+    pub(super) fn store_presence(&mut self) {
+        if !self.shared_db || self.presence_ops.is_empty() {
+            return;
+        }
+        let ops = std::mem::take(&mut self.presence_ops);
+        if let Err(e) = presence::apply(&self.db, &self.node, &self.node_addr, &ops) {
+            log::warn!("cannot write this node's sessions: {e}");
+            self.reconnect();
+        }
+    }
+
+    /// Once a second: this node is alive; nodes that are not are forgotten.
+    pub(super) fn heartbeat(&mut self) {
+        if !self.shared_db {
+            return;
+        }
+        match presence::heartbeat(&self.db, &self.node, &self.node_addr) {
+            Ok(true) => self.refresh_others(),
+            Ok(false) => {}
+            Err(e) => {
+                log::warn!("cannot write this node's heartbeat: {e}");
+                self.reconnect();
+            }
+        }
+    }
+
+    /// Whether `user` has a session of this node in `room`.
+    fn locally_in_room(&self, user: i64, room: i64) -> bool {
+        self.rooms
+            .by_id
+            .get(&room)
+            .is_some_and(|r| r.users.contains_key(&user))
+    }
+
+    /// Users online on any node, for the greeting and `/metrics`.
+    pub(super) fn count_online(&self) {
+        let mut users: Vec<i64> = self.others.sessions.values().map(|r| r.user).collect();
+        users.sort_unstable();
+        users.dedup();
+        let elsewhere = users
+            .iter()
+            .filter(|&&u| !self.presence.is_online(u))
+            .count();
+        self.stats
+            .users_online
+            .store(self.presence.count() + elsewhere, Ordering::Relaxed);
     }
 }

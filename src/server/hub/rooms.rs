@@ -99,7 +99,13 @@ impl Hub {
         c.mark = Some(c.out.mark());
         c.held = true;
         let to = room.name.clone();
-        if self.rooms.exit(from, user, conn) {
+        if self.shared_db {
+            self.presence_ops.push(crate::store::presence::Op::Move {
+                conn: conn as i64,
+                room: room.id,
+            });
+        }
+        if self.rooms.exit(from, user, conn) && !self.others.in_room(user, from) {
             self.presence.pending.push(Change {
                 name: name.clone(),
                 room: from,
@@ -107,7 +113,7 @@ impl Hub {
                 conn,
             });
         }
-        if self.rooms.enter(&room, user, conn) {
+        if self.rooms.enter(&room, user, conn) && !self.others.in_room(user, room.id) {
             self.presence.pending.push(Change {
                 name,
                 room: room.id,
@@ -165,42 +171,75 @@ impl Hub {
         }
     }
 
-    /// `* In #room (N): @alice, bob (away: lunch)`, at most `limit` names.
+    /// `* In #room (N): @alice, bob (away: lunch)`, at most `limit` names: the room's
+    /// people on this node and on the others.
     pub(super) fn room_line(&self, room: i64, limit: Option<usize>) -> Bytes {
-        let Some(r) = self.rooms.by_id.get(&room) else {
-            return online_line(&format!("In {}", self.rooms.name(room)), 0, &[])
-                .into_bytes()
-                .into();
-        };
-        let names: Vec<String> = self
-            .presence
-            .names()
-            .filter(|(id, _, _)| r.users.contains_key(id))
+        let local = self.rooms.by_id.get(&room);
+        let mut seen: Vec<i64> = Vec::new();
+        let mut entries: Vec<(String, String)> = Vec::new();
+        for (id, key, o) in self.presence.names() {
+            if local.is_some_and(|r| r.users.contains_key(&id)) {
+                seen.push(id);
+                let shown = self.shown_name(key, &o.name, o.away.as_deref(), None);
+                entries.push((key.to_string(), shown));
+            }
+        }
+        let mut room_name = local.map(|r| r.name.clone());
+        for r in self.others.sessions.values().filter(|r| r.room == room) {
+            room_name.get_or_insert_with(|| r.room_name.clone());
+            if !seen.contains(&r.user) {
+                seen.push(r.user);
+                let key = name_key(&r.name);
+                let shown = self.shown_name(&key, &r.name, r.away.as_deref(), None);
+                entries.push((key, shown));
+            }
+        }
+        entries.sort();
+        let total = entries.len();
+        let names: Vec<String> = entries
+            .into_iter()
             .take(limit.unwrap_or(usize::MAX))
-            .map(|(_, key, o)| self.shown_name(key, &o.name, o.away.as_deref(), None))
+            .map(|(_, shown)| shown)
             .collect();
-        online_line(&format!("In {}", r.name), r.users.len(), &names)
+        let room_name = room_name.unwrap_or_else(|| self.rooms.name(room).to_string());
+        online_line(&format!("In {room_name}"), total, &names)
             .into_bytes()
             .into()
     }
 
-    /// `/who *`: `* Online (N): @alice (#lobby), bob (#rust, away: lunch)`.
+    /// `/who *`: `* Online (N): @alice (#lobby), bob (#rust, away: lunch)`, every node.
     pub(super) fn everyone_line(&self) -> Bytes {
-        let names: Vec<String> = self
-            .presence
-            .names()
-            .map(|(_, key, o)| {
-                let mut rooms: Vec<&str> = o
-                    .conns
-                    .iter()
-                    .filter_map(|c| self.clients.get(c))
-                    .map(|c| self.rooms.name(c.room))
-                    .collect();
+        // By user: name key, name, away, rooms.
+        let mut users: HashMap<i64, (String, String, Option<String>, Vec<String>)> = HashMap::new();
+        for (id, key, o) in self.presence.names() {
+            let rooms = o
+                .conns
+                .iter()
+                .filter_map(|c| self.clients.get(c))
+                .map(|c| self.rooms.name(c.room).to_string())
+                .collect();
+            users.insert(id, (key.to_string(), o.name.clone(), o.away.clone(), rooms));
+        }
+        for r in self.others.sessions.values() {
+            let entry = users
+                .entry(r.user)
+                .or_insert_with(|| (name_key(&r.name), r.name.clone(), None, Vec::new()));
+            entry.3.push(r.room_name.clone());
+            if entry.2.is_none() {
+                entry.2 = r.away.clone();
+            }
+        }
+        let mut entries: Vec<(String, String)> = users
+            .into_values()
+            .map(|(key, name, away, mut rooms)| {
                 rooms.sort_unstable();
                 rooms.dedup();
-                self.shown_name(key, &o.name, o.away.as_deref(), Some(&rooms.join(", ")))
+                let shown = self.shown_name(&key, &name, away.as_deref(), Some(&rooms.join(", ")));
+                (key, shown)
             })
             .collect();
+        entries.sort();
+        let names: Vec<String> = entries.into_iter().map(|(_, shown)| shown).collect();
         online_line("Online", names.len(), &names)
             .into_bytes()
             .into()
