@@ -206,3 +206,51 @@ fn who_is_online_covers_every_node_and_a_dead_node_is_dropped() {
     alice.send("/who *");
     alice.expect("* Online (1): alice (#lobby)\r\n");
 }
+
+#[test]
+fn the_console_acts_on_every_node_and_shows_them() {
+    let Some((_cluster, _url, mut a, mut b)) = two_nodes() else {
+        return;
+    };
+    let (mut alice, _) = a.register("alice", "secret12");
+    let (mut bob, _) = b.register("bob", "secret12");
+    alice.expect("* bob joined\r\n");
+    // say, from node A's console, reaches node B's users.
+    a.ask("say maintenance at noon", "Sent to everyone online.");
+    bob.expect("* [server] maintenance at noon\r\n");
+    alice.expect("* [server] maintenance at noon\r\n");
+    // status and who show both nodes.
+    a.ask("status", "session threads:");
+    let nodes = a.expect_out("node ");
+    let rest = a.expect_out("session(s)\n");
+    assert!(!nodes.is_empty() && !rest.is_empty());
+    a.ask("who", "bob (#lobby) on node 127.0.0.1:");
+    // kick from node A disconnects bob on node B.
+    a.ask("kick bob flooding", "Kicked bob (1 session)");
+    let last = bob.expect_closed();
+    assert!(
+        last.contains("disconnected by the server operator"),
+        "{last}"
+    );
+    // pause from node A pauses node B too: a new client there gets nothing until resume.
+    a.ask("pause", "Paused");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let mut waiting = b.connect();
+    waiting.expect_silence(std::time::Duration::from_millis(700));
+    a.ask("resume", "Resumed");
+    waiting.expect("Name: ");
+    let _ = b.ask("status", "session threads:");
+}
+
+#[test]
+fn clear_auth_on_one_node_disconnects_everyone_on_every_node() {
+    let Some((_cluster, _url, mut a, b)) = two_nodes() else {
+        return;
+    };
+    let (mut alice, _) = a.register("alice", "secret12");
+    let (mut bob, _) = b.register("bob", "secret12");
+    alice.expect("* bob joined\r\n");
+    a.ask("clear-auth", "Removed 2 users");
+    assert!(alice.expect_closed().contains("Your account was removed"));
+    assert!(bob.expect_closed().contains("Your account was removed"));
+}

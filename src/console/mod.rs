@@ -292,6 +292,17 @@ fn status(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
         s.sync
     )?;
     writeln!(out, "session threads: {}", s.workers)?;
+    // Several nodes on one database: each, with its sessions.
+    if let Some(nodes) = c.db(out, crate::store::presence::nodes)? {
+        for (id, addr, sessions) in nodes {
+            let me = if id == c.server.node() {
+                " (this one)"
+            } else {
+                ""
+            };
+            writeln!(out, "node {addr}{me}: {sessions} session(s)")?;
+        }
+    }
     Ok(Outcome::Continue)
 }
 
@@ -303,8 +314,17 @@ fn who(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
             return Ok(Outcome::Continue);
         }
     };
-    if online.is_empty() {
+    let elsewhere = c
+        .server
+        .store()
+        .conn()
+        .and_then(|conn| crate::store::presence::others(&conn, c.server.node()))
+        .unwrap_or_default();
+    if online.is_empty() && elsewhere.is_empty() {
         writeln!(out, "Nobody is online.")?;
+    }
+    for r in &elsewhere {
+        writeln!(out, "{} ({}) on node {}", r.name, r.room_name, r.node_addr)?;
     }
     for u in online {
         let addrs: Vec<String> = u

@@ -6,18 +6,28 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::hub::{Event, HubSender};
+use super::accept::Gate;
+use super::hub::Event;
+use super::Shared;
+use crate::store::control::{self, Command};
 use crate::store::notify::Listener;
 
 /// How long one wait lasts: the longest shutdown waits for this thread.
 const WAIT: Duration = Duration::from_millis(500);
 
 /// Runs until `stop` is set or the hub is gone.
-pub fn run(mut listener: Listener, hub: HubSender, stop: Arc<AtomicBool>) {
+pub fn run(mut listener: Listener, shared: &Shared, gate: &Gate, stop: Arc<AtomicBool>) {
+    let hub = &shared.hub;
     let mut warned: Option<Instant> = None;
+    // Console commands from before this node started are not this node's business.
+    let mut seen = shared
+        .store
+        .conn()
+        .and_then(|c| control::last_id(&c))
+        .unwrap_or(0);
     while !stop.load(Ordering::SeqCst) {
         match listener.wait(WAIT) {
-            Ok(woke) if woke.messages || woke.presence => {
+            Ok(woke) if woke.messages || woke.presence || woke.control => {
                 if warned.take().is_some() {
                     log::info!("listening to the other nodes again");
                 }
@@ -27,6 +37,9 @@ pub fn run(mut listener: Listener, hub: HubSender, stop: Arc<AtomicBool>) {
                 };
                 if hub.send(ev).is_err() {
                     return;
+                }
+                if woke.control {
+                    seen = carry_out(shared, gate, seen);
                 }
             }
             Ok(_) => {}
@@ -41,4 +54,52 @@ pub fn run(mut listener: Listener, hub: HubSender, stop: Arc<AtomicBool>) {
             }
         }
     }
+}
+
+/// Carries out the console commands other nodes wrote after `seen`; returns the new cursor.
+fn carry_out(shared: &Shared, gate: &Gate, seen: i64) -> i64 {
+    let rows = match shared
+        .store
+        .conn()
+        .and_then(|c| control::since(&c, &shared.node, seen))
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            log::warn!("cannot read the other nodes' console commands: {e}");
+            return seen;
+        }
+    };
+    let mut last = seen;
+    for (id, command) in rows {
+        last = id;
+        let Some(command) = command else { continue };
+        log::info!("console command from another node: {command:?}");
+        let hub = &shared.hub;
+        let _ = match command {
+            Command::Say { text, room } => hub.send(Event::Announce { text, room }),
+            Command::Kick {
+                key,
+                told,
+                announce,
+            } => hub.send(Event::Kick {
+                key,
+                text: told,
+                announce,
+                reply: std::sync::mpsc::channel().0,
+            }),
+            Command::Pause => {
+                gate.set_paused(true);
+                Ok(())
+            }
+            Command::Resume => {
+                gate.set_paused(false);
+                Ok(())
+            }
+            Command::DisconnectAll { text } => hub.send(Event::DisconnectAll {
+                text,
+                reply: std::sync::mpsc::channel().0,
+            }),
+        };
+    }
+    last
 }

@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 
 use crate::auth::Hasher;
 use crate::error::Result;
+use crate::store::control;
 use crate::store::retention::{self, Policy};
 use crate::store::users::{self, Purged};
 use crate::store::Store;
@@ -160,6 +161,8 @@ pub fn start(
     moderation.reload(&store.conn()?)?;
     let (tx, inbox) = hub::channel()?;
     let stats = Arc::new(Stats::default());
+    // This node's id among the nodes on one database (PostgreSQL).
+    let node = uuid::Uuid::new_v4().to_string();
     let hub = Hub::new(
         store.clone(),
         inbox,
@@ -169,6 +172,7 @@ pub fn start(
             max_backlog: config.max_backlog,
             send_timeout: config.send_timeout,
             addr: local_addr.to_string(),
+            node: node.clone(),
         },
     )?;
     let hub = thread::Builder::new().name("hub".into()).spawn(move || {
@@ -190,6 +194,7 @@ pub fn start(
         limits: Limits::new(config.limits.clone()),
         config,
         store,
+        node,
         hasher: Hasher::new(cores),
         hub: tx,
         stats,
@@ -210,18 +215,18 @@ pub fn start(
             .name("janitor".into())
             .spawn(move || janitor::run(&shared, conn, stop_rx))?
     };
+    let gate = Arc::new(Gate::default());
     let listen = match shared.store.listener() {
         Some(listener) => {
             let stop = Arc::new(AtomicBool::new(false));
-            let (hub, flag) = (shared.hub.clone(), stop.clone());
+            let (shared, gate, flag) = (shared.clone(), gate.clone(), stop.clone());
             let handle = thread::Builder::new()
                 .name("pg-listen".into())
-                .spawn(move || listen::run(listener, hub, flag))?;
+                .spawn(move || listen::run(listener, &shared, &gate, flag))?;
             Some((handle, stop))
         }
         None => None,
     };
-    let gate = Arc::new(Gate::default());
     let mut accept = Vec::new();
     let all = std::iter::once((listeners.plain, Way::Plain, "accept"))
         .chain(listeners.tls.map(|(l, c)| (l, Way::Tls(c), "accept-tls")))
@@ -287,8 +292,14 @@ impl Server {
         &self.shared.store
     }
 
-    /// Stops serving new connections; false if already paused.
+    /// This node's id among several on one database.
+    pub fn node(&self) -> &str {
+        &self.shared.node
+    }
+
+    /// Stops serving new connections (on every node); false if already paused here.
     pub fn pause(&self) -> bool {
+        self.shared.tell_nodes(&control::Command::Pause);
         let changed = self.gate.set_paused(true);
         if changed {
             log::info!("paused: new connections wait");
@@ -296,8 +307,9 @@ impl Server {
         changed
     }
 
-    /// Serves new connections again; false if not paused.
+    /// Serves new connections again (on every node); false if not paused here.
     pub fn resume(&self) -> bool {
+        self.shared.tell_nodes(&control::Command::Resume);
         let changed = self.gate.set_paused(false);
         if changed {
             log::info!("resumed");
@@ -331,6 +343,10 @@ impl Server {
 
     /// `* [server] TEXT` to everyone logged in, or to everyone in `room`.
     pub fn announce(&self, text: &str, room: Option<i64>) {
+        self.shared.tell_nodes(&control::Command::Say {
+            text: text.to_string(),
+            room,
+        });
         let _ = self.shared.hub.send(Event::Announce {
             text: text.to_string(),
             room,
@@ -352,6 +368,8 @@ impl Server {
             .and_then(|c| users::purge_all(&c))
             .map_err(|e| e.to_string())?;
         let text = text::account_removed();
+        self.shared
+            .tell_nodes(&control::Command::DisconnectAll { text: text.clone() });
         let n = self
             .shared
             .ask(|reply| Event::DisconnectAll { text, reply })

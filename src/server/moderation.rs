@@ -368,15 +368,32 @@ impl Moderator<'_> {
         let user = self.user(name)?;
         let told = text::kicked((!self.console).then_some(self.by), &reason);
         let announce = text::kick_announcement(self.by, &user.name, &reason);
+        let key = users::name_key(&user.name);
+        // Other nodes of the community kick their sessions of the user too.
+        self.shared
+            .tell_nodes(&crate::store::control::Command::Kick {
+                key: key.clone(),
+                told: told.clone(),
+                announce: announce.clone(),
+            });
+        let elsewhere = self
+            .shared
+            .store
+            .conn()
+            .and_then(|c| {
+                crate::store::presence::sessions_elsewhere(&c, &self.shared.node, user.id)
+            })
+            .unwrap_or(0);
         let n = self
             .shared
             .ask(|reply| Event::Kick {
-                key: users::name_key(&user.name),
+                key,
                 text: told,
                 announce,
                 reply,
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            + elsewhere;
         if n == 0 {
             return Err(format!("{} is not online.", user.name));
         }

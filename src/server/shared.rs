@@ -29,6 +29,8 @@ pub enum AskError {
 pub struct Shared {
     pub config: Config,
     pub store: Store,
+    /// This node's id among several on one database (random, per start).
+    pub node: String,
     pub hasher: Hasher,
     pub hub: HubSender,
     pub stats: Arc<Stats>,
@@ -59,6 +61,18 @@ impl Shared {
         make: impl FnOnce(mpsc::Sender<T>) -> Event,
     ) -> std::result::Result<T, AskError> {
         ask_within(&self.hub, ASK_TIMEOUT, make)
+    }
+
+    /// Writes a console command for the other nodes of the community (PostgreSQL; nothing on
+    /// SQLite). A failure is logged: this node has acted already.
+    pub fn tell_nodes(&self, command: &crate::store::control::Command) {
+        let told = self
+            .store
+            .conn()
+            .and_then(|c| crate::store::control::publish(&c, &self.node, command));
+        if let Err(e) = told {
+            log::warn!("cannot tell the other nodes ({command:?}): {e}");
+        }
     }
 
     /// Rooms for `/rooms` and the console: those with people in them, busiest first, then

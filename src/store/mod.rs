@@ -6,6 +6,7 @@
 
 pub mod bans;
 mod conn;
+pub mod control;
 pub mod logs;
 pub mod messages;
 pub mod notify;
@@ -282,6 +283,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_search.sql"),
     include_str!("../../migrations/postgres/0003_presence.sql"),
+    include_str!("../../migrations/postgres/0004_control.sql"),
 ];
 
 fn pg_migrate(client: &mut postgres::Client) -> Result<()> {

@@ -21,6 +21,8 @@ pub struct Woke {
     pub messages: bool,
     /// Another node's sessions changed (or a node was found gone).
     pub presence: bool,
+    /// A console command for every node was written.
+    pub control: bool,
 }
 
 /// A dedicated connection that listens on [`CHANNEL`].
@@ -45,24 +47,24 @@ impl Listener {
         if fresh {
             let mut client = self.config.connect(NoTls)?;
             client.batch_execute(&format!(
-                "LISTEN {CHANNEL}; LISTEN {}",
-                super::presence::CHANNEL
+                "LISTEN {CHANNEL}; LISTEN {}; LISTEN {}",
+                super::presence::CHANNEL,
+                super::control::CHANNEL
             ))?;
             self.client = Some(client);
         }
         let mut woke = Woke {
             messages: fresh,
             presence: fresh,
+            control: fresh,
         };
         let Some(client) = self.client.as_mut() else {
             return Ok(woke);
         };
-        let mut note = |n: &postgres::Notification| {
-            if n.channel() == CHANNEL {
-                woke.messages = true;
-            } else {
-                woke.presence = true;
-            }
+        let mut note = |n: &postgres::Notification| match n.channel() {
+            CHANNEL => woke.messages = true,
+            super::control::CHANNEL => woke.control = true,
+            _ => woke.presence = true,
         };
         let got = {
             let mut notes = client.notifications();

@@ -15,6 +15,8 @@ const EXPIRY: &str = "5 seconds";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remote {
     pub node: String,
+    /// Where that node listens.
+    pub node_addr: String,
     pub conn: i64,
     pub user: i64,
     pub name: String,
@@ -117,8 +119,9 @@ pub fn others(c: &Conn, node: &str) -> Result<Vec<Remote>> {
         return Ok(Vec::new());
     }
     c.query(
-        "SELECT p.node_id, p.conn_id, p.user_id, p.name, p.room_id, r.name, p.away
-         FROM presence p JOIN rooms r ON r.id = p.room_id WHERE p.node_id <> ?1",
+        "SELECT p.node_id, p.conn_id, p.user_id, p.name, p.room_id, r.name, p.away, n.addr
+         FROM presence p JOIN rooms r ON r.id = p.room_id JOIN nodes n ON n.id = p.node_id
+         WHERE p.node_id <> ?1",
         &[&node],
         |r| {
             Ok(Remote {
@@ -129,9 +132,36 @@ pub fn others(c: &Conn, node: &str) -> Result<Vec<Remote>> {
                 room: r.get(4)?,
                 room_name: r.get(5)?,
                 away: r.get(6)?,
+                node_addr: r.get(7)?,
             })
         },
     )
+}
+
+/// Every live node: its id, where it listens, and how many sessions it has.
+pub fn nodes(c: &Conn) -> Result<Vec<(String, String, i64)>> {
+    if !shared(c) {
+        return Ok(Vec::new());
+    }
+    c.query(
+        "SELECT n.id, n.addr, count(p.conn_id) FROM nodes n
+         LEFT JOIN presence p ON p.node_id = n.id GROUP BY n.id, n.addr ORDER BY n.addr",
+        &[],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+}
+
+/// How many sessions `user` has on other nodes than `node`.
+pub fn sessions_elsewhere(c: &Conn, node: &str, user: i64) -> Result<usize> {
+    if !shared(c) {
+        return Ok(0);
+    }
+    let n: i64 = c.query_one(
+        "SELECT count(*) FROM presence WHERE node_id <> ?1 AND user_id = ?2",
+        &[&node, &user],
+        |r| r.get(0),
+    )?;
+    Ok(n as usize)
 }
 
 /// This node stops: its row goes, and its sessions with it.

@@ -119,6 +119,8 @@ pub struct Settings {
     pub send_timeout: Duration,
     /// Where this node listens, shown to the other nodes' consoles.
     pub addr: String,
+    /// This node's id in `nodes` (random, per start).
+    pub node: String,
 }
 
 pub struct Hub {
@@ -170,7 +172,7 @@ impl Hub {
         let db = store.dedicated()?;
         let last_id = messages::last_id(&db)?;
         let shared_db = db.dialect() == crate::store::Dialect::Postgres;
-        let node_addr = settings.addr.clone();
+        let (node_addr, node) = (settings.addr.clone(), settings.node.clone());
         Ok(Hub {
             db,
             store,
@@ -189,7 +191,7 @@ impl Hub {
             seen: Vec::new(),
             closing: false,
             shared_db,
-            node: uuid::Uuid::new_v4().to_string(),
+            node,
             node_addr,
             others: remote::Others::default(),
             presence_ops: Vec::new(),
