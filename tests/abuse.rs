@@ -14,173 +14,191 @@ fn at_prompt(server: &Server) -> Client {
 
 #[test]
 fn connections_at_once_from_one_address_are_bounded() {
-    let server = Server::start_strict(&["--max-per-ip", "3"]);
-    let mut open: Vec<Client> = (0..3).map(|_| at_prompt(&server)).collect();
-    let mut fourth = server.connect();
-    let got = fourth.expect_closed();
-    assert_eq!(got, "! Too many connections from your address.\r\n");
-    // One leaves: there is room again.
-    open.pop().unwrap().send("/quit");
-    std::thread::sleep(Duration::from_millis(300));
-    at_prompt(&server);
+    common::backend::on_each_backend(|| {
+        let server = Server::start_strict(&["--max-per-ip", "3"]);
+        let mut open: Vec<Client> = (0..3).map(|_| at_prompt(&server)).collect();
+        let mut fourth = server.connect();
+        let got = fourth.expect_closed();
+        assert_eq!(got, "! Too many connections from your address.\r\n");
+        // One leaves: there is room again.
+        open.pop().unwrap().send("/quit");
+        std::thread::sleep(Duration::from_millis(300));
+        at_prompt(&server);
+    });
 }
 
 #[test]
 fn new_connections_a_minute_from_one_address_are_bounded() {
-    let server = Server::start_strict(&["--connect-rate", "4"]);
-    for _ in 0..4 {
-        at_prompt(&server).send("/quit");
-    }
-    let got = server.connect().expect_closed();
-    assert_eq!(
-        got,
-        "! Too many connections from your address. Try again later.\r\n"
-    );
-    server.expect_log("refused: Too many connections from your address. Try again later.");
+    common::backend::on_each_backend(|| {
+        let server = Server::start_strict(&["--connect-rate", "4"]);
+        for _ in 0..4 {
+            at_prompt(&server).send("/quit");
+        }
+        let got = server.connect().expect_closed();
+        assert_eq!(
+            got,
+            "! Too many connections from your address. Try again later.\r\n"
+        );
+        server.expect_log("refused: Too many connections from your address. Try again later.");
+    });
 }
 
 #[test]
 fn the_password_lock_holds_across_connections_then_lifts() {
-    let server = Server::start_strict(&["--max-failed-logins", "3", "--failed-login-window", "3s"]);
-    drop(server.register("alice", "secret1"));
-    let start = Instant::now();
-    // Three connections, one wrong password each: no single connection reaches its own limit.
-    for _ in 0..3 {
+    common::backend::on_each_backend(|| {
+        let server =
+            Server::start_strict(&["--max-failed-logins", "3", "--failed-login-window", "3s"]);
+        drop(server.register("alice", "secret1"));
+        let start = Instant::now();
+        // Three connections, one wrong password each: no single connection reaches its own limit.
+        for _ in 0..3 {
+            let mut c = at_prompt(&server);
+            c.send("/login alice wrong-one");
+            c.expect("! Wrong password.\r\n");
+        }
+        // Now even the right password is refused, on a new connection, at the prompt too.
         let mut c = at_prompt(&server);
-        c.send("/login alice wrong-one");
-        c.expect("! Wrong password.\r\n");
-    }
-    // Now even the right password is refused, on a new connection, at the prompt too.
-    let mut c = at_prompt(&server);
-    c.send("/login alice secret1");
-    let refused = c.expect(" seconds.\r\n");
-    assert!(
-        refused.contains("! Too many failed logins. Try again in "),
-        "{refused}"
-    );
-    c.send("alice");
-    c.expect("! Too many failed logins. Try again in ");
-    // After the window the right password works.
-    std::thread::sleep(
-        Duration::from_secs(3).saturating_sub(start.elapsed()) + Duration::from_millis(300),
-    );
-    c.send("/login alice secret1");
-    c.expect("* Hello, alice!");
+        c.send("/login alice secret1");
+        let refused = c.expect(" seconds.\r\n");
+        assert!(
+            refused.contains("! Too many failed logins. Try again in "),
+            "{refused}"
+        );
+        c.send("alice");
+        c.expect("! Too many failed logins. Try again in ");
+        // After the window the right password works.
+        std::thread::sleep(
+            Duration::from_secs(3).saturating_sub(start.elapsed()) + Duration::from_millis(300),
+        );
+        c.send("/login alice secret1");
+        c.expect("* Hello, alice!");
+    });
 }
 
 #[test]
 fn unknown_names_and_bad_tokens_lock_the_address_and_do_not_flood_the_log() {
-    let server = Server::start_strict(&["--max-failed-logins-per-ip", "5", "--max-rate", "1000"]);
-    drop(server.register("alice", "secret1"));
-    let mut c = at_prompt(&server);
-    for i in 0..3 {
-        c.send(&format!("/token not-a-token-{i}"));
-        c.expect("! Unknown or expired token.\r\n");
-    }
-    for _ in 0..2 {
-        c.send("/login nobody secret1");
-        c.expect("! No such user: nobody. Use /register to create it.\r\n");
-    }
-    // The address is locked: tokens, unknown names and the right password alike.
-    c.send("/token another");
-    c.expect("! Too many failed logins. Try again in ");
-    let mut d = at_prompt(&server);
-    d.send("/login alice secret1");
-    d.expect("! Too many failed logins. Try again in ");
-    // A guessing loop gets answers, but the log gets at most a line a second about it.
-    for i in 0..300 {
-        c.send(&format!("/token guess-{i}"));
-    }
-    c.drain(Duration::from_millis(500));
-    let log = server.stderr.lock().unwrap().clone();
-    assert_eq!(log.matches("unknown or expired token").count(), 3, "{log}");
-    let refusals = log.matches("login refused").count();
-    assert!(
-        (1..=3).contains(&refusals),
-        "{refusals} refusal lines:\n{log}"
-    );
+    common::backend::on_each_backend(|| {
+        let server =
+            Server::start_strict(&["--max-failed-logins-per-ip", "5", "--max-rate", "1000"]);
+        drop(server.register("alice", "secret1"));
+        let mut c = at_prompt(&server);
+        for i in 0..3 {
+            c.send(&format!("/token not-a-token-{i}"));
+            c.expect("! Unknown or expired token.\r\n");
+        }
+        for _ in 0..2 {
+            c.send("/login nobody secret1");
+            c.expect("! No such user: nobody. Use /register to create it.\r\n");
+        }
+        // The address is locked: tokens, unknown names and the right password alike.
+        c.send("/token another");
+        c.expect("! Too many failed logins. Try again in ");
+        let mut d = at_prompt(&server);
+        d.send("/login alice secret1");
+        d.expect("! Too many failed logins. Try again in ");
+        // A guessing loop gets answers, but the log gets at most a line a second about it.
+        for i in 0..300 {
+            c.send(&format!("/token guess-{i}"));
+        }
+        c.drain(Duration::from_millis(500));
+        let log = server.stderr.lock().unwrap().clone();
+        assert_eq!(log.matches("unknown or expired token").count(), 3, "{log}");
+        let refusals = log.matches("login refused").count();
+        assert!(
+            (1..=3).contains(&refusals),
+            "{refusals} refusal lines:\n{log}"
+        );
+    });
 }
 
 #[test]
 fn registrations_per_address_are_bounded() {
-    let server = Server::start_strict(&["--register-rate", "2"]);
-    drop(server.register("one", "secret1"));
-    drop(server.register("two", "secret1"));
-    let mut c = at_prompt(&server);
-    c.send("/register three secret1");
-    c.expect("! Too many new accounts from your address. Try again later.\r\n");
-    // The interactive path is refused before any password is asked for.
-    c.send("four");
-    c.expect("! Too many new accounts from your address. Try again later.\r\n");
-    c.expect("Name: ");
-    assert_eq!(server.count("users"), 2);
+    common::backend::on_each_backend(|| {
+        let server = Server::start_strict(&["--register-rate", "2"]);
+        drop(server.register("one", "secret1"));
+        drop(server.register("two", "secret1"));
+        let mut c = at_prompt(&server);
+        c.send("/register three secret1");
+        c.expect("! Too many new accounts from your address. Try again later.\r\n");
+        // The interactive path is refused before any password is asked for.
+        c.send("four");
+        c.expect("! Too many new accounts from your address. Try again later.\r\n");
+        c.expect("Name: ");
+        assert_eq!(server.count("users"), 2);
+    });
 }
 
 #[test]
 fn registrations_at_the_same_moment_cannot_all_pass_the_limit() {
-    let server = Server::start_strict(&["--register-rate", "3"]);
-    let mut clients: Vec<_> = (0..10).map(|_| at_prompt(&server)).collect();
-    // All ten are checked before the first hash ends: the check must also count.
-    for (i, c) in clients.iter_mut().enumerate() {
-        c.send(&format!("/register racer{i} secret1"));
-    }
-    let mut refused = 0;
-    for c in &mut clients {
-        let start = std::time::Instant::now();
-        let mut got = String::new();
-        while !got.contains("Too many new accounts") && !got.contains("* Hello, racer") {
-            assert!(start.elapsed() < common::WAIT, "no answer: {got:?}");
-            got.push_str(&c.drain(std::time::Duration::from_millis(100)));
+    common::backend::on_each_backend(|| {
+        let server = Server::start_strict(&["--register-rate", "3"]);
+        let mut clients: Vec<_> = (0..10).map(|_| at_prompt(&server)).collect();
+        // All ten are checked before the first hash ends: the check must also count.
+        for (i, c) in clients.iter_mut().enumerate() {
+            c.send(&format!("/register racer{i} secret1"));
         }
-        if got.contains("Too many new accounts") {
-            refused += 1;
+        let mut refused = 0;
+        for c in &mut clients {
+            let start = std::time::Instant::now();
+            let mut got = String::new();
+            while !got.contains("Too many new accounts") && !got.contains("* Hello, racer") {
+                assert!(start.elapsed() < common::WAIT, "no answer: {got:?}");
+                got.push_str(&c.drain(std::time::Duration::from_millis(100)));
+            }
+            if got.contains("Too many new accounts") {
+                refused += 1;
+            }
         }
-    }
-    assert_eq!(server.count("users"), 3);
-    assert_eq!(refused, 7);
+        assert_eq!(server.count("users"), 3);
+        assert_eq!(refused, 7);
+    });
 }
 
 #[test]
 fn sessions_per_user_are_bounded() {
-    let server = Server::start(&["--max-sessions-per-user", "2"]);
-    let (_one, token) = server.register("alice", "secret1");
-    let mut two = at_prompt(&server);
-    two.send(&format!("/token {token}"));
-    two.expect("* In #lobby (1): alice");
-    let mut three = at_prompt(&server);
-    three.send(&format!("/token {token}"));
-    assert!(three
-        .expect_closed()
-        .ends_with("! Too many sessions for alice (2).\r\n"));
-    two.send("/quit");
-    two.expect_closed();
-    let mut again = at_prompt(&server);
-    again.send(&format!("/token {token}"));
-    again.expect("* In #lobby (1): alice");
+    common::backend::on_each_backend(|| {
+        let server = Server::start(&["--max-sessions-per-user", "2"]);
+        let (_one, token) = server.register("alice", "secret1");
+        let mut two = at_prompt(&server);
+        two.send(&format!("/token {token}"));
+        two.expect("* In #lobby (1): alice");
+        let mut three = at_prompt(&server);
+        three.send(&format!("/token {token}"));
+        assert!(three
+            .expect_closed()
+            .ends_with("! Too many sessions for alice (2).\r\n"));
+        two.send("/quit");
+        two.expect_closed();
+        let mut again = at_prompt(&server);
+        again.send(&format!("/token {token}"));
+        again.expect("* In #lobby (1): alice");
+    });
 }
 
 #[test]
 fn the_rate_limit_is_per_user_not_per_connection() {
-    let server = Server::start(&["--max-rate", "10"]);
-    let (first, token) = server.register("alice", "secret1");
-    let mut sessions = vec![first];
-    for _ in 0..3 {
-        let mut c = at_prompt(&server);
-        c.send(&format!("/token {token}"));
-        c.expect("* In #lobby (1): alice");
-        sessions.push(c);
-    }
-    let started = Instant::now();
-    // 4 sessions × 25 lines at once. Per connection that would pass 4 × 20 at once; per
-    // user it is a burst of 20, then 10 a second.
-    for c in &mut sessions {
-        let lines: String = (0..25).map(|i| format!("line {i}\r\n")).collect();
-        c.send_raw(lines.as_bytes());
-    }
-    std::thread::sleep(Duration::from_millis(1500).saturating_sub(started.elapsed()));
-    let stored = server.count("messages");
-    assert!(
-        (20..=45).contains(&stored),
-        "{stored} stored after 1.5 s at 10/s with a burst of 20"
-    );
+    common::backend::on_each_backend(|| {
+        let server = Server::start(&["--max-rate", "10"]);
+        let (first, token) = server.register("alice", "secret1");
+        let mut sessions = vec![first];
+        for _ in 0..3 {
+            let mut c = at_prompt(&server);
+            c.send(&format!("/token {token}"));
+            c.expect("* In #lobby (1): alice");
+            sessions.push(c);
+        }
+        let started = Instant::now();
+        // 4 sessions × 25 lines at once. Per connection that would pass 4 × 20 at once; per
+        // user it is a burst of 20, then 10 a second.
+        for c in &mut sessions {
+            let lines: String = (0..25).map(|i| format!("line {i}\r\n")).collect();
+            c.send_raw(lines.as_bytes());
+        }
+        std::thread::sleep(Duration::from_millis(1500).saturating_sub(started.elapsed()));
+        let stored = server.count("messages");
+        assert!(
+            (20..=45).contains(&stored),
+            "{stored} stored after 1.5 s at 10/s with a burst of 20"
+        );
+    });
 }

@@ -9,92 +9,98 @@ const QUIET: Duration = Duration::from_millis(400);
 
 #[test]
 fn help_and_unknown_commands() {
-    let mut server = Server::start(&[]);
-    let help = server.ask("help", "shutdown, quit, exit");
-    for cmd in [
-        "status",
-        "who",
-        "pause",
-        "resume",
-        "logs [N]",
-        "clear-logs",
-        "clear-auth",
-        "kick NAME",
-        "say [#ROOM] TEXT",
-        "rooms",
-    ] {
-        assert!(help.contains(cmd), "{cmd} missing: {help}");
-    }
-    server.ask(
-        "frobnicate now",
-        "Unknown command 'frobnicate'. Type 'help' for the list.\n",
-    );
-    // The server carries on.
-    let (_c, _) = server.register("alice", "secret1");
-    // An empty line prints nothing: the next output is the next command's answer.
-    server.command("");
-    let out = server.ask("logs 0", "Usage: logs [N], N from 1 to 10000.\n");
-    assert_eq!(out, "Usage: logs [N], N from 1 to 10000.\n");
+    common::backend::on_each_backend(|| {
+        let mut server = Server::start(&[]);
+        let help = server.ask("help", "shutdown, quit, exit");
+        for cmd in [
+            "status",
+            "who",
+            "pause",
+            "resume",
+            "logs [N]",
+            "clear-logs",
+            "clear-auth",
+            "kick NAME",
+            "say [#ROOM] TEXT",
+            "rooms",
+        ] {
+            assert!(help.contains(cmd), "{cmd} missing: {help}");
+        }
+        server.ask(
+            "frobnicate now",
+            "Unknown command 'frobnicate'. Type 'help' for the list.\n",
+        );
+        // The server carries on.
+        let (_c, _) = server.register("alice", "secret1");
+        // An empty line prints nothing: the next output is the next command's answer.
+        server.command("");
+        let out = server.ask("logs 0", "Usage: logs [N], N from 1 to 10000.\n");
+        assert_eq!(out, "Usage: logs [N], N from 1 to 10000.\n");
+    });
 }
 
 #[test]
 fn status_and_who() {
-    let mut server = Server::start(&[]);
-    let (mut a, token) = server.register("alice", "secret1");
-    let mut a2 = server.connect();
-    a2.expect("Name: ");
-    a2.send(&format!("/token {token}"));
-    a2.expect("* In #lobby (1): alice");
-    let (_b, _) = server.register("bob", "secret1");
-    a.send("hi");
-    let status = server.ask("status", "database: ");
-    assert!(
-        status.contains(&format!("listening on {}", server.addr)),
-        "{status}"
-    );
-    assert!(status.contains("uptime 0h 00m"), "{status}");
-    assert!(status.contains("sessions online: 3 (2 users)"), "{status}");
-    server.expect_out(&server.db.display().to_string());
-    let who = server.ask("who", "bob (1 session): 127.0.0.1:");
-    assert!(who.contains("alice (2 sessions): 127.0.0.1:"), "{who}");
-    server.expect_out("\n");
-    let counts = server.ask("status", "log records:");
-    assert!(counts.contains("users: 2, messages: 1,"), "{counts}");
+    common::backend::on_each_backend(|| {
+        let mut server = Server::start(&[]);
+        let (mut a, token) = server.register("alice", "secret1");
+        let mut a2 = server.connect();
+        a2.expect("Name: ");
+        a2.send(&format!("/token {token}"));
+        a2.expect("* In #lobby (1): alice");
+        let (_b, _) = server.register("bob", "secret1");
+        a.send("hi");
+        let status = server.ask("status", "database: ");
+        assert!(
+            status.contains(&format!("listening on {}", server.addr)),
+            "{status}"
+        );
+        assert!(status.contains("uptime 0h 00m"), "{status}");
+        assert!(status.contains("sessions online: 3 (2 users)"), "{status}");
+        server.expect_out(&server.db.display().to_string());
+        let who = server.ask("who", "bob (1 session): 127.0.0.1:");
+        assert!(who.contains("alice (2 sessions): 127.0.0.1:"), "{who}");
+        server.expect_out("\n");
+        let counts = server.ask("status", "log records:");
+        assert!(counts.contains("users: 2, messages: 1,"), "{counts}");
+    });
 }
 
 #[test]
 fn pause_holds_new_clients_silent_until_resume() {
-    let mut server = Server::start(&[]);
-    let (mut a, _) = server.register("alice", "secret1");
-    let (mut b, _) = server.register("bob", "secret1");
-    a.drain(QUIET);
-    server.ask(
-        "pause",
-        "Paused: new connections wait, unanswered, until 'resume'.",
-    );
-    server.ask("pause", "Already paused.");
-    let mut first = server.connect();
-    std::thread::sleep(Duration::from_millis(100)); // arrival order
-    let mut second = server.connect();
-    // Logged-in clients keep chatting.
-    a.send("while paused");
-    b.expect("alice: while paused\r\n");
-    // Not a byte for the newcomers, not even the telnet offer.
-    first.expect_silence(QUIET);
-    second.expect_silence(QUIET);
-    let status = server.ask("status", "database:");
-    assert!(status.contains("paused on"), "{status}");
-    server.ask("resume", "Resumed: serving new connections.");
-    server.ask("resume", "Not paused: already serving new connections.");
-    first.expect("* Welcome to besedka! 2 users online.");
-    second.expect("Name: ");
-    // Greeted in arrival order: the log shows their connections in that order.
-    let port = |c: &Client| c.stream.local_addr().unwrap().port();
-    let (p1, p2) = (port(&first), port(&second));
-    server.expect_log(&format!("127.0.0.1:{p2}: connected"));
-    let log = server.stderr.lock().unwrap().clone();
-    let at = |p: u16| log.find(&format!("127.0.0.1:{p}: connected")).unwrap();
-    assert!(at(p1) < at(p2), "{log}");
+    common::backend::on_each_backend(|| {
+        let mut server = Server::start(&[]);
+        let (mut a, _) = server.register("alice", "secret1");
+        let (mut b, _) = server.register("bob", "secret1");
+        a.drain(QUIET);
+        server.ask(
+            "pause",
+            "Paused: new connections wait, unanswered, until 'resume'.",
+        );
+        server.ask("pause", "Already paused.");
+        let mut first = server.connect();
+        std::thread::sleep(Duration::from_millis(100)); // arrival order
+        let mut second = server.connect();
+        // Logged-in clients keep chatting.
+        a.send("while paused");
+        b.expect("alice: while paused\r\n");
+        // Not a byte for the newcomers, not even the telnet offer.
+        first.expect_silence(QUIET);
+        second.expect_silence(QUIET);
+        let status = server.ask("status", "database:");
+        assert!(status.contains("paused on"), "{status}");
+        server.ask("resume", "Resumed: serving new connections.");
+        server.ask("resume", "Not paused: already serving new connections.");
+        first.expect("* Welcome to besedka! 2 users online.");
+        second.expect("Name: ");
+        // Greeted in arrival order: the log shows their connections in that order.
+        let port = |c: &Client| c.stream.local_addr().unwrap().port();
+        let (p1, p2) = (port(&first), port(&second));
+        server.expect_log(&format!("127.0.0.1:{p2}: connected"));
+        let log = server.stderr.lock().unwrap().clone();
+        let at = |p: u16| log.find(&format!("127.0.0.1:{p}: connected")).unwrap();
+        assert!(at(p1) < at(p2), "{log}");
+    });
 }
 
 #[test]
@@ -224,24 +230,26 @@ fn clear_auth_removes_accounts_and_disconnects_but_keeps_history() {
 
 #[test]
 fn kick_and_say() {
-    let mut server = Server::start(&[]);
-    let (mut a, _) = server.register("alice", "secret1");
-    let (mut b, _) = server.register("bob", "secret1");
-    a.drain(QUIET);
-    server.ask("say Maintenance at 18:00 UTC", "Sent to everyone online.");
-    a.expect("* [server] Maintenance at 18:00 UTC\r\n");
-    b.expect("* [server] Maintenance at 18:00 UTC\r\n");
-    server.ask("kick BOB", "Kicked bob (1 session).");
-    assert!(b
-        .expect_closed()
-        .contains("* You were disconnected by the server operator."));
-    // Every moderation action is announced to the others.
-    a.expect("* server kicked bob\r\n");
-    a.expect("* bob left\r\n");
-    server.ask("kick bob", "Error: bob is not online.");
-    server.ask("kick nobody", "Error: No such user: nobody");
-    server.ask("kick", "Usage: kick NAME [REASON]");
-    server.expect_log("console: kick BOB");
+    common::backend::on_each_backend(|| {
+        let mut server = Server::start(&[]);
+        let (mut a, _) = server.register("alice", "secret1");
+        let (mut b, _) = server.register("bob", "secret1");
+        a.drain(QUIET);
+        server.ask("say Maintenance at 18:00 UTC", "Sent to everyone online.");
+        a.expect("* [server] Maintenance at 18:00 UTC\r\n");
+        b.expect("* [server] Maintenance at 18:00 UTC\r\n");
+        server.ask("kick BOB", "Kicked bob (1 session).");
+        assert!(b
+            .expect_closed()
+            .contains("* You were disconnected by the server operator."));
+        // Every moderation action is announced to the others.
+        a.expect("* server kicked bob\r\n");
+        a.expect("* bob left\r\n");
+        server.ask("kick bob", "Error: bob is not online.");
+        server.ask("kick nobody", "Error: No such user: nobody");
+        server.ask("kick", "Usage: kick NAME [REASON]");
+        server.expect_log("console: kick BOB");
+    });
 }
 
 /// A logged-in client that stops reading, with a screenful of chat waiting for it.
@@ -256,94 +264,102 @@ fn stalled_client(server: &Server, talker: &mut Client) -> Client {
 
 #[test]
 fn shutdown_says_goodbye_commits_and_exits_0() {
-    let mut server = Server::start(&["--max-rate", "1000000"]);
-    let (mut a, _) = server.register("alice", "secret1");
-    let (mut b, _) = server.register("bob", "secret1");
-    let _sleeper = stalled_client(&server, &mut a);
-    let mut pending = server.connect(); // still at the login prompt
-    pending.expect("Name: ");
-    for i in 0..20 {
-        a.send(&format!("last words {i}"));
-    }
-    let started = Instant::now();
-    server.ask("shutdown", "Shutting down.");
-    assert_eq!(server.wait_exit(), Some(0));
-    let took = started.elapsed();
-    assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
-    let seen = b.expect_closed();
-    assert!(
-        seen.contains("* Server is shutting down. Bye.\r\n"),
-        "{}",
-        &seen[seen.len().saturating_sub(200)..]
-    );
-    assert!(pending
-        .expect_closed()
-        .contains("* Server is shutting down. Bye."));
-    // Everything bob was shown is stored, and every line alice sent was committed.
-    let stored: i64 = server.count("messages");
-    assert_eq!(stored, 320);
-    let shown = seen.lines().filter(|l| l.contains("] alice: ")).count() as i64;
-    assert!(shown <= stored && shown > 0, "{shown} shown");
-    assert!(
-        seen.ends_with("* Server is shutting down. Bye.\r\n"),
-        "the goodbye comes last"
-    );
-    server.expect_log("server stopped");
-    // The DB was closed cleanly: the WAL was checkpointed and removed.
-    assert!(!server.db.with_file_name("besedka.db-wal").exists());
+    common::backend::on_each_backend(|| {
+        let mut server = Server::start(&["--max-rate", "1000000"]);
+        let (mut a, _) = server.register("alice", "secret1");
+        let (mut b, _) = server.register("bob", "secret1");
+        let _sleeper = stalled_client(&server, &mut a);
+        let mut pending = server.connect(); // still at the login prompt
+        pending.expect("Name: ");
+        for i in 0..20 {
+            a.send(&format!("last words {i}"));
+        }
+        let started = Instant::now();
+        server.ask("shutdown", "Shutting down.");
+        assert_eq!(server.wait_exit(), Some(0));
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
+        let seen = b.expect_closed();
+        assert!(
+            seen.contains("* Server is shutting down. Bye.\r\n"),
+            "{}",
+            &seen[seen.len().saturating_sub(200)..]
+        );
+        assert!(pending
+            .expect_closed()
+            .contains("* Server is shutting down. Bye."));
+        // Everything bob was shown is stored, and every line alice sent was committed.
+        let stored: i64 = server.count("messages");
+        assert_eq!(stored, 320);
+        let shown = seen.lines().filter(|l| l.contains("] alice: ")).count() as i64;
+        assert!(shown <= stored && shown > 0, "{shown} shown");
+        assert!(
+            seen.ends_with("* Server is shutting down. Bye.\r\n"),
+            "the goodbye comes last"
+        );
+        server.expect_log("server stopped");
+        // The DB was closed cleanly: the WAL was checkpointed and removed.
+        assert!(!server.db.with_file_name("besedka.db-wal").exists());
+    });
 }
 
 #[test]
 fn shutdown_does_not_wait_for_queued_password_hashes() {
-    let mut server = Server::start(&[]);
-    let mut waiting: Vec<Client> = (0..40).map(|_| server.connect()).collect();
-    for (i, c) in waiting.iter_mut().enumerate() {
-        c.expect("Name: ");
-        c.send(&format!("/register user{i} secret-password"));
-    }
-    let started = Instant::now();
-    server.ask("shutdown", "Shutting down.");
-    assert_eq!(server.wait_exit(), Some(0));
-    let took = started.elapsed();
-    assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
-    for c in &mut waiting {
-        c.expect_closed();
-    }
-    let users: i64 = server.count("users");
-    assert!(users < 40, "every queued registration ran: {users}");
+    common::backend::on_each_backend(|| {
+        let mut server = Server::start(&[]);
+        let mut waiting: Vec<Client> = (0..40).map(|_| server.connect()).collect();
+        for (i, c) in waiting.iter_mut().enumerate() {
+            c.expect("Name: ");
+            c.send(&format!("/register user{i} secret-password"));
+        }
+        let started = Instant::now();
+        server.ask("shutdown", "Shutting down.");
+        assert_eq!(server.wait_exit(), Some(0));
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
+        for c in &mut waiting {
+            c.expect_closed();
+        }
+        let users: i64 = server.count("users");
+        assert!(users < 40, "every queued registration ran: {users}");
+    });
 }
 
 #[test]
 fn sigterm_and_sigint_shut_down_like_the_command() {
-    for sig in [libc::SIGTERM, libc::SIGINT] {
-        let mut server = Server::start(&[]);
-        let (mut a, _) = server.register("alice", "secret1");
-        server.signal(sig);
-        assert_eq!(server.wait_exit(), Some(0));
-        assert!(a
-            .expect_closed()
-            .contains("* Server is shutting down. Bye."));
-        server.expect_log(&format!("signal {sig} received"));
-    }
+    common::backend::on_each_backend(|| {
+        for sig in [libc::SIGTERM, libc::SIGINT] {
+            let mut server = Server::start(&[]);
+            let (mut a, _) = server.register("alice", "secret1");
+            server.signal(sig);
+            assert_eq!(server.wait_exit(), Some(0));
+            assert!(a
+                .expect_closed()
+                .contains("* Server is shutting down. Bye."));
+            server.expect_log(&format!("signal {sig} received"));
+        }
+    });
 }
 
 #[test]
 fn closed_stdin_does_not_stop_the_server() {
-    let mut server = Server::start(&[]);
-    drop(server.stdin.take());
-    server.expect_log("console input closed");
-    let (mut a, _) = server.register("alice", "secret1");
-    let (mut b, _) = server.register("bob", "secret1");
-    a.send("still serving");
-    b.expect("alice: still serving");
-    server.signal(libc::SIGTERM);
-    assert_eq!(server.wait_exit(), Some(0));
+    common::backend::on_each_backend(|| {
+        let mut server = Server::start(&[]);
+        drop(server.stdin.take());
+        server.expect_log("console input closed");
+        let (mut a, _) = server.register("alice", "secret1");
+        let (mut b, _) = server.register("bob", "secret1");
+        a.send("still serving");
+        b.expect("alice: still serving");
+        server.signal(libc::SIGTERM);
+        assert_eq!(server.wait_exit(), Some(0));
 
-    let mut server = Server::start(&["--no-console"]);
-    server.command("shutdown"); // not read
-    let (_c, _) = server.register("carol", "secret1");
-    assert!(server.child.try_wait().unwrap().is_none());
-    assert!(server.stdout.lock().unwrap().is_empty());
-    server.signal(libc::SIGTERM);
-    assert_eq!(server.wait_exit(), Some(0));
+        let mut server = Server::start(&["--no-console"]);
+        server.command("shutdown"); // not read
+        let (_c, _) = server.register("carol", "secret1");
+        assert!(server.child.try_wait().unwrap().is_none());
+        assert!(server.stdout.lock().unwrap().is_empty());
+        server.signal(libc::SIGTERM);
+        assert_eq!(server.wait_exit(), Some(0));
+    });
 }

@@ -5,113 +5,121 @@ use common::Server;
 
 #[test]
 fn interactive_registration_then_password_login() {
-    let server = Server::start(&[]);
-    let mut c = server.connect();
-    let greeting = c.expect("Name: ");
-    assert!(
-        greeting.contains("* Welcome to besedka! 0 users online."),
-        "{greeting}"
-    );
-    assert!(greeting.contains("/token TOKEN"), "{greeting}");
-    c.send("alice");
-    c.expect("* New user alice. Choose a password (at least 6 characters)");
-    c.expect("Password: ");
-    c.send("short");
-    c.expect("! Password too short: at least 6 characters.");
-    c.expect("Password: ");
-    c.send("secret1");
-    c.expect("Repeat password: ");
-    c.send("secret2");
-    c.expect("! Passwords do not match.");
-    c.expect("Password: ");
-    c.send("secret1");
-    c.expect("Repeat password: ");
-    c.send("secret1");
-    c.expect("* Hello, alice!");
-    let token = c.token();
-    assert_eq!(token.len(), 36, "a UUID: {token}");
-    c.expect(&format!("next time type /token {token} to log in"));
-    c.expect("* In #lobby (1): alice\r\n");
-    c.send("/quit");
-    c.expect("* Bye.");
-    c.expect_closed();
+    common::backend::on_each_backend(|| {
+        let server = Server::start(&[]);
+        let mut c = server.connect();
+        let greeting = c.expect("Name: ");
+        assert!(
+            greeting.contains("* Welcome to besedka! 0 users online."),
+            "{greeting}"
+        );
+        assert!(greeting.contains("/token TOKEN"), "{greeting}");
+        c.send("alice");
+        c.expect("* New user alice. Choose a password (at least 6 characters)");
+        c.expect("Password: ");
+        c.send("short");
+        c.expect("! Password too short: at least 6 characters.");
+        c.expect("Password: ");
+        c.send("secret1");
+        c.expect("Repeat password: ");
+        c.send("secret2");
+        c.expect("! Passwords do not match.");
+        c.expect("Password: ");
+        c.send("secret1");
+        c.expect("Repeat password: ");
+        c.send("secret1");
+        c.expect("* Hello, alice!");
+        let token = c.token();
+        assert_eq!(token.len(), 36, "a UUID: {token}");
+        c.expect(&format!("next time type /token {token} to log in"));
+        c.expect("* In #lobby (1): alice\r\n");
+        c.send("/quit");
+        c.expect("* Bye.");
+        c.expect_closed();
 
-    let mut c = server.connect();
-    c.expect("Name: ");
-    c.send("ALICE"); // names are case-insensitive
-    c.expect("Password: ");
-    c.send("wrong-password");
-    c.expect("! Wrong password.");
-    c.expect("Password: ");
-    c.send("secret1");
-    c.expect("* Hello, alice!"); // shown as registered
-    c.token();
-    c.expect("* In #lobby (1): alice");
+        let mut c = server.connect();
+        c.expect("Name: ");
+        c.send("ALICE"); // names are case-insensitive
+        c.expect("Password: ");
+        c.send("wrong-password");
+        c.expect("! Wrong password.");
+        c.expect("Password: ");
+        c.send("secret1");
+        c.expect("* Hello, alice!"); // shown as registered
+        c.token();
+        c.expect("* In #lobby (1): alice");
+    });
 }
 
 #[test]
 fn three_wrong_passwords_close_the_connection() {
-    let server = Server::start(&[]);
-    server.register("bob", "secret1");
-    let mut c = server.connect();
-    c.expect("Name: ");
-    c.send("bob");
-    for _ in 0..2 {
+    common::backend::on_each_backend(|| {
+        let server = Server::start(&[]);
+        server.register("bob", "secret1");
+        let mut c = server.connect();
+        c.expect("Name: ");
+        c.send("bob");
+        for _ in 0..2 {
+            c.expect("Password: ");
+            c.send("nope-nope");
+            c.expect("! Wrong password.");
+        }
         c.expect("Password: ");
         c.send("nope-nope");
-        c.expect("! Wrong password.");
-    }
-    c.expect("Password: ");
-    c.send("nope-nope");
-    let rest = c.expect_closed();
-    assert!(rest.contains("! Too many failed attempts."), "{rest:?}");
-    server.expect_log(&format!(
-        "{}: failed login for bob",
-        c.stream.local_addr().unwrap()
-    ));
+        let rest = c.expect_closed();
+        assert!(rest.contains("! Too many failed attempts."), "{rest:?}");
+        server.expect_log(&format!(
+            "{}: failed login for bob",
+            c.stream.local_addr().unwrap()
+        ));
+    });
 }
 
 #[test]
 fn failures_count_across_one_line_and_interactive_tries() {
-    let server = Server::start(&[]);
-    server.register("bob", "secret1");
-    let mut c = server.connect();
-    c.expect("Name: ");
-    c.send("/login bob bad-one");
-    c.expect("! Wrong password.");
-    c.send("/login bob bad-two");
-    c.expect("! Wrong password.");
-    c.send("/login bob bad-three");
-    assert!(c.expect_closed().contains("! Too many failed attempts."));
+    common::backend::on_each_backend(|| {
+        let server = Server::start(&[]);
+        server.register("bob", "secret1");
+        let mut c = server.connect();
+        c.expect("Name: ");
+        c.send("/login bob bad-one");
+        c.expect("! Wrong password.");
+        c.send("/login bob bad-two");
+        c.expect("! Wrong password.");
+        c.send("/login bob bad-three");
+        assert!(c.expect_closed().contains("! Too many failed attempts."));
+    });
 }
 
 #[test]
 fn one_line_forms() {
-    let server = Server::start(&[]);
-    let mut c = server.connect();
-    c.expect("Name: ");
-    c.send("/register carol my pass phrase");
-    c.expect("* Hello, carol!");
-    c.token();
-    c.send("/quit");
-    c.expect_closed();
+    common::backend::on_each_backend(|| {
+        let server = Server::start(&[]);
+        let mut c = server.connect();
+        c.expect("Name: ");
+        c.send("/register carol my pass phrase");
+        c.expect("* Hello, carol!");
+        c.token();
+        c.send("/quit");
+        c.expect_closed();
 
-    let mut c = server.connect();
-    c.expect("Name: ");
-    c.send("/register CAROL whatever1");
-    c.expect("! The name CAROL is taken.");
-    c.send("/register bad:name secret1");
-    c.expect("! Invalid name: bad:name. Names are 1-32 characters");
-    c.send("/register dave short");
-    c.expect("! Password too short");
-    c.send("/login nobody secret1");
-    c.expect("! No such user: nobody");
-    c.send("/login carol");
-    c.expect("! Usage: /login NAME PASSWORD");
-    c.send("/login carol my pass phrase"); // the password is the rest of the line
-    c.expect("* Hello, carol!");
-    c.token();
-    c.expect("* In #lobby (1): carol");
+        let mut c = server.connect();
+        c.expect("Name: ");
+        c.send("/register CAROL whatever1");
+        c.expect("! The name CAROL is taken.");
+        c.send("/register bad:name secret1");
+        c.expect("! Invalid name: bad:name. Names are 1-32 characters");
+        c.send("/register dave short");
+        c.expect("! Password too short");
+        c.send("/login nobody secret1");
+        c.expect("! No such user: nobody");
+        c.send("/login carol");
+        c.expect("! Usage: /login NAME PASSWORD");
+        c.send("/login carol my pass phrase"); // the password is the rest of the line
+        c.expect("* Hello, carol!");
+        c.token();
+        c.expect("* In #lobby (1): carol");
+    });
 }
 
 #[test]
@@ -157,40 +165,44 @@ fn token_login_logout_and_bad_tokens() {
 
 #[test]
 fn names_follow_the_rule() {
-    let server = Server::start(&[]);
-    let mut c = server.connect();
-    c.expect("Name: ");
-    for bad in ["two words", "semi;colon", &"x".repeat(33)] {
-        c.send(bad);
-        c.expect("! Invalid name:");
-        c.expect("letters (any script), digits, '_', '-' and '.'");
+    common::backend::on_each_backend(|| {
+        let server = Server::start(&[]);
+        let mut c = server.connect();
         c.expect("Name: ");
-    }
-    c.send("Ёжик_2.0-beta");
-    c.expect("* New user Ёжик_2.0-beta.");
-    c.expect("Password: ");
-    c.send(""); // an empty password goes back to the name
-    c.expect("Name: ");
+        for bad in ["two words", "semi;colon", &"x".repeat(33)] {
+            c.send(bad);
+            c.expect("! Invalid name:");
+            c.expect("letters (any script), digits, '_', '-' and '.'");
+            c.expect("Name: ");
+        }
+        c.send("Ёжик_2.0-beta");
+        c.expect("* New user Ёжик_2.0-beta.");
+        c.expect("Password: ");
+        c.send(""); // an empty password goes back to the name
+        c.expect("Name: ");
+    });
 }
 
 #[test]
 fn chat_commands_need_login_and_login_commands_need_logout() {
-    let server = Server::start(&[]);
-    let mut c = server.connect();
-    c.expect("Name: ");
-    c.send("/who");
-    c.expect("! Log in first to use /who");
-    c.send("/frobnicate");
-    c.expect("! Unknown command /frobnicate. Type /help.");
-    c.send("/help");
-    let help = c.expect("Or type your name");
-    assert!(
-        help.contains("/register NAME PASSWORD") && !help.contains("/msg"),
-        "{help}"
-    );
-    let (mut a, _) = server.register("gina", "secret1");
-    a.send("/login gina secret1");
-    a.expect("! You are already logged in.");
+    common::backend::on_each_backend(|| {
+        let server = Server::start(&[]);
+        let mut c = server.connect();
+        c.expect("Name: ");
+        c.send("/who");
+        c.expect("! Log in first to use /who");
+        c.send("/frobnicate");
+        c.expect("! Unknown command /frobnicate. Type /help.");
+        c.send("/help");
+        let help = c.expect("Or type your name");
+        assert!(
+            help.contains("/register NAME PASSWORD") && !help.contains("/msg"),
+            "{help}"
+        );
+        let (mut a, _) = server.register("gina", "secret1");
+        a.send("/login gina secret1");
+        a.expect("! You are already logged in.");
+    });
 }
 
 #[test]
@@ -279,16 +291,18 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn logins_do_not_leave_argon2_memory_behind() {
-    // Each hash takes a 19 MiB block. Before the fix, 30 logins left 230-560 MB resident.
-    let server = Server::start(&[]);
-    let before = rss_kib(server.child.id());
-    let clients: Vec<_> = (0..30)
-        .map(|i| server.register(&format!("user{i}"), "secret1").0)
-        .collect();
-    let after = rss_kib(server.child.id());
-    assert!(
-        after < before + 60 * 1024,
-        "resident memory grew from {before} KiB to {after} KiB over {} logins",
-        clients.len()
-    );
+    common::backend::on_each_backend(|| {
+        // Each hash takes a 19 MiB block. Before the fix, 30 logins left 230-560 MB resident.
+        let server = Server::start(&[]);
+        let before = rss_kib(server.child.id());
+        let clients: Vec<_> = (0..30)
+            .map(|i| server.register(&format!("user{i}"), "secret1").0)
+            .collect();
+        let after = rss_kib(server.child.id());
+        assert!(
+            after < before + 60 * 1024,
+            "resident memory grew from {before} KiB to {after} KiB over {} logins",
+            clients.len()
+        );
+    });
 }

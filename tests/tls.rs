@@ -121,143 +121,155 @@ impl TlsClient {
 
 #[test]
 fn a_tls_user_and_a_telnet_user_chat_both_ways() {
-    let (mut server, cert, _dir) = tls_server(&[]);
-    let tls_addr = server.tls_addr.unwrap();
-    let (mut telnet, _) = server.register("bob", "secret12");
-    let mut alice = TlsClient::connect(tls_addr, &cert);
-    alice.expect("Name: ");
-    alice.send("/register alice secret12");
-    alice.expect("* In #lobby (2): alice, bob");
-    telnet.expect("* alice joined");
-    alice.send("привет по TLS");
-    telnet.expect("alice: привет по TLS\r\n");
-    telnet.send("and back in clear");
-    alice.expect("bob: and back in clear\r\n");
-    let who = server.ask("who", "alice (1 session): 127.0.0.1:");
-    let rest = server.expect_out("(tls, #lobby)");
-    assert!(
-        !rest.contains('\n'),
-        "alice's session shows as tls: {who}{rest}"
-    );
-    server.expect_log("connected (tls)");
+    common::backend::on_each_backend(|| {
+        let (mut server, cert, _dir) = tls_server(&[]);
+        let tls_addr = server.tls_addr.unwrap();
+        let (mut telnet, _) = server.register("bob", "secret12");
+        let mut alice = TlsClient::connect(tls_addr, &cert);
+        alice.expect("Name: ");
+        alice.send("/register alice secret12");
+        alice.expect("* In #lobby (2): alice, bob");
+        telnet.expect("* alice joined");
+        alice.send("привет по TLS");
+        telnet.expect("alice: привет по TLS\r\n");
+        telnet.send("and back in clear");
+        alice.expect("bob: and back in clear\r\n");
+        let who = server.ask("who", "alice (1 session): 127.0.0.1:");
+        let rest = server.expect_out("(tls, #lobby)");
+        assert!(
+            !rest.contains('\n'),
+            "alice's session shows as tls: {who}{rest}"
+        );
+        server.expect_log("connected (tls)");
+    });
 }
 
 #[test]
 fn a_bad_certificate_or_key_is_a_one_line_error_and_exit_1() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, _key) = gen_cert(dir.path());
-    let missing = dir.path().join("nope.pem");
-    for (c, k) in [(&cert, &missing), (&missing, &cert), (&cert, &cert)] {
-        let out = std::process::Command::new(bin())
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--tls-addr",
-                "127.0.0.1:0",
-            ])
-            .arg("--db")
-            .arg(dir.path().join("x.db"))
-            .arg("--tls-cert")
-            .arg(c)
-            .arg("--tls-key")
-            .arg(k)
-            .stdin(std::process::Stdio::null())
+    common::backend::on_each_backend(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, _key) = gen_cert(dir.path());
+        let missing = dir.path().join("nope.pem");
+        for (c, k) in [(&cert, &missing), (&missing, &cert), (&cert, &cert)] {
+            let out = std::process::Command::new(bin())
+                .args([
+                    "serve",
+                    "--addr",
+                    "127.0.0.1:0",
+                    "--tls-addr",
+                    "127.0.0.1:0",
+                ])
+                .arg("--db")
+                .arg(dir.path().join("x.db"))
+                .arg("--tls-cert")
+                .arg(c)
+                .arg("--tls-key")
+                .arg(k)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(1), "{out:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = err.trim_end().lines().last().unwrap_or_default();
+            assert!(last.starts_with("besedka: "), "{err}");
+            assert!(
+                last.contains("TLS") || last.contains("certificate"),
+                "{err}"
+            );
+        }
+        // And gen-cert never overwrites a key.
+        let again = std::process::Command::new(bin())
+            .args(["gen-cert", "--host", "localhost", "--out"])
+            .arg(dir.path())
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{out:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.trim_end().lines().last().unwrap_or_default();
-        assert!(last.starts_with("besedka: "), "{err}");
-        assert!(
-            last.contains("TLS") || last.contains("certificate"),
-            "{err}"
-        );
-    }
-    // And gen-cert never overwrites a key.
-    let again = std::process::Command::new(bin())
-        .args(["gen-cert", "--host", "localhost", "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(again.status.code(), Some(1));
+        assert_eq!(again.status.code(), Some(1));
+    });
 }
 
 #[test]
 fn a_silent_tls_connection_is_cut_at_the_login_timeout() {
-    let (server, _cert, _dir) = tls_server(&["--login-timeout", "1"]);
-    let silent = TcpStream::connect(server.tls_addr.unwrap()).unwrap();
-    let took = closed_within(silent, Duration::from_secs(5));
-    assert!(took >= Duration::from_millis(800), "cut too soon: {took:?}");
-    server.expect_log("TLS handshake failed");
+    common::backend::on_each_backend(|| {
+        let (server, _cert, _dir) = tls_server(&["--login-timeout", "1"]);
+        let silent = TcpStream::connect(server.tls_addr.unwrap()).unwrap();
+        let took = closed_within(silent, Duration::from_secs(5));
+        assert!(took >= Duration::from_millis(800), "cut too soon: {took:?}");
+        server.expect_log("TLS handshake failed");
+    });
 }
 
 #[test]
 fn the_per_address_limit_and_bans_apply_to_tls() {
-    let (mut server, cert, _dir) = {
-        let dir = tempfile::tempdir().unwrap();
-        let (cert, key) = gen_cert(dir.path());
-        let server = Server::start_strict(&[
-            "--max-per-ip",
-            "1",
-            "--tls-addr",
-            "127.0.0.1:0",
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ]);
-        (server, cert, dir)
-    };
-    let tls_addr = server.tls_addr.unwrap();
-    let mut first = TlsClient::connect(tls_addr, &cert);
-    first.expect("Name: ");
-    // The address's one connection is taken: a second one, by any transport, is closed.
-    let second = TcpStream::connect(tls_addr).unwrap();
-    closed_within(second, Duration::from_secs(3));
-    drop(first);
-    server.expect_log("disconnected before login (tls");
-    // A connection that is served waits for its handshake (up to the login timeout, 120 s);
-    // a banned one is closed at once.
-    server.ask("ban 127.0.0.1 testing", "Banned");
-    let banned = TcpStream::connect(tls_addr).unwrap();
-    closed_within(banned, Duration::from_secs(3));
+    common::backend::on_each_backend(|| {
+        let (mut server, cert, _dir) = {
+            let dir = tempfile::tempdir().unwrap();
+            let (cert, key) = gen_cert(dir.path());
+            let server = Server::start_strict(&[
+                "--max-per-ip",
+                "1",
+                "--tls-addr",
+                "127.0.0.1:0",
+                "--tls-cert",
+                cert.to_str().unwrap(),
+                "--tls-key",
+                key.to_str().unwrap(),
+            ]);
+            (server, cert, dir)
+        };
+        let tls_addr = server.tls_addr.unwrap();
+        let mut first = TlsClient::connect(tls_addr, &cert);
+        first.expect("Name: ");
+        // The address's one connection is taken: a second one, by any transport, is closed.
+        let second = TcpStream::connect(tls_addr).unwrap();
+        closed_within(second, Duration::from_secs(3));
+        drop(first);
+        server.expect_log("disconnected before login (tls");
+        // A connection that is served waits for its handshake (up to the login timeout, 120 s);
+        // a banned one is closed at once.
+        server.ask("ban 127.0.0.1 testing", "Banned");
+        let banned = TcpStream::connect(tls_addr).unwrap();
+        closed_within(banned, Duration::from_secs(3));
+    });
 }
 
 #[test]
 fn a_tls_client_that_does_not_read_is_cut_at_the_backlog_bound() {
-    let (server, cert, _dir) = tls_server(&["--max-rate", "10000"]);
-    let mut sleeper = TlsClient::connect(server.tls_addr.unwrap(), &cert);
-    sleeper.expect("Name: ");
-    sleeper.send("/register sleeper secret12");
-    sleeper.expect("* In #lobby (1)");
-    let (mut talker, _) = server.register("talker", "secret12");
-    let line = "x".repeat(1000);
-    // 8 MB: more than the kernel's buffers and the relay hold, far more than --max-backlog.
-    for i in 0..8000 {
-        talker.send(&format!("{i} {line}"));
-    }
-    server.expect_log("disconnecting sleeper");
-    talker.send("/who");
-    talker.expect("* In #lobby (1): talker");
+    common::backend::on_each_backend(|| {
+        let (server, cert, _dir) = tls_server(&["--max-rate", "10000"]);
+        let mut sleeper = TlsClient::connect(server.tls_addr.unwrap(), &cert);
+        sleeper.expect("Name: ");
+        sleeper.send("/register sleeper secret12");
+        sleeper.expect("* In #lobby (1)");
+        let (mut talker, _) = server.register("talker", "secret12");
+        let line = "x".repeat(1000);
+        // 8 MB: more than the kernel's buffers and the relay hold, far more than --max-backlog.
+        for i in 0..8000 {
+            talker.send(&format!("{i} {line}"));
+        }
+        server.expect_log("disconnecting sleeper");
+        talker.send("/who");
+        talker.expect("* In #lobby (1): talker");
+    });
 }
 
 #[test]
 fn shutdown_says_goodbye_over_tls_and_exits_promptly() {
-    let (mut server, cert, _dir) = tls_server(&[]);
-    let mut alice = TlsClient::connect(server.tls_addr.unwrap(), &cert);
-    alice.expect("Name: ");
-    alice.send("/register alice secret12");
-    alice.expect("* In #lobby (1)");
-    let mut bob = TlsClient::connect(server.tls_addr.unwrap(), &cert);
-    bob.expect("Name: "); // still logging in
-    let start = Instant::now();
-    server.command("shutdown");
-    alice.expect("* Server is shutting down. Bye.");
-    assert_eq!(server.wait_exit(), Some(0));
-    assert!(
-        start.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        start.elapsed()
-    );
+    common::backend::on_each_backend(|| {
+        let (mut server, cert, _dir) = tls_server(&[]);
+        let mut alice = TlsClient::connect(server.tls_addr.unwrap(), &cert);
+        alice.expect("Name: ");
+        alice.send("/register alice secret12");
+        alice.expect("* In #lobby (1)");
+        let mut bob = TlsClient::connect(server.tls_addr.unwrap(), &cert);
+        bob.expect("Name: "); // still logging in
+        let start = Instant::now();
+        server.command("shutdown");
+        alice.expect("* Server is shutting down. Bye.");
+        assert_eq!(server.wait_exit(), Some(0));
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+    });
 }

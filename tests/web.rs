@@ -99,119 +99,127 @@ fn sample(samples: &[(String, f64)], series: &str) -> f64 {
 
 #[test]
 fn the_page_is_one_document_with_its_security_headers_and_the_rest_is_refused() {
-    let server = web_server(&[]);
-    let web = server.web_addr.unwrap();
-    let (code, page) = get(web, "/", "");
-    assert_eq!(code, 200, "{page}");
-    for header in [
-        "Content-Type: text/html; charset=utf-8",
-        "Content-Security-Policy: default-src 'none'; script-src 'sha256-",
-        "connect-src 'self'",
-        "X-Content-Type-Options: nosniff",
-        "Referrer-Policy: no-referrer",
-        "X-Frame-Options: DENY",
-    ] {
-        assert!(page.contains(header), "{header} missing");
-    }
-    assert!(page.contains("<script>") && page.contains("new WebSocket("));
-    assert_eq!(get(web, "/nope", "").0, 404);
-    assert_eq!(get(web, "/index.html", "").0, 404);
-    let post = raw(
-        web,
-        format!("POST / HTTP/1.1\r\nHost: {web}\r\nContent-Length: 3\r\n\r\nabc").as_bytes(),
-    );
-    assert!(post.starts_with("HTTP/1.1 413 "), "{post}");
-    let head = raw(
-        web,
-        format!("HEAD / HTTP/1.1\r\nHost: {web}\r\n\r\n").as_bytes(),
-    );
-    assert!(head.starts_with("HTTP/1.1 405 "), "{head}");
-    let junk = raw(web, b"hello there\r\n\r\n");
-    assert!(junk.starts_with("HTTP/1.1 400 "), "{junk}");
-    // A head over 8 KiB.
-    let long = format!(
-        "GET / HTTP/1.1\r\nHost: {web}\r\nX-Pad: {}\r\n\r\n",
-        "a".repeat(9000)
-    );
-    let resp = raw(web, long.as_bytes());
-    assert!(resp.starts_with("HTTP/1.1 431 "), "{resp}");
+    common::backend::on_each_backend(|| {
+        let server = web_server(&[]);
+        let web = server.web_addr.unwrap();
+        let (code, page) = get(web, "/", "");
+        assert_eq!(code, 200, "{page}");
+        for header in [
+            "Content-Type: text/html; charset=utf-8",
+            "Content-Security-Policy: default-src 'none'; script-src 'sha256-",
+            "connect-src 'self'",
+            "X-Content-Type-Options: nosniff",
+            "Referrer-Policy: no-referrer",
+            "X-Frame-Options: DENY",
+        ] {
+            assert!(page.contains(header), "{header} missing");
+        }
+        assert!(page.contains("<script>") && page.contains("new WebSocket("));
+        assert_eq!(get(web, "/nope", "").0, 404);
+        assert_eq!(get(web, "/index.html", "").0, 404);
+        let post = raw(
+            web,
+            format!("POST / HTTP/1.1\r\nHost: {web}\r\nContent-Length: 3\r\n\r\nabc").as_bytes(),
+        );
+        assert!(post.starts_with("HTTP/1.1 413 "), "{post}");
+        let head = raw(
+            web,
+            format!("HEAD / HTTP/1.1\r\nHost: {web}\r\n\r\n").as_bytes(),
+        );
+        assert!(head.starts_with("HTTP/1.1 405 "), "{head}");
+        let junk = raw(web, b"hello there\r\n\r\n");
+        assert!(junk.starts_with("HTTP/1.1 400 "), "{junk}");
+        // A head over 8 KiB.
+        let long = format!(
+            "GET / HTTP/1.1\r\nHost: {web}\r\nX-Pad: {}\r\n\r\n",
+            "a".repeat(9000)
+        );
+        let resp = raw(web, long.as_bytes());
+        assert!(resp.starts_with("HTTP/1.1 431 "), "{resp}");
+    });
 }
 
 #[test]
 fn a_silent_connection_is_cut_at_the_login_timeout() {
-    let server = web_server(&["--login-timeout", "1"]);
-    let web = server.web_addr.unwrap();
-    let silent = TcpStream::connect(web).unwrap();
-    let took = closed_within(silent, Duration::from_secs(5));
-    assert!(took >= Duration::from_millis(900), "{took:?}");
-    // Half a head, then nothing: cut too.
-    let mut slow = TcpStream::connect(web).unwrap();
-    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
-    closed_within(slow, Duration::from_secs(5));
-    // And the listener still serves.
-    assert_eq!(get(web, "/", "").0, 200);
+    common::backend::on_each_backend(|| {
+        let server = web_server(&["--login-timeout", "1"]);
+        let web = server.web_addr.unwrap();
+        let silent = TcpStream::connect(web).unwrap();
+        let took = closed_within(silent, Duration::from_secs(5));
+        assert!(took >= Duration::from_millis(900), "{took:?}");
+        // Half a head, then nothing: cut too.
+        let mut slow = TcpStream::connect(web).unwrap();
+        slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+        closed_within(slow, Duration::from_secs(5));
+        // And the listener still serves.
+        assert_eq!(get(web, "/", "").0, 200);
+    });
 }
 
 #[test]
 fn metrics_count_logins_messages_and_deliveries() {
-    let server = web_server(&[]);
-    let web = server.web_addr.unwrap();
-    let before = scrape(web);
-    assert_eq!(sample(&before, "besedka_users_online"), 0.0);
-    let (mut alice, _) = server.register("alice", "secret12");
-    let (mut bob, _) = server.register("bob", "secret12");
-    alice.expect("* bob joined");
-    alice.send("counted");
-    bob.expect("] alice: counted\r\n");
-    let mut wrong = server.connect();
-    wrong.expect("Name: ");
-    wrong.send("/login alice wrong-password");
-    wrong.expect("! Wrong password.");
-    let after = scrape(web);
-    let moved = |series: &str| sample(&after, series) - sample(&before, series);
-    assert_eq!(moved("besedka_logins_total{method=\"registered\"}"), 2.0);
-    assert_eq!(
-        moved("besedka_login_failures_total{reason=\"password\"}"),
-        1.0
-    );
-    assert_eq!(moved("besedka_messages_committed_total"), 1.0);
-    assert_eq!(
-        moved("besedka_deliveries_total"),
-        1.0,
-        "to bob, not back to alice"
-    );
-    assert_eq!(
-        moved("besedka_connections_total{transport=\"telnet\"}"),
-        3.0
-    );
-    assert_eq!(sample(&after, "besedka_users_online"), 2.0);
-    assert_eq!(
-        sample(&after, "besedka_connections_open{transport=\"telnet\"}"),
-        3.0
-    );
-    assert!(sample(&after, "besedka_commit_seconds_count") >= 1.0);
-    assert!(sample(&after, "besedka_commit_batch_messages_bucket{le=\"+Inf\"}") >= 1.0);
-    assert!(sample(&after, "besedka_database_bytes") > 0.0);
-    assert!(sample(&after, "besedka_uptime_seconds") > 0.0);
-    assert!(sample(&after, "besedka_connections_total{transport=\"web\"}") >= 2.0);
+    common::backend::on_each_backend(|| {
+        let server = web_server(&[]);
+        let web = server.web_addr.unwrap();
+        let before = scrape(web);
+        assert_eq!(sample(&before, "besedka_users_online"), 0.0);
+        let (mut alice, _) = server.register("alice", "secret12");
+        let (mut bob, _) = server.register("bob", "secret12");
+        alice.expect("* bob joined");
+        alice.send("counted");
+        bob.expect("] alice: counted\r\n");
+        let mut wrong = server.connect();
+        wrong.expect("Name: ");
+        wrong.send("/login alice wrong-password");
+        wrong.expect("! Wrong password.");
+        let after = scrape(web);
+        let moved = |series: &str| sample(&after, series) - sample(&before, series);
+        assert_eq!(moved("besedka_logins_total{method=\"registered\"}"), 2.0);
+        assert_eq!(
+            moved("besedka_login_failures_total{reason=\"password\"}"),
+            1.0
+        );
+        assert_eq!(moved("besedka_messages_committed_total"), 1.0);
+        assert_eq!(
+            moved("besedka_deliveries_total"),
+            1.0,
+            "to bob, not back to alice"
+        );
+        assert_eq!(
+            moved("besedka_connections_total{transport=\"telnet\"}"),
+            3.0
+        );
+        assert_eq!(sample(&after, "besedka_users_online"), 2.0);
+        assert_eq!(
+            sample(&after, "besedka_connections_open{transport=\"telnet\"}"),
+            3.0
+        );
+        assert!(sample(&after, "besedka_commit_seconds_count") >= 1.0);
+        assert!(sample(&after, "besedka_commit_batch_messages_bucket{le=\"+Inf\"}") >= 1.0);
+        assert!(sample(&after, "besedka_database_bytes") > 0.0);
+        assert!(sample(&after, "besedka_uptime_seconds") > 0.0);
+        assert!(sample(&after, "besedka_connections_total{transport=\"web\"}") >= 2.0);
+    });
 }
 
 #[test]
 fn metrics_want_the_bearer_token_when_one_is_set() {
-    let server = web_server(&["--metrics-token", "s3cret-scrape"]);
-    let web = server.web_addr.unwrap();
-    let (code, resp) = get(web, "/metrics", "");
-    assert_eq!(code, 401, "{resp}");
-    assert!(resp.contains("WWW-Authenticate: Bearer"), "{resp}");
-    assert_eq!(
-        get(web, "/metrics", "Authorization: Bearer nope\r\n").0,
-        401
-    );
-    let (code, resp) = get(web, "/metrics", "Authorization: Bearer s3cret-scrape\r\n");
-    assert_eq!(code, 200, "{resp}");
-    assert!(resp.contains("besedka_uptime_seconds "), "{resp}");
-    // The page needs no token.
-    assert_eq!(get(web, "/", "").0, 200);
+    common::backend::on_each_backend(|| {
+        let server = web_server(&["--metrics-token", "s3cret-scrape"]);
+        let web = server.web_addr.unwrap();
+        let (code, resp) = get(web, "/metrics", "");
+        assert_eq!(code, 401, "{resp}");
+        assert!(resp.contains("WWW-Authenticate: Bearer"), "{resp}");
+        assert_eq!(
+            get(web, "/metrics", "Authorization: Bearer nope\r\n").0,
+            401
+        );
+        let (code, resp) = get(web, "/metrics", "Authorization: Bearer s3cret-scrape\r\n");
+        assert_eq!(code, 200, "{resp}");
+        assert!(resp.contains("besedka_uptime_seconds "), "{resp}");
+        // The page needs no token.
+        assert_eq!(get(web, "/", "").0, 200);
+    });
 }
 
 /// A WebSocket to the server's `/ws` with `origin` (if any).
@@ -268,79 +276,85 @@ fn ws_expect(ws: &mut WebSocket<TcpStream>, want: &str) -> Vec<String> {
 
 #[test]
 fn a_websocket_carries_the_line_protocol_and_checks_the_origin() {
-    let mut server = web_server(&[]);
-    let web = server.web_addr.unwrap();
-    match ws_connect(web, Some("http://evil.example")) {
-        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
-        other => panic!("a foreign origin got through: {:?}", other.map(|_| ())),
-    }
-    let mut ws = ws_connect(web, Some(&format!("http://{web}"))).unwrap();
-    // One frame per line, a prompt as a frame of its own, no telnet bytes.
-    let hello = ws_expect(&mut ws, "Name: ");
-    assert!(
-        hello.iter().any(|l| l.starts_with("* Welcome to besedka!")),
-        "{hello:?}"
-    );
-    assert!(
-        hello
-            .iter()
-            .all(|l| !l.contains('\u{fffd}') && !l.ends_with('\n')),
-        "{hello:?}"
-    );
-    ws.send(Message::text("/register carol secret12")).unwrap();
-    ws_expect(&mut ws, "* In #lobby (1): carol");
-    let (mut bob, _) = server.register("bob", "secret12");
-    ws_expect(&mut ws, "* bob joined");
-    ws.send(Message::text("Привет from the browser")).unwrap();
-    bob.expect("] carol: Привет from the browser\r\n");
-    bob.send("hi there");
-    let got = ws_expect(&mut ws, "] bob: hi there");
-    assert!(got.last().unwrap().starts_with('['), "{got:?}");
-    server.ask("who", "carol (1 session): 127.0.0.1:");
-    server.expect_out("(web, #lobby)");
-    // The page's own origin behind a TLS proxy (https) and no Origin (not a browser) pass.
-    assert!(ws_connect(web, Some(&format!("https://{web}"))).is_ok());
-    assert!(ws_connect(web, None).is_ok());
-    ws.send(Message::text("/quit")).unwrap();
-    ws_expect(&mut ws, "* Bye.");
+    common::backend::on_each_backend(|| {
+        let mut server = web_server(&[]);
+        let web = server.web_addr.unwrap();
+        match ws_connect(web, Some("http://evil.example")) {
+            Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
+            other => panic!("a foreign origin got through: {:?}", other.map(|_| ())),
+        }
+        let mut ws = ws_connect(web, Some(&format!("http://{web}"))).unwrap();
+        // One frame per line, a prompt as a frame of its own, no telnet bytes.
+        let hello = ws_expect(&mut ws, "Name: ");
+        assert!(
+            hello.iter().any(|l| l.starts_with("* Welcome to besedka!")),
+            "{hello:?}"
+        );
+        assert!(
+            hello
+                .iter()
+                .all(|l| !l.contains('\u{fffd}') && !l.ends_with('\n')),
+            "{hello:?}"
+        );
+        ws.send(Message::text("/register carol secret12")).unwrap();
+        ws_expect(&mut ws, "* In #lobby (1): carol");
+        let (mut bob, _) = server.register("bob", "secret12");
+        ws_expect(&mut ws, "* bob joined");
+        ws.send(Message::text("Привет from the browser")).unwrap();
+        bob.expect("] carol: Привет from the browser\r\n");
+        bob.send("hi there");
+        let got = ws_expect(&mut ws, "] bob: hi there");
+        assert!(got.last().unwrap().starts_with('['), "{got:?}");
+        server.ask("who", "carol (1 session): 127.0.0.1:");
+        server.expect_out("(web, #lobby)");
+        // The page's own origin behind a TLS proxy (https) and no Origin (not a browser) pass.
+        assert!(ws_connect(web, Some(&format!("https://{web}"))).is_ok());
+        assert!(ws_connect(web, None).is_ok());
+        ws.send(Message::text("/quit")).unwrap();
+        ws_expect(&mut ws, "* Bye.");
+    });
 }
 
 #[test]
 fn another_origin_may_be_allowed_by_name() {
-    let server = web_server(&["--web-origin", "https://chat.example.org"]);
-    let web = server.web_addr.unwrap();
-    assert!(ws_connect(web, Some("https://chat.example.org")).is_ok());
-    assert!(ws_connect(web, Some("https://other.example.org")).is_err());
+    common::backend::on_each_backend(|| {
+        let server = web_server(&["--web-origin", "https://chat.example.org"]);
+        let web = server.web_addr.unwrap();
+        assert!(ws_connect(web, Some("https://chat.example.org")).is_ok());
+        assert!(ws_connect(web, Some("https://other.example.org")).is_err());
+    });
 }
 
 #[test]
 fn a_websocket_client_that_does_not_read_is_cut_off() {
-    let server = web_server(&["--max-backlog", "65536", "--max-rate", "10000"]);
-    let web = server.web_addr.unwrap();
-    // A small receive buffer, so what the server sends backs up soon.
-    let mut ws = ws_connect_with(web, None, Some(4096)).unwrap();
-    ws.send(Message::text("/register sleepy secret12")).unwrap();
-    ws_expect(&mut ws, "* In #lobby (1): sleepy");
-    let (mut bob, _) = server.register("bob", "secret12");
-    // sleepy reads nothing more; bob talks until the server gives up on sleepy.
-    let line = "x".repeat(1900);
-    let start = Instant::now();
-    let mut cut = false;
-    for _ in 0..8000 {
-        bob.send(&line);
-        if server
-            .stderr
-            .lock()
-            .unwrap()
-            .contains("disconnecting sleepy")
-        {
-            cut = true;
-            break;
+    common::backend::on_each_backend(|| {
+        let server = web_server(&["--max-backlog", "65536", "--max-rate", "10000"]);
+        let web = server.web_addr.unwrap();
+        // A small receive buffer, so what the server sends backs up soon.
+        let mut ws = ws_connect_with(web, None, Some(4096)).unwrap();
+        ws.send(Message::text("/register sleepy secret12")).unwrap();
+        ws_expect(&mut ws, "* In #lobby (1): sleepy");
+        let (mut bob, _) = server.register("bob", "secret12");
+        // sleepy reads nothing more; bob talks until the server gives up on sleepy.
+        let line = "x".repeat(1900);
+        let start = Instant::now();
+        let mut cut = false;
+        for _ in 0..8000 {
+            bob.send(&line);
+            if server
+                .stderr
+                .lock()
+                .unwrap()
+                .contains("disconnecting sleepy")
+            {
+                cut = true;
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "never cut");
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "never cut");
-    }
-    assert!(cut, "sleepy was never cut off");
-    server.expect_log("not reading, backlog over 65536 bytes");
-    bob.send("/who");
-    bob.expect("* In #lobby (1): bob");
+        assert!(cut, "sleepy was never cut off");
+        server.expect_log("not reading, backlog over 65536 bytes");
+        bob.send("/who");
+        bob.expect("* In #lobby (1): bob");
+    });
 }

@@ -174,7 +174,13 @@ impl Store {
     /// pending migrations (`migrations/postgres/`), under an advisory lock so two nodes
     /// starting at once do not both run them.
     pub fn open_postgres(url: &str) -> Result<Store> {
-        let config: postgres::Config = url.parse()?;
+        let mut config: postgres::Config = url.parse()?;
+        // PostgreSQL's notices ("already exists, skipping") are not for the operator.
+        let options = match config.get_options() {
+            Some(o) => format!("{o} -c client_min_messages=warning"),
+            None => "-c client_min_messages=warning".to_string(),
+        };
+        config.options(&options);
         let mut client = config.connect(NoTls)?;
         pg_migrate(&mut client)?;
         drop(client);

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod backend;
 pub mod expect;
 pub mod pg;
 pub mod webdriver;
@@ -66,6 +67,9 @@ impl Server {
 
     /// A server with the per-address limits applying to the test clients too.
     pub fn start_strict(extra: &[&str]) -> Server {
+        if let Some(url) = backend::fresh_database() {
+            return Server::launch(Command::new(bin()), Path::new(&url), extra);
+        }
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("besedka.db");
         let mut s = Server::launch(Command::new(bin()), &db, extra);
@@ -238,6 +242,12 @@ impl Server {
 
     /// `SELECT count(*) FROM table`.
     pub fn count(&self, table: &str) -> i64 {
+        if let Some(mut pg) = backend::client(&self.db) {
+            return pg
+                .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                .unwrap()
+                .get(0);
+        }
         self.sql()
             .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
@@ -245,6 +255,14 @@ impl Server {
 
     /// The first column of every row `sql` returns, as text.
     pub fn texts(&self, sql: &str) -> Vec<String> {
+        if let Some(mut pg) = backend::client(&self.db) {
+            return pg
+                .query(sql, &[])
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+        }
         let db = self.sql();
         let mut stmt = db.prepare(sql).unwrap();
         let rows = stmt.query_map([], |r| r.get(0)).unwrap();
