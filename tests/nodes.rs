@@ -13,14 +13,7 @@ use r2d2_postgres::postgres::{Client as Pg, NoTls};
 
 /// Two nodes on one new database, or why not (skip).
 fn two_nodes() -> Option<(common::pg::Cluster, String, Server, Server)> {
-    let cluster = match common::pg::start() {
-        Ok(c) => c,
-        Err(why) => {
-            println!("skipped: {why}");
-            return None;
-        }
-    };
-    let url = cluster.database("besedka");
+    let (cluster, url) = common::pg::database_or_skip("besedka")?;
     // The schema first, so the two nodes do not both wait on the migration lock at start.
     Store::open_postgres(&url).unwrap();
     let a = Server::start_on(Path::new(&url), &[]);

@@ -13,14 +13,7 @@ use besedka::store::{bans, logs, roles, search, ssh_keys, tokens, users, Store};
 
 /// A throwaway cluster and a store on a new database in it, or why not (skip).
 fn store() -> Option<(common::pg::Cluster, Store)> {
-    let cluster = match common::pg::start() {
-        Ok(c) => c,
-        Err(why) => {
-            println!("skipped: {why}");
-            return None;
-        }
-    };
-    let url = cluster.database("besedka");
+    let (cluster, url) = common::pg::database_or_skip("besedka")?;
     let store = Store::open_postgres(&url).unwrap();
     Some((cluster, store))
 }

@@ -10,6 +10,7 @@ pub mod control;
 pub mod logs;
 pub mod messages;
 pub mod notify;
+mod pg;
 pub mod presence;
 pub mod retention;
 pub mod roles;
@@ -155,49 +156,10 @@ impl Store {
             // SQLite's default 2 MB caches would be most of an idle server's memory.
             c.pragma_update(None, "cache_size", POOL_CACHE_KIB)
         });
-        let pool = r2d2::Pool::builder()
-            .max_size(POOL_SIZE)
-            .min_idle(Some(1))
-            // Connections opened for a crowd of logins go again once it has passed.
-            .idle_timeout(Some(Duration::from_secs(30)))
-            .connection_timeout(Duration::from_secs(10))
-            // r2d2's own errors go to the log, which must not recurse into the DB sink.
-            .build(manager)?;
         Ok(Store {
             path: path.to_path_buf(),
-            pool: Pool::Sqlite(pool),
+            pool: Pool::Sqlite(pool(manager)?),
             sync,
-        })
-    }
-
-    /// Opens a PostgreSQL database (`postgres://user[:password]@host[:port]/db`) and applies
-    /// pending migrations (`migrations/postgres/`), under an advisory lock so two nodes
-    /// starting at once do not both run them.
-    pub fn open_postgres(url: &str) -> Result<Store> {
-        let mut config: postgres::Config = url.parse()?;
-        // PostgreSQL's notices ("already exists, skipping") are not for the operator.
-        let options = match config.get_options() {
-            Some(o) => format!("{o} -c client_min_messages=warning"),
-            None => "-c client_min_messages=warning".to_string(),
-        };
-        config.options(&options);
-        let mut client = config.connect(NoTls)?;
-        pg_migrate(&mut client)?;
-        drop(client);
-        let manager = PostgresConnectionManager::new(config.clone(), NoTls);
-        let pool = r2d2::Pool::builder()
-            .max_size(POOL_SIZE)
-            .min_idle(Some(1))
-            .idle_timeout(Some(Duration::from_secs(30)))
-            .connection_timeout(Duration::from_secs(10))
-            .build(manager)?;
-        Ok(Store {
-            path: PathBuf::from(shown_url(url)),
-            pool: Pool::Postgres {
-                pool,
-                config: Box::new(config),
-            },
-            sync: Durability::Full,
         })
     }
 
@@ -284,48 +246,18 @@ impl Store {
     }
 }
 
-/// PostgreSQL's migrations, embedded; applied in order, each once (`schema_migrations`).
-const PG_MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/postgres/0001_init.sql"),
-    include_str!("../../migrations/postgres/0002_search.sql"),
-    include_str!("../../migrations/postgres/0003_presence.sql"),
-    include_str!("../../migrations/postgres/0004_control.sql"),
-];
-
-fn pg_migrate(client: &mut postgres::Client) -> Result<()> {
-    let mut tx = client.transaction()?;
-    // One node at a time; the others wait here, then find nothing left to do.
-    tx.batch_execute(
-        "SELECT pg_advisory_xact_lock(7377); \
-         CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, applied_at TEXT NOT NULL)",
-    )?;
-    let done: i32 = tx
-        .query_one(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-            &[],
-        )?
-        .get(0);
-    for (i, sql) in PG_MIGRATIONS.iter().enumerate().skip(done as usize) {
-        tx.batch_execute(sql)?;
-        tx.execute(
-            "INSERT INTO schema_migrations VALUES ($1, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))",
-            &[&(i as i32 + 1)],
-        )?;
-    }
-    tx.commit()?;
-    Ok(())
-}
-
-/// A PostgreSQL URL as shown to the operator: without its password.
-fn shown_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_string(),
-    }
+/// A connection pool, for either backend: a few connections, since sessions hold one only
+/// for a statement or two; ones opened for a crowd of logins go again once it has passed.
+fn pool<M: r2d2::ManageConnection>(manager: M) -> Result<r2d2::Pool<M>>
+where
+    crate::Error: From<r2d2::Error>,
+{
+    Ok(r2d2::Pool::builder()
+        .max_size(POOL_SIZE)
+        .min_idle(Some(1))
+        .idle_timeout(Some(Duration::from_secs(30)))
+        .connection_timeout(Duration::from_secs(10))
+        .build(manager)?)
 }
 
 /// A fresh in-memory database with the schema, for unit tests.
@@ -339,18 +271,6 @@ pub(crate) fn test_db() -> Conn {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn a_postgres_url_is_shown_without_its_password() {
-        assert_eq!(
-            super::shown_url("postgres://chat:s3cret@db.example:5432/besedka"),
-            "postgres://chat@db.example:5432/besedka"
-        );
-        assert_eq!(
-            super::shown_url("postgres://chat@127.0.0.1/besedka"),
-            "postgres://chat@127.0.0.1/besedka"
-        );
-    }
-
     #[test]
     fn migrations_are_valid() {
         super::migrations().validate().expect("valid migrations");

@@ -80,6 +80,21 @@ pub fn start() -> Result<Cluster, String> {
     Ok(c)
 }
 
+/// A new cluster with a database `name` in it and its URL, or `None` after printing why the
+/// test is skipped.
+pub fn database_or_skip(name: &str) -> Option<(Cluster, String)> {
+    match start() {
+        Ok(c) => {
+            let url = c.database(name);
+            Some((c, url))
+        }
+        Err(why) => {
+            println!("skipped: {why}");
+            None
+        }
+    }
+}
+
 impl Cluster {
     fn data(&self) -> String {
         self.dir.path().join("data").display().to_string()
