@@ -1,5 +1,5 @@
-//! besedka: a multi-threaded chat server for telnet, `nc`, SSH and TLS clients, kept in one
-//! SQLite file.
+//! besedka: a multi-threaded chat server for telnet, `nc`, SSH, TLS and browser clients,
+//! kept in one SQLite file (or, for several nodes, in PostgreSQL).
 //!
 //! # Layout
 //!
@@ -8,21 +8,27 @@
 //! - [`server`] — start, shutdown ([`server::start`]); the shared state ([`server::Shared`]);
 //!   - `server::accept` — an accept thread per listener: bans and per-address limits at the
 //!     door;
-//!   - [`server::transport`] — the ways in (telnet/nc, TLS, SSH), each handing the session a
-//!     stream socket; [`server::transport::telnet`] turns bytes into clean lines;
+//!   - [`server::transport`] — the ways in (telnet/nc, TLS, SSH, the web page's WebSocket),
+//!     each handing the session a stream socket; [`server::transport::telnet`] turns bytes
+//!     into clean lines; [`server::transport::web`] also serves the page and `/metrics`;
 //!   - [`server::connection`] — one connection's life in order: greeting, login, chat;
 //!   - [`server::session`] — one client's state and what it can do (read, log in, speak);
 //!   - [`server::commands`] — the slash-commands as one table with central checks;
 //!   - [`server::limits`] — per-address, per-account and per-user counters;
 //!   - [`server::moderation`] — bans, mutes and operators in force, and the actions on them;
-//!   - [`server::hub`] — one thread: commits each batch of messages, then fans it out;
+//!   - [`server::hub`] — one thread: commits each batch of messages, then fans it out to
+//!     the rooms; with several nodes, also what the others committed and who is on them;
 //!   - [`server::outbox`] — a client's bounded, non-blocking send queue;
 //!   - `server::pool` — the worker threads, started with clients and ended when idle;
 //!   - [`server::text`] — what the server says about the connection itself;
 //!   - [`server::janitor`] — rereads bans, deletes expired ones, prunes old messages;
-//!   - [`server::protocol`] — names, text cleaning, how server lines look.
+//!   - [`server::protocol`] — names, text cleaning, how server lines look;
+//!   - `server::operator` — what the operator does to a running server (status, pause, say);
+//!   - `server::listen` — several nodes: wakes the hub when another node commits;
+//!   - [`server::metrics`] — the counters `/metrics` exports.
 //! - [`auth`] — argon2id password hashes (bounded concurrency) and session tokens.
-//! - [`store`] — all SQL: the pool, migrations, one file per table.
+//! - [`store`] — all SQL: the backends (SQLite, PostgreSQL) behind one `Conn`, the pool,
+//!   migrations, one file per table.
 //! - [`logging`] — `fern` setup.
 //! - [`console`] — the operator console on `serve`'s standard input.
 //! - [`admin`] — what the admin CLI changes in the database directly.
