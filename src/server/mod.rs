@@ -204,7 +204,7 @@ pub fn start(
             .spawn(move || janitor::run(&shared, conn, stop_rx))?
     };
     let gate = Arc::new(Gate::default());
-    let listen = match shared.store.listener() {
+    let listen = match shared.store.listener(&shared.node) {
         Some(listener) => {
             let stop = Arc::new(AtomicBool::new(false));
             let (shared, gate, flag) = (shared.clone(), gate.clone(), stop.clone());

@@ -62,6 +62,12 @@ fn row_values<'a>((m, d): (&'a Message, &'a Derived<'a>)) -> [&'a dyn Value; 6] 
 /// Commits `batch` in one transaction and fills in each message's `id` and `created_at`.
 /// All or nothing: on error nothing is stored and the messages must not be shown.
 pub fn commit(c: &Conn, batch: &mut [Message]) -> Result<()> {
+    commit_from(c, batch, "")
+}
+
+/// [`commit`] by the node `node`, whose own listener then skips the notification (it has the
+/// rows already): the payload is the node's id, never a message.
+pub fn commit_from(c: &Conn, batch: &mut [Message], node: &str) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -118,7 +124,11 @@ pub fn commit(c: &Conn, batch: &mut [Message]) -> Result<()> {
             let done = c
                 .query(&sql, &params, |r| Ok((r.get(0)?, r.get(1)?)))
                 .and_then(|rows| {
-                    c.batch(&format!("NOTIFY {}; COMMIT", super::notify::CHANNEL))?;
+                    let node = node.replace('\'', "");
+                    c.batch(&format!(
+                        "NOTIFY {}, '{node}'; COMMIT",
+                        super::notify::CHANNEL
+                    ))?;
                     Ok(rows)
                 });
             if done.is_err() {

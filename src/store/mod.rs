@@ -191,10 +191,10 @@ impl Store {
     }
 
     /// A listener for other nodes' commits, on PostgreSQL; `None` on SQLite (one node).
-    pub fn listener(&self) -> Option<notify::Listener> {
+    pub fn listener(&self, node: &str) -> Option<notify::Listener> {
         match &self.pool {
             Pool::Sqlite(_) => None,
-            Pool::Postgres { config, .. } => Some(notify::Listener::new((**config).clone())),
+            Pool::Postgres { config, .. } => Some(notify::Listener::new((**config).clone(), node)),
         }
     }
 

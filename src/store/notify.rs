@@ -28,13 +28,16 @@ pub struct Woke {
 /// A dedicated connection that listens on [`CHANNEL`].
 pub struct Listener {
     config: postgres::Config,
+    /// This node's id: its own commits' notifications are skipped.
+    node: String,
     client: Option<postgres::Client>,
 }
 
 impl Listener {
-    pub(super) fn new(config: postgres::Config) -> Listener {
+    pub(super) fn new(config: postgres::Config, node: &str) -> Listener {
         Listener {
             config,
+            node: node.to_string(),
             client: None,
         }
     }
@@ -61,7 +64,9 @@ impl Listener {
         let Some(client) = self.client.as_mut() else {
             return Ok(woke);
         };
+        let node = self.node.as_str();
         let mut note = |n: &postgres::Notification| match n.channel() {
+            CHANNEL if n.payload() == node => {}
             CHANNEL => woke.messages = true,
             super::control::CHANNEL => woke.control = true,
             _ => woke.presence = true,

@@ -47,7 +47,7 @@ impl Hub {
         let mut from = std::mem::take(&mut self.staged_from);
         let err: Bytes = text::not_stored().into_bytes().into();
         let started = std::time::Instant::now();
-        let committed = messages::commit(&self.db, &mut msgs);
+        let committed = messages::commit_from(&self.db, &mut msgs, &self.node);
         let m = &crate::server::metrics::METRICS;
         m.commit_us.observe(started.elapsed().as_micros() as u64);
         m.batch.observe(msgs.len() as u64);
@@ -63,7 +63,7 @@ impl Hub {
                 let (mut kept, mut kept_from) = (Vec::new(), Vec::new());
                 for (m, conn) in msgs.into_iter().zip(from) {
                     let mut one = [m];
-                    match messages::commit(&self.db, &mut one) {
+                    match messages::commit_from(&self.db, &mut one, &self.node) {
                         Ok(()) => {
                             let [m] = one;
                             kept.push(m);
