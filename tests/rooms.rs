@@ -330,11 +330,11 @@ fn order_within_each_room_equals_the_database_under_concurrent_senders() {
 fn a_database_made_before_rooms_is_migrated_into_the_lobby() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("old.db");
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pre-rooms.db"),
-        &db,
-    )
-    .unwrap();
+    // The database as `main` left it before rooms: its `sqlite3 .dump` (schema version 6).
+    let old = rusqlite::Connection::open(&db).unwrap();
+    old.execute_batch(include_str!("fixtures/pre-rooms.sql"))
+        .unwrap();
+    drop(old);
     let server = Server::start_on(&db, &[]);
     let mut alice = server.connect();
     alice.expect("Name: ");
