@@ -22,9 +22,9 @@ impl Hub {
         let Some(c) = self.clients.get(&conn).filter(|c| !c.removed) else {
             return;
         };
-        let room = recipient
-            .is_none()
-            .then(|| (c.room, self.rooms.name(c.room).to_string()));
+        // The room's id is what is stored and what delivery needs; its name is filled in
+        // when a message is read back from the store (history, search).
+        let room = recipient.is_none().then(|| (c.room, String::new()));
         self.staged.push(Message {
             id: 0,
             created_at: String::new(),

@@ -57,32 +57,48 @@ impl Hub {
     }
 }
 
-/// Who is online on the other nodes, as last read.
+/// Who is online on the other nodes, as last read, with the lookups a login or a line needs
+/// kept as maps (a join asks "is this user on another node?" with thousands online there).
 #[derive(Default)]
 pub(super) struct Others {
     /// By (node, connection).
     pub sessions: HashMap<(String, i64), Remote>,
+    /// Sessions per user, and per (user, room).
+    users: HashMap<i64, usize>,
+    user_rooms: HashMap<(i64, i64), usize>,
+    /// Users away on another node, with their text.
+    away: HashMap<i64, String>,
 }
 
 impl Others {
+    fn new(sessions: HashMap<(String, i64), Remote>) -> Others {
+        let mut o = Others {
+            sessions,
+            ..Others::default()
+        };
+        for r in o.sessions.values() {
+            *o.users.entry(r.user).or_default() += 1;
+            *o.user_rooms.entry((r.user, r.room)).or_default() += 1;
+            if let Some(why) = &r.away {
+                o.away.insert(r.user, why.clone());
+            }
+        }
+        o
+    }
+
     /// Whether `user` has a session on another node.
     pub fn online(&self, user: i64) -> bool {
-        self.sessions.values().any(|s| s.user == user)
+        self.users.contains_key(&user)
     }
 
     /// Whether `user` has a session in `room` on another node.
     pub fn in_room(&self, user: i64, room: i64) -> bool {
-        self.sessions
-            .values()
-            .any(|s| s.user == user && s.room == room)
+        self.user_rooms.contains_key(&(user, room))
     }
 
     /// `user`'s away text, if a session of theirs on another node is away.
     pub fn away(&self, user: i64) -> Option<&str> {
-        self.sessions
-            .values()
-            .find(|s| s.user == user && s.away.is_some())
-            .and_then(|s| s.away.as_deref())
+        self.away.get(&user).map(String::as_str)
     }
 }
 
@@ -104,7 +120,7 @@ impl Hub {
             .into_iter()
             .map(|r| ((r.node.clone(), r.conn), r))
             .collect();
-        let before = std::mem::replace(&mut self.others.sessions, after);
+        let before = std::mem::replace(&mut self.others, Others::new(after)).sessions;
         // Who is in which room, elsewhere, before and after: (user, room) → (name, room name).
         let pairs = |m: &HashMap<(String, i64), Remote>| -> HashMap<(i64, i64), (String, String)> {
             m.values()
@@ -112,12 +128,12 @@ impl Hub {
                 .collect()
         };
         let (was, is) = (pairs(&before), pairs(&self.others.sessions));
-        let was_online = |user: i64| before.values().any(|r| r.user == user);
+        let was_online: std::collections::HashSet<i64> = before.values().map(|r| r.user).collect();
         for (&(user, room), (name, room_name)) in &is {
             if was.contains_key(&(user, room)) || self.locally_in_room(user, room) {
                 continue;
             }
-            let what = if was_online(user) || self.presence.is_online(user) {
+            let what = if was_online.contains(&user) || self.presence.is_online(user) {
                 What::Entered(room_name.clone())
             } else {
                 What::Came
@@ -191,11 +207,10 @@ impl Hub {
 
     /// Users online on any node, for the greeting and `/metrics`.
     pub(super) fn count_online(&self) {
-        let mut users: Vec<i64> = self.others.sessions.values().map(|r| r.user).collect();
-        users.sort_unstable();
-        users.dedup();
-        let elsewhere = users
-            .iter()
+        let elsewhere = self
+            .others
+            .users
+            .keys()
             .filter(|&&u| !self.presence.is_online(u))
             .count();
         self.stats
