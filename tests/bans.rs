@@ -245,10 +245,12 @@ fn operators_moderate_from_chat_but_not_each_other() {
             bob.expect("! Only operators can do that.\r\n");
         }
         bob.send("/help");
-        assert!(!bob.expect("sent to everyone.").contains("/ban"));
+        assert!(!bob
+            .expect("sent to everyone in your room.")
+            .contains("/ban"));
         alice.send("/help");
         assert!(alice
-            .expect("sent to everyone.")
+            .expect("sent to everyone in your room.")
             .contains("/ban NAME [DURATION] [REASON]"));
 
         alice.send("/kick bob flooding");

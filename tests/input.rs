@@ -58,9 +58,18 @@ fn slash_commands_and_escapes() {
         a.send("/who extra");
         a.expect("! Usage: /who [*]\r\n");
         a.send("/help");
-        let help = a.expect("Any other line is sent to everyone.");
+        let help = a.expect("Any other line is sent to everyone in your room.");
         for cmd in [
-            "/who",
+            "/who [*]",
+            "/join #ROOM",
+            "/rooms",
+            "/topic [TEXT | -]",
+            "/away [TEXT]",
+            "/back",
+            "/bell on|off",
+            "/search TEXT [#ROOM]",
+            "/mentions [N]",
+            "/key add KEY",
             "/msg NAME TEXT",
             "/me TEXT",
             "/history [N]",

@@ -319,7 +319,7 @@ pub fn help_line(usage: &str, help: &str) -> String {
 
 pub fn help_chat_footer() -> String {
     help_line("//TEXT", "send a line that starts with /")
-        + &notice("Any other line is sent to everyone.")
+        + &notice("Any other line is sent to everyone in your room.")
 }
 
 pub fn help_login_footer() -> String {
