@@ -19,16 +19,7 @@ fn store() -> Option<(common::pg::Cluster, Store)> {
 }
 
 fn say(author: &users::User, to: Option<&users::User>, room: Option<i64>, body: &str) -> Message {
-    Message {
-        id: 0,
-        created_at: String::new(),
-        author_id: Some(author.id),
-        author_name: author.name.clone(),
-        recipient: to.map(|u| (u.id, u.name.clone())),
-        room: room.map(|r| (r, String::new())),
-        kind: Kind::Say,
-        body: body.into(),
-    }
+    Message::new(author, to, room, Kind::Say, body.into())
 }
 
 #[test]

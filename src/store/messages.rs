@@ -1,6 +1,7 @@
 //! The `messages` table: the chat history, public and private.
 
 use super::conn::{Row, Value};
+use super::users::User;
 use super::{Conn, Dialect};
 use crate::error::Result;
 
@@ -57,6 +58,29 @@ type Derived<'a> = (Option<i64>, Option<i64>, &'a str);
 /// A message's values for the insert, in column order.
 fn row_values<'a>((m, d): (&'a Message, &'a Derived<'a>)) -> [&'a dyn Value; 6] {
     [&m.author_id, &m.author_name, &d.0, &d.1, &d.2, &m.body]
+}
+
+impl Message {
+    /// A message by `author`, not yet committed: private to `to`, or public in `room` (its
+    /// id; the name is filled in when a message is read back from the store).
+    pub fn new(
+        author: &User,
+        to: Option<&User>,
+        room: Option<i64>,
+        kind: Kind,
+        body: String,
+    ) -> Message {
+        Message {
+            id: 0,
+            created_at: String::new(),
+            author_id: Some(author.id),
+            author_name: author.name.clone(),
+            recipient: to.map(|u| (u.id, u.name.clone())),
+            room: room.filter(|_| to.is_none()).map(|r| (r, String::new())),
+            kind,
+            body,
+        }
+    }
 }
 
 /// Commits `batch` in one transaction and fills in each message's `id` and `created_at`.
@@ -342,18 +366,13 @@ pub(crate) fn msg(
     to: Option<&super::users::User>,
     body: &str,
 ) -> Message {
-    Message {
-        id: 0,
-        created_at: String::new(),
-        author_id: Some(author.id),
-        author_name: author.name.clone(),
-        recipient: to.map(|u| (u.id, u.name.clone())),
-        room: to
-            .is_none()
-            .then(|| (super::rooms::LOBBY, "#lobby".to_string())),
-        kind: Kind::Say,
-        body: body.into(),
-    }
+    Message::new(
+        author,
+        to,
+        Some(super::rooms::LOBBY),
+        Kind::Say,
+        body.into(),
+    )
 }
 
 #[cfg(test)]

@@ -8,33 +8,17 @@ use crate::server::outbox::Bytes;
 use crate::server::protocol::chat_line;
 use crate::server::text;
 use crate::store::messages::{self, Kind, Message};
+use crate::store::users::User;
 
 impl Hub {
-    pub(super) fn stage(
-        &mut self,
-        conn: ConnId,
-        kind: Kind,
-        recipient: Option<(i64, String)>,
-        body: String,
-    ) {
+    pub(super) fn stage(&mut self, conn: ConnId, kind: Kind, to: Option<User>, body: String) {
         // A session the hub has cut (kicked, banned, removed, not reading) may still hand in
         // lines it had read: nothing from it is stored after its removal.
         let Some(c) = self.clients.get(&conn).filter(|c| !c.removed) else {
             return;
         };
-        // The room's id is what is stored and what delivery needs; its name is filled in
-        // when a message is read back from the store (history, search).
-        let room = recipient.is_none().then(|| (c.room, String::new()));
-        self.staged.push(Message {
-            id: 0,
-            created_at: String::new(),
-            author_id: Some(c.user.id),
-            author_name: c.user.name.clone(),
-            recipient,
-            room,
-            kind,
-            body,
-        });
+        self.staged
+            .push(Message::new(&c.user, to.as_ref(), Some(c.room), kind, body));
         self.staged_from.push(conn);
     }
 

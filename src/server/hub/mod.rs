@@ -297,9 +297,7 @@ impl Hub {
     fn handle(&mut self, ev: Event) -> bool {
         match ev {
             Event::Chat { conn, kind, body } => self.stage(conn, kind, None, body),
-            Event::Private { conn, to, body } => {
-                self.stage(conn, Kind::Say, Some((to.id, to.name)), body)
-            }
+            Event::Private { conn, to, body } => self.stage(conn, Kind::Say, Some(to), body),
             // A session's answer to its own client (an error, a telnet CR) takes no place in
             // the chat order, so it does not cut the batch: it may arrive just before lines
             // staged in the same batch.
