@@ -53,7 +53,7 @@ pub fn publish(c: &Conn, node: &str, command: &Command) -> Result<()> {
             "DELETE FROM control WHERE id <= (SELECT max(id) FROM control) - ?1",
             &[&KEEP],
         )?;
-        c.batch(&format!("NOTIFY {CHANNEL}"))
+        c.batch(&super::notify::notify(CHANNEL, node))
     })
 }
 

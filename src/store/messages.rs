@@ -148,11 +148,8 @@ pub fn commit_from(c: &Conn, batch: &mut [Message], node: &str) -> Result<()> {
             let done = c
                 .query(&sql, &params, |r| Ok((r.get(0)?, r.get(1)?)))
                 .and_then(|rows| {
-                    let node = node.replace('\'', "");
-                    c.batch(&format!(
-                        "NOTIFY {}, '{node}'; COMMIT",
-                        super::notify::CHANNEL
-                    ))?;
+                    let told = super::notify::notify(super::notify::CHANNEL, node);
+                    c.batch(&format!("{told}; COMMIT"))?;
                     Ok(rows)
                 });
             if done.is_err() {

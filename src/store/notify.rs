@@ -14,6 +14,12 @@ use crate::error::Result;
 /// The channel the hubs notify when they commit messages.
 pub const CHANNEL: &str = "besedka_messages";
 
+/// `NOTIFY channel` sent by `node`: the payload is the sender's node id (never a message), so
+/// a node's own listener can skip what it did itself.
+pub(super) fn notify(channel: &str, node: &str) -> String {
+    format!("NOTIFY {channel}, '{}'", node.replace('\'', ""))
+}
+
 /// What woke a listener.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Woke {
@@ -66,7 +72,8 @@ impl Listener {
         };
         let node = self.node.as_str();
         let mut note = |n: &postgres::Notification| match n.channel() {
-            CHANNEL if n.payload() == node => {}
+            // This node's own doing: it knows already.
+            _ if n.payload() == node => {}
             CHANNEL => woke.messages = true,
             super::control::CHANNEL => woke.control = true,
             _ => woke.presence = true,

@@ -2,6 +2,7 @@
 //! Each node writes its own sessions and a heartbeat; every node reads the others'. On SQLite
 //! (one node) these do nothing: the hub's memory is the whole truth.
 
+use super::notify::notify;
 use super::{Conn, Dialect};
 use crate::error::Result;
 
@@ -71,7 +72,7 @@ pub fn heartbeat(c: &Conn, node: &str, addr: &str) -> Result<bool> {
         &[],
     )?;
     if gone > 0 {
-        c.batch(&format!("NOTIFY {CHANNEL}"))?;
+        c.batch(&notify(CHANNEL, node))?;
     }
     Ok(gone > 0)
 }
@@ -109,7 +110,7 @@ pub fn apply(c: &Conn, node: &str, addr: &str, ops: &[Op]) -> Result<()> {
                 )?,
             };
         }
-        c.batch(&format!("NOTIFY {CHANNEL}"))
+        c.batch(&notify(CHANNEL, node))
     })
 }
 
@@ -170,5 +171,5 @@ pub fn leave(c: &Conn, node: &str) -> Result<()> {
         return Ok(());
     }
     c.execute("DELETE FROM nodes WHERE id = ?1", &[&node])?;
-    c.batch(&format!("NOTIFY {CHANNEL}"))
+    c.batch(&notify(CHANNEL, node))
 }
