@@ -214,9 +214,28 @@ fn the_console_acts_on_every_node_and_shows_them() {
     alice.expect("* [server] maintenance at noon\r\n");
     // status and who show both nodes.
     a.ask("status", "session threads:");
-    let nodes = a.expect_out("node ");
-    let rest = a.expect_out("session(s)\n");
-    assert!(!nodes.is_empty() && !rest.is_empty());
+    // One line per node, this one marked, each with its sessions.
+    let first = a.expect_out("session(s)\n");
+    let second = a.expect_out("session(s)\n");
+    let lines: Vec<&str> = [first.as_str(), second.as_str()]
+        .iter()
+        .filter_map(|out| out.lines().rev().find(|l| l.starts_with("node 127.0.0.1:")))
+        .collect();
+    assert_eq!(lines.len(), 2, "{first}{second}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("(this one): 1 session(s)"))
+            .count(),
+        1,
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| !l.contains("(this one)") && l.ends_with(": 1 session(s)")),
+        "{lines:?}"
+    );
     a.ask("who", "bob (#lobby) on node 127.0.0.1:");
     // kick from node A disconnects bob on node B.
     a.ask("kick bob flooding", "Kicked bob (1 session)");
