@@ -131,7 +131,7 @@ fn registrations_per_address_are_bounded() {
 #[test]
 fn registrations_at_the_same_moment_cannot_all_pass_the_limit() {
     common::backend::on_each_backend(|| {
-        let server = Server::start_strict(&["--register-rate", "3"]);
+        let server = Server::start_strict(&["--register-rate", "3", "--max-pending-per-ip", "10"]);
         let mut clients: Vec<_> = (0..10).map(|_| at_prompt(&server)).collect();
         // All ten are checked before the first hash ends: the check must also count.
         for (i, c) in clients.iter_mut().enumerate() {

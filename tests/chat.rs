@@ -352,11 +352,21 @@ fn long_history_is_trimmed_to_fit_instead_of_cutting_the_client_off() {
 #[test]
 fn a_full_server_says_so() {
     common::backend::on_each_backend(|| {
+        // --max-clients counts users logged in; connections still logging in have a budget
+        // of their own (tests/door.rs).
         let server = Server::start(&["--max-clients", "2"]);
-        let mut a = server.connect();
-        a.expect("Name: ");
-        let mut b = server.connect();
-        b.expect("Name: ");
+        let (mut a, _) = server.register("alice", "secret1");
+        // Logging in while the last place is taken: told so at login, not at the door.
+        let mut late = server.connect();
+        late.expect("Name: ");
+        let (_b, _) = server.register("bob", "secret1");
+        late.send("/register carol secret1");
+        let said = late.expect_closed();
+        assert!(
+            said.contains("! Server is full (2 clients). Try again later."),
+            "{said:?}"
+        );
+        // Full: a new connection is told at once.
         let mut c = server.connect();
         let said = c.expect_closed();
         assert!(
@@ -365,12 +375,14 @@ fn a_full_server_says_so() {
         );
         a.send("/quit");
         a.expect_closed();
-        // A slot is free again (the count drops when the session ends).
+        // A place is free again (the count drops when the session ends).
         let start = std::time::Instant::now();
         loop {
             let mut d = server.connect();
             let got = d.drain(QUIET);
             if got.contains("Name: ") {
+                d.send("/login alice secret1");
+                d.expect("* In #lobby");
                 break;
             }
             assert!(start.elapsed() < common::WAIT, "slot never freed: {got:?}");

@@ -23,9 +23,22 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:7777")]
     pub addr: String,
-    /// Most clients served at once; more are told the server is full.
+    /// Most users logged in at once; more are told the server is full.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub max_clients: u32,
+    /// Most connections not logged in yet, at once (default: a quarter of --max-clients, at
+    /// least 16). When they are all taken, a newcomer still gets in: the oldest of the address
+    /// holding the most is dropped.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub max_pending: Option<u32>,
+    /// Most connections not logged in yet, at once, from one address (IPv6: one /64).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_pending_per_ip: u32,
+    /// A proxy or load balancer (address or CIDR range, repeatable) whose PROXY protocol
+    /// header, and on the web listener X-Forwarded-For or Forwarded, says the client's real
+    /// address. A PROXY header from anywhere else closes the connection.
+    #[arg(long, value_parser = parse_net)]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
     /// Messages replayed to a user at login.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=500))]
     pub history: u32,
@@ -218,6 +231,11 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
     }
     let config = Config {
         max_clients: args.max_clients as usize,
+        max_pending: args
+            .max_pending
+            .map_or((args.max_clients as usize / 4).max(16), |n| n as usize),
+        max_pending_per_ip: args.max_pending_per_ip as usize,
+        trusted_proxies: args.trusted_proxy.clone(),
         history: args.history,
         token_ttl_days: args.token_ttl_days,
         max_line: args.max_line as usize,

@@ -3,20 +3,21 @@
 //! hands the connection to a worker. Paused by the [`Gate`]; backs off when the process runs
 //! out of descriptors.
 
-use std::io::{self, Write};
-use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
+use std::io;
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::door::Shut;
 use super::hub::ConnId;
 use super::limits::{Quiet, Refusal};
 use super::metrics::{self, Refused, METRICS};
 use super::moderation::banned_line;
 use super::pool::Pool;
 use super::transport::Via;
-use super::{connection, lock, text, transport, Keepalive, Shared};
+use super::{connection, lock, proxy, text, transport, Keepalive, Shared};
 
 /// The pause gate the accept thread passes before serving a connection. While it is shut,
 /// new connections wait in the kernel's queue (or, if one was accepted already, in the accept
@@ -132,23 +133,98 @@ impl Backoff {
     }
 }
 
-/// Whether a connection from `ip` is served; why not and the line to refuse it with if not.
-/// An admitted connection is counted against its address until [`Limits::release`].
-fn admit(shared: &Shared, ip: IpAddr) -> std::result::Result<(), (Refused, String)> {
+/// Bans and the per-address limits for a client at `ip`: counted against its address (until
+/// [`Limits::release`](super::limits::Limits::release)), or why not and the line to refuse it
+/// with.
+fn admit_addr(shared: &Shared, ip: IpAddr) -> Result<(), (Refused, String)> {
     if let Some(ban) = shared.moderation.ip_ban(ip) {
         return Err((Refused::Banned, banned_line(&ban)));
     }
     match shared.limits.admit(ip) {
-        Ok(()) => {}
-        Err(Refusal::TooMany) => return Err((Refused::PerAddress, text::too_many_connections())),
-        Err(Refusal::TooFast) => return Err((Refused::TooFast, text::connecting_too_fast())),
+        Ok(()) => Ok(()),
+        Err(Refusal::TooMany) => Err((Refused::PerAddress, text::too_many_connections())),
+        Err(Refusal::TooFast) => Err((Refused::TooFast, text::connecting_too_fast())),
     }
-    let max = shared.config.max_clients;
-    if shared.active.load(Ordering::SeqCst) >= max {
-        shared.limits.release(ip);
-        return Err((Refused::Full, text::server_full(max)));
+}
+
+fn shut(shared: &Shared, why: Shut) -> (Refused, String) {
+    match why {
+        Shut::Full => (Refused::Full, text::server_full(shared.config.max_clients)),
+        Shut::PendingPerAddress => (Refused::Pending, text::too_many_pending()),
+    }
+}
+
+/// Lets `conn` (its socket registered already) in through the door, pending; cuts the pending
+/// connection dropped to make room for it, if any.
+fn enter(
+    shared: &Shared,
+    conn: ConnId,
+    ip: IpAddr,
+    counted: Option<IpAddr>,
+) -> Result<(), (Refused, String)> {
+    let exempt = counted.is_none() || shared.limits.exempt(ip);
+    let victim = shared
+        .door
+        .enter(conn, ip, exempt, counted, Instant::now())
+        .map_err(|why| shut(shared, why))?;
+    if let Some(victim) = victim {
+        metrics::inc(&METRICS.dropped_pending);
+        if let Some(more) = shared.quiet_accept.allow() {
+            log::info!(
+                "{ip}: too many connections logging in: dropped the oldest of the address \
+                 holding the most ({more} more not logged)"
+            );
+        }
+        if let Some(sock) = lock(&shared.conns).get(&victim) {
+            let _ = sock.shutdown(Shutdown::Both);
+        }
     }
     Ok(())
+}
+
+/// A connection from a trusted proxy now knows whom it brings (`client`): the client is
+/// admitted as [`accept_loop`] admits others (bans, per-address limits and pending budget),
+/// or refused (logged and counted) with the line that says why.
+pub fn admit_as(shared: &Shared, conn: ConnId, client: SocketAddr) -> Result<(), String> {
+    let ip = client.ip();
+    let refusal = match admit_addr(shared, ip) {
+        Err(refusal) => refusal,
+        Ok(()) => {
+            let refusal = match shared.door.moved(conn, ip, shared.limits.exempt(ip)) {
+                Ok(true) => return Ok(()),
+                Ok(false) => (Refused::Pending, text::too_many_pending()),
+                Err(why) => shut(shared, why),
+            };
+            shared.limits.release(ip);
+            refusal
+        }
+    };
+    refused(shared, client, refusal.0, &refusal.1);
+    Err(refusal.1)
+}
+
+/// Logs and counts a refusal.
+fn refused(shared: &Shared, addr: SocketAddr, why: Refused, text: &str) {
+    metrics::inc(&METRICS.refused[why as usize]);
+    if let Some(more) = shared.quiet_accept.allow() {
+        log::warn!(
+            "{addr}: refused: {} ({more} more refusals not logged)",
+            text.trim_start_matches("! ").trim_end()
+        );
+    }
+}
+
+/// Tells a refused client why, in the form its way in can show: a line for telnet, a 503
+/// for a browser; a TLS or SSH client would read clear text as a broken handshake, so it is
+/// just closed.
+fn tell_refused(sock: &socket2::Socket, via: Via, text: &str) {
+    match via {
+        Via::Plain => refuse(sock, text),
+        Via::Web => refuse(sock, &http_refusal(text)),
+        Via::Tls | Via::Ssh => {
+            let _ = sock.shutdown(Shutdown::Both);
+        }
+    }
 }
 
 /// What a listener serves.
@@ -164,13 +240,12 @@ pub enum Way {
     Web(Arc<transport::web::Web>),
 }
 
-/// A connection admitted and counted (registry, `active`, its address's open connections);
-/// dropping it undoes all three, whenever and on whatever thread the connection ends (a
-/// panic included, or a job dropped unrun).
+/// A connection admitted and counted (registry, `active`, the door, its address's open
+/// connections); dropping it undoes all of them, whenever and on whatever thread the
+/// connection ends (a panic included, or a job dropped unrun).
 pub struct Admitted {
     shared: Arc<Shared>,
     conn: ConnId,
-    ip: IpAddr,
     /// For the open-connections gauge.
     via: Via,
 }
@@ -180,7 +255,9 @@ impl Drop for Admitted {
         METRICS.open[metrics::via_index(self.via)].fetch_sub(1, Ordering::Relaxed);
         lock(&self.shared.conns).remove(&self.conn);
         self.shared.active.fetch_sub(1, Ordering::SeqCst);
-        self.shared.limits.release(self.ip);
+        if let Some(ip) = self.shared.door.leave(self.conn) {
+            self.shared.limits.release(ip);
+        }
     }
 }
 
@@ -220,54 +297,102 @@ pub fn accept_loop(
             }
         };
         backoff.succeeded();
-        if let Err((why, text)) = admit(&shared, addr.ip()) {
-            metrics::inc(&METRICS.refused[why as usize]);
-            if let Some(more) = shared.quiet_accept.allow() {
-                log::warn!(
-                    "{addr}: refused: {} ({more} more refusals not logged)",
-                    text.trim_start_matches("! ").trim_end()
-                );
+        // A trusted proxy's connection is admitted as the client it brings, once it has said
+        // whom (on a worker: the accept thread never waits for a byte).
+        let proxied = shared.config.trusted(addr.ip());
+        if !proxied {
+            if let Err((why, text)) = admit_addr(&shared, addr.ip()) {
+                refused(&shared, addr, why, &text);
+                tell_refused(&socket2::Socket::from(stream), via, &text);
+                continue;
             }
-            // A TLS or SSH client would read a clear-text refusal as a broken handshake: it
-            // is just closed.
-            match via {
-                Via::Plain => refuse(stream, &text),
-                Via::Web => refuse(stream, &http_refusal(&text)),
-                Via::Tls | Via::Ssh => {}
-            }
-            continue;
         }
         if let Err(e) = tune(&stream, &shared.config.keepalive) {
             log::debug!("{addr}: cannot set socket options: {e}");
         }
         let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+        // One descriptor per connection: the registry, the session and the hub share it. (A
+        // TLS connection is registered with its TCP socket until the handshake is done; an
+        // SSH one, served by its runtime, with a second descriptor until its shell starts,
+        // so that it can be cut at its login deadline or for a newcomer.)
+        let (sock, ssh_stream) = match &way {
+            Way::Ssh(_) => match stream.try_clone() {
+                Ok(dup) => (Ok(transport::Socket::from(dup)), Some(stream)),
+                Err(e) => (Err(e), None),
+            },
+            _ => (Ok(transport::Socket::from(stream)), None),
+        };
+        let sock = match sock {
+            Ok(sock) => Arc::new(sock),
+            Err(e) => {
+                log::warn!("{addr}: cannot serve: {e}");
+                if !proxied {
+                    shared.limits.release(addr.ip());
+                }
+                continue;
+            }
+        };
+        lock(&shared.conns).insert(conn, sock.clone());
+        let counted = (!proxied).then_some(addr.ip());
+        if let Err((why, text)) = enter(&shared, conn, addr.ip(), counted) {
+            lock(&shared.conns).remove(&conn);
+            if !proxied {
+                shared.limits.release(addr.ip());
+            }
+            refused(&shared, addr, why, &text);
+            tell_refused(&sock, via, &text);
+            continue;
+        }
         shared.active.fetch_add(1, Ordering::SeqCst);
-        log::info!("{addr}: connected ({via})");
+        if proxied {
+            log::debug!("{addr}: connected ({via}, a trusted proxy)");
+        } else {
+            log::info!("{addr}: connected ({via})");
+        }
         metrics::inc(&METRICS.connections[metrics::via_index(via)]);
         metrics::inc(&METRICS.open[metrics::via_index(via)]);
         let admitted = Admitted {
             shared: shared.clone(),
             conn,
-            ip: addr.ip(),
             via,
         };
-        if let Way::Ssh(ssh) = &way {
+        let mut ssh_stream = ssh_stream;
+        if let (Way::Ssh(ssh), false, Some(stream)) = (&way, proxied, ssh_stream.take()) {
             // The SSH runtime serves it; a session thread starts with its shell.
             ssh.serve(shared.clone(), stream, addr, conn, admitted, pool.clone());
             continue;
         }
-        // One descriptor per connection: the registry, the session and the hub share it.
-        // (A TLS connection is registered with its TCP socket until the handshake is done.)
-        let stream = Arc::new(transport::Socket::from(stream));
-        lock(&shared.conns).insert(conn, stream.clone());
         let way = way.clone();
+        let job_pool = pool.clone();
         let started = pool.execute(move || {
             let shared = admitted.shared.clone();
-            let _admitted = admitted; // released when the session ends, a panic included
+            let addr = if proxied {
+                match from_proxy(&shared, conn, &sock, addr, via) {
+                    Some(client) => client,
+                    None => return,
+                }
+            } else {
+                addr
+            };
             match way {
-                Way::Tls(config) => transport::tls::serve(&shared, conn, stream, addr, config),
-                Way::Web(web) => transport::web::serve(&shared, conn, stream, addr, &web),
-                _ => connection::run(&shared, conn, stream, addr, via, None),
+                Way::Ssh(ssh) => {
+                    if let Some(stream) = ssh_stream {
+                        ssh.serve(shared.clone(), stream, addr, conn, admitted, job_pool)
+                    }
+                }
+                Way::Tls(config) => {
+                    let _admitted = admitted; // released when the session ends, a panic included
+                    transport::tls::serve(&shared, conn, sock, addr, config)
+                }
+                Way::Web(web) => {
+                    let _admitted = admitted;
+                    let settle = proxied.then_some(addr);
+                    transport::web::serve(&shared, conn, sock, addr, &web, settle)
+                }
+                Way::Plain => {
+                    let _admitted = admitted;
+                    connection::run(&shared, conn, sock, addr, via, None)
+                }
             }
         });
         if let Err(e) = started {
@@ -276,6 +401,41 @@ pub fn accept_loop(
             log::warn!("{addr}: cannot serve: no worker thread ({e})");
         }
     }
+}
+
+/// A connection from a trusted proxy: reads its PROXY header, if it sends one, and (but on
+/// the web listener, where forwarding headers may still say more) admits the client it names,
+/// or the proxy itself if it names none. The client's address, or `None` if the connection
+/// is to be closed (refused, or a bad header).
+fn from_proxy(
+    shared: &Shared,
+    conn: ConnId,
+    sock: &transport::Socket,
+    peer: SocketAddr,
+    via: Via,
+) -> Option<SocketAddr> {
+    let deadline = shared
+        .door
+        .deadline(conn)
+        .unwrap_or_else(|| Instant::now() + shared.config.login_timeout);
+    let client = match proxy::read_header(sock, deadline) {
+        Ok(proxy::Said::Client(client)) => client,
+        Ok(proxy::Said::Nothing | proxy::Said::Local) => peer,
+        Err(e) => {
+            log::info!("{peer}: closed: {e}");
+            let _ = sock.shutdown(Shutdown::Both);
+            return None;
+        }
+    };
+    if via == Via::Web {
+        return Some(client);
+    }
+    if let Err(text) = admit_as(shared, conn, client) {
+        tell_refused(sock, via, &text);
+        return None;
+    }
+    log::info!("{client}: connected ({via}, through {peer})");
+    Some(client)
 }
 
 /// A refusal as an HTTP response (503: the reasons are all "not now").
@@ -287,11 +447,10 @@ fn http_refusal(text: &str) -> String {
     )
 }
 
-/// Tells a client why it is not served, without ever blocking the accept thread.
-fn refuse(mut stream: TcpStream, text: &str) {
-    let _ = stream.set_nonblocking(true);
-    let _ = stream.write_all(text.as_bytes());
-    let _ = stream.shutdown(Shutdown::Both);
+/// Tells a client why it is not served, without ever blocking (the accept thread calls it).
+fn refuse(sock: &socket2::Socket, text: &str) {
+    let _ = sock.send_with_flags(text.as_bytes(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
+    let _ = sock.shutdown(Shutdown::Both);
 }
 
 #[cfg(test)]

@@ -20,8 +20,16 @@ pub struct Keepalive {
 /// How the server behaves; `besedka serve`'s options.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Connections served at once; more are told the server is full.
+    /// Logged-in sessions at once; more are told the server is full.
     pub max_clients: usize,
+    /// Connections not logged in yet, at once (server-wide); past it the oldest pending
+    /// connection of the address holding the most is dropped for a newcomer.
+    pub max_pending: usize,
+    /// Connections not logged in yet, at once, from one address.
+    pub max_pending_per_ip: usize,
+    /// Proxies and load balancers whose PROXY protocol header (and, on the web listener,
+    /// `X-Forwarded-For`/`Forwarded`) says the client's real address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Messages replayed at login.
     pub history: u32,
     /// Days a session token stays valid.
@@ -49,4 +57,15 @@ pub struct Config {
     pub retention: Policy,
     /// Enables the console's `fault` command, which breaks the server on purpose (tests only).
     pub faults: bool,
+}
+
+impl Config {
+    /// Whether `ip` is a trusted proxy (`--trusted-proxy`).
+    pub fn trusted(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        self.trusted_proxies.iter().any(|net| net.contains(&ip))
+    }
 }

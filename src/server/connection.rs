@@ -59,6 +59,12 @@ fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
     };
     match login {
         Ok(Some(login)) => {
+            // A session's place: the door counts logged-in users apart from those still
+            // logging in. (A connection dropped from the pending budget was cut already.)
+            if !s.shared.door.logged_in(s.conn) {
+                s.send(&text::server_full(s.shared.config.max_clients));
+                return "refused: server full";
+            }
             if !s.join(login) {
                 return "refused at login";
             }
@@ -81,6 +87,15 @@ fn login_stage(s: &mut Session) -> Result<Option<super::session::Login>, End> {
         let line = line.trim();
         if line.is_empty() {
             continue;
+        }
+        if super::proxy::is_header_line(line) {
+            // A PROXY header from where none is trusted: someone choosing their own address.
+            log::info!(
+                "{}: closed: a PROXY header, not from a trusted proxy",
+                s.addr
+            );
+            s.send(&text::untrusted_proxy_header());
+            return Ok(None);
         }
         let flow = if line.starts_with('/') {
             commands::dispatch(s, line, Stage::Login)?

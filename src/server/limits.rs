@@ -219,6 +219,11 @@ impl Limits {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether `ip` is exempt from the per-address rules (`--allow-ip`).
+    pub fn exempt(&self, ip: IpAddr) -> bool {
+        self.allowed(ip)
+    }
+
     fn allowed(&self, ip: IpAddr) -> bool {
         self.rules.allow.iter().any(|net| net.contains(&ip))
     }

@@ -21,8 +21,11 @@ pub struct Metrics {
     pub logins: [AtomicU64; 4],
     /// Failed logins: a wrong password for an account, and an unknown name or a bad token.
     pub failures: [AtomicU64; 2],
-    /// Refused at accept: banned address, too many at once from it, too fast, server full.
-    pub refused: [AtomicU64; 4],
+    /// Refused at accept: banned address, too many at once from it, too fast, server full,
+    /// too many from it logging in at once.
+    pub refused: [AtomicU64; 5],
+    /// Pending connections dropped to make room for a newcomer (the pending budget was full).
+    pub dropped_pending: AtomicU64,
     pub messages: AtomicU64,
     pub deliveries: AtomicU64,
     /// Clients cut off for not reading: over `--max-backlog`, stuck for `--send-timeout`.
@@ -46,8 +49,9 @@ pub enum Refused {
     PerAddress = 1,
     TooFast = 2,
     Full = 3,
+    Pending = 4,
 }
-const REFUSED_NAMES: [&str; 4] = ["banned", "per_address", "too_fast", "full"];
+const REFUSED_NAMES: [&str; 5] = ["banned", "per_address", "too_fast", "full", "pending"];
 
 const BATCH_BOUNDS: [u64; 9] = [1, 2, 5, 10, 20, 50, 100, 200, 512];
 const COMMIT_BOUNDS_US: [u64; 10] = [
@@ -59,7 +63,8 @@ pub static METRICS: Metrics = Metrics {
     open: [const { AtomicU64::new(0) }; VIAS],
     logins: [const { AtomicU64::new(0) }; 4],
     failures: [const { AtomicU64::new(0) }; 2],
-    refused: [const { AtomicU64::new(0) }; 4],
+    refused: [const { AtomicU64::new(0) }; 5],
+    dropped_pending: AtomicU64::new(0),
     messages: AtomicU64::new(0),
     deliveries: AtomicU64::new(0),
     cut: [const { AtomicU64::new(0) }; 2],
@@ -217,6 +222,17 @@ pub fn render(g: &Gauges) -> String {
         "reason",
         &REFUSED_NAMES,
         &m.refused,
+    );
+    series(
+        o,
+        "besedka_dropped_pending_total",
+        "counter",
+        "Connections not logged in yet dropped to make room for a newcomer (--max-pending).",
+    );
+    let _ = writeln!(
+        o,
+        "besedka_dropped_pending_total {}",
+        m.dropped_pending.load(Relaxed)
     );
     series(
         o,

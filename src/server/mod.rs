@@ -23,6 +23,7 @@
 
 mod accept;
 mod config;
+pub mod door;
 mod operator;
 mod shared;
 pub use accept::listen;
@@ -40,6 +41,7 @@ pub mod moderation;
 pub mod outbox;
 mod pool;
 pub mod protocol;
+pub mod proxy;
 pub mod session;
 pub mod text;
 pub mod transport;
@@ -172,14 +174,21 @@ pub fn start(
     })?;
 
     let cores = thread::available_parallelism().map_or(2, |n| n.get());
+    // A worker for every session and every connection logging in.
     let pool = Pool::new(
-        config.max_clients,
+        config.max_clients + config.max_pending,
         WORKER_STACK,
         config.worker_idle,
         "session",
     );
     let shared = Arc::new(Shared {
         limits: Limits::new(config.limits.clone()),
+        door: door::Door::new(door::Budget {
+            max_clients: config.max_clients,
+            max_pending: config.max_pending,
+            max_pending_per_ip: config.max_pending_per_ip,
+            login_timeout: config.login_timeout,
+        }),
         config,
         store,
         node,

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
+use super::door::Door;
 use super::hub::{ConnId, Event, HubSender, RoomCount, Stats};
 use super::limits::{Limits, Quiet};
 use super::moderation::Moderation;
@@ -35,6 +36,8 @@ pub struct Shared {
     pub hub: HubSender,
     pub stats: Arc<Stats>,
     pub limits: Limits,
+    /// Who is inside: the pending and logged-in budgets.
+    pub door: Door,
     /// Bans, mutes and operators in force (shared with the hub).
     pub moderation: Arc<Moderation>,
     /// Set when the shutdown grace ends: sessions read nothing more.
@@ -48,7 +51,7 @@ pub struct Shared {
     /// Every open connection (its socket, shared, not a duplicate descriptor), so shutdown
     /// can close them all.
     pub(super) conns: Mutex<HashMap<ConnId, Arc<transport::Socket>>>,
-    /// Connections being served; compared with `max_clients` at accept.
+    /// Connections being served (pending and logged in), for shutdown and `status`.
     pub(super) active: AtomicUsize,
     /// The next connection's id (shared by every listener).
     pub(super) next_conn: AtomicU64,

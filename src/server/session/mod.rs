@@ -140,9 +140,15 @@ impl<'a> Session<'a> {
         addr: SocketAddr,
         via: Via,
     ) -> io::Result<Session<'a>> {
+        // The deadline runs from when the connection came in, not from here: a TLS
+        // handshake, an SSH key exchange or a web request before the session do not extend it.
+        let deadline = shared
+            .door
+            .deadline(conn)
+            .unwrap_or_else(|| Instant::now() + shared.config.login_timeout);
         let reader = Reader {
             sock: stream.clone(),
-            deadline: Some(Instant::now() + shared.config.login_timeout),
+            deadline: Some(deadline),
         };
         // Before login the session writes itself; a client that doesn't read holds it this
         // long per write at most (the login deadline bounds the rest).
@@ -188,6 +194,16 @@ impl<'a> Session<'a> {
     }
 
     pub fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        // Before login a client that does not read holds this thread no later than its login
+        // deadline (and no write longer than WRITE_TIMEOUT).
+        if let Some(deadline) = self.reader.get_mut().deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.stream
+                .set_write_timeout(Some(left.min(WRITE_TIMEOUT)))?;
+        }
         (&*self.stream).write_all(bytes)
     }
 

@@ -66,6 +66,15 @@ pub fn connecting_too_fast() -> String {
     error("Too many connections from your address. Try again later.")
 }
 
+pub fn too_many_pending() -> String {
+    error("Too many connections from your address are logging in at once. Finish or close one, then try again.")
+}
+
+/// A PROXY protocol header from an address that is not a trusted proxy.
+pub fn untrusted_proxy_header() -> String {
+    error("A PROXY header is taken only from a trusted proxy (--trusted-proxy); closing.")
+}
+
 pub fn server_full(max: usize) -> String {
     error(&format!("Server is full ({max} clients). Try again later."))
 }

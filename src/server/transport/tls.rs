@@ -89,7 +89,10 @@ pub fn serve(
     addr: SocketAddr,
     config: Arc<ServerConfig>,
 ) {
-    let deadline = Instant::now() + shared.config.login_timeout;
+    let deadline = shared
+        .door
+        .deadline(conn)
+        .unwrap_or_else(|| Instant::now() + shared.config.login_timeout);
     let tls = match handshake(shared, config, &tcp, deadline) {
         Ok(tls) => tls,
         Err(e) => {

@@ -109,7 +109,15 @@ impl Ssh {
     ) {
         let config = self.config.clone();
         self.runtime.spawn(async move {
-            let login_timeout = shared.config.login_timeout;
+            // The login deadline covers everything before the shell, as it covers a telnet
+            // login: the version exchange, key exchange, authentication, the shell request.
+            let left = shared
+                .door
+                .deadline(conn)
+                .map_or(shared.config.login_timeout, |d| {
+                    d.saturating_duration_since(std::time::Instant::now())
+                });
+            let deadline = tokio::time::Instant::now() + left;
             let Ok(tcp) = tcp
                 .set_nonblocking(true)
                 .and_then(|()| tokio::net::TcpStream::from_std(tcp))
@@ -118,7 +126,7 @@ impl Ssh {
             };
             let shell = Arc::new(AtomicBool::new(false));
             let handler = Client {
-                shared,
+                shared: shared.clone(),
                 pool,
                 addr,
                 conn,
@@ -127,34 +135,33 @@ impl Ssh {
                 channel: None,
                 shell: shell.clone(),
             };
-            // The login deadline covers the SSH handshake, authentication and the shell
-            // request, as it covers a telnet login.
-            let deadline = tokio::time::Instant::now() + login_timeout;
-            let started = russh::server::run_stream(config, tcp, handler);
-            let running = match tokio::time::timeout_at(deadline, started).await {
-                Ok(Ok(running)) => running,
-                Ok(Err(e)) => {
+            // russh runs the connection as a task of its own, which nothing outside can
+            // abort, and which reads no request of ours (such as a disconnect) while a key
+            // exchange is unfinished: a client that sent its version and nothing more held
+            // it for ever. So the deadline is enforced below SSH: the accept thread
+            // registered a second descriptor of the socket, and shutting the socket down
+            // ends the task's reads and writes whatever state it is in. (That descriptor is
+            // replaced by the session's end of its pair when the shell starts.)
+            let watchdog = {
+                let shell = shell.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(deadline).await;
+                    if !shell.load(Ordering::SeqCst) {
+                        log::info!("{addr}: SSH connection ended: login timed out");
+                        if let Some(sock) = lock(&shared.conns).get(&conn) {
+                            let _ = sock.shutdown(std::net::Shutdown::Both);
+                        }
+                    }
+                })
+            };
+            let running = match russh::server::run_stream(config, tcp, handler).await {
+                Ok(running) => running,
+                Err(e) => {
                     log::info!("{addr}: SSH connection ended: {e}");
-                    return;
-                }
-                Err(_) => {
-                    log::info!("{addr}: SSH connection ended: login timed out");
+                    watchdog.abort();
                     return;
                 }
             };
-            let handle = running.handle();
-            let watchdog = tokio::spawn(async move {
-                tokio::time::sleep_until(deadline).await;
-                if !shell.load(Ordering::SeqCst) {
-                    let _ = handle
-                        .disconnect(
-                            russh::Disconnect::ByApplication,
-                            crate::server::text::LOGIN_TIMED_OUT.into(),
-                            String::new(),
-                        )
-                        .await;
-                }
-            });
             match running.await {
                 Ok(()) => log::info!("{addr}: SSH connection ended"),
                 Err(e) => log::info!("{addr}: SSH connection ended: {e}"),

@@ -69,9 +69,22 @@ enum Bad {
     Gone,
 }
 
-/// Serves one connection on a worker.
-pub fn serve(shared: &Shared, conn: ConnId, sock: Arc<Socket>, addr: SocketAddr, web: &Web) {
-    let deadline = Instant::now() + shared.config.login_timeout;
+/// Serves one connection on a worker. `settle`: the connection comes from a trusted proxy
+/// (`addr` is what its PROXY header said, or the proxy itself) and is not admitted yet: the
+/// request's forwarding headers may name the client, which is then admitted as the accept
+/// thread admits others (or refused with a 503).
+pub fn serve(
+    shared: &Shared,
+    conn: ConnId,
+    sock: Arc<Socket>,
+    addr: SocketAddr,
+    web: &Web,
+    settle: Option<SocketAddr>,
+) {
+    let deadline = shared
+        .door
+        .deadline(conn)
+        .unwrap_or_else(|| Instant::now() + shared.config.login_timeout);
     let (req, rest) = match read_head(shared, &sock, deadline) {
         Ok(got) => got,
         Err(Bad::TooLarge) => {
@@ -82,6 +95,13 @@ pub fn serve(shared: &Shared, conn: ConnId, sock: Arc<Socket>, addr: SocketAddr,
             log::debug!("{addr}: no whole request head in time");
             return;
         }
+    };
+    let addr = match settle {
+        Some(peer) => match admit(shared, conn, &sock, peer, &req) {
+            Some(client) => client,
+            None => return,
+        },
+        None => addr,
     };
     let has_body = req
         .header("content-length")
@@ -107,6 +127,37 @@ pub fn serve(shared: &Shared, conn: ConnId, sock: Arc<Socket>, addr: SocketAddr,
         "/ws" => ws::serve(shared, conn, sock, addr, &req, web),
         "/metrics" => serve_metrics(shared, &sock, &req, web),
         _ => respond(&sock, 404, "text/plain", &[], b"Not found.\n"),
+    }
+}
+
+/// The client of a trusted proxy's request: the forwarding headers' client if the connection
+/// (`peer`: the proxy, or the client its PROXY header named) is a trusted proxy, else `peer`;
+/// admitted, or refused with a 503 (`None`).
+fn admit(
+    shared: &Shared,
+    conn: ConnId,
+    sock: &Socket,
+    peer: SocketAddr,
+    req: &Request,
+) -> Option<SocketAddr> {
+    let trusted = |ip| shared.config.trusted(ip);
+    let headers = req.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+    let client = match trusted(peer.ip()) {
+        // The proxy does not say the client's port: 0 stands for it in the logs.
+        true => crate::server::proxy::forwarded(headers, trusted)
+            .map_or(peer, |ip| SocketAddr::new(ip, 0)),
+        false => peer,
+    };
+    match crate::server::accept::admit_as(shared, conn, client) {
+        Ok(()) => {
+            log::info!("{client}: connected (web, through {peer})");
+            Some(client)
+        }
+        Err(text) => {
+            let body = format!("{}\n", text.trim_start_matches("! ").trim_end());
+            respond(sock, 503, "text/plain", &[], body.as_bytes());
+            None
+        }
     }
 }
 
@@ -173,6 +224,7 @@ fn respond(sock: &Socket, code: u16, kind: &str, headers: &[(&str, &str)], body:
         405 => "Method Not Allowed",
         413 => "Content Too Large",
         431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
         _ => "Error",
     };
     let class = match code {

@@ -1,0 +1,408 @@
+//! Who is inside, and the two budgets at the door: connections that have not logged in yet
+//! (*pending*), and logged-in sessions (`--max-clients`).
+//!
+//! A pending connection costs the server a worker, a descriptor and a login deadline, and
+//! proves nothing; so pending connections have a budget of their own, server-wide
+//! (`--max-pending`) and per address (`--max-pending-per-ip`), and can never take a
+//! logged-in user's place. When the server-wide budget is full a new connection still gets
+//! in: the oldest pending connection of the address holding the most is dropped to make room,
+//! as OpenSSH's `MaxStartups` drops pending connections. An attacker holding the door must
+//! then keep reconnecting, which `--connect-rate` makes slow, while an address with one
+//! connection (a person) is never the one dropped as long as any address holds more.
+//!
+//! One mutex guards it; every method holds it for a few map operations (the eviction scans
+//! the pending connections, at most `--max-pending` of them, only when the budget is full).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::hub::ConnId;
+use super::limits::group;
+
+/// The budgets.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Logged-in sessions at once.
+    pub max_clients: usize,
+    /// Connections not logged in yet, at once, server-wide.
+    pub max_pending: usize,
+    /// Connections not logged in yet, at once, from one address (IPv6: one /64).
+    pub max_pending_per_ip: usize,
+    /// How long a connection has to log in, from its first byte.
+    pub login_timeout: Duration,
+}
+
+/// Why the door stays shut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shut {
+    /// `max_clients` users are logged in.
+    Full,
+    /// `max_pending_per_ip` connections from this address are logging in.
+    PendingPerAddress,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Pending,
+    LoggedIn,
+    /// Dropped from the pending budget for a newcomer (or refused once its real address was
+    /// known): no longer counted, its socket cut; it stays listed until it leaves, for the
+    /// address [`Door::leave`] returns.
+    Dropped,
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// The address the per-address budget counts (see [`group`]); the client's real one once
+    /// a trusted proxy has said it.
+    addr: IpAddr,
+    /// Exempt from the per-address budget (`--allow-ip`, or a trusted proxy that has not
+    /// said yet whom it brings).
+    exempt: bool,
+    since: Instant,
+    stage: Stage,
+    /// The address the per-address limits ([`super::limits`]) count this connection
+    /// against, if they do yet: released by the caller when it leaves.
+    counted: Option<IpAddr>,
+}
+
+#[derive(Default)]
+struct State {
+    conns: HashMap<ConnId, Entry>,
+    /// Pending connections per address (exempt ones are not counted).
+    pending_per_addr: HashMap<IpAddr, usize>,
+    pending: usize,
+    sessions: usize,
+}
+
+impl State {
+    fn unpend(&mut self, addr: IpAddr, exempt: bool) {
+        self.pending -= 1;
+        if exempt {
+            return;
+        }
+        if let Some(n) = self.pending_per_addr.get_mut(&addr) {
+            *n -= 1;
+            if *n == 0 {
+                self.pending_per_addr.remove(&addr);
+            }
+        }
+    }
+
+    fn pend(&mut self, addr: IpAddr, exempt: bool) {
+        self.pending += 1;
+        if !exempt {
+            *self.pending_per_addr.entry(addr).or_default() += 1;
+        }
+    }
+
+    /// The pending connection to drop for a newcomer from `addr`: the oldest one of the
+    /// address that would hold the most (the newcomer's own counted as admitted).
+    fn victim(&self, addr: IpAddr) -> Option<ConnId> {
+        let held = |e: &Entry| {
+            if e.exempt {
+                return 0;
+            }
+            self.pending_per_addr.get(&e.addr).copied().unwrap_or(0) + usize::from(e.addr == addr)
+        };
+        self.conns
+            .iter()
+            .filter(|(_, e)| e.stage == Stage::Pending)
+            .max_by(|(ia, a), (ib, b)| {
+                // Most held first; among those the oldest (the smaller `since` wins).
+                held(a)
+                    .cmp(&held(b))
+                    .then(b.since.cmp(&a.since))
+                    .then(ib.cmp(ia))
+            })
+            .map(|(id, _)| *id)
+    }
+
+    fn drop_pending(&mut self, conn: ConnId) {
+        if let Some(e) = self.conns.get_mut(&conn) {
+            if e.stage == Stage::Pending {
+                e.stage = Stage::Dropped;
+                let (addr, exempt) = (e.addr, e.exempt);
+                self.unpend(addr, exempt);
+            }
+        }
+    }
+
+    fn pending_from(&self, addr: IpAddr) -> usize {
+        self.pending_per_addr.get(&addr).copied().unwrap_or(0)
+    }
+}
+
+pub struct Door {
+    budget: Budget,
+    state: Mutex<State>,
+}
+
+impl Door {
+    pub fn new(budget: Budget) -> Door {
+        Door {
+            budget,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub fn budget(&self) -> Budget {
+        self.budget
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new connection `conn` from `ip` wants in, pending; `exempt` from the per-address
+    /// budget; `counted`: the address the per-address limits counted it against, if any.
+    /// `Ok(Some(victim))`: it is in, and `victim`, an older pending connection, is out of the
+    /// budget and must be cut by the caller. Every connection let in must
+    /// [`leave`](Door::leave).
+    pub fn enter(
+        &self,
+        conn: ConnId,
+        ip: IpAddr,
+        exempt: bool,
+        counted: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<Option<ConnId>, Shut> {
+        let addr = group(ip);
+        let mut st = self.lock();
+        if st.sessions >= self.budget.max_clients {
+            return Err(Shut::Full);
+        }
+        if !exempt && st.pending_from(addr) >= self.budget.max_pending_per_ip {
+            return Err(Shut::PendingPerAddress);
+        }
+        let victim = if st.pending >= self.budget.max_pending {
+            st.victim(addr)
+        } else {
+            None
+        };
+        if let Some(v) = victim {
+            st.drop_pending(v);
+        }
+        st.pend(addr, exempt);
+        st.conns.insert(
+            conn,
+            Entry {
+                addr,
+                exempt,
+                since: now,
+                stage: Stage::Pending,
+                counted,
+            },
+        );
+        Ok(victim)
+    }
+
+    /// A trusted proxy said who `conn` really is: from now on it counts against `ip`'s
+    /// pending budget (unless `exempt`), and the per-address limits counted it against `ip`.
+    /// `Ok(false)` if `conn` was dropped meanwhile; refused (and dropped) when `ip` holds its
+    /// share already. In both cases the caller releases `ip` from the limits.
+    pub fn moved(&self, conn: ConnId, ip: IpAddr, exempt: bool) -> Result<bool, Shut> {
+        let addr = group(ip);
+        let mut st = self.lock();
+        let Some(e) = st.conns.get(&conn) else {
+            return Ok(false);
+        };
+        if e.stage != Stage::Pending {
+            return Ok(false);
+        }
+        let (old, was_exempt) = (e.addr, e.exempt);
+        st.unpend(old, was_exempt);
+        if !exempt && st.pending_from(addr) >= self.budget.max_pending_per_ip {
+            // Out of the budget already (unpended above).
+            if let Some(e) = st.conns.get_mut(&conn) {
+                e.stage = Stage::Dropped;
+            }
+            return Err(Shut::PendingPerAddress);
+        }
+        st.pend(addr, exempt);
+        if let Some(e) = st.conns.get_mut(&conn) {
+            e.addr = addr;
+            e.exempt = exempt;
+            e.counted = Some(ip);
+        }
+        Ok(true)
+    }
+
+    /// `conn` logged in: it leaves the pending budget and takes a session's place, if one is
+    /// free. False (and `conn` stays pending) when `max_clients` users are in, or when `conn`
+    /// was dropped from the budget meanwhile.
+    pub fn logged_in(&self, conn: ConnId) -> bool {
+        let mut st = self.lock();
+        let full = st.sessions >= self.budget.max_clients;
+        let Some(e) = st.conns.get_mut(&conn) else {
+            return false;
+        };
+        match e.stage {
+            Stage::LoggedIn => return true,
+            Stage::Dropped => return false,
+            Stage::Pending if full => return false,
+            Stage::Pending => e.stage = Stage::LoggedIn,
+        }
+        let (addr, exempt) = (e.addr, e.exempt);
+        st.unpend(addr, exempt);
+        st.sessions += 1;
+        true
+    }
+
+    /// `conn` ended (or was never served); returns the address the per-address limits
+    /// counted it against, for the caller to release. Nothing if it is not in.
+    pub fn leave(&self, conn: ConnId) -> Option<IpAddr> {
+        let mut st = self.lock();
+        let e = st.conns.remove(&conn)?;
+        match e.stage {
+            Stage::LoggedIn => st.sessions -= 1,
+            Stage::Pending => st.unpend(e.addr, e.exempt),
+            Stage::Dropped => {}
+        }
+        e.counted
+    }
+
+    /// When `conn`'s login deadline passes: `--login-timeout` after it came in, whatever it
+    /// sent or withheld since. `None` if it is not in.
+    pub fn deadline(&self, conn: ConnId) -> Option<Instant> {
+        let st = self.lock();
+        st.conns
+            .get(&conn)
+            .map(|e| e.since + self.budget.login_timeout)
+    }
+
+    /// Whether `conn` is still in the budget (a pending connection dropped for a newcomer is
+    /// not).
+    pub fn holds(&self, conn: ConnId) -> bool {
+        self.lock()
+            .conns
+            .get(&conn)
+            .is_some_and(|e| e.stage != Stage::Dropped)
+    }
+
+    /// (logged-in sessions, pending connections).
+    pub fn counts(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.sessions, st.pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn door(max_clients: usize, max_pending: usize, per_ip: usize) -> Door {
+        Door::new(Budget {
+            max_clients,
+            max_pending,
+            max_pending_per_ip: per_ip,
+            login_timeout: Duration::from_secs(60),
+        })
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn pending_connections_have_their_own_budget_per_address() {
+        let d = door(10, 100, 2);
+        let t = Instant::now();
+        assert_eq!(d.enter(1, ip("192.0.2.1"), false, None, t), Ok(None));
+        assert_eq!(d.enter(2, ip("192.0.2.1"), false, None, t), Ok(None));
+        assert_eq!(
+            d.enter(3, ip("192.0.2.1"), false, None, t),
+            Err(Shut::PendingPerAddress)
+        );
+        // Exempt addresses and other addresses are not held back.
+        assert_eq!(d.enter(4, ip("192.0.2.1"), true, None, t), Ok(None));
+        assert_eq!(d.enter(5, ip("192.0.2.2"), false, None, t), Ok(None));
+        // Logging in frees the pending place.
+        assert!(d.logged_in(1));
+        assert_eq!(d.enter(6, ip("192.0.2.1"), false, None, t), Ok(None));
+        assert_eq!(d.counts(), (1, 4));
+        d.leave(1);
+        d.leave(6);
+        assert_eq!(d.counts(), (0, 3));
+    }
+
+    #[test]
+    fn a_full_pending_budget_drops_the_oldest_of_the_address_holding_most() {
+        let d = door(10, 4, 3);
+        let t = Instant::now();
+        let later = |ms| t + Duration::from_millis(ms);
+        // A person from .9, then an attacker's three from .1.
+        d.enter(1, ip("192.0.2.9"), false, None, later(0)).unwrap();
+        d.enter(2, ip("192.0.2.1"), false, None, later(1)).unwrap();
+        d.enter(3, ip("192.0.2.1"), false, None, later(2)).unwrap();
+        d.enter(4, ip("192.0.2.1"), false, None, later(3)).unwrap();
+        // A newcomer from a third address gets in; the attacker's oldest goes.
+        assert_eq!(
+            d.enter(5, ip("192.0.2.5"), false, None, later(4)),
+            Ok(Some(2))
+        );
+        assert!(!d.holds(2) && d.holds(1));
+        // The attacker reconnects: one of its own goes again, never the person's.
+        assert_eq!(
+            d.enter(6, ip("192.0.2.1"), false, None, later(5)),
+            Ok(Some(3))
+        );
+        assert_eq!(d.counts(), (0, 4));
+        // Leaving after being dropped changes no count.
+        d.leave(2);
+        assert_eq!(d.counts(), (0, 4));
+        assert!(!d.logged_in(3), "a dropped connection cannot log in");
+    }
+
+    #[test]
+    fn logged_in_sessions_are_bounded_by_max_clients_and_never_dropped() {
+        let d = door(1, 1, 5);
+        let t = Instant::now();
+        d.enter(1, ip("192.0.2.1"), false, None, t).unwrap();
+        assert!(d.logged_in(1));
+        // The server is full: new connections are told so at the door.
+        assert_eq!(d.enter(2, ip("192.0.2.2"), false, None, t), Err(Shut::Full));
+        d.leave(1);
+        d.enter(2, ip("192.0.2.2"), false, None, t).unwrap();
+        // A full pending budget drops a pending connection, never a session.
+        let d = door(5, 1, 5);
+        d.enter(1, ip("192.0.2.1"), false, None, t).unwrap();
+        assert!(d.logged_in(1));
+        d.enter(2, ip("192.0.2.2"), false, None, t).unwrap();
+        assert_eq!(d.enter(3, ip("192.0.2.3"), false, None, t), Ok(Some(2)));
+        assert!(d.holds(1) && !d.holds(2));
+        assert_eq!(d.counts(), (1, 1));
+        // Two pending race for the last place: the second is refused at login.
+        let d = door(1, 5, 5);
+        d.enter(1, ip("192.0.2.1"), false, None, t).unwrap();
+        d.enter(2, ip("192.0.2.2"), false, None, t).unwrap();
+        assert!(d.logged_in(1));
+        assert!(!d.logged_in(2));
+    }
+
+    #[test]
+    fn a_proxied_connection_moves_to_its_real_address() {
+        let d = door(10, 10, 1);
+        let t = Instant::now();
+        // The proxy is exempt until it says whom it brings.
+        d.enter(1, ip("10.0.0.1"), true, None, t).unwrap();
+        d.enter(2, ip("10.0.0.1"), true, None, t).unwrap();
+        assert_eq!(d.moved(1, ip("192.0.2.1"), false), Ok(true));
+        assert_eq!(
+            d.moved(2, ip("192.0.2.1"), false),
+            Err(Shut::PendingPerAddress)
+        );
+        assert!(!d.holds(2));
+        assert_eq!(d.counts(), (0, 1));
+        assert_eq!(d.moved(3, ip("192.0.2.3"), false), Ok(false));
+        assert_eq!(d.deadline(1), Some(t + Duration::from_secs(60)));
+        // The limits' address goes back to whoever releases it.
+        assert_eq!(d.leave(1), Some(ip("192.0.2.1")));
+        assert_eq!(d.leave(2), None);
+        d.enter(4, ip("192.0.2.4"), false, Some(ip("192.0.2.4")), t)
+            .unwrap();
+        assert_eq!(d.leave(4), Some(ip("192.0.2.4")));
+    }
+}
