@@ -6,6 +6,8 @@
 pub mod backend;
 pub mod expect;
 pub mod pg;
+pub mod proxies;
+pub mod tls;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -425,4 +427,14 @@ pub fn closed_within(mut sock: TcpStream, limit: Duration) -> Duration {
         }
         assert!(start.elapsed() < limit, "still open after {limit:?}");
     }
+}
+
+/// A TCP connection to `dst` from the loopback address `src` (any in 127.0.0.0/8), so one
+/// test can stand for many client addresses.
+pub fn connect_from(src: &str, dst: SocketAddr) -> std::io::Result<TcpStream> {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    let src: std::net::IpAddr = src.parse().map_err(std::io::Error::other)?;
+    sock.bind(&SocketAddr::new(src, 0).into())?;
+    sock.connect_timeout(&dst.into(), WAIT)?;
+    Ok(sock.into())
 }
