@@ -265,4 +265,7 @@ fn stalling_connections_from_64_addresses_keep_no_one_out() {
         "the flood filled the pending budget: {metrics}"
     );
     assert_eq!(sample(&metrics, "besedka_users_online"), 2.0);
+    // The flood holds the pending budget (256 at the defaults), and no more.
+    let pending = sample(&metrics, "besedka_connections_pending");
+    assert!((128.0..=256.0).contains(&pending), "{pending} logging in");
 }

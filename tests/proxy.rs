@@ -43,13 +43,21 @@ fn haproxy_brings_each_clients_own_address_to_limits_bans_logs_and_who() {
         cert.to_str().unwrap(),
         "--tls-key",
         key.to_str().unwrap(),
+        "--ssh-addr",
+        "127.0.0.1:0",
+        "--ssh-host-key",
+        dir.path().join("host_key").to_str().unwrap(),
         "--trusted-proxy",
         "127.0.0.1/32",
         "--max-per-ip",
         "2",
     ]);
-    let (telnet, tls) = (free_port(), free_port());
-    let Some(_haproxy) = haproxy(&[(telnet, server.addr), (tls, server.tls_addr.unwrap())]) else {
+    let (telnet, tls, ssh) = (free_port(), free_port(), free_port());
+    let Some(_haproxy) = haproxy(&[
+        (telnet, server.addr),
+        (tls, server.tls_addr.unwrap()),
+        (ssh, server.ssh_addr.unwrap()),
+    ]) else {
         return;
     };
     // Two connections at once from one address, as --max-per-ip says; a third is refused.
@@ -95,6 +103,19 @@ fn haproxy_brings_each_clients_own_address_to_limits_bans_logs_and_who() {
     );
     let mut fine = via("127.4.0.5", telnet);
     fine.expect("Name: ");
+    // SSH through the proxy: the banned client is closed before a byte, another gets the
+    // server's version line.
+    let mut banned_ssh =
+        connect_from("127.4.0.3", SocketAddr::from(([127, 0, 0, 1], ssh))).unwrap();
+    banned_ssh.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = Vec::new();
+    let _ = banned_ssh.read_to_end(&mut got);
+    assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
+    let mut ssh_ok = connect_from("127.4.0.6", SocketAddr::from(([127, 0, 0, 1], ssh))).unwrap();
+    ssh_ok.set_read_timeout(Some(WAIT)).unwrap();
+    let mut version = [0u8; 8];
+    ssh_ok.read_exact(&mut version).unwrap();
+    assert_eq!(&version, b"SSH-2.0-");
     drop((one, two));
 }
 

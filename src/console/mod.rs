@@ -254,9 +254,11 @@ fn status(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
             let sessions: usize = online.iter().map(|u| u.addrs.len()).sum();
             writeln!(
                 out,
-                "sessions online: {sessions} ({} users); connections: {}",
+                "sessions online: {sessions} ({} users); connections: {}, {} of them logging in (at most {})",
                 online.len(),
-                s.connections
+                s.connections,
+                s.pending.0,
+                s.pending.1
             )?;
         }
         Err(e) => writeln!(

@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::door::Shut;
+use super::door::{Share, Shut};
 use super::hub::ConnId;
 use super::limits::{Quiet, Refusal};
 use super::metrics::{self, Refused, METRICS};
@@ -162,10 +162,15 @@ fn enter(
     ip: IpAddr,
     counted: Option<IpAddr>,
 ) -> Result<(), (Refused, String)> {
-    let exempt = counted.is_none() || shared.limits.exempt(ip);
+    let share = match counted {
+        // A trusted proxy that has not said yet whom it brings.
+        None => Share::Server,
+        Some(ip) if shared.limits.exempt(ip) => Share::Exempt,
+        Some(_) => Share::Address,
+    };
     let victim = shared
         .door
-        .enter(conn, ip, exempt, counted, Instant::now())
+        .enter(conn, ip, share, counted, Instant::now())
         .map_err(|why| shut(shared, why))?;
     if let Some(victim) = victim {
         metrics::inc(&METRICS.dropped_pending);
@@ -190,7 +195,12 @@ pub fn admit_as(shared: &Shared, conn: ConnId, client: SocketAddr) -> Result<(),
     let refusal = match admit_addr(shared, ip) {
         Err(refusal) => refusal,
         Ok(()) => {
-            let refusal = match shared.door.moved(conn, ip, shared.limits.exempt(ip)) {
+            let share = if shared.limits.exempt(ip) {
+                Share::Exempt
+            } else {
+                Share::Address
+            };
+            let refusal = match shared.door.moved(conn, ip, share) {
                 Ok(true) => return Ok(()),
                 Ok(false) => (Refused::Pending, text::too_many_pending()),
                 Err(why) => shut(shared, why),

@@ -43,6 +43,18 @@ pub enum Shut {
     PendingPerAddress,
 }
 
+/// What budgets a pending connection counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Share {
+    /// The server-wide budget and its address's: an ordinary client.
+    Address,
+    /// The server-wide budget only: a trusted proxy's connection that has not said yet whom it
+    /// brings.
+    Server,
+    /// Neither: an address in `--allow-ip` (a bouncer logging many users in), never dropped.
+    Exempt,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Pending,
@@ -58,9 +70,7 @@ struct Entry {
     /// The address the per-address budget counts (see [`group`]); the client's real one once
     /// a trusted proxy has said it.
     addr: IpAddr,
-    /// Exempt from the per-address budget (`--allow-ip`, or a trusted proxy that has not
-    /// said yet whom it brings).
-    exempt: bool,
+    share: Share,
     since: Instant,
     stage: Stage,
     /// The address the per-address limits ([`super::limits`]) count this connection
@@ -71,16 +81,18 @@ struct Entry {
 #[derive(Default)]
 struct State {
     conns: HashMap<ConnId, Entry>,
-    /// Pending connections per address (exempt ones are not counted).
+    /// Pending connections per address (those that count against their address).
     pending_per_addr: HashMap<IpAddr, usize>,
     pending: usize,
     sessions: usize,
 }
 
 impl State {
-    fn unpend(&mut self, addr: IpAddr, exempt: bool) {
-        self.pending -= 1;
-        if exempt {
+    fn unpend(&mut self, addr: IpAddr, share: Share) {
+        if share != Share::Exempt {
+            self.pending -= 1;
+        }
+        if share != Share::Address {
             return;
         }
         if let Some(n) = self.pending_per_addr.get_mut(&addr) {
@@ -91,9 +103,11 @@ impl State {
         }
     }
 
-    fn pend(&mut self, addr: IpAddr, exempt: bool) {
-        self.pending += 1;
-        if !exempt {
+    fn pend(&mut self, addr: IpAddr, share: Share) {
+        if share != Share::Exempt {
+            self.pending += 1;
+        }
+        if share == Share::Address {
             *self.pending_per_addr.entry(addr).or_default() += 1;
         }
     }
@@ -102,14 +116,14 @@ impl State {
     /// address that would hold the most (the newcomer's own counted as admitted).
     fn victim(&self, addr: IpAddr) -> Option<ConnId> {
         let held = |e: &Entry| {
-            if e.exempt {
+            if e.share != Share::Address {
                 return 0;
             }
             self.pending_per_addr.get(&e.addr).copied().unwrap_or(0) + usize::from(e.addr == addr)
         };
         self.conns
             .iter()
-            .filter(|(_, e)| e.stage == Stage::Pending)
+            .filter(|(_, e)| e.stage == Stage::Pending && e.share != Share::Exempt)
             .max_by(|(ia, a), (ib, b)| {
                 // Most held first; among those the oldest (the smaller `since` wins).
                 held(a)
@@ -124,8 +138,8 @@ impl State {
         if let Some(e) = self.conns.get_mut(&conn) {
             if e.stage == Stage::Pending {
                 e.stage = Stage::Dropped;
-                let (addr, exempt) = (e.addr, e.exempt);
-                self.unpend(addr, exempt);
+                let (addr, share) = (e.addr, e.share);
+                self.unpend(addr, share);
             }
         }
     }
@@ -156,8 +170,8 @@ impl Door {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A new connection `conn` from `ip` wants in, pending; `exempt` from the per-address
-    /// budget; `counted`: the address the per-address limits counted it against, if any.
+    /// A new connection `conn` from `ip` wants in, pending, counted as `share` says;
+    /// `counted`: the address the per-address limits counted it against, if any.
     /// `Ok(Some(victim))`: it is in, and `victim`, an older pending connection, is out of the
     /// budget and must be cut by the caller. Every connection let in must
     /// [`leave`](Door::leave).
@@ -165,7 +179,7 @@ impl Door {
         &self,
         conn: ConnId,
         ip: IpAddr,
-        exempt: bool,
+        share: Share,
         counted: Option<IpAddr>,
         now: Instant,
     ) -> Result<Option<ConnId>, Shut> {
@@ -174,10 +188,10 @@ impl Door {
         if st.sessions >= self.budget.max_clients {
             return Err(Shut::Full);
         }
-        if !exempt && st.pending_from(addr) >= self.budget.max_pending_per_ip {
+        if share == Share::Address && st.pending_from(addr) >= self.budget.max_pending_per_ip {
             return Err(Shut::PendingPerAddress);
         }
-        let victim = if st.pending >= self.budget.max_pending {
+        let victim = if share != Share::Exempt && st.pending >= self.budget.max_pending {
             st.victim(addr)
         } else {
             None
@@ -185,12 +199,12 @@ impl Door {
         if let Some(v) = victim {
             st.drop_pending(v);
         }
-        st.pend(addr, exempt);
+        st.pend(addr, share);
         st.conns.insert(
             conn,
             Entry {
                 addr,
-                exempt,
+                share,
                 since: now,
                 stage: Stage::Pending,
                 counted,
@@ -200,10 +214,10 @@ impl Door {
     }
 
     /// A trusted proxy said who `conn` really is: from now on it counts against `ip`'s
-    /// pending budget (unless `exempt`), and the per-address limits counted it against `ip`.
+    /// pending budget as `share` says, and the per-address limits counted it against `ip`.
     /// `Ok(false)` if `conn` was dropped meanwhile; refused (and dropped) when `ip` holds its
     /// share already. In both cases the caller releases `ip` from the limits.
-    pub fn moved(&self, conn: ConnId, ip: IpAddr, exempt: bool) -> Result<bool, Shut> {
+    pub fn moved(&self, conn: ConnId, ip: IpAddr, share: Share) -> Result<bool, Shut> {
         let addr = group(ip);
         let mut st = self.lock();
         let Some(e) = st.conns.get(&conn) else {
@@ -212,19 +226,19 @@ impl Door {
         if e.stage != Stage::Pending {
             return Ok(false);
         }
-        let (old, was_exempt) = (e.addr, e.exempt);
-        st.unpend(old, was_exempt);
-        if !exempt && st.pending_from(addr) >= self.budget.max_pending_per_ip {
+        let (old, was) = (e.addr, e.share);
+        st.unpend(old, was);
+        if share == Share::Address && st.pending_from(addr) >= self.budget.max_pending_per_ip {
             // Out of the budget already (unpended above).
             if let Some(e) = st.conns.get_mut(&conn) {
                 e.stage = Stage::Dropped;
             }
             return Err(Shut::PendingPerAddress);
         }
-        st.pend(addr, exempt);
+        st.pend(addr, share);
         if let Some(e) = st.conns.get_mut(&conn) {
             e.addr = addr;
-            e.exempt = exempt;
+            e.share = share;
             e.counted = Some(ip);
         }
         Ok(true)
@@ -245,8 +259,8 @@ impl Door {
             Stage::Pending if full => return false,
             Stage::Pending => e.stage = Stage::LoggedIn,
         }
-        let (addr, exempt) = (e.addr, e.exempt);
-        st.unpend(addr, exempt);
+        let (addr, share) = (e.addr, e.share);
+        st.unpend(addr, share);
         st.sessions += 1;
         true
     }
@@ -258,7 +272,7 @@ impl Door {
         let e = st.conns.remove(&conn)?;
         match e.stage {
             Stage::LoggedIn => st.sessions -= 1,
-            Stage::Pending => st.unpend(e.addr, e.exempt),
+            Stage::Pending => st.unpend(e.addr, e.share),
             Stage::Dropped => {}
         }
         e.counted
@@ -310,22 +324,58 @@ mod tests {
     fn pending_connections_have_their_own_budget_per_address() {
         let d = door(10, 100, 2);
         let t = Instant::now();
-        assert_eq!(d.enter(1, ip("192.0.2.1"), false, None, t), Ok(None));
-        assert_eq!(d.enter(2, ip("192.0.2.1"), false, None, t), Ok(None));
         assert_eq!(
-            d.enter(3, ip("192.0.2.1"), false, None, t),
+            d.enter(1, ip("192.0.2.1"), Share::Address, None, t),
+            Ok(None)
+        );
+        assert_eq!(
+            d.enter(2, ip("192.0.2.1"), Share::Address, None, t),
+            Ok(None)
+        );
+        assert_eq!(
+            d.enter(3, ip("192.0.2.1"), Share::Address, None, t),
             Err(Shut::PendingPerAddress)
         );
-        // Exempt addresses and other addresses are not held back.
-        assert_eq!(d.enter(4, ip("192.0.2.1"), true, None, t), Ok(None));
-        assert_eq!(d.enter(5, ip("192.0.2.2"), false, None, t), Ok(None));
+        // A proxy not yet heard, and other addresses, are not held back by this one's share.
+        assert_eq!(
+            d.enter(4, ip("192.0.2.1"), Share::Server, None, t),
+            Ok(None)
+        );
+        assert_eq!(
+            d.enter(5, ip("192.0.2.2"), Share::Address, None, t),
+            Ok(None)
+        );
         // Logging in frees the pending place.
         assert!(d.logged_in(1));
-        assert_eq!(d.enter(6, ip("192.0.2.1"), false, None, t), Ok(None));
+        assert_eq!(
+            d.enter(6, ip("192.0.2.1"), Share::Address, None, t),
+            Ok(None)
+        );
         assert_eq!(d.counts(), (1, 4));
         d.leave(1);
         d.leave(6);
         assert_eq!(d.counts(), (0, 3));
+    }
+
+    #[test]
+    fn allowed_addresses_count_against_no_pending_budget_and_are_never_dropped() {
+        let d = door(10, 2, 1);
+        let t = Instant::now();
+        for conn in 1..=5 {
+            let r = d.enter(conn, ip("192.0.2.1"), Share::Exempt, None, t);
+            assert_eq!(r, Ok(None));
+        }
+        assert_eq!(d.counts(), (0, 0));
+        d.enter(6, ip("192.0.2.6"), Share::Address, None, t)
+            .unwrap();
+        d.enter(7, ip("192.0.2.7"), Share::Address, None, t)
+            .unwrap();
+        // Full: the newcomer drops an ordinary pending connection, not an allowed one.
+        assert_eq!(
+            d.enter(8, ip("192.0.2.8"), Share::Address, None, t),
+            Ok(Some(6))
+        );
+        assert!((1..=5).all(|c| d.holds(c)));
     }
 
     #[test]
@@ -334,19 +384,23 @@ mod tests {
         let t = Instant::now();
         let later = |ms| t + Duration::from_millis(ms);
         // A person from .9, then an attacker's three from .1.
-        d.enter(1, ip("192.0.2.9"), false, None, later(0)).unwrap();
-        d.enter(2, ip("192.0.2.1"), false, None, later(1)).unwrap();
-        d.enter(3, ip("192.0.2.1"), false, None, later(2)).unwrap();
-        d.enter(4, ip("192.0.2.1"), false, None, later(3)).unwrap();
+        d.enter(1, ip("192.0.2.9"), Share::Address, None, later(0))
+            .unwrap();
+        d.enter(2, ip("192.0.2.1"), Share::Address, None, later(1))
+            .unwrap();
+        d.enter(3, ip("192.0.2.1"), Share::Address, None, later(2))
+            .unwrap();
+        d.enter(4, ip("192.0.2.1"), Share::Address, None, later(3))
+            .unwrap();
         // A newcomer from a third address gets in; the attacker's oldest goes.
         assert_eq!(
-            d.enter(5, ip("192.0.2.5"), false, None, later(4)),
+            d.enter(5, ip("192.0.2.5"), Share::Address, None, later(4)),
             Ok(Some(2))
         );
         assert!(!d.holds(2) && d.holds(1));
         // The attacker reconnects: one of its own goes again, never the person's.
         assert_eq!(
-            d.enter(6, ip("192.0.2.1"), false, None, later(5)),
+            d.enter(6, ip("192.0.2.1"), Share::Address, None, later(5)),
             Ok(Some(3))
         );
         assert_eq!(d.counts(), (0, 4));
@@ -360,24 +414,36 @@ mod tests {
     fn logged_in_sessions_are_bounded_by_max_clients_and_never_dropped() {
         let d = door(1, 1, 5);
         let t = Instant::now();
-        d.enter(1, ip("192.0.2.1"), false, None, t).unwrap();
+        d.enter(1, ip("192.0.2.1"), Share::Address, None, t)
+            .unwrap();
         assert!(d.logged_in(1));
         // The server is full: new connections are told so at the door.
-        assert_eq!(d.enter(2, ip("192.0.2.2"), false, None, t), Err(Shut::Full));
+        assert_eq!(
+            d.enter(2, ip("192.0.2.2"), Share::Address, None, t),
+            Err(Shut::Full)
+        );
         d.leave(1);
-        d.enter(2, ip("192.0.2.2"), false, None, t).unwrap();
+        d.enter(2, ip("192.0.2.2"), Share::Address, None, t)
+            .unwrap();
         // A full pending budget drops a pending connection, never a session.
         let d = door(5, 1, 5);
-        d.enter(1, ip("192.0.2.1"), false, None, t).unwrap();
+        d.enter(1, ip("192.0.2.1"), Share::Address, None, t)
+            .unwrap();
         assert!(d.logged_in(1));
-        d.enter(2, ip("192.0.2.2"), false, None, t).unwrap();
-        assert_eq!(d.enter(3, ip("192.0.2.3"), false, None, t), Ok(Some(2)));
+        d.enter(2, ip("192.0.2.2"), Share::Address, None, t)
+            .unwrap();
+        assert_eq!(
+            d.enter(3, ip("192.0.2.3"), Share::Address, None, t),
+            Ok(Some(2))
+        );
         assert!(d.holds(1) && !d.holds(2));
         assert_eq!(d.counts(), (1, 1));
         // Two pending race for the last place: the second is refused at login.
         let d = door(1, 5, 5);
-        d.enter(1, ip("192.0.2.1"), false, None, t).unwrap();
-        d.enter(2, ip("192.0.2.2"), false, None, t).unwrap();
+        d.enter(1, ip("192.0.2.1"), Share::Address, None, t)
+            .unwrap();
+        d.enter(2, ip("192.0.2.2"), Share::Address, None, t)
+            .unwrap();
         assert!(d.logged_in(1));
         assert!(!d.logged_in(2));
     }
@@ -387,21 +453,21 @@ mod tests {
         let d = door(10, 10, 1);
         let t = Instant::now();
         // The proxy is exempt until it says whom it brings.
-        d.enter(1, ip("10.0.0.1"), true, None, t).unwrap();
-        d.enter(2, ip("10.0.0.1"), true, None, t).unwrap();
-        assert_eq!(d.moved(1, ip("192.0.2.1"), false), Ok(true));
+        d.enter(1, ip("10.0.0.1"), Share::Server, None, t).unwrap();
+        d.enter(2, ip("10.0.0.1"), Share::Server, None, t).unwrap();
+        assert_eq!(d.moved(1, ip("192.0.2.1"), Share::Address), Ok(true));
         assert_eq!(
-            d.moved(2, ip("192.0.2.1"), false),
+            d.moved(2, ip("192.0.2.1"), Share::Address),
             Err(Shut::PendingPerAddress)
         );
         assert!(!d.holds(2));
         assert_eq!(d.counts(), (0, 1));
-        assert_eq!(d.moved(3, ip("192.0.2.3"), false), Ok(false));
+        assert_eq!(d.moved(3, ip("192.0.2.3"), Share::Address), Ok(false));
         assert_eq!(d.deadline(1), Some(t + Duration::from_secs(60)));
         // The limits' address goes back to whoever releases it.
         assert_eq!(d.leave(1), Some(ip("192.0.2.1")));
         assert_eq!(d.leave(2), None);
-        d.enter(4, ip("192.0.2.4"), false, Some(ip("192.0.2.4")), t)
+        d.enter(4, ip("192.0.2.4"), Share::Address, Some(ip("192.0.2.4")), t)
             .unwrap();
         assert_eq!(d.leave(4), Some(ip("192.0.2.4")));
     }

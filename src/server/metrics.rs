@@ -135,6 +135,8 @@ impl<const N: usize> Histogram<N> {
 /// What a scrape reads from the server besides the counters.
 pub struct Gauges {
     pub users_online: usize,
+    /// Connections not logged in yet.
+    pub pending: usize,
     /// Bans in force by kind: names, addresses, mutes.
     pub bans: [usize; 3],
     pub uptime_seconds: f64,
@@ -190,6 +192,13 @@ pub fn render(g: &Gauges) -> String {
         "Distinct users logged in now.",
     );
     let _ = writeln!(o, "besedka_users_online {}", g.users_online);
+    series(
+        o,
+        "besedka_connections_pending",
+        "gauge",
+        "Connections not logged in yet (bounded by --max-pending).",
+    );
+    let _ = writeln!(o, "besedka_connections_pending {}", g.pending);
     series(
         o,
         "besedka_logins_total",

@@ -23,6 +23,8 @@ pub struct Status {
     pub uptime: Duration,
     /// Connections being served, logged in or not.
     pub connections: usize,
+    /// Of those, connections still logging in, and `--max-pending`.
+    pub pending: (usize, usize),
     /// Session worker threads alive (busy or waiting for a client).
     pub workers: usize,
     /// The database's durability (`--sync`) as the database reports it.
@@ -61,6 +63,10 @@ impl Server {
             paused: self.gate.paused(),
             uptime: self.started.elapsed(),
             connections: self.shared.active.load(Ordering::SeqCst),
+            pending: (
+                self.shared.door.counts().1,
+                self.shared.door.budget().max_pending,
+            ),
             workers: self.workers.threads(),
             sync: self.shared.store.synchronous(),
             online: self.shared.ask(|reply| Event::Snapshot { reply }),

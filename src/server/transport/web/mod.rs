@@ -272,6 +272,7 @@ fn serve_metrics(shared: &Shared, sock: &Socket, req: &Request, web: &Web) {
     }
     let gauges = metrics::Gauges {
         users_online: shared.stats.users_online.load(Ordering::Relaxed),
+        pending: shared.door.counts().1,
         bans: shared.moderation.counts(),
         uptime_seconds: web.started.elapsed().as_secs_f64(),
         database_bytes: shared.store.size(),
