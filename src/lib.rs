@@ -30,6 +30,7 @@
 //! - [`store`] — all SQL: the backends (SQLite, PostgreSQL) behind one `Conn`, the pool,
 //!   migrations, one file per table.
 //! - [`logging`] — `fern` setup.
+//! - [`private_files`] — the database and the log file are the server's alone (mode 0600).
 //! - [`console`] — the operator console on `serve`'s standard input.
 //! - [`admin`] — what the admin CLI changes in the database directly.
 //! - [`echo`] — `besedka echo`, the lab's thread-per-client echo server.
@@ -46,6 +47,7 @@ pub mod console;
 pub mod echo;
 pub mod error;
 pub mod logging;
+pub mod private_files;
 pub mod server;
 pub mod store;
 

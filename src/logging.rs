@@ -7,7 +7,6 @@
 //! Records about the database itself (r2d2, rusqlite_migration, the sink's own errors) go to
 //! standard error only, so the sink never feeds on itself.
 
-use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -91,10 +90,9 @@ pub fn init(
         .level_for("r2d2", LevelFilter::Warn)
         .chain(fern::Dispatch::new().format(human).chain(std::io::stderr()));
     if let Some(path) = log_file {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true) // so clear-logs can truncate it under the open handle
-            .open(path)
+        // Appending, so clear-logs can truncate it under the open handle; made 0600, as the
+        // database is: the records name users and their addresses.
+        let file = crate::private_files::open_append(path)
             .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
         dispatch = dispatch.chain(fern::Dispatch::new().format(human).chain(file));
     }

@@ -241,6 +241,41 @@ fn accounts_and_tokens_work_on_postgres() {
     assert_eq!((purged.users, purged.tokens), (2, 0));
 }
 
+/// A panic caught further up (a session worker catches its job's) must not hand the pooled
+/// client back inside the transaction: the next borrower's `BEGIN` would only warn, and its
+/// `COMMIT` would commit the half-written rows too.
+#[test]
+fn a_panic_inside_a_transaction_rolls_back_on_postgres() {
+    let Some((cluster, store)) = store() else {
+        return;
+    };
+    let insert =
+        "INSERT INTO logs (created_at, level, target, message) VALUES ('t', 'info', 'x', ?1)";
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let c = store.conn().unwrap();
+        let _: besedka::Result<()> = c.transaction(|c| {
+            c.execute(insert, &[&"half-written"])?;
+            panic!("a bug in the middle of a transaction");
+        });
+    }));
+    assert!(caught.is_err(), "the panic went through");
+    store
+        .conn()
+        .unwrap()
+        .transaction(|c| c.execute(insert, &[&"whole"]))
+        .expect("the next transaction on the pool");
+
+    let other = Store::open_postgres(&cluster.url("besedka")).unwrap();
+    let rows = other
+        .conn()
+        .unwrap()
+        .query("SELECT message FROM logs ORDER BY id", &[], |r| {
+            r.get::<String>(0)
+        })
+        .unwrap();
+    assert_eq!(rows, ["whole"], "the half-written row is gone");
+}
+
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);

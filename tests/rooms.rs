@@ -335,6 +335,8 @@ fn a_database_made_before_rooms_is_migrated_into_the_lobby() {
     old.execute_batch(include_str!("fixtures/pre-rooms.sql"))
         .unwrap();
     drop(old);
+    // SQLite made it 0644; serve opens only a database no one else can read.
+    std::fs::set_permissions(&db, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let server = Server::start_on(&db, &[]);
     let mut alice = server.connect();
     alice.expect("Name: ");

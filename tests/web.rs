@@ -358,3 +358,39 @@ fn a_websocket_client_that_does_not_read_is_cut_off() {
         bob.expect("* In #lobby (1): bob");
     });
 }
+
+/// After a response the server reads what the client still sends, so the client sees the
+/// response rather than a reset, but for about a second in all: a client that drips a byte
+/// every 400 ms (under the 500 ms each read waits) is closed all the same, and its worker
+/// is free again.
+#[test]
+fn a_client_dripping_after_a_response_is_closed_within_the_drain_deadline() {
+    let server = web_server(&[]);
+    let web = server.web_addr.unwrap();
+    let mut s = TcpStream::connect(web).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(format!("GET /nope HTTP/1.1\r\nHost: {web}\r\n\r\n").as_bytes())
+        .unwrap();
+    // The server shuts its side once the response is out: the read ends there.
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let answered = Instant::now();
+    assert!(
+        resp.starts_with(b"HTTP/1.1 404 "),
+        "{}",
+        String::from_utf8_lossy(&resp)
+    );
+    // Once the server has closed, the next byte is answered with a reset and the one after
+    // that fails to send.
+    while s.write_all(b"x").is_ok() {
+        assert!(
+            answered.elapsed() < Duration::from_secs(6),
+            "still open after {:?} of drips",
+            answered.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    let took = answered.elapsed();
+    // The deadline (1 s), then the two drips it takes to see the close.
+    assert!(took < Duration::from_millis(2500), "closed after {took:?}");
+}

@@ -25,7 +25,7 @@ pub use serve::ServeArgs;
     about = "A chat server for telnet and nc clients, kept in one SQLite file."
 )]
 pub struct Cli {
-    /// The SQLite database file (created if missing).
+    /// The SQLite database file (created if missing, readable by its owner only).
     #[arg(long, global = true, env = "BESEDKA_DB", default_value = "besedka.db")]
     pub db: PathBuf,
     /// Log level on standard error: error, warn, info, debug, trace or off.

@@ -157,6 +157,14 @@ pub struct ServeArgs {
     /// Don't read console commands from standard input.
     #[arg(long)]
     pub no_console: bool,
+    /// Open the database even if other users of this machine can read or write it (its
+    /// file, WAL or shared-memory file); without this, serve refuses to.
+    #[arg(
+        long,
+        env = "BESEDKA_ALLOW_SHARED_DB",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub allow_shared_db: bool,
 }
 
 /// `30m`, `2h`, `10s`, `1h30m`.
@@ -190,6 +198,9 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
     // below --max-clients.
     let nofile = rlimit::increase_nofile_limit(u64::MAX);
     return_large_blocks_to_the_os();
+    if !args.allow_shared_db {
+        crate::private_files::refuse_shared_db(db)?;
+    }
     let store = Store::open_with(db, args.sync)
         .map_err(|e| format!("cannot open database {}: {e}", db.display()))?;
     let listener =

@@ -291,23 +291,50 @@ impl Conn {
         }
     }
 
-    /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise. On
-    /// SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so it never fails halfway
-    /// for another writer.
+    /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise (an
+    /// error, a failed `COMMIT`, or a panic unwinding through it: see [`Open`]). On SQLite it
+    /// takes the write lock at once (`BEGIN IMMEDIATE`), so it never fails halfway for
+    /// another writer.
     pub fn transaction<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
         self.batch(match self.dialect() {
             Dialect::Sqlite => "BEGIN IMMEDIATE",
             Dialect::Postgres => "BEGIN",
         })?;
-        match f(self) {
-            Ok(v) => {
-                self.batch("COMMIT")?;
-                Ok(v)
-            }
-            Err(e) => {
-                let _ = self.batch("ROLLBACK");
-                Err(e)
-            }
+        let open = Open { conn: self };
+        let v = f(self)?;
+        self.batch("COMMIT")?;
+        std::mem::forget(open); // committed: nothing to roll back
+        Ok(v)
+    }
+}
+
+/// A transaction begun and not yet committed: dropping it rolls it back.
+///
+/// What makes `?` and a panic inside [`Conn::transaction`] safe, as rusqlite's own
+/// `Transaction` does. Without it a pooled connection went back to the pool still inside
+/// the transaction when a panic was caught further up (a session worker catches its job's
+/// panic): on SQLite it kept the write lock, and every other writer (the hub, each batch)
+/// waited out the busy timeout; the next borrower's `BEGIN` failed, or on PostgreSQL
+/// carried on inside the old transaction and committed its half-written rows.
+struct Open<'a> {
+    conn: &'a Conn,
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        // Not `batch`: a panic here, while another unwinds, would abort the process. A
+        // PostgreSQL client still borrowed (a panic inside its own call) is left as it is.
+        let rolled_back = match self.conn {
+            Conn::Sqlite(_) => self
+                .conn
+                .lite()
+                .is_some_and(|c| c.execute_batch("ROLLBACK").is_ok()),
+            Conn::Postgres(pg) => pg
+                .try_borrow_mut()
+                .is_ok_and(|mut pg| pg.client().batch_execute("ROLLBACK").is_ok()),
+        };
+        if !rolled_back {
+            log::warn!("a transaction could not be rolled back; its connection may be unusable");
         }
     }
 }
@@ -352,5 +379,47 @@ mod tests {
             .query_one("SELECT count(*) FROM logs", &[], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    /// A bug that panics inside a transaction, caught further up (a session worker catches
+    /// its job's panic), must not hand the pooled connection back still inside `BEGIN
+    /// IMMEDIATE`: the next writer would wait out the busy timeout, or find itself inside a
+    /// transaction it did not begin.
+    #[test]
+    fn a_panic_inside_a_transaction_rolls_back_before_the_connection_goes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("besedka.db");
+        let store = crate::store::Store::open(&path).unwrap();
+        let insert =
+            "INSERT INTO logs (created_at, level, target, message) VALUES ('t', 'info', 'x', ?1)";
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let c = store.conn().unwrap();
+            let _: Result<()> = c.transaction(|c| {
+                c.execute(insert, &[&"half-written"])?;
+                panic!("a bug in the middle of a transaction");
+            });
+        }));
+        assert!(caught.is_err(), "the panic went through");
+
+        let started = std::time::Instant::now();
+        let c = store.conn().unwrap();
+        c.transaction(|c| c.execute(insert, &[&"whole"]))
+            .expect("the next transaction on the pool");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "the next transaction waited {:?} for the lock",
+            started.elapsed()
+        );
+        drop(c);
+        let fresh = rusqlite::Connection::open(&path).unwrap();
+        let mut stmt = fresh
+            .prepare("SELECT message FROM logs ORDER BY id")
+            .unwrap();
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(rows, ["whole"], "the half-written row is gone");
     }
 }

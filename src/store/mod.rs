@@ -128,9 +128,9 @@ enum Pool {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`, switches it to WAL and applies
-    /// pending migrations. WAL is set here, once, before the pool exists: setting it from
-    /// every pooled connection's init races and fails with "database is locked".
+    /// Opens (creating if needed, mode 0600) the database at `path`, switches it to WAL and
+    /// applies pending migrations. WAL is set here, once, before the pool exists: setting it
+    /// from every pooled connection's init races and fails with "database is locked".
     pub fn open(path: &Path) -> Result<Store> {
         Store::open_with(path, Durability::default())
     }
@@ -144,6 +144,9 @@ impl Store {
         {
             return Store::open_postgres(url);
         }
+        // Made here, 0600, so no other user of the machine can read it: SQLite would make it
+        // 0644 under the usual umask. Its WAL and shared-memory files take its mode.
+        crate::private_files::create(path)?;
         let mut conn = Connection::open(path)?;
         configure(&conn, sync)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;

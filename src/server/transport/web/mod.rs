@@ -247,10 +247,24 @@ fn respond(sock: &Socket, code: u16, kind: &str, headers: &[(&str, &str)], body:
     let _ = out.write_all(head.as_bytes());
     let _ = out.write_all(body);
     let _ = sock.shutdown(std::net::Shutdown::Write);
-    // Let the client read it all before the close, so it sees a response, not a reset.
-    let _ = sock.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+    // Let the client read it all before the close, so it sees a response, not a reset:
+    // read what it still sends until it closes too, a read waits 500 ms. But for 1 s in all,
+    // whatever it sends: otherwise a byte every 400 ms holds this worker forever.
+    const EACH_READ: std::time::Duration = std::time::Duration::from_millis(500);
+    const IN_ALL: std::time::Duration = std::time::Duration::from_secs(1);
+    let deadline = Instant::now() + IN_ALL;
     let mut sink = [0u8; 512];
-    while matches!(out.read(&mut sink), Ok(n) if n > 0) {}
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || sock.set_read_timeout(Some(left.min(EACH_READ))).is_err() {
+            return;
+        }
+        match out.read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            _ => return,
+        }
+    }
 }
 
 fn serve_metrics(shared: &Shared, sock: &Socket, req: &Request, web: &Web) {
