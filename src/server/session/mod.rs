@@ -30,6 +30,9 @@ use crate::store::users::{self, name_key, User};
 /// Longest a blocking write to a client may take before login.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Longest a write may take once the login deadline has passed (the goodbye).
+const LAST_WORD: Duration = Duration::from_secs(1);
+
 /// Wrong passwords allowed per connection before it is closed.
 pub const MAX_FAILURES: u32 = 3;
 
@@ -195,14 +198,16 @@ impl<'a> Session<'a> {
 
     pub fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         // Before login a client that does not read holds this thread no later than its login
-        // deadline (and no write longer than WRITE_TIMEOUT).
+        // deadline (and no write longer than WRITE_TIMEOUT); past it, a last word (`! Login
+        // timed out.`) gets LAST_WORD.
         if let Some(deadline) = self.reader.get_mut().deadline {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-            self.stream
-                .set_write_timeout(Some(left.min(WRITE_TIMEOUT)))?;
+            let limit = if left.is_zero() {
+                LAST_WORD
+            } else {
+                left.min(WRITE_TIMEOUT)
+            };
+            self.stream.set_write_timeout(Some(limit))?;
         }
         (&*self.stream).write_all(bytes)
     }
