@@ -6,8 +6,12 @@
 //! The data path of a chat line runs down the file list:
 //!
 //! - [`server`] — start, shutdown ([`server::start`]); the shared state ([`server::Shared`]);
-//!   - `server::accept` — an accept thread per listener: bans and per-address limits at the
-//!     door;
+//!   - `server::accept` — an accept thread per listener; `server::admit` — who is let in
+//!     (bans, per-address limits, the door's budgets, a trusted proxy's client);
+//!   - [`server::door`] — connections logging in and users logged in, each with its own
+//!     budget, and one login deadline from accept;
+//!   - [`server::proxy`] — the client's real address from a trusted proxy (PROXY protocol,
+//!     `Forwarded`/`X-Forwarded-For`);
 //!   - [`server::transport`] — the ways in (telnet/nc, TLS, SSH, the web page's WebSocket),
 //!     each handing the session a stream socket; [`server::transport::telnet`] turns bytes
 //!     into clean lines; [`server::transport::web`] also serves the page and `/metrics`;

@@ -1,23 +1,21 @@
 //! The accept thread: takes connections, refuses what must be refused before any work is spent
-//! on it (banned addresses, addresses over their limits, a full server), tunes the socket and
-//! hands the connection to a worker. Paused by the [`Gate`]; backs off when the process runs
-//! out of descriptors.
+//! on it (banned addresses, addresses over their limits, a full server: [`super::admit`]),
+//! tunes the socket and hands the connection to a worker. Paused by the [`Gate`]; backs off
+//! when the process runs out of descriptors.
 
 use std::io;
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::door::{Share, Shut};
-use super::hub::ConnId;
-use super::limits::{Quiet, Refusal};
-use super::metrics::{self, Refused, METRICS};
-use super::moderation::banned_line;
+use super::admit::{admit_addr, enter, from_proxy, refused, tell_refused, Admitted};
+use super::limits::Quiet;
+use super::metrics::{self, METRICS};
 use super::pool::Pool;
 use super::transport::Via;
-use super::{connection, lock, proxy, text, transport, Keepalive, Shared};
+use super::{connection, lock, transport, Keepalive, Shared};
 
 /// The pause gate the accept thread passes before serving a connection. While it is shut,
 /// new connections wait in the kernel's queue (or, if one was accepted already, in the accept
@@ -132,111 +130,6 @@ impl Backoff {
         self.delay = Self::FIRST;
     }
 }
-
-/// Bans and the per-address limits for a client at `ip`: counted against its address (until
-/// [`Limits::release`](super::limits::Limits::release)), or why not and the line to refuse it
-/// with.
-fn admit_addr(shared: &Shared, ip: IpAddr) -> Result<(), (Refused, String)> {
-    if let Some(ban) = shared.moderation.ip_ban(ip) {
-        return Err((Refused::Banned, banned_line(&ban)));
-    }
-    match shared.limits.admit(ip) {
-        Ok(()) => Ok(()),
-        Err(Refusal::TooMany) => Err((Refused::PerAddress, text::too_many_connections())),
-        Err(Refusal::TooFast) => Err((Refused::TooFast, text::connecting_too_fast())),
-    }
-}
-
-fn shut(shared: &Shared, why: Shut) -> (Refused, String) {
-    match why {
-        Shut::Full => (Refused::Full, text::server_full(shared.config.max_clients)),
-        Shut::PendingPerAddress => (Refused::Pending, text::too_many_pending()),
-    }
-}
-
-/// Lets `conn` (its socket registered already) in through the door, pending; cuts the pending
-/// connection dropped to make room for it, if any.
-fn enter(
-    shared: &Shared,
-    conn: ConnId,
-    ip: IpAddr,
-    counted: Option<IpAddr>,
-) -> Result<(), (Refused, String)> {
-    let share = match counted {
-        // A trusted proxy that has not said yet whom it brings.
-        None => Share::Server,
-        Some(ip) if shared.limits.exempt(ip) => Share::Exempt,
-        Some(_) => Share::Address,
-    };
-    let victim = shared
-        .door
-        .enter(conn, ip, share, counted, Instant::now())
-        .map_err(|why| shut(shared, why))?;
-    if let Some(victim) = victim {
-        metrics::inc(&METRICS.dropped_pending);
-        if let Some(more) = shared.quiet_accept.allow() {
-            log::info!(
-                "{ip}: too many connections logging in: dropped the oldest of the address \
-                 holding the most ({more} more not logged)"
-            );
-        }
-        if let Some(sock) = lock(&shared.conns).get(&victim) {
-            let _ = sock.shutdown(Shutdown::Both);
-        }
-    }
-    Ok(())
-}
-
-/// A connection from a trusted proxy now knows whom it brings (`client`): the client is
-/// admitted as [`accept_loop`] admits others (bans, per-address limits and pending budget),
-/// or refused (logged and counted) with the line that says why.
-pub fn admit_as(shared: &Shared, conn: ConnId, client: SocketAddr) -> Result<(), String> {
-    let ip = client.ip();
-    let refusal = match admit_addr(shared, ip) {
-        Err(refusal) => refusal,
-        Ok(()) => {
-            let share = if shared.limits.exempt(ip) {
-                Share::Exempt
-            } else {
-                Share::Address
-            };
-            let refusal = match shared.door.moved(conn, ip, share) {
-                Ok(true) => return Ok(()),
-                Ok(false) => (Refused::Pending, text::too_many_pending()),
-                Err(why) => shut(shared, why),
-            };
-            shared.limits.release(ip);
-            refusal
-        }
-    };
-    refused(shared, client, refusal.0, &refusal.1);
-    Err(refusal.1)
-}
-
-/// Logs and counts a refusal.
-fn refused(shared: &Shared, addr: SocketAddr, why: Refused, text: &str) {
-    metrics::inc(&METRICS.refused[why as usize]);
-    if let Some(more) = shared.quiet_accept.allow() {
-        log::warn!(
-            "{addr}: refused: {} ({more} more refusals not logged)",
-            text.trim_start_matches("! ").trim_end()
-        );
-    }
-}
-
-/// Tells a refused client why, in the form its way in can show: a line for telnet, a 503
-/// for a browser; a TLS or SSH client would read clear text as a broken handshake, so it is
-/// just closed.
-fn tell_refused(sock: &socket2::Socket, via: Via, text: &str) {
-    match via {
-        Via::Plain => refuse(sock, text),
-        Via::Web => refuse(sock, &http_refusal(text)),
-        Via::Tls | Via::Ssh => {
-            let _ = sock.shutdown(Shutdown::Both);
-        }
-    }
-}
-
 /// What a listener serves.
 #[derive(Clone)]
 pub enum Way {
@@ -248,27 +141,6 @@ pub enum Way {
     Ssh(Arc<transport::ssh::Ssh>),
     /// HTTP: the web page, its WebSocket, `/metrics`.
     Web(Arc<transport::web::Web>),
-}
-
-/// A connection admitted and counted (registry, `active`, the door, its address's open
-/// connections); dropping it undoes all of them, whenever and on whatever thread the
-/// connection ends (a panic included, or a job dropped unrun).
-pub struct Admitted {
-    shared: Arc<Shared>,
-    conn: ConnId,
-    /// For the open-connections gauge.
-    via: Via,
-}
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        METRICS.open[metrics::via_index(self.via)].fetch_sub(1, Ordering::Relaxed);
-        lock(&self.shared.conns).remove(&self.conn);
-        self.shared.active.fetch_sub(1, Ordering::SeqCst);
-        if let Some(ip) = self.shared.door.leave(self.conn) {
-            self.shared.limits.release(ip);
-        }
-    }
 }
 
 /// Takes connections on `listener` until the gate stops, and serves them the `way` it says.
@@ -411,56 +283,6 @@ pub fn accept_loop(
             log::warn!("{addr}: cannot serve: no worker thread ({e})");
         }
     }
-}
-
-/// A connection from a trusted proxy: reads its PROXY header, if it sends one, and (but on
-/// the web listener, where forwarding headers may still say more) admits the client it names,
-/// or the proxy itself if it names none. The client's address, or `None` if the connection
-/// is to be closed (refused, or a bad header).
-fn from_proxy(
-    shared: &Shared,
-    conn: ConnId,
-    sock: &transport::Socket,
-    peer: SocketAddr,
-    via: Via,
-) -> Option<SocketAddr> {
-    let deadline = shared
-        .door
-        .deadline(conn)
-        .unwrap_or_else(|| Instant::now() + shared.config.login_timeout);
-    let client = match proxy::read_header(sock, deadline) {
-        Ok(proxy::Said::Client(client)) => client,
-        Ok(proxy::Said::Nothing | proxy::Said::Local) => peer,
-        Err(e) => {
-            log::info!("{peer}: closed: {e}");
-            let _ = sock.shutdown(Shutdown::Both);
-            return None;
-        }
-    };
-    if via == Via::Web {
-        return Some(client);
-    }
-    if let Err(text) = admit_as(shared, conn, client) {
-        tell_refused(sock, via, &text);
-        return None;
-    }
-    log::info!("{client}: connected ({via}, through {peer})");
-    Some(client)
-}
-
-/// A refusal as an HTTP response (503: the reasons are all "not now").
-fn http_refusal(text: &str) -> String {
-    let body = text.trim_start_matches("! ");
-    format!(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-}
-
-/// Tells a client why it is not served, without ever blocking (the accept thread calls it).
-fn refuse(sock: &socket2::Socket, text: &str) {
-    let _ = sock.send_with_flags(text.as_bytes(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
-    let _ = sock.shutdown(Shutdown::Both);
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 //! The caller's thread stays free (for the operator console).
 
 mod accept;
+mod admit;
 mod config;
 pub mod door;
 mod operator;

@@ -12,7 +12,7 @@ use russh::{Channel, ChannelId, MethodKind, MethodSet};
 
 use super::editor::Editor;
 use super::relay::relay;
-use crate::server::accept::Admitted;
+use crate::server::admit::Admitted;
 use crate::server::hub::ConnId;
 use crate::server::pool::Pool;
 use crate::server::session::Method;

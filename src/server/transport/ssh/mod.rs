@@ -34,7 +34,7 @@ use std::time::Duration;
 use russh::keys::PrivateKey;
 use russh::{MethodKind, MethodSet};
 
-use crate::server::accept::Admitted;
+use crate::server::admit::Admitted;
 use crate::server::hub::ConnId;
 use crate::server::pool::Pool;
 use crate::server::{lock, Shared};

@@ -148,7 +148,7 @@ fn admit(
             .map_or(peer, |ip| SocketAddr::new(ip, 0)),
         false => peer,
     };
-    match crate::server::accept::admit_as(shared, conn, client) {
+    match crate::server::admit::admit_as(shared, conn, client) {
         Ok(()) => {
             log::info!("{client}: connected (web, through {peer})");
             Some(client)
