@@ -2,7 +2,7 @@
 //! its control loop) is in [`serve`].
 //!
 //! Exit codes: 0 done, 1 runtime error (a one-line message on standard error), 2 usage
-//! error (clap's).
+//! error (clap's, and a search query the engine cannot read).
 
 use std::io::{self, Write};
 use std::net::TcpListener;
@@ -142,13 +142,27 @@ pub(crate) fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
         .ok_or_else(|| format!("{s:?} is not an address or a CIDR range"))
 }
 
-/// Runs the parsed command line; the error is the one-line message for exit code 1.
-pub fn run(cli: Cli) -> Result<(), String> {
+/// Why a command failed: the one-line message for standard error and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    /// 1: something went wrong; 2: what was typed cannot work (as clap's usage errors).
+    pub code: u8,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure { message, code: 1 }
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<(), Failure> {
     if let Command::Serve(args) = cli.command {
-        return serve::serve(&cli.db, cli.log_level, *args);
+        return Ok(serve::serve(&cli.db, cli.log_level, *args)?);
     }
     if let Command::Bench(args) = cli.command {
-        return crate::bench::run(args);
+        return Ok(crate::bench::run(args)?);
     }
     if let Command::GenCert { host, out } = &cli.command {
         let (cert, key) = crate::server::transport::tls::generate(host, out)?;
@@ -161,7 +175,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
     }
     crate::logging::init(cli.log_level, None, None)?;
     if let Command::Echo { addr, max_clients } = &cli.command {
-        return echo(addr, *max_clients);
+        return Ok(echo(addr, *max_clients)?);
     }
     let store = Store::open(&cli.db)
         .map_err(|e| format!("cannot open database {}: {e}", cli.db.display()))?;
@@ -254,16 +268,20 @@ pub fn run(cli: Cli) -> Result<(), String> {
             while search::index_batch(&db, 10_000).map_err(|e| e.to_string())? > 0 {}
             let mut msgs = match search::search(&db, None, &query.join(" "), room, n) {
                 Ok(msgs) => msgs,
-                Err(search::SearchError::Syntax(why)) => {
-                    return Err(format!("not a search query: {why}"))
+                // What was typed cannot work: a usage error, as clap's are.
+                Err(e @ crate::Error::NotAQuery(_)) => {
+                    return Err(Failure {
+                        message: e.to_string(),
+                        code: 2,
+                    })
                 }
-                Err(search::SearchError::Store(e)) => return Err(e.to_string()),
+                Err(e) => return Err(e.to_string().into()),
             };
             msgs.reverse();
             console::print_history(&msgs, out)
         }
     };
-    done.map_err(|e| format!("cannot write output: {e}"))
+    Ok(done.map_err(|e| format!("cannot write output: {e}"))?)
 }
 
 /// The id of the room `name` (`#lobby` or `lobby`), or why there is none.
