@@ -191,6 +191,10 @@ pub fn not_utf8() -> String {
     error("That line is not valid UTF-8; it was ignored.")
 }
 
+/// The same, as the WebSocket's close reason (status 1007): there the line ends the
+/// connection, as RFC 6455 requires.
+pub const NOT_UTF8_CLOSE: &str = "That line is not valid UTF-8.";
+
 pub fn line_too_long(max: usize) -> String {
     error(&format!(
         "Line too long (over {max} bytes); it was ignored."
