@@ -137,9 +137,10 @@ fn cli_reads_and_changes_a_live_servers_database() {
     );
     // History stays.
     assert!(stdout(&besedka(&server.db, &["history"])).contains("alice: hello from alice"));
-    // A session of a purged account stays connected, but its messages are refused.
-    a.send("after the purge");
-    a.expect("! Your message was not sent: the server could not store it.");
+    // The running server tells a session of a purged account, and disconnects it.
+    assert!(a
+        .expect_closed()
+        .ends_with("* Your account was removed by the server operator.\r\n"));
     // The live server refuses the old accounts.
     drop(again);
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -147,6 +148,39 @@ fn cli_reads_and_changes_a_live_servers_database() {
     c.expect("Name: ");
     c.send("/login alice secret1");
     c.expect("! No such user: alice");
+}
+
+#[test]
+fn a_session_whose_account_is_purged_from_the_shell_is_told_and_disconnected() {
+    common::backend::on_each_backend(|| {
+        let server = Server::start(&[]);
+        let (mut talker, _) = server.register("alice", "secret1");
+        let (mut reader, _) = server.register("bob", "secret1");
+        talker.expect("* bob joined\r\n");
+        let purged = stdout(&besedka(&server.db, &["purge-auth"]));
+        assert!(
+            purged.starts_with("Removed 2 users and 2 tokens"),
+            "{purged}"
+        );
+        // alice speaks at once: the line is not stored, and she learns why, not that the
+        // server failed.
+        talker.send("after the purge");
+        let got = talker.expect_closed();
+        assert!(
+            got.ends_with("* Your account was removed by the server operator.\r\n"),
+            "{got:?}"
+        );
+        assert!(!got.contains("! "), "{got:?}");
+        // bob only reads: the server finds out by itself within a few seconds.
+        let got = reader.expect_closed();
+        assert!(
+            got.ends_with("* Your account was removed by the server operator.\r\n"),
+            "{got:?}"
+        );
+        assert_eq!(server.count("messages"), 0);
+        let log = server.stderr.lock().unwrap().clone();
+        assert!(!log.contains("ERROR"), "{log}");
+    });
 }
 
 #[test]
