@@ -2,7 +2,9 @@
 //!
 //! Errors a *client* causes (a wrong password, a bad name) are not errors here: the
 //! session answers them with a `! ` line. This type is for what the operator must see:
-//! the disk, the database, the network.
+//! the disk, the database, the network. One exception, [`Error::NotAQuery`]: only the
+//! engine can tell a search query it cannot read, and it says so with a database error, so
+//! the store turns that into this variant and callers tell it from a real failure.
 
 use std::io;
 
@@ -33,6 +35,11 @@ pub enum Error {
     /// argon2 refused to hash or a stored hash is not a PHC string.
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// A search query the engine cannot read (FTS5's syntax, or a query PostgreSQL finds too
+    /// long): the client's mistake, not the database's. The text says why, in the user's
+    /// words (no engine internals), ready to follow "Not a search query: ".
+    #[error("not a search query: {0}")]
+    NotAQuery(String),
 }
 
 impl Error {

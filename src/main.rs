@@ -9,9 +9,9 @@ fn main() -> ExitCode {
     }
     match besedka::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("besedka: {msg}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("besedka: {}", failure.message);
+            ExitCode::from(failure.code)
         }
     }
 }

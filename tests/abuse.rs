@@ -76,6 +76,49 @@ fn the_password_lock_holds_across_connections_then_lifts() {
 }
 
 #[test]
+fn the_password_lock_sends_the_dialogue_back_to_the_name_with_the_wait_in_words() {
+    common::backend::on_each_backend(|| {
+        let server = Server::start_strict(&["--max-failed-logins", "2"]);
+        drop(server.register("alice", "secret1"));
+        let mut c = at_prompt(&server);
+        c.send("alice");
+        c.expect("Password: ");
+        c.send("wrong-one");
+        // Not locked yet: asked again.
+        assert_eq!(c.expect("Password: "), "! Wrong password.\r\nPassword: ");
+        c.send("wrong-two");
+        // That failure locked the account: no password can work now, so none is asked for.
+        assert_eq!(
+            c.expect("Name: "),
+            "! Wrong password.\r\n! Too many failed logins. Try again in 10 minutes.\r\nName: "
+        );
+        c.send("alice");
+        assert_eq!(
+            c.expect("Name: "),
+            "! Too many failed logins. Try again in 10 minutes.\r\nName: "
+        );
+        c.send("/login alice secret1");
+        assert_eq!(
+            c.expect("Name: "),
+            "! Too many failed logins. Try again in 10 minutes.\r\nName: "
+        );
+
+        // A lock of under a minute is told in seconds.
+        let server =
+            Server::start_strict(&["--max-failed-logins", "1", "--failed-login-window", "45s"]);
+        drop(server.register("bob", "secret1"));
+        let mut c = at_prompt(&server);
+        c.send("bob");
+        c.expect("Password: ");
+        c.send("wrong-one");
+        assert_eq!(
+            c.expect("Name: "),
+            "! Wrong password.\r\n! Too many failed logins. Try again in 45 seconds.\r\nName: "
+        );
+    });
+}
+
+#[test]
 fn unknown_names_and_bad_tokens_lock_the_address_and_do_not_flood_the_log() {
     common::backend::on_each_backend(|| {
         let server =

@@ -117,23 +117,30 @@ fn cli_reads_and_changes_a_live_servers_database() {
     );
     assert!(!warnings.contains(" INFO "), "{warnings}");
 
+    // A change names the file it went to.
+    let file = server.db.display();
     let cleared = stdout(&besedka(&server.db, &["clear-logs"]));
     assert!(
-        cleared.starts_with("Removed ") && cleared.trim_end().ends_with(" log records."),
+        cleared.starts_with("Removed ")
+            && cleared.ends_with(&format!(" log records from {file}.\n")),
         "{cleared}"
     );
 
     let purged = stdout(&besedka(&server.db, &["purge-auth"]));
-    assert_eq!(purged.trim_end(), "Removed 2 users and 3 tokens.");
+    assert_eq!(
+        purged,
+        format!("Removed 2 users and 3 tokens from {file}.\n")
+    );
     assert_eq!(
         stdout(&besedka(&server.db, &["users"])).trim_end(),
         "No users."
     );
     // History stays.
     assert!(stdout(&besedka(&server.db, &["history"])).contains("alice: hello from alice"));
-    // A session of a purged account stays connected, but its messages are refused.
-    a.send("after the purge");
-    a.expect("! Your message was not sent: the server could not store it.");
+    // The running server tells a session of a purged account, and disconnects it.
+    assert!(a
+        .expect_closed()
+        .ends_with("* Your account was removed by the server operator.\r\n"));
     // The live server refuses the old accounts.
     drop(again);
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -144,6 +151,39 @@ fn cli_reads_and_changes_a_live_servers_database() {
 }
 
 #[test]
+fn a_session_whose_account_is_purged_from_the_shell_is_told_and_disconnected() {
+    common::backend::on_each_backend(|| {
+        let server = Server::start(&[]);
+        let (mut talker, _) = server.register("alice", "secret1");
+        let (mut reader, _) = server.register("bob", "secret1");
+        talker.expect("* bob joined\r\n");
+        let purged = stdout(&besedka(&server.db, &["purge-auth"]));
+        assert!(
+            purged.starts_with("Removed 2 users and 2 tokens"),
+            "{purged}"
+        );
+        // alice speaks at once: the line is not stored, and she learns why, not that the
+        // server failed.
+        talker.send("after the purge");
+        let got = talker.expect_closed();
+        assert!(
+            got.ends_with("* Your account was removed by the server operator.\r\n"),
+            "{got:?}"
+        );
+        assert!(!got.contains("! "), "{got:?}");
+        // bob only reads: the server finds out by itself within a few seconds.
+        let got = reader.expect_closed();
+        assert!(
+            got.ends_with("* Your account was removed by the server operator.\r\n"),
+            "{got:?}"
+        );
+        assert_eq!(server.count("messages"), 0);
+        let log = server.stderr.lock().unwrap().clone();
+        assert!(!log.contains("ERROR"), "{log}");
+    });
+}
+
+#[test]
 fn exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("x.db");
@@ -151,7 +191,7 @@ fn exit_codes() {
     assert_eq!(o.status.code(), Some(2), "usage error");
     let o = besedka(&db, &["frobnicate"]);
     assert_eq!(o.status.code(), Some(2));
-    let o = besedka(Path::new("/nonexistent-dir/x.db"), &["users"]);
+    let o = besedka(Path::new("/nonexistent-dir/x.db"), &["ban", "203.0.113.7"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -159,14 +199,97 @@ fn exit_codes() {
         "{err}"
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    // A fresh database is created and empty.
+}
+
+/// `besedka ARGS` run in `dir` with the default `--db` (`besedka.db` there).
+fn besedka_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("BESEDKA_DB")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn only_useradd_and_ban_create_a_database_and_every_change_names_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo.db");
+    // Reading, or changing what is not there, on a path with no database: refused, no file.
+    for args in [
+        &["users"][..],
+        &["history"],
+        &["history", "--room", "lobby"],
+        &["logs"],
+        &["search", "whale"],
+        &["bans"],
+        &["purge-auth"],
+        &["clear-logs"],
+        &["unban", "bob"],
+        &["mute", "bob"],
+        &["unmute", "bob"],
+        &["op", "bob"],
+        &["deop", "bob"],
+    ] {
+        let o = besedka(&typo, args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {o:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr),
+            format!(
+                "besedka: no database at {} (serve creates it)\n",
+                typo.display()
+            ),
+            "{args:?}"
+        );
+        assert!(o.stdout.is_empty(), "{args:?}: {o:?}");
+        assert!(!typo.exists(), "{args:?} created {}", typo.display());
+    }
+    // The default besedka.db, from a directory that has none.
+    let o = besedka_in(dir.path(), &["users"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
     assert_eq!(
-        stdout(&besedka(&db, &["history"])).trim_end(),
+        String::from_utf8_lossy(&o.stderr),
+        "besedka: no database at besedka.db (serve creates it)\n"
+    );
+    assert!(!dir.path().join("besedka.db").exists());
+
+    // useradd creates one, and says so; the next change names the file only.
+    let mut add = Command::new(bin())
+        .args(["useradd", "zoe"])
+        .current_dir(dir.path())
+        .env_remove("BESEDKA_DB")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(b"secret1\n").unwrap();
+    let o = add.wait_with_output().unwrap();
+    assert_eq!(
+        stdout(&o),
+        "Created user zoe in besedka.db, a new database.\n"
+    );
+    let o = besedka_in(dir.path(), &["op", "zoe"]);
+    assert_eq!(stdout(&o), "zoe is now an operator in besedka.db.\n");
+    let o = besedka_in(dir.path(), &["users"]);
+    assert!(stdout(&o).starts_with("zoe "), "{o:?}");
+    // So does an address ban.
+    let o = besedka(&typo, &["ban", "203.0.113.0/24", "1h"]);
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "Banned 203.0.113.0/24 for 1h in {}, a new database.\n",
+            typo.display()
+        )
+    );
+    assert_eq!(
+        stdout(&besedka(&typo, &["history"])).trim_end(),
         "No messages."
     );
     assert_eq!(
-        stdout(&besedka(&db, &["purge-auth"])).trim_end(),
-        "Removed 0 users and 0 tokens."
+        stdout(&besedka(&typo, &["purge-auth"])),
+        format!("Removed 0 users and 0 tokens from {}.\n", typo.display())
     );
 }
 

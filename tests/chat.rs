@@ -547,7 +547,7 @@ fn search_finds_what_a_user_may_see_and_reports_bad_queries() {
     bob.send("/search кино");
     bob.expect("carol: Пойдём в кино\r\n");
     bob.send("/search whale AND");
-    bob.expect("! Not a search query (");
+    bob.expect("! Not a search query: AND needs a word on each side.\r\n");
     bob.send("/who");
     bob.expect("* In #lobby (3)"); // still served
 
@@ -563,4 +563,73 @@ fn search_finds_what_a_user_may_see_and_reports_bad_queries() {
         stdout.contains("the blue whale sings") && stdout.contains("a secret whale"),
         "{stdout}"
     );
+}
+
+/// `besedka search QUERY… --db DB`.
+fn cli_search(db: &std::path::Path, query: &[&str]) -> std::process::Output {
+    std::process::Command::new(common::bin())
+        .arg("search")
+        .args(query)
+        .arg("--db")
+        .arg(db)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_query_the_engine_cannot_read_is_the_users_mistake_not_the_servers() {
+    common::backend::on_each_backend(|| {
+        let server = Server::start(&[]);
+        let (mut alice, _) = server.register("alice", "secret12");
+        let refused = |o: &std::process::Output, why: &str| {
+            assert_eq!(o.status.code(), Some(2), "{o:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&o.stderr),
+                format!("besedka: not a search query: {why}\n")
+            );
+            assert!(o.stdout.is_empty(), "{o:?}");
+        };
+        if common::backend::client(&server.db).is_some() {
+            // PostgreSQL's web-search syntax reads any text; only its limits refuse a query.
+            for query in ["/search \"unclosed", "/search lab AND"] {
+                alice.send(query);
+                alice.expect("* Nothing found.\r\n");
+            }
+            alice.send_raw(b"/search a\x00b\r\n");
+            alice.expect(
+                "! Not a search query: it contains a character that cannot be searched for.\r\n",
+            );
+            refused(&cli_search(&server.db, &["x"; 100_000]), "it is too long");
+        } else {
+            alice.send("/search \"unclosed");
+            alice.expect("! Not a search query: a quote (\") is not closed.\r\n");
+            alice.send("/search lab AND");
+            alice.expect("! Not a search query: AND needs a word on each side.\r\n");
+            refused(
+                &cli_search(&server.db, &["\"x"]),
+                "a quote (\") is not closed",
+            );
+        }
+        alice.send("/who");
+        alice.expect("* In #lobby (1): alice\r\n");
+        let log = server.stderr.lock().unwrap().clone();
+        assert!(!log.contains("ERROR"), "{log}");
+    });
+}
+
+#[test]
+fn a_search_the_database_fails_is_a_server_error() {
+    let server = Server::start(&[]);
+    let (mut alice, _) = server.register("alice", "secret12");
+    server
+        .sql()
+        .execute_batch("DROP TABLE messages_fts")
+        .unwrap();
+    alice.send("/search whale");
+    alice.expect("! Server error: the database is unavailable. Try again.\r\n");
+    server.expect_log("search failed: database error: no such table: messages_fts");
+    let o = cli_search(&server.db, &["whale"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("besedka: database error: "), "{err}");
 }

@@ -394,3 +394,37 @@ fn a_client_dripping_after_a_response_is_closed_within_the_drain_deadline() {
     // The deadline (1 s), then the two drips it takes to see the close.
     assert!(took < Duration::from_millis(2500), "closed after {took:?}");
 }
+
+#[test]
+fn a_websocket_text_frame_that_is_not_utf8_is_closed_with_1007() {
+    common::backend::on_each_backend(|| {
+        let server = web_server(&[]);
+        let web = server.web_addr.unwrap();
+        let mut ws = ws_connect(web, None).unwrap();
+        ws_expect(&mut ws, "Name: ");
+        // A text frame (FIN, opcode 1), masked as a client's must be, of "café" in Latin-1.
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        let payload: Vec<u8> = b"caf\xe9"
+            .iter()
+            .zip(mask.iter().cycle())
+            .map(|(b, m)| b ^ m)
+            .collect();
+        let mut frame = vec![0x81, 0x80 | payload.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend_from_slice(&payload);
+        ws.get_mut().write_all(&frame).unwrap();
+        let start = Instant::now();
+        let close = loop {
+            match ws.read() {
+                Ok(Message::Close(close)) => break close,
+                Ok(other) => assert!(start.elapsed() < WAIT, "still open: {other:?}"),
+                Err(e) => panic!("no close frame, the connection ended: {e}"),
+            }
+        };
+        let close = close.expect("a close frame with a status");
+        assert_eq!(u16::from(close.code), 1007);
+        assert_eq!(close.reason.as_str(), "That line is not valid UTF-8.");
+        // Then the server closes the TCP connection.
+        closed_within(ws.into_inner(), WAIT);
+    });
+}

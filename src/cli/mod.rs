@@ -2,7 +2,7 @@
 //! its control loop) is in [`serve`].
 //!
 //! Exit codes: 0 done, 1 runtime error (a one-line message on standard error), 2 usage
-//! error (clap's).
+//! error (clap's, and a search query the engine cannot read).
 
 use std::io::{self, Write};
 use std::net::TcpListener;
@@ -25,7 +25,8 @@ pub use serve::ServeArgs;
     about = "A chat server for telnet and nc clients, kept in one SQLite file."
 )]
 pub struct Cli {
-    /// The SQLite database file (created if missing, readable by its owner only).
+    /// The SQLite database file (`serve`, `useradd` and `ban` create it if missing, readable
+    /// by its owner only), or a postgres:// URL.
     #[arg(long, global = true, env = "BESEDKA_DB", default_value = "besedka.db")]
     pub db: PathBuf,
     /// Log level on standard error: error, warn, info, debug, trace or off.
@@ -142,13 +143,27 @@ pub(crate) fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
         .ok_or_else(|| format!("{s:?} is not an address or a CIDR range"))
 }
 
-/// Runs the parsed command line; the error is the one-line message for exit code 1.
-pub fn run(cli: Cli) -> Result<(), String> {
+/// Why a command failed: the one-line message for standard error and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    /// 1: something went wrong; 2: what was typed cannot work (as clap's usage errors).
+    pub code: u8,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure { message, code: 1 }
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<(), Failure> {
     if let Command::Serve(args) = cli.command {
-        return serve::serve(&cli.db, cli.log_level, *args);
+        return Ok(serve::serve(&cli.db, cli.log_level, *args)?);
     }
     if let Command::Bench(args) = cli.command {
-        return crate::bench::run(args);
+        return Ok(crate::bench::run(args)?);
     }
     if let Command::GenCert { host, out } = &cli.command {
         let (cert, key) = crate::server::transport::tls::generate(host, out)?;
@@ -161,7 +176,14 @@ pub fn run(cli: Cli) -> Result<(), String> {
     }
     crate::logging::init(cli.log_level, None, None)?;
     if let Command::Echo { addr, max_clients } = &cli.command {
-        return echo(addr, *max_clients);
+        return Ok(echo(addr, *max_clients)?);
+    }
+    let place = Place::of(&cli.db);
+    // Only a command that adds what a new database can use (an account, an address ban)
+    // may create one; any other on a mistyped path would show an empty database as if the
+    // real one had lost its data.
+    if place.new && !matches!(cli.command, Command::Useradd { .. } | Command::Ban { .. }) {
+        return Err(format!("no database at {} (serve creates it)", cli.db.display()).into());
     }
     let store = Store::open(&cli.db)
         .map_err(|e| format!("cannot open database {}: {e}", cli.db.display()))?;
@@ -174,15 +196,15 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Useradd { name } => {
             let password = crate::admin::read_new_password()?;
             let user = crate::admin::useradd(&db, &name, &password)?;
-            writeln!(out, "Created user {}.", user.name)
+            writeln!(out, "Created user {}{}.", user.name, place.at("in"))
         }
         Command::Ban { target, rest } => {
             let text = crate::admin::ban(&db, &target, &rest.join(" "))?;
-            writeln!(out, "{text}")
+            writeln!(out, "{}", place.told(&text))
         }
         Command::Unban { target } => {
             let text = crate::admin::unban(&db, &target)?;
-            writeln!(out, "{text}")
+            writeln!(out, "{}", place.told(&text))
         }
         Command::Bans => {
             let list = crate::store::bans::active(&db).map_err(|e| e.to_string())?;
@@ -190,27 +212,32 @@ pub fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Mute { name, rest } => {
             let text = crate::admin::mute(&db, &name, &rest.join(" "))?;
-            writeln!(out, "{text}")
+            writeln!(out, "{}", place.told(&text))
         }
         Command::Unmute { name } => {
             let text = crate::admin::unmute(&db, &name)?;
-            writeln!(out, "{text}")
+            writeln!(out, "{}", place.told(&text))
         }
         Command::Op { name } => {
             let text = crate::admin::set_op(&db, &name, true)?;
-            writeln!(out, "{text}")
+            writeln!(out, "{}", place.told(&text))
         }
         Command::Deop { name } => {
             let text = crate::admin::set_op(&db, &name, false)?;
-            writeln!(out, "{text}")
+            writeln!(out, "{}", place.told(&text))
         }
         Command::PurgeAuth => {
             let p = users::purge_all(&db).map_err(|e| e.to_string())?;
-            writeln!(out, "Removed {} users and {} tokens.", p.users, p.tokens)
+            let from = place.at("from");
+            writeln!(
+                out,
+                "Removed {} users and {} tokens{from}.",
+                p.users, p.tokens
+            )
         }
         Command::ClearLogs => {
             let n = logs::clear(&db).map_err(|e| e.to_string())?;
-            writeln!(out, "Removed {n} log records.")
+            writeln!(out, "Removed {n} log records{}.", place.at("from"))
         }
         Command::Logs { n, level } => {
             // --level warn means warn and error: this level or more severe.
@@ -254,16 +281,54 @@ pub fn run(cli: Cli) -> Result<(), String> {
             while search::index_batch(&db, 10_000).map_err(|e| e.to_string())? > 0 {}
             let mut msgs = match search::search(&db, None, &query.join(" "), room, n) {
                 Ok(msgs) => msgs,
-                Err(search::SearchError::Syntax(why)) => {
-                    return Err(format!("not a search query: {why}"))
+                // What was typed cannot work: a usage error, as clap's are.
+                Err(e @ crate::Error::NotAQuery(_)) => {
+                    return Err(Failure {
+                        message: e.to_string(),
+                        code: 2,
+                    })
                 }
-                Err(search::SearchError::Store(e)) => return Err(e.to_string()),
+                Err(e) => return Err(e.to_string().into()),
             };
             msgs.reverse();
             console::print_history(&msgs, out)
         }
     };
-    done.map_err(|e| format!("cannot write output: {e}"))
+    Ok(done.map_err(|e| format!("cannot write output: {e}"))?)
+}
+
+/// The database file a command works on, for the line that reports a change: the operator
+/// sees which file changed (a mistyped `--db`, or the default `besedka.db` in another
+/// directory, shows at once). PostgreSQL URLs are not files and are not named.
+struct Place<'a> {
+    file: Option<&'a std::path::Path>,
+    /// The file does not exist yet: this command creates it.
+    new: bool,
+}
+
+impl<'a> Place<'a> {
+    fn of(db: &'a std::path::Path) -> Place<'a> {
+        let file = (!crate::store::is_url(db)).then_some(db);
+        // An error (a directory we may not read) is left for the open to report.
+        let new = file.is_some_and(|f| matches!(f.try_exists(), Ok(false)));
+        Place { file, new }
+    }
+
+    /// ` in FILE` (`, a new database` if this command created it); nothing for PostgreSQL.
+    fn at(&self, preposition: &str) -> String {
+        match self.file {
+            Some(f) if self.new => format!(" {preposition} {}, a new database", f.display()),
+            Some(f) => format!(" {preposition} {}", f.display()),
+            None => String::new(),
+        }
+    }
+
+    /// A sentence that reports a change (`Banned bob for 1d.`), with the file before its
+    /// full stop.
+    fn told(&self, sentence: &str) -> String {
+        let bare = sentence.strip_suffix('.').unwrap_or(sentence);
+        format!("{bare}{}.", self.at("in"))
+    }
 }
 
 /// The id of the room `name` (`#lobby` or `lobby`), or why there is none.

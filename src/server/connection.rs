@@ -133,9 +133,9 @@ fn interactive(s: &mut Session, name: &str) -> Result<Flow, End> {
                 if password.is_empty() {
                     return Ok(Flow::Continue); // back to Name:
                 }
-                match s.check_password(user.clone(), &hash, &password) {
-                    Flow::Continue => continue,
-                    other => return Ok(other),
+                // Asked again only while another try can work; the lock goes back to Name:.
+                if let Some(flow) = s.check_password(user.clone(), &hash, &password) {
+                    return Ok(flow);
                 }
             }
         }

@@ -3,6 +3,8 @@
 //! - every [`RELOAD_EVERY`]: rereads bans, mutes and operators, so changes made from a shell
 //!   (`besedka ban`, `besedka op`) and bans that expire apply to the running server; when
 //!   something changed, the hub disconnects whoever a ban now keeps out;
+//! - every [`RELOAD_EVERY`] too: disconnects the sessions of accounts removed from a shell
+//!   (`besedka purge-auth`), telling them why ([`cut_removed_accounts`]);
 //! - every [`RELOAD_EVERY`] too: adds new messages to the search index ([`search`]), in
 //!   batches, so `/search` finds a line within seconds and the hub's commits do not pay for it;
 //! - every [`RELOAD_EVERY`] too: gives memory that bursts left free back to the system
@@ -18,7 +20,7 @@ use crate::store::Conn;
 
 use super::hub::Event;
 use super::Shared;
-use crate::store::{bans, retention, search};
+use crate::store::{bans, retention, search, users};
 
 /// How often moderation state is reread.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(2);
@@ -45,6 +47,7 @@ pub fn run(shared: &Shared, conn: Conn, stop: Receiver<()>) {
             Ok(false) => {}
             Err(e) => log::warn!("cannot reread bans: {e}"),
         }
+        cut_removed_accounts(shared, &conn);
         give_back_memory();
         if !index_new_messages(&conn, &stopped) {
             return;
@@ -77,6 +80,23 @@ pub fn run(shared: &Shared, conn: Conn, stop: Receiver<()>) {
         if total > 0 {
             log::info!("retention: pruned {total} old message(s)");
         }
+    }
+}
+
+/// Disconnects, with the reason, the sessions whose accounts were removed from a shell:
+/// `besedka purge-auth` writes the database directly, and no running server hears of it (the
+/// console's `clear-auth` tells the hub itself). Without this such a session would learn it
+/// only from its next line, refused as if the server had failed.
+fn cut_removed_accounts(shared: &Shared, conn: &Conn) {
+    let Ok(ids) = shared.ask(|reply| Event::Accounts { reply }) else {
+        return; // the hub is busy or stopping: next round
+    };
+    match users::missing(conn, &ids) {
+        Ok(gone) if gone.is_empty() => {}
+        Ok(gone) => {
+            let _ = shared.hub.send(Event::AccountsRemoved { ids: gone });
+        }
+        Err(e) => log::warn!("cannot check that online accounts still exist: {e}"),
     }
 }
 

@@ -96,6 +96,13 @@ impl std::str::FromStr for Durability {
     }
 }
 
+/// Whether `--db` names a PostgreSQL database (`postgres://…` or `postgresql://…`) rather
+/// than an SQLite file.
+pub fn is_url(db: &Path) -> bool {
+    db.to_str()
+        .is_some_and(|p| p.starts_with("postgres://") || p.starts_with("postgresql://"))
+}
+
 /// Settings every connection gets, pooled or not.
 fn configure(conn: &Connection, sync: Durability) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -138,10 +145,7 @@ impl Store {
     /// [`Store::open`] with a chosen durability. A `postgres://` (or `postgresql://`) URL in
     /// place of the path opens PostgreSQL instead ([`Store::open_postgres`]).
     pub fn open_with(path: &Path, sync: Durability) -> Result<Store> {
-        if let Some(url) = path
-            .to_str()
-            .filter(|p| p.starts_with("postgres://") || p.starts_with("postgresql://"))
-        {
+        if let Some(url) = path.to_str().filter(|_| is_url(path)) {
             return Store::open_postgres(url);
         }
         // Made here, 0600, so no other user of the machine can read it: SQLite would make it

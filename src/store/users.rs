@@ -2,6 +2,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+use super::conn::Value;
 use super::{Conn, Dialect};
 use crate::error::Result;
 
@@ -175,6 +176,26 @@ pub fn set_bell(c: &Conn, id: i64, on: bool) -> Result<()> {
     Ok(())
 }
 
+/// Ids a statement checks at most ([`missing`]); well under either backend's limit on
+/// parameters.
+const CHECK_CHUNK: usize = 500;
+
+/// The ids among `ids` that no account has any more: removed while their sessions were
+/// online (`besedka purge-auth` writes the database directly). Ids are never reused, so a
+/// present id is the same account.
+pub fn missing(c: &Conn, ids: &[i64]) -> Result<Vec<i64>> {
+    let mut gone = Vec::new();
+    for chunk in ids.chunks(CHECK_CHUNK) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!("SELECT id FROM users WHERE id IN ({})", marks.join(", "));
+        let params: Vec<&dyn Value> = chunk.iter().map(|id| id as &dyn Value).collect();
+        let present: std::collections::HashSet<i64> =
+            c.query(&sql, &params, |r| r.get(0))?.into_iter().collect();
+        gone.extend(chunk.iter().filter(|id| !present.contains(id)));
+    }
+    Ok(gone)
+}
+
 /// How many rows a purge removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Purged {
@@ -197,6 +218,23 @@ pub fn purge_all(c: &Conn) -> Result<Purged> {
 mod tests {
     use super::*;
     use crate::store::test_db;
+
+    #[test]
+    fn missing_lists_the_ids_no_account_has() {
+        let db = test_db();
+        let a = create(&db, "alice", "h").unwrap().unwrap();
+        let b = create(&db, "bob", "h").unwrap().unwrap();
+        assert_eq!(missing(&db, &[a.id, b.id]).unwrap(), Vec::<i64>::new());
+        assert_eq!(missing(&db, &[]).unwrap(), Vec::<i64>::new());
+        db.raw()
+            .execute("DELETE FROM users WHERE id = ?1", [b.id])
+            .unwrap();
+        // More ids than one statement takes.
+        let many: Vec<i64> = (1000..2200).chain([a.id, b.id]).collect();
+        let gone = missing(&db, &many).unwrap();
+        assert!(gone.contains(&b.id) && !gone.contains(&a.id), "{gone:?}");
+        assert_eq!(gone.len(), many.len() - 1);
+    }
 
     #[test]
     fn names_are_unique_in_any_case_and_script() {

@@ -7,7 +7,7 @@ use crate::server::protocol::{clean, found_lines, history_lines, quote, room_nam
 use crate::server::session::{End, Flow, Session};
 use crate::server::text;
 use crate::store::messages::{self, Kind};
-use crate::store::search::{self as store_search, SearchError};
+use crate::store::search as store_search;
 use crate::store::{rooms, users};
 
 pub fn who(s: &mut Session, args: &str) -> Result<Flow, End> {
@@ -156,7 +156,6 @@ pub fn search(s: &mut Session, args: &str) -> Result<Flow, End> {
         .shared
         .store
         .conn()
-        .map_err(SearchError::Store)
         .and_then(|c| store_search::search(&c, Some(user_id), query, room, SEARCH_SHOWN));
     match found {
         Ok(mut found) => {
@@ -165,8 +164,9 @@ pub fn search(s: &mut Session, args: &str) -> Result<Flow, End> {
             out.push_str(&found_lines(&found, s.shared.config.max_backlog / 2));
             s.send(&out);
         }
-        Err(SearchError::Syntax(why)) => s.send(&text::search_syntax(&clean(&why))),
-        Err(SearchError::Store(e)) => {
+        // The reason is the server's words, but may quote the query's punctuation.
+        Err(crate::Error::NotAQuery(why)) => s.send(&text::not_a_query(&clean(&why))),
+        Err(e) => {
             log::error!("{}: search failed: {e}", s.addr);
             s.send(&text::database_unavailable());
         }

@@ -9,6 +9,7 @@ use polling::Event as Interest;
 use super::{ConnId, Hub};
 use crate::server::metrics::METRICS;
 use crate::server::outbox::{Bytes, Flushed, Outbox};
+use crate::server::text;
 use crate::server::transport::Via;
 use crate::store::users::User;
 
@@ -175,6 +176,29 @@ impl Hub {
                 c.removed = !closing;
                 n += 1;
             }
+        }
+        n
+    }
+
+    /// The accounts of the clients still connected here, each once.
+    pub(super) fn accounts(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .clients
+            .values()
+            .filter(|c| !c.dead)
+            .map(|c| c.user.id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Disconnects every session of these removed accounts with the reason; returns how many.
+    pub(super) fn cut_removed_accounts(&mut self, ids: &[i64]) -> usize {
+        let text = text::account_removed();
+        let n = self.disconnect(|u, _| ids.contains(&u.id), |_| text.clone());
+        if n > 0 {
+            log::info!("disconnected {n} session(s) of removed accounts");
         }
         n
     }

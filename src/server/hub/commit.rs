@@ -8,7 +8,7 @@ use crate::server::outbox::Bytes;
 use crate::server::protocol::chat_line;
 use crate::server::text;
 use crate::store::messages::{self, Kind, Message};
-use crate::store::users::User;
+use crate::store::users::{self, User};
 
 impl Hub {
     pub(super) fn stage(&mut self, conn: ConnId, kind: Kind, to: Option<User>, body: String) {
@@ -54,10 +54,19 @@ impl Hub {
                             kept_from.push(conn);
                         }
                         Err(e) => {
-                            log::error!(
-                                "could not store a message from {}: {e}",
-                                one[0].author_name
-                            );
+                            let [m] = one;
+                            // Its author's account was removed (a purge from the shell,
+                            // or `clear-auth` before the hub hears of it): say so and cut
+                            // them, rather than report a server failure.
+                            if let Some(id) = m.author_id.filter(|&id| self.account_gone(id)) {
+                                log::info!(
+                                    "a message from {}: the account was removed",
+                                    m.author_name
+                                );
+                                self.cut_removed_accounts(&[id]);
+                                continue;
+                            }
+                            log::error!("could not store a message from {}: {e}", m.author_name);
                             self.queue(conn, &err);
                         }
                     }
@@ -85,6 +94,12 @@ impl Hub {
             self.catch_up(Some(first));
         }
         self.deliver(&msgs, Some(&from));
+    }
+
+    /// Whether the account `id` no longer exists (false if that cannot be read now: the
+    /// failure is then reported as what it is).
+    fn account_gone(&self, id: i64) -> bool {
+        users::missing(&self.db, &[id]).is_ok_and(|gone| !gone.is_empty())
     }
 
     /// Queues committed messages (in id order) to their recipients and moves the watermark

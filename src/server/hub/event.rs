@@ -97,6 +97,11 @@ pub enum Event {
     /// Operator: every account was deleted (`clear-auth`); disconnect every session with
     /// `text`. A login whose account went meanwhile is refused at `Welcome`.
     DisconnectAll { text: String, reply: Sender<usize> },
+    /// The janitor: the accounts of this node's sessions, to check that they still exist.
+    Accounts { reply: Sender<Vec<i64>> },
+    /// These accounts were removed (`besedka purge-auth` from a shell): disconnect their
+    /// sessions, telling them why.
+    AccountsRemoved { ids: Vec<i64> },
     /// Fault injection for tests (`BESEDKA_FAULTS=1`): the hub panics, as a bug would make it.
     Crash,
     /// Operator: who is online, with addresses.

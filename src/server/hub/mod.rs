@@ -395,6 +395,12 @@ impl Hub {
                 let n = self.disconnect(|_, _| true, |_| text.clone());
                 let _ = reply.send(n);
             }
+            Event::Accounts { reply } => {
+                let _ = reply.send(self.accounts());
+            }
+            Event::AccountsRemoved { ids } => {
+                self.cut_removed_accounts(&ids);
+            }
             Event::Crash => panic!("fault injected: hub crash"),
             Event::Announce { text, room } => {
                 let line: Bytes = text::from_server(&text).into_bytes().into();

@@ -21,7 +21,7 @@ impl Session<'_> {
                 self.addr
             );
         }
-        self.send(&text::logins_locked(wait.as_secs() + 1));
+        self.send(&text::logins_locked(wait));
         true
     }
 
@@ -38,19 +38,22 @@ impl Session<'_> {
     }
 
     /// Checks a password for a known user; counts failures (here and across connections) and
-    /// closes after too many.
-    pub fn check_password(&mut self, user: User, hash: &str, password: &str) -> Flow {
+    /// closes after too many. `None`: a wrong password, and another try may work (the
+    /// interactive dialogue asks again); otherwise where the dialogue goes: logged in,
+    /// closed, or back to `Name: ` (`Flow::Continue`) once the password lock holds, since
+    /// no password can work until it lifts.
+    pub fn check_password(&mut self, user: User, hash: &str, password: &str) -> Option<Flow> {
         let key = name_key(&user.name);
         if self.login_locked(Some(&key)) {
-            return Flow::Continue;
+            return Some(Flow::Continue);
         }
         if self.refuse_if_banned(&user) {
-            return Flow::Close;
+            return Some(Flow::Close);
         }
         match self.shared.hasher.verify(password, hash) {
             Ok(true) => {
                 self.shared.limits.succeeded(&key);
-                self.welcome(user, Method::Password, None)
+                Some(self.welcome(user, Method::Password, None))
             }
             Ok(false) => {
                 self.failures += 1;
@@ -58,16 +61,16 @@ impl Session<'_> {
                 log::info!("{}: failed login for {}", self.addr, user.name);
                 if self.failures >= MAX_FAILURES {
                     self.send(&text::too_many_failed_attempts());
-                    Flow::Close
-                } else {
-                    self.send(&text::wrong_password());
-                    Flow::Continue
+                    return Some(Flow::Close);
                 }
+                self.send(&text::wrong_password());
+                // This failure may be the one that locks the account or the address.
+                self.login_locked(Some(&key)).then_some(Flow::Continue)
             }
             Err(e) => {
                 log::warn!("cannot check the password of {}: {e}", user.name);
                 self.send(&text::cannot_check_password());
-                Flow::Close
+                Some(Flow::Close)
             }
         }
     }
@@ -75,7 +78,9 @@ impl Session<'_> {
     /// `/login NAME PASSWORD`: the account's lookup and the password check in one place.
     pub fn password_login(&mut self, name: &str, password: &str) -> Flow {
         match self.db(|c| users::find(c, name)) {
-            Some(Some((user, hash))) => self.check_password(user, &hash, password),
+            Some(Some((user, hash))) => self
+                .check_password(user, &hash, password)
+                .unwrap_or(Flow::Continue),
             Some(None) => {
                 self.unknown_name(name);
                 Flow::Continue

@@ -186,8 +186,7 @@ pub fn search_header(n: usize) -> String {
     }
 }
 
-pub fn search_syntax(why: &str) -> String {
-    error(&format!(
-        "Not a search query ({why}). Use words, \"a phrase\", OR, NOT, or pre*."
-    ))
+/// A query the search engine cannot read; `why` is the store's reason, in the user's words.
+pub fn not_a_query(why: &str) -> String {
+    error(&format!("Not a search query: {why}."))
 }

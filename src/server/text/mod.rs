@@ -14,6 +14,8 @@ mod chat;
 
 pub use chat::*;
 
+use std::time::Duration;
+
 use super::protocol::{error, notice};
 
 /// The first lines a client gets.
@@ -86,10 +88,28 @@ pub fn database_unavailable() -> String {
 
 // ---- logging in and registering ----
 
-pub fn logins_locked(wait_secs: u64) -> String {
+/// The password lock: no try can work before `wait` has passed.
+pub fn logins_locked(wait: Duration) -> String {
     error(&format!(
-        "Too many failed logins. Try again in {wait_secs} seconds."
+        "Too many failed logins. Try again in {}.",
+        in_words(wait)
     ))
+}
+
+/// A wait as people say it, rounded up (a client told "1 minute" must not be refused after
+/// it): `45 seconds`, `1 minute`, `10 minutes`, `1 hour and 5 minutes`.
+pub fn in_words(wait: Duration) -> String {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let count = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if secs < 60 {
+        return count(secs.max(1), "second");
+    }
+    let minutes = secs.div_ceil(60);
+    match (minutes / 60, minutes % 60) {
+        (0, m) => count(m, "minute"),
+        (h, 0) => count(h, "hour"),
+        (h, m) => format!("{} and {}", count(h, "hour"), count(m, "minute")),
+    }
 }
 
 pub fn too_many_failed_attempts() -> String {
@@ -179,6 +199,10 @@ pub fn logged_out() -> String {
 pub fn not_utf8() -> String {
     error("That line is not valid UTF-8; it was ignored.")
 }
+
+/// The same, as the WebSocket's close reason (status 1007): there the line ends the
+/// connection, as RFC 6455 requires.
+pub const NOT_UTF8_CLOSE: &str = "That line is not valid UTF-8.";
 
 pub fn line_too_long(max: usize) -> String {
     error(&format!(
@@ -388,4 +412,33 @@ pub fn kicked(by: Option<&str>, reason: &str) -> String {
 /// To everyone else.
 pub fn kick_announcement(by: &str, name: &str, reason: &str) -> String {
     notice(&format!("{by} kicked {name}{}", because(reason)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_is_said_in_words_and_never_shorter_than_it_is() {
+        let ms = Duration::from_millis;
+        for (wait, words) in [
+            (ms(1), "1 second"),
+            (ms(1_000), "1 second"),
+            (ms(44_100), "45 seconds"),
+            (ms(59_000), "59 seconds"),
+            (ms(59_001), "1 minute"),
+            (ms(60_000), "1 minute"),
+            (ms(60_001), "2 minutes"),
+            (ms(577_000), "10 minutes"),
+            (ms(3_600_000), "1 hour"),
+            (ms(3_700_000), "1 hour and 2 minutes"),
+            (ms(7_200_000), "2 hours"),
+        ] {
+            assert_eq!(in_words(wait), words, "{wait:?}");
+        }
+        assert_eq!(
+            logins_locked(ms(577_400)),
+            "! Too many failed logins. Try again in 10 minutes.\r\n"
+        );
+    }
 }

@@ -18,7 +18,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
 use tungstenite::handshake::derive_accept_key;
-use tungstenite::protocol::{Role, WebSocketConfig};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
 use super::super::{end, relayed, wait_pair};
@@ -229,6 +230,18 @@ fn relay(mut ws: WebSocket<Stream>, tcp: Arc<Socket>, plain: UnixStream) {
                     ) => {
                         client_done = true;
                         break;
+                    }
+                    // RFC 6455 (8.1): a text frame that is not UTF-8 fails the connection,
+                    // with status 1007. No browser sends one (a JavaScript string always
+                    // encodes), so this is a hand-made client, and the close code tells it.
+                    Err(tungstenite::Error::Utf8(_)) => {
+                        log::debug!("a WebSocket text frame was not UTF-8; closing with 1007");
+                        let _ = ws.close(Some(CloseFrame {
+                            code: CloseCode::Invalid,
+                            reason: crate::server::text::NOT_UTF8_CLOSE.into(),
+                        }));
+                        let _ = ws.flush();
+                        return end(&tcp, &plain);
                     }
                     Err(e) => {
                         log::debug!("WebSocket error from a browser: {e}");
