@@ -238,12 +238,14 @@ pub fn accept_loop(
             conn,
             via,
         };
-        let mut ssh_stream = ssh_stream;
-        if let (Way::Ssh(ssh), false, Some(stream)) = (&way, proxied, ssh_stream.take()) {
-            // The SSH runtime serves it; a session thread starts with its shell.
-            ssh.serve(shared.clone(), stream, addr, conn, admitted, pool.clone());
-            continue;
-        }
+        let ssh_stream = match (&way, proxied, ssh_stream) {
+            (Way::Ssh(ssh), false, Some(stream)) => {
+                // The SSH runtime serves it; a session thread starts with its shell.
+                ssh.serve(shared.clone(), stream, addr, conn, admitted, pool.clone());
+                continue;
+            }
+            (_, _, stream) => stream,
+        };
         let way = way.clone();
         let job_pool = pool.clone();
         let started = pool.execute(move || {
