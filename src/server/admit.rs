@@ -145,6 +145,9 @@ impl Drop for Admitted {
 /// the web listener, where forwarding headers may still say more) admits the client it names,
 /// or the proxy itself if it names none. The client's address, or `None` if the connection
 /// is to be closed (refused, or a bad header).
+// Not inlined: the PROXY header's 1 KiB buffer would otherwise sit in the worker's outermost
+// frame, which stays on the stack, resident, for the whole session.
+#[inline(never)]
 pub(super) fn from_proxy(
     shared: &Shared,
     conn: ConnId,

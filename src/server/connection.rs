@@ -80,6 +80,10 @@ fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
     chat_stage(s)
 }
 
+/// Not inlined: the login's locals (and those of what it calls inline) then live in a frame
+/// that is gone by the chat stage, instead of in `serve`'s, which stays on the stack for the
+/// whole session: every byte of it is resident per client (see `pool::release_unused_stack`).
+#[inline(never)]
 fn login_stage(s: &mut Session) -> Result<Option<super::session::Login>, End> {
     loop {
         s.send("Name: ");
