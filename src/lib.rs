@@ -3,45 +3,47 @@
 //!
 //! # Layout
 //!
-//! The data path of a chat line runs down the file list:
+//! The data path of a chat line, in file names: socket → a way in
+//! (`server/transport/*`, a clean line from `server/telnet.rs`) → `server/session` (a user's
+//! message) → `server/hub` (committed by `store/messages.rs`, then fanned out through
+//! `server/outbox.rs`) → every recipient's socket.
 //!
-//! - [`server`] — start, shutdown ([`server::start`]); the shared state ([`server::Shared`]);
-//!   - `server::accept` — an accept thread per listener; `server::admit` — who is let in
-//!     (bans, per-address limits, the door's budgets, a trusted proxy's client);
-//!   - [`server::door`] — connections logging in and users logged in, each with its own
-//!     budget, and one login deadline from accept;
-//!   - [`server::proxy`] — the client's real address from a trusted proxy (PROXY protocol,
-//!     `Forwarded`/`X-Forwarded-For`);
-//!   - [`server::transport`] — the ways in (telnet/nc, TLS, SSH, the web page's WebSocket),
-//!     each handing the session a stream socket; [`server::transport::telnet`] turns bytes
-//!     into clean lines; [`server::transport::web`] also serves the page and `/metrics`;
-//!   - [`server::connection`] — one connection's life in order: greeting, login, chat;
-//!   - [`server::session`] — one client's state and what it can do (read, log in, speak);
-//!   - [`server::commands`] — the slash-commands as one table with central checks;
-//!   - [`server::limits`] — per-address, per-account and per-user counters;
-//!   - [`server::moderation`] — bans, mutes and operators in force, and the actions on them;
-//!   - [`server::hub`] — one thread: commits each batch of messages, then fans it out to
-//!     the rooms; with several nodes, also what the others committed and who is on them;
-//!   - [`server::outbox`] — a client's bounded, non-blocking send queue;
-//!   - `server::pool` — the worker threads, started with clients and ended when idle;
-//!   - [`server::text`] — what the server says about the connection itself;
-//!   - [`server::janitor`] — rereads bans, deletes expired ones, prunes old messages;
-//!   - [`server::protocol`] — names, text cleaning, how server lines look;
-//!   - `server::operator` — what the operator does to a running server (status, pause, say);
-//!   - `server::listen` — several nodes: wakes the hub when another node commits;
-//!   - [`server::metrics`] — the counters `/metrics` exports.
-//! - [`auth`] — argon2id password hashes (bounded concurrency) and session tokens.
-//! - [`store`] — all SQL: the backends (SQLite, PostgreSQL) behind one `Conn`, the pool,
-//!   migrations, one file per table.
-//! - [`logging`] — `fern` setup.
-//! - [`private_files`] — the database and the log file are the server's alone (mode 0600).
-//! - [`console`] — the operator console on `serve`'s standard input.
-//! - [`admin`] — what the admin CLI changes in the database directly.
-//! - [`echo`] — `besedka echo`, the lab's thread-per-client echo server.
-//! - [`bench`] — `besedka bench`, the load generator: clients from outside, over TCP.
-//! - [`cli`] — the subcommands; `main.rs` only parses arguments and calls into it.
+//! The layers, bottom first. Each module uses only modules of its own layer or of layers
+//! below it, and no two modules use each other; `tests/layers.rs` reads `src/` and fails,
+//! naming the file and line, on any `use` against this order (its `LAYERS` table is this
+//! list).
 //!
-//! Each layer uses only those below it.
+//! 1. [`error`] (the error enum), [`private_files`] (files only the server's user reads).
+//! 2. [`store`] — all SQL, one file per table, behind `store::Conn` (SQLite and
+//!    PostgreSQL); inside it, `store::notify` (the channels) sits below the tables that use
+//!    it.
+//! 3. [`auth`] (argon2id, tokens), [`logging`] (`fern`, the `logs` table's sink).
+//! 4. Connection primitives, knowing nothing of sessions, rooms or how a way in works:
+//!    [`server::socket`] (the socket, the connection id, the way it came in),
+//!    [`server::telnet`] (the line codec), [`server::protocol`] (names, cleaning, how server
+//!    lines look), [`server::text`] (what the server says), [`server::outbox`] (a client's
+//!    bounded send queue), [`server::limits`] (per-address, per-account, per-user counters),
+//!    [`server::quiet`] (a log throttle), [`server::metrics`] (the counters),
+//!    [`server::proxy`] (the client's address from a trusted proxy), [`server::door`] (the
+//!    budgets of connections logging in and of users, one login deadline), `server::pool`
+//!    (the worker threads).
+//! 5. What is in force: [`server::moderation`] (bans, mutes, operators; how they read),
+//!    [`server::config`] (`serve`'s options as the server takes them).
+//! 6. [`server::hub`] — one thread that owns delivery order: stages a batch, commits it,
+//!    fans it out per room; rooms and presence (this node's and the others').
+//! 7. One client: [`server::shared`] (what every session shares), [`server::session`] (read,
+//!    log in, speak), [`server::commands`] (the slash-commands: one table, central checks),
+//!    [`server::connection`] (greeting, login, chat, in order), [`server::moderator`] (ban,
+//!    mute, kick, op).
+//! 8. The ways in: `server::admit` (who is let in), [`server::transport`] (telnet/nc, TLS,
+//!    SSH, the web page with its WebSocket and `/metrics`).
+//! 9. The server: [`server`] (start, shutdown), `server::accept` (an accept thread per
+//!    listener), [`server::janitor`], `server::operator` (status, pause, say…),
+//!    `server::listen` (several nodes: wakes the hub when another commits).
+//! 10. The front: [`console`] (the operator console), [`admin`] (what the admin CLI
+//!     changes), [`cli`] (the subcommands; `main.rs` only parses and calls it), and, outside
+//!     the server proper, [`bench`] (`besedka bench`, the load generator) and [`echo`] (the
+//!     lab's thread-per-client echo server).
 
 pub mod admin;
 pub mod auth;

@@ -1,13 +1,13 @@
 //! The console's moderation commands. Each is one call to the [`Moderator`] that operators in
 //! chat use too, with the console's rights (it may act on operators).
 //!
-//! [`Moderator`]: crate::server::moderation::Moderator
+//! [`Moderator`]: crate::server::moderator::Moderator
 
 use std::io::{self, Write};
 use std::time::SystemTime;
 
 use super::{Console, Outcome};
-use crate::server::moderation::Outcome as Done;
+use crate::server::moderator::Outcome as Done;
 use crate::store::bans::{self, Ban, Kind};
 
 /// Prints what a moderation action answered.

@@ -11,10 +11,10 @@ use std::thread;
 use std::time::Duration;
 
 use super::admit::{admit_addr, enter, from_proxy, refused, tell_refused, Admitted};
-use super::limits::Quiet;
 use super::metrics::{self, METRICS};
 use super::pool::Pool;
-use super::transport::Via;
+use super::quiet::Quiet;
+use super::socket::Via;
 use super::{connection, lock, transport, Keepalive, Shared};
 
 /// The pause gate the accept thread passes before serving a connection. While it is shut,
@@ -199,10 +199,10 @@ pub fn accept_loop(
         // so that it can be cut at its login deadline or for a newcomer.)
         let (sock, ssh_stream) = match &way {
             Way::Ssh(_) => match stream.try_clone() {
-                Ok(dup) => (Ok(transport::Socket::from(dup)), Some(stream)),
+                Ok(dup) => (Ok(crate::server::socket::Socket::from(dup)), Some(stream)),
                 Err(e) => (Err(e), None),
             },
-            _ => (Ok(transport::Socket::from(stream)), None),
+            _ => (Ok(crate::server::socket::Socket::from(stream)), None),
         };
         let sock = match sock {
             Ok(sock) => Arc::new(sock),

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::door::{Share, Shut};
-use super::hub::ConnId;
 use super::limits::Refusal;
 use super::metrics::{self, Refused, METRICS};
 use super::moderation::banned_line;
-use super::transport::{self, Via};
-use super::{lock, proxy, text, Shared};
+use super::shared::{lock, Shared};
+use super::socket::ConnId;
+use super::socket::Via;
+use super::{proxy, text};
 
 /// Bans and the per-address limits for a client at `ip`: counted against its address (until
 /// [`Limits::release`](super::limits::Limits::release)), or why not and the line to refuse it
@@ -151,7 +152,7 @@ impl Drop for Admitted {
 pub(super) fn from_proxy(
     shared: &Shared,
     conn: ConnId,
-    sock: &transport::Socket,
+    sock: &crate::server::socket::Socket,
     peer: SocketAddr,
     via: Via,
 ) -> Option<SocketAddr> {

@@ -6,10 +6,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::commands;
-use super::hub::ConnId;
 use super::session::{End, Flow, Method, Session, Stage};
-use super::transport::{Socket, Via};
-use super::{text, Shared};
+use super::shared::Shared;
+use super::socket::ConnId;
+use super::socket::{Socket, Via};
+use super::text;
 use crate::auth::MIN_PASSWORD_CHARS;
 use crate::store::messages::Kind;
 use crate::store::users::{self, name_key, User};
@@ -42,7 +43,7 @@ pub fn run(
 fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
     // A browser is no telnet client: the WebSocket relay would drop the offer anyway.
     let telnet = s.shared.config.telnet && s.via != Via::Web;
-    if telnet && s.write_raw(&super::transport::telnet::OFFER).is_err() {
+    if telnet && s.write_raw(&super::telnet::OFFER).is_err() {
         return "write failed";
     }
     let online = s.shared.stats.users_online.load(Ordering::Relaxed);

@@ -18,8 +18,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::hub::ConnId;
 use super::limits::group;
+use super::socket::ConnId;
 
 /// The budgets.
 #[derive(Debug, Clone, Copy)]

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::transport::Via;
+use super::socket::Via;
 
 /// The counters. Field names say what they count; see [`render`] for the exported names.
 pub struct Metrics {

@@ -23,14 +23,14 @@
 
 mod accept;
 mod admit;
-mod config;
+pub mod config;
 pub mod door;
 mod operator;
-mod shared;
+pub mod shared;
 pub use accept::listen;
 pub use config::{Config, Keepalive};
 pub use operator::Status;
-pub use shared::{AskError, Shared};
+pub use shared::{lock, AskError, Shared};
 pub mod commands;
 pub mod connection;
 pub mod hub;
@@ -39,11 +39,15 @@ pub mod limits;
 mod listen;
 pub mod metrics;
 pub mod moderation;
+pub mod moderator;
 pub mod outbox;
 mod pool;
 pub mod protocol;
 pub mod proxy;
+pub mod quiet;
 pub mod session;
+pub mod socket;
+pub mod telnet;
 pub mod text;
 pub mod transport;
 
@@ -60,9 +64,10 @@ use crate::error::Result;
 use crate::store::Store;
 use accept::{Gate, Way};
 use hub::{Event, Hub, Stats};
-use limits::{Limits, Quiet};
+use limits::Limits;
 use moderation::Moderation;
 use pool::Pool;
+use quiet::Quiet;
 
 /// At shutdown, how long clients get to finish sending what they sent before the goodbye
 /// (they see our FIN and close); then every connection is cut. Keeps shutdown under 2 s.
@@ -257,12 +262,6 @@ pub fn start(
             pool,
         })),
     })
-}
-
-/// Locks a mutex, carrying on if a panicking thread poisoned it: the data it guards (maps
-/// of sockets) stays consistent at every step.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Server {

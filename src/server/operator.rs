@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::hub::{self, Event, OnlineUser};
-use super::moderation::{self, Moderator};
+use super::moderation;
+use super::moderator::Moderator;
 use super::shared::AskError;
 use super::{text, Server};
 use crate::error::Result;

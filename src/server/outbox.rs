@@ -18,7 +18,7 @@ use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::transport::Socket;
+use super::socket::Socket;
 
 /// Bytes shared by every outbox they are queued to.
 pub type Bytes = Arc<[u8]>;

@@ -149,7 +149,10 @@ fn fit(lines: Vec<String>, budget: usize) -> String {
         .count();
     let mut out = String::with_capacity(size);
     if keep < lines.len() {
-        out.push_str(&super::text::history_cut(lines.len() - keep));
+        out.push_str(&notice(&format!(
+            "{} older message(s) left out: too long to send at once.",
+            lines.len() - keep
+        )));
     }
     for l in &lines[lines.len() - keep..] {
         out.push_str(l);

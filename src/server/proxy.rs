@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use ppp::{v1, v2, HeaderResult, PartialResult};
 
-use super::transport::Socket;
+use super::socket::Socket;
 
 /// The longest PROXY header taken (v1 is at most 107 bytes; v2 is 16 + its addresses and
 /// TLVs, which haproxy keeps to a few hundred bytes).

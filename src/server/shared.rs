@@ -5,12 +5,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
+use super::config::Config;
 use super::door::Door;
-use super::hub::{ConnId, Event, HubSender, RoomCount, Stats};
-use super::limits::{Limits, Quiet};
+use super::hub::{Event, HubSender, RoomCount, Stats};
+use super::limits::Limits;
 use super::moderation::Moderation;
-use super::transport;
-use super::Config;
+use super::quiet::Quiet;
+use super::socket::{ConnId, Socket};
 use crate::auth::Hasher;
 use crate::store::{rooms, Store};
 
@@ -50,7 +51,7 @@ pub struct Shared {
     pub pruned: AtomicU64,
     /// Every open connection (its socket, shared, not a duplicate descriptor), so shutdown
     /// can close them all.
-    pub(super) conns: Mutex<HashMap<ConnId, Arc<transport::Socket>>>,
+    pub(super) conns: Mutex<HashMap<ConnId, Arc<Socket>>>,
     /// Connections being served (pending and logged in), for shutdown and `status`.
     pub(super) active: AtomicUsize,
     /// The next connection's id (shared by every listener).
@@ -116,6 +117,12 @@ pub(super) fn ask_within<T>(
         mpsc::RecvTimeoutError::Timeout => AskError::TimedOut,
         mpsc::RecvTimeoutError::Disconnected => AskError::Stopped,
     })
+}
+
+/// Locks a mutex, carrying on if a panicking thread poisoned it: the data it guards (maps
+/// of sockets) stays consistent at every step.
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

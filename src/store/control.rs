@@ -4,11 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::notify::CONTROL as CHANNEL;
 use super::{Conn, Dialect};
 use crate::error::Result;
-
-/// The channel a node notifies when it writes a command.
-pub const CHANNEL: &str = "besedka_control";
 
 /// Rows kept; older ones are deleted as new ones come.
 const KEEP: i64 = 1000;

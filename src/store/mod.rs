@@ -257,7 +257,7 @@ impl Store {
 /// for a statement or two; ones opened for a crowd of logins go again once it has passed.
 fn pool<M: r2d2::ManageConnection>(manager: M) -> Result<r2d2::Pool<M>>
 where
-    crate::Error: From<r2d2::Error>,
+    crate::error::Error: From<r2d2::Error>,
 {
     Ok(r2d2::Pool::builder()
         .max_size(POOL_SIZE)

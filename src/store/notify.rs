@@ -14,6 +14,12 @@ use crate::error::Result;
 /// The channel the hubs notify when they commit messages.
 pub const CHANNEL: &str = "besedka_messages";
 
+/// The channel a node notifies when it writes a command for the others ([`super::control`]).
+pub const CONTROL: &str = "besedka_control";
+
+/// The channel a node notifies when its sessions come, go or move ([`super::presence`]).
+pub const PRESENCE: &str = "besedka_presence";
+
 /// `NOTIFY channel` sent by `node`: the payload is the sender's node id (never a message), so
 /// a node's own listener can skip what it did itself.
 pub(super) fn notify(channel: &str, node: &str) -> String {
@@ -57,8 +63,7 @@ impl Listener {
             let mut client = self.config.connect(NoTls)?;
             client.batch_execute(&format!(
                 "LISTEN {CHANNEL}; LISTEN {}; LISTEN {}",
-                super::presence::CHANNEL,
-                super::control::CHANNEL
+                PRESENCE, CONTROL
             ))?;
             self.client = Some(client);
         }
@@ -75,7 +80,7 @@ impl Listener {
             // This node's own doing: it knows already.
             _ if n.payload() == node => {}
             CHANNEL => woke.messages = true,
-            super::control::CHANNEL => woke.control = true,
+            CONTROL => woke.control = true,
             _ => woke.presence = true,
         };
         let got = {

@@ -3,11 +3,9 @@
 //! (one node) these do nothing: the hub's memory is the whole truth.
 
 use super::notify::notify;
+use super::notify::PRESENCE as CHANNEL;
 use super::{Conn, Dialect};
 use crate::error::Result;
-
-/// The channel a node notifies when its sessions change.
-pub const CHANNEL: &str = "besedka_presence";
 
 /// A node whose heartbeat is older than this is gone (killed, cut off), with its sessions.
 const EXPIRY: &str = "5 seconds";

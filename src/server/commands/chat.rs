@@ -165,7 +165,7 @@ pub fn search(s: &mut Session, args: &str) -> Result<Flow, End> {
             s.send(&out);
         }
         // The reason is the server's words, but may quote the query's punctuation.
-        Err(crate::Error::NotAQuery(why)) => s.send(&text::not_a_query(&clean(&why))),
+        Err(crate::error::Error::NotAQuery(why)) => s.send(&text::not_a_query(&clean(&why))),
         Err(e) => {
             log::error!("{}: search failed: {e}", s.addr);
             s.send(&text::database_unavailable());

@@ -3,7 +3,7 @@
 //! in [`crate::server::moderation`], which refuses an operator acting on another operator.
 //! Success shows as the public announcement every user sees, the operator included.
 
-use crate::server::moderation::{Moderator, Outcome};
+use crate::server::moderator::{Moderator, Outcome};
 use crate::server::protocol::error;
 use crate::server::session::{End, Flow, Session};
 

@@ -6,11 +6,12 @@ use std::time::Instant;
 
 use polling::Event as Interest;
 
-use super::{ConnId, Hub};
+use super::Hub;
 use crate::server::metrics::METRICS;
 use crate::server::outbox::{Bytes, Flushed, Outbox};
+use crate::server::socket::ConnId;
+use crate::server::socket::Via;
 use crate::server::text;
-use crate::server::transport::Via;
 use crate::store::users::User;
 
 pub(super) struct Client {

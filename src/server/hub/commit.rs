@@ -3,9 +3,10 @@
 //! recipients, made once and shared by all of them.
 
 use super::clients::Mark;
-use super::{ConnId, Hub};
+use super::Hub;
 use crate::server::outbox::Bytes;
 use crate::server::protocol::chat_line;
+use crate::server::socket::ConnId;
 use crate::server::text;
 use crate::store::messages::{self, Kind, Message};
 use crate::store::users::{self, User};

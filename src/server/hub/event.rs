@@ -5,8 +5,9 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
-use super::{ConnId, RoomCount};
-use crate::server::transport::{Socket, Via};
+use super::RoomCount;
+use crate::server::socket::ConnId;
+use crate::server::socket::{Socket, Via};
 use crate::store::messages::Kind;
 use crate::store::rooms::Room;
 use crate::store::users::User;

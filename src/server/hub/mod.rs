@@ -40,6 +40,7 @@ use polling::{Events, Poller};
 use super::moderation::{banned_line, Moderation};
 use super::outbox::Bytes;
 use super::text;
+use crate::server::socket::ConnId;
 use crate::store::messages::{self, Kind, Message};
 use crate::store::users::{name_key, User};
 use clients::Client;
@@ -47,9 +48,6 @@ pub use event::{Event, OnlineUser, Stats};
 use presence::Presence;
 pub use rooms::RoomCount;
 use rooms::Rooms;
-
-/// Identifies one connection for its whole life.
-pub type ConnId = u64;
 
 /// Events a batch may hold at most; bounds the work between two sends.
 const MAX_BATCH: usize = 512;
@@ -168,7 +166,7 @@ impl Hub {
         stats: Arc<Stats>,
         moderation: Arc<Moderation>,
         settings: Settings,
-    ) -> crate::Result<Hub> {
+    ) -> crate::error::Result<Hub> {
         let db = store.dedicated()?;
         let last_id = messages::last_id(&db)?;
         let shared_db = db.dialect() == crate::store::Dialect::Postgres;

@@ -12,11 +12,12 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
 use super::clients::Client;
-use super::{ConnId, Hub, OnlineUser};
+use super::{Hub, OnlineUser};
 use crate::server::moderation::banned_line;
 use crate::server::outbox::{Bytes, Outbox};
+use crate::server::socket::ConnId;
+use crate::server::socket::{Socket, Via};
 use crate::server::text;
-use crate::server::transport::{Socket, Via};
 use crate::store::presence::Op;
 use crate::store::rooms::Room;
 use crate::store::users::{name_key, User};

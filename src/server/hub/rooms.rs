@@ -9,9 +9,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::Sender;
 
 use super::presence::{Change, What};
-use super::{ConnId, Hub};
+use super::Hub;
 use crate::server::outbox::Bytes;
 use crate::server::protocol::online_line;
+use crate::server::socket::ConnId;
 use crate::server::text;
 use crate::store::rooms::Room;
 use crate::store::users::name_key;

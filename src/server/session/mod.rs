@@ -16,13 +16,15 @@ use std::time::{Duration, Instant};
 mod login;
 mod welcome;
 
-use super::hub::{ConnId, Event};
+use super::hub::Event;
 use super::limits::{Bucket, SessionSlot};
 use super::moderation::muted_line;
 use super::protocol::clean;
-use super::transport::telnet::{Input, LineReader, ECHO_OFF, ECHO_ON};
-use super::transport::{Socket, Via};
-use super::{text, Shared};
+use super::shared::Shared;
+use super::socket::ConnId;
+use super::socket::{Socket, Via};
+use super::telnet::{Input, LineReader, ECHO_OFF, ECHO_ON};
+use super::text;
 use crate::store::messages::Kind;
 use crate::store::rooms::{self, Room};
 use crate::store::users::{self, name_key, User};
@@ -278,7 +280,10 @@ impl<'a> Session<'a> {
 
     /// Runs a store call on a pooled connection. On failure logs it, tells the client and
     /// returns `None`, so callers just go back to where they were.
-    pub fn db<T>(&mut self, f: impl FnOnce(&crate::store::Conn) -> crate::Result<T>) -> Option<T> {
+    pub fn db<T>(
+        &mut self,
+        f: impl FnOnce(&crate::store::Conn) -> crate::error::Result<T>,
+    ) -> Option<T> {
         match self.shared.store.conn().and_then(|c| f(&c)) {
             Ok(v) => Some(v),
             Err(e) => {

@@ -330,13 +330,6 @@ pub fn history_usage(max: u32) -> String {
     usage(&format!("/history [N], N from 1 to {max}."))
 }
 
-/// A history too long for the backlog bound: its oldest lines are left out.
-pub fn history_cut(left_out: usize) -> String {
-    notice(&format!(
-        "{left_out} older message(s) left out: too long to send at once."
-    ))
-}
-
 pub fn history_header(n: usize) -> String {
     notice(&format!("Last {n} message(s):"))
 }

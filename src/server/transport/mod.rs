@@ -14,52 +14,23 @@
 //! in: they hold a [`Socket`], which is any stream socket.
 
 pub mod ssh;
-pub mod telnet;
 pub mod tls;
 pub mod web;
 
-use std::fmt;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
-/// A client's connection as the session and the hub see it: any stream socket (TCP or
-/// Unix), shared by the session, the hub and the server's registry without duplicating the
-/// descriptor.
-pub type Socket = socket2::Socket;
-
-/// How a client came in; shown by the console's `who` and in the logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    /// telnet or nc, in clear text.
-    Plain,
-    /// TLS (`openssl s_client`, Mudlet, TinTin++).
-    Tls,
-    /// SSH.
-    Ssh,
-    /// A browser, over a WebSocket (`--web-addr`).
-    Web,
-}
-
-impl fmt::Display for Via {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Via::Plain => "telnet",
-            Via::Tls => "tls",
-            Via::Ssh => "ssh",
-            Via::Web => "web",
-        })
-    }
-}
+use crate::server::socket::{Socket, Via};
 
 /// Serves a connection whose transport a relay thread terminates (TLS, WebSocket): makes a
 /// Unix socket pair, starts `relay` (named `name`) on one end, runs the ordinary session on
 /// the other, and when the session is over ends the relay and waits for it.
 fn relayed(
-    shared: &crate::server::Shared,
-    conn: crate::server::hub::ConnId,
+    shared: &crate::server::shared::Shared,
+    conn: crate::server::socket::ConnId,
     addr: std::net::SocketAddr,
     via: Via,
     relay: impl FnOnce(UnixStream) + Send + 'static,
@@ -73,7 +44,7 @@ fn relayed(
     };
     let session_end = Arc::new(Socket::from(ours));
     // From now on shutdown reaches the session through its end of the pair.
-    crate::server::lock(&shared.conns).insert(conn, session_end.clone());
+    crate::server::shared::lock(&shared.conns).insert(conn, session_end.clone());
     let relay = std::thread::Builder::new()
         .name(format!("{via}-relay"))
         .stack_size(64 * 1024)
@@ -93,8 +64,12 @@ fn relayed(
 /// After a relayed session ended: closes the session's end of the pair, which ends the relay,
 /// once the hub has let go of it (it sends the client's last words, such as `* Bye.`, when it
 /// handles the session's `Leave`), or after a second at most.
-fn release(shared: &crate::server::Shared, conn: crate::server::hub::ConnId, end: &Arc<Socket>) {
-    crate::server::lock(&shared.conns).remove(&conn);
+fn release(
+    shared: &crate::server::shared::Shared,
+    conn: crate::server::socket::ConnId,
+    end: &Arc<Socket>,
+) {
+    crate::server::shared::lock(&shared.conns).remove(&conn);
     let start = std::time::Instant::now();
     while Arc::strong_count(end) > 1 && start.elapsed() < std::time::Duration::from_secs(1) {
         std::thread::sleep(std::time::Duration::from_millis(5));

@@ -25,8 +25,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::{end, relayed, wait_pair, Socket, Via};
-use crate::server::hub::ConnId;
-use crate::server::Shared;
+use crate::server::shared::Shared;
+use crate::server::socket::ConnId;
 
 /// How often a handshake in progress looks at its deadline and at shutdown.
 const HANDSHAKE_STEP: Duration = Duration::from_millis(250);

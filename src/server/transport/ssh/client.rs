@@ -13,11 +13,12 @@ use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use super::editor::Editor;
 use super::relay::relay;
 use crate::server::admit::Admitted;
-use crate::server::hub::ConnId;
+use crate::server::connection;
 use crate::server::pool::Pool;
 use crate::server::session::Method;
-use crate::server::transport::{Socket, Via};
-use crate::server::{connection, lock, Shared};
+use crate::server::shared::{lock, Shared};
+use crate::server::socket::ConnId;
+use crate::server::socket::{Socket, Via};
 use crate::store::ssh_keys;
 use crate::store::users::{self, name_key, User};
 

@@ -16,7 +16,7 @@
 //!   client, so a password is never echoed. It says it speaks telnet at the start
 //!   ([`Editor::hello`]), and drops every other telnet command from the output.
 
-use crate::server::transport::telnet::{BINARY, DO, DONT, ECHO, IAC, SB, SE, WILL, WONT};
+use crate::server::telnet::{BINARY, DO, DONT, ECHO, IAC, SB, SE, WILL, WONT};
 
 /// Erases the terminal's current line: carriage return, then erase to the end of the line.
 const ERASE_LINE: &[u8] = b"\r\x1b[K";

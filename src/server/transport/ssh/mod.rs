@@ -35,9 +35,9 @@ use russh::keys::PrivateKey;
 use russh::{MethodKind, MethodSet};
 
 use crate::server::admit::Admitted;
-use crate::server::hub::ConnId;
 use crate::server::pool::Pool;
-use crate::server::{lock, Shared};
+use crate::server::shared::{lock, Shared};
+use crate::server::socket::ConnId;
 use client::Client;
 pub use host_key::host_key;
 

@@ -23,9 +23,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::Socket;
-use crate::server::hub::ConnId;
 use crate::server::metrics::{self, METRICS};
-use crate::server::Shared;
+use crate::server::shared::Shared;
+use crate::server::socket::ConnId;
 
 pub use page::Page;
 

@@ -24,9 +24,9 @@ use tungstenite::{Message, WebSocket};
 
 use super::super::{end, relayed, wait_pair};
 use super::{respond, Request, Socket, Web};
-use crate::server::hub::ConnId;
-use crate::server::transport::Via;
-use crate::server::Shared;
+use crate::server::shared::Shared;
+use crate::server::socket::ConnId;
+use crate::server::socket::Via;
 
 /// Bytes from the browser held for the session at most before the relay stops reading it.
 const HOLD: usize = 64 * 1024;
