@@ -227,6 +227,7 @@ fn only_useradd_and_ban_create_a_database_and_every_change_names_its_file() {
         &["purge-auth"],
         &["clear-logs"],
         &["unban", "bob"],
+        &["ban", "bob", "1h"],
         &["mute", "bob"],
         &["unmute", "bob"],
         &["op", "bob"],

@@ -98,10 +98,30 @@ fn the_login_deadline_runs_from_connect_whatever_comes_first() {
         ws.write_all(chunk).unwrap();
         std::thread::sleep(Duration::from_millis(500));
     }
-    let took = start.elapsed() + closed_within(ws, WAIT);
+    // The upgrade, the dialogue's prompt in a frame, then nothing until the cut.
+    ws.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match ws.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+        assert!(start.elapsed() < WAIT, "WebSocket never cut");
+    }
+    let took = start.elapsed();
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 101"), "{got:?}");
     assert!(
-        took < Duration::from_millis(4500),
-        "WebSocket cut {took:?} after connect"
+        got.contains("Name: "),
+        "the session's dialogue began: {got:?}"
+    );
+    assert!(
+        took > Duration::from_millis(2500) && took < Duration::from_millis(4500),
+        "WebSocket cut {took:?} after connect, not at the 3 s deadline"
     );
 }
 

@@ -18,15 +18,14 @@ fn via(from: &str, port: u16) -> Client {
     Client::over(connect_from(from, SocketAddr::from(([127, 0, 0, 1], port))).unwrap())
 }
 
-/// `GET path` through the proxy on `port` from `from`: the whole response.
-fn get(from: &str, port: u16, path: &str) -> String {
+/// `GET path` with extra header lines through the proxy on `port` from `from`: the whole
+/// response.
+fn get(from: &str, port: u16, path: &str, headers: &str) -> String {
     let mut s = connect_from(from, SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: chat.example\r\nConnection: close\r\n\r\n")
-            .as_bytes(),
-    )
-    .unwrap();
+    let head =
+        format!("GET {path} HTTP/1.1\r\nHost: chat.example\r\nConnection: close\r\n{headers}\r\n");
+    s.write_all(head.as_bytes()).unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
@@ -47,16 +46,19 @@ fn haproxy_brings_each_clients_own_address_to_limits_bans_logs_and_who() {
         "127.0.0.1:0",
         "--ssh-host-key",
         dir.path().join("host_key").to_str().unwrap(),
+        "--web-addr",
+        "127.0.0.1:0",
         "--trusted-proxy",
         "127.0.0.1/32",
         "--max-per-ip",
         "2",
     ]);
-    let (telnet, tls, ssh) = (free_port(), free_port(), free_port());
+    let (telnet, tls, ssh, web) = (free_port(), free_port(), free_port(), free_port());
     let Some(_haproxy) = haproxy(&[
         (telnet, server.addr),
         (tls, server.tls_addr.unwrap()),
         (ssh, server.ssh_addr.unwrap()),
+        (web, server.web_addr.unwrap()),
     ]) else {
         return;
     };
@@ -116,6 +118,17 @@ fn haproxy_brings_each_clients_own_address_to_limits_bans_logs_and_who() {
     let mut version = [0u8; 8];
     ssh_ok.read_exact(&mut version).unwrap();
     assert_eq!(&version, b"SSH-2.0-");
+    // The web listener behind a TCP balancer: a banned client is refused as soon as the
+    // balancer's header names it, before it sends a byte of its request (no stalled head can
+    // hold a place under the balancer's name).
+    let mut silent = connect_from("127.4.0.3", SocketAddr::from(([127, 0, 0, 1], web))).unwrap();
+    silent.set_read_timeout(Some(WAIT)).unwrap();
+    let mut refused = String::new();
+    let _ = silent.read_to_string(&mut refused);
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused:?}");
+    assert!(refused.contains("banned"), "{refused:?}");
+    let page = get("127.4.0.7", web, "/", "");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     drop((one, two));
 }
 
@@ -139,10 +152,15 @@ fn nginx_stream_and_http_bring_each_clients_own_address() {
     server.command("who");
     server.expect_out("nina (1 session): 127.5.0.2:");
     // The web page through nginx's http proxy (X-Forwarded-For).
-    let banned = get("127.5.0.1", http, "/");
+    let banned = get("127.5.0.1", http, "/", "");
     assert!(banned.starts_with("HTTP/1.1 503"), "{banned}");
     assert!(banned.contains("banned"), "{banned}");
-    let page = get("127.5.0.2", http, "/");
+    // Headers a browser writes itself name no one: nginx passes `Forwarded` through and
+    // appends to `X-Forwarded-For`, whose rightmost hop is the one it saw.
+    let forged = "Forwarded: for=203.0.113.9\r\nX-Forwarded-For: 203.0.113.9\r\n";
+    let banned = get("127.5.0.1", http, "/", forged);
+    assert!(banned.starts_with("HTTP/1.1 503"), "{banned}");
+    let page = get("127.5.0.2", http, "/", "");
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     // Its WebSocket: logged in, and `who` shows the browser's address.
     let stream = connect_from("127.5.0.3", SocketAddr::from(([127, 0, 0, 1], http))).unwrap();
@@ -181,6 +199,16 @@ fn proxy_and_forwarding_headers_from_elsewhere_are_not_believed() {
         said.contains("! A PROXY header is taken only from a trusted proxy"),
         "{said:?}"
     );
+    // The same in PROXY protocol v2, as haproxy sends it.
+    let mut c = server.connect();
+    c.expect("Name: ");
+    c.send_raw(b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c\xc6\x33\x64\x07\x7f\0\0\x01\x12\x67\x1e\x61");
+    let said = c.expect_closed();
+    assert!(
+        said.contains("! A PROXY header is taken only from a trusted proxy"),
+        "{said:?}"
+    );
+    assert!(!said.contains("New user"), "{said:?}");
     // A ban on the address a client claims does not touch it: its own address counts.
     server.ask("ban 198.51.100.7", "198.51.100.7");
     let web = server.web_addr.unwrap();

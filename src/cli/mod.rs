@@ -182,7 +182,13 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     // Only a command that adds what a new database can use (an account, an address ban)
     // may create one; any other on a mistyped path would show an empty database as if the
     // real one had lost its data.
-    if place.new && !matches!(cli.command, Command::Useradd { .. } | Command::Ban { .. }) {
+    let may_create = match &cli.command {
+        Command::Useradd { .. } => true,
+        // A name ban needs the account, which a new database cannot have.
+        Command::Ban { target, .. } => crate::server::moderation::parse_net(target).is_some(),
+        _ => false,
+    };
+    if place.new && !may_create {
         return Err(format!("no database at {} (serve creates it)", cli.db.display()).into());
     }
     let store = Store::open(&cli.db)

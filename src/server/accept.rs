@@ -250,13 +250,15 @@ pub fn accept_loop(
         let job_pool = pool.clone();
         let started = pool.execute(move || {
             let shared = admitted.shared.clone();
-            let addr = if proxied {
+            // `settle`: a web request from a trusted proxy whose head will name the client.
+            let (addr, settle) = if proxied {
                 match from_proxy(&shared, conn, &sock, addr, via) {
-                    Some(client) => client,
+                    Some((client, true)) => (client, None),
+                    Some((client, false)) => (client, Some(client)),
                     None => return,
                 }
             } else {
-                addr
+                (addr, None)
             };
             match way {
                 Way::Ssh(ssh) => {
@@ -270,7 +272,6 @@ pub fn accept_loop(
                 }
                 Way::Web(web) => {
                     let _admitted = admitted;
-                    let settle = proxied.then_some(addr);
                     transport::web::serve(&shared, conn, sock, addr, &web, settle)
                 }
                 Way::Plain => {

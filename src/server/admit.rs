@@ -142,10 +142,11 @@ impl Drop for Admitted {
     }
 }
 
-/// A connection from a trusted proxy: reads its PROXY header, if it sends one, and (but on
-/// the web listener, where forwarding headers may still say more) admits the client it names,
-/// or the proxy itself if it names none. The client's address, or `None` if the connection
-/// is to be closed (refused, or a bad header).
+/// A connection from a trusted proxy: reads its PROXY header, if it sends one, and admits the
+/// client it names, or the proxy itself if it names none. The client's address and whether it
+/// is admitted (not yet: on the web listener, when the client is itself a trusted proxy, whose
+/// request's forwarding headers will say more), or `None` if the connection is to be closed
+/// (refused, or a bad header).
 // Not inlined: the PROXY header's 1 KiB buffer would otherwise sit in the worker's outermost
 // frame, which stays on the stack, resident, for the whole session.
 #[inline(never)]
@@ -155,7 +156,7 @@ pub(super) fn from_proxy(
     sock: &crate::server::socket::Socket,
     peer: SocketAddr,
     via: Via,
-) -> Option<SocketAddr> {
+) -> Option<(SocketAddr, bool)> {
     let deadline = shared
         .door
         .deadline(conn)
@@ -169,15 +170,18 @@ pub(super) fn from_proxy(
             return None;
         }
     };
-    if via == Via::Web {
-        return Some(client);
+    // On the web listener a request from a proxy may still name its client (a trusted proxy
+    // whose PROXY header names another, or none): that waits for the request's head. Any
+    // other client is admitted now, before it may send anything more.
+    if via == Via::Web && shared.config.trusted(client.ip()) {
+        return Some((client, false));
     }
     if let Err(text) = admit_as(shared, conn, client) {
         tell_refused(sock, via, &text);
         return None;
     }
     log::info!("{client}: connected ({via}, through {peer})");
-    Some(client)
+    Some((client, true))
 }
 
 /// A refusal as an HTTP response (503: the reasons are all "not now").

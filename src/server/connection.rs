@@ -72,6 +72,12 @@ fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
             super::pool::release_unused_stack();
         }
         Ok(None) => return "quit",
+        Err(End::Gone) if s.sent_proxy_header() => {
+            // A PROXY header from where none is trusted: a proxy the operator has not named
+            // with --trusted-proxy, or someone choosing their own address.
+            s.send(&text::untrusted_proxy_header());
+            return "a PROXY header, not from a trusted proxy";
+        }
         Err(End::Gone) => return "connection closed",
         Err(End::TimedOut) => {
             s.send(&text::login_timed_out());
@@ -92,15 +98,6 @@ fn login_stage(s: &mut Session) -> Result<Option<super::session::Login>, End> {
         let line = line.trim();
         if line.is_empty() {
             continue;
-        }
-        if super::proxy::is_header_line(line) {
-            // A PROXY header from where none is trusted: someone choosing their own address.
-            log::info!(
-                "{}: closed: a PROXY header, not from a trusted proxy",
-                s.addr
-            );
-            s.send(&text::untrusted_proxy_header());
-            return Ok(None);
         }
         let flow = if line.starts_with('/') {
             commands::dispatch(s, line, Stage::Login)?

@@ -83,22 +83,32 @@ struct State {
     conns: HashMap<ConnId, Entry>,
     /// Pending connections per address (those that count against their address).
     pending_per_addr: HashMap<IpAddr, usize>,
+    /// Connections per trusted proxy that have not said yet whom they bring.
+    unsettled: HashMap<IpAddr, usize>,
     pending: usize,
     sessions: usize,
 }
 
 impl State {
+    /// The per-address count a connection counts in, if any.
+    fn count_of(&mut self, share: Share) -> Option<&mut HashMap<IpAddr, usize>> {
+        match share {
+            Share::Address => Some(&mut self.pending_per_addr),
+            Share::Server => Some(&mut self.unsettled),
+            Share::Exempt => None,
+        }
+    }
+
     fn unpend(&mut self, addr: IpAddr, share: Share) {
         if share != Share::Exempt {
             self.pending -= 1;
         }
-        if share != Share::Address {
-            return;
-        }
-        if let Some(n) = self.pending_per_addr.get_mut(&addr) {
-            *n -= 1;
-            if *n == 0 {
-                self.pending_per_addr.remove(&addr);
+        if let Some(counts) = self.count_of(share) {
+            if let Some(n) = counts.get_mut(&addr) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(&addr);
+                }
             }
         }
     }
@@ -107,19 +117,23 @@ impl State {
         if share != Share::Exempt {
             self.pending += 1;
         }
-        if share == Share::Address {
-            *self.pending_per_addr.entry(addr).or_default() += 1;
+        if let Some(counts) = self.count_of(share) {
+            *counts.entry(addr).or_default() += 1;
         }
     }
 
     /// The pending connection to drop for a newcomer from `addr`: the oldest one of the
     /// address that would hold the most (the newcomer's own counted as admitted).
     fn victim(&self, addr: IpAddr) -> Option<ConnId> {
-        let held = |e: &Entry| {
-            if e.share != Share::Address {
-                return 0;
+        // Connections a trusted proxy has not yet said whom they bring count as its own, so
+        // a flood of stalled ones through it is dropped before a person elsewhere.
+        let held = |e: &Entry| match e.share {
+            Share::Address => {
+                self.pending_per_addr.get(&e.addr).copied().unwrap_or(0)
+                    + usize::from(e.addr == addr)
             }
-            self.pending_per_addr.get(&e.addr).copied().unwrap_or(0) + usize::from(e.addr == addr)
+            Share::Server => self.unsettled.get(&e.addr).copied().unwrap_or(0),
+            Share::Exempt => 0,
         };
         self.conns
             .iter()
@@ -355,6 +369,26 @@ mod tests {
         d.leave(1);
         d.leave(6);
         assert_eq!(d.counts(), (0, 3));
+    }
+
+    #[test]
+    fn a_proxy_that_has_not_said_whom_it_brings_holds_as_one_address() {
+        let d = door(10, 4, 2);
+        let t = Instant::now();
+        let later = |ms| t + Duration::from_millis(ms);
+        // A person logging in directly, then three stalled connections through a proxy.
+        d.enter(1, ip("192.0.2.9"), Share::Address, None, later(0))
+            .unwrap();
+        for (conn, ms) in [(2, 1), (3, 2), (4, 3)] {
+            d.enter(conn, ip("10.0.0.1"), Share::Server, None, later(ms))
+                .unwrap();
+        }
+        // Full: the proxy's oldest goes, not the person (older, but alone).
+        assert_eq!(
+            d.enter(5, ip("192.0.2.5"), Share::Address, None, later(4)),
+            Ok(Some(2))
+        );
+        assert!(d.holds(1));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The client's real address when a proxy or load balancer stands in front (`--trusted-proxy`):
 //! the PROXY protocol header (v1 text or v2 binary, as haproxy's `send-proxy[-v2]`, nginx's
 //! `proxy_protocol on` and cloud load balancers send it; parsed by `ppp`), and on the web
-//! listener the `Forwarded` / `X-Forwarded-For` request headers.
+//! listener the `X-Forwarded-For` request header.
 //!
 //! Only a connection from a trusted proxy may say whom it brings. From anywhere else a PROXY
 //! header is an error and forwarding headers are ignored: a client must not choose the address
@@ -144,39 +144,30 @@ pub fn read_header(sock: &Socket, deadline: Instant) -> Result<Said, String> {
     }
 }
 
-/// Whether a line a client sent is a PROXY v1 header (one sent where none is trusted).
-pub fn is_header_line(line: &str) -> bool {
-    let rest = line.strip_prefix("PROXY ");
-    rest.is_some_and(|r| r.starts_with("TCP4 ") || r.starts_with("TCP6 ") || r == "UNKNOWN")
-        || line.as_bytes().starts_with(&V2_SIGNATURE[4..])
+/// Whether a connection's first bytes are a PROXY protocol header, v1 or v2 (one sent where
+/// none is trusted).
+pub fn is_header(first: &[u8]) -> bool {
+    first.starts_with(b"PROXY ") || first.starts_with(V2_SIGNATURE)
 }
 
-/// The client's address from a request's forwarding headers, as sent by a trusted proxy:
-/// `Forwarded` (RFC 7239) if there is one, else `X-Forwarded-For`. Each proxy appends the
-/// address it took the request from, so the hops are read from the right, skipping the ones
-/// that are trusted proxies themselves; the first other is the client. `None` if the headers
-/// name no usable address (absent, `unknown`, obfuscated).
+/// The client's address from a request's `X-Forwarded-For` headers, as sent by a trusted
+/// proxy. Each proxy appends the address it took the request from, so the hops are read from
+/// the right, skipping the ones that are trusted proxies themselves; the first other is the
+/// client (an address the client wrote itself is further left, never reached). `None` if the
+/// headers name no usable address.
+///
+/// `Forwarded` (RFC 7239) is not read: nginx, Caddy, haproxy and the cloud balancers append
+/// to `X-Forwarded-For` and pass a client's own `Forwarded` through untouched, so believing it
+/// would let any browser choose its address.
 pub fn forwarded<'a>(
-    headers: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
     trusted: impl Fn(IpAddr) -> bool,
 ) -> Option<IpAddr> {
-    let values = |name: &str| {
-        headers
-            .clone()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| v.split(','))
-            .map(str::trim)
-            .collect::<Vec<_>>()
-    };
-    let standard = values("forwarded");
-    let hops: Vec<Option<IpAddr>> = if standard.is_empty() {
-        values("x-forwarded-for")
-            .into_iter()
-            .map(parse_node)
-            .collect()
-    } else {
-        standard.into_iter().map(forwarded_for).collect()
-    };
+    let hops: Vec<Option<IpAddr>> = headers
+        .filter(|(n, _)| n.eq_ignore_ascii_case("x-forwarded-for"))
+        .flat_map(|(_, v)| v.split(','))
+        .map(parse_node)
+        .collect();
     let mut client = None;
     for hop in hops.into_iter().rev() {
         let ip = hop?;
@@ -186,15 +177,6 @@ pub fn forwarded<'a>(
         }
     }
     client
-}
-
-/// The `for=` node of one `Forwarded` element.
-fn forwarded_for(element: &str) -> Option<IpAddr> {
-    element
-        .split(';')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
-        .and_then(|(_, v)| parse_node(v.trim().trim_matches('"')))
 }
 
 /// An address as proxies write it: `192.0.2.1`, `192.0.2.1:4711`, `2001:db8::1`,
@@ -254,27 +236,37 @@ mod tests {
             ("X-Forwarded-For", "192.0.2.5"),
         ];
         assert_eq!(forwarded(h.iter().copied(), trusted), Some(ip("192.0.2.5")));
+        // A client's own Forwarded header is not believed (proxies pass it through).
         let h = [
-            (
-                "Forwarded",
-                "for=198.51.100.9;proto=https, for=\"[2001:db8::17]:4711\"",
-            ),
+            ("Forwarded", "for=198.51.100.9"),
             ("X-Forwarded-For", "192.0.2.99"),
         ];
         assert_eq!(
             forwarded(h.iter().copied(), trusted),
+            Some(ip("192.0.2.99"))
+        );
+        let h = [("Forwarded", "for=198.51.100.9")];
+        assert_eq!(forwarded(h.iter().copied(), trusted), None);
+        let h = [("X-Forwarded-For", "[2001:db8::17]:4711, unknown")];
+        assert_eq!(
+            forwarded(h.iter().copied(), trusted),
+            None,
+            "an unusable hop"
+        );
+        let h = [("X-Forwarded-For", "[2001:db8::17]:4711")];
+        assert_eq!(
+            forwarded(h.iter().copied(), trusted),
             Some(ip("2001:db8::17"))
         );
-        let h = [("Forwarded", "for=unknown")];
-        assert_eq!(forwarded(h.iter().copied(), trusted), None);
         let h: [(&str, &str); 0] = [];
         assert_eq!(forwarded(h.iter().copied(), trusted), None);
     }
 
     #[test]
-    fn a_header_line_is_recognized() {
-        assert!(is_header_line("PROXY TCP4 1.2.3.4 5.6.7.8 1 2"));
-        assert!(is_header_line("PROXY UNKNOWN"));
-        assert!(!is_header_line("PROXYMAN"));
+    fn a_header_is_recognized_by_its_first_bytes() {
+        assert!(is_header(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n"));
+        assert!(is_header(b"PROXY UNKNOWN\r\n"));
+        assert!(is_header(b"\r\n\r\n\0\r\nQUIT\n\x21\x11\0\x0c"));
+        assert!(!is_header(b"PROXYMAN\r\n") && !is_header(b"\r\n\r\nhello"));
     }
 }

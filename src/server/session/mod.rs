@@ -87,10 +87,18 @@ pub struct Login {
 pub struct Reader {
     sock: Arc<Socket>,
     deadline: Option<Instant>,
+    /// The first bytes were read (and looked at).
+    started: bool,
+    /// They were a PROXY protocol header: a proxy that is not trusted, or a client choosing
+    /// its own address. The reader then reads nothing more.
+    proxy_header: bool,
 }
 
 impl Read for Reader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.proxy_header {
+            return Ok(0);
+        }
         if let Some(deadline) = self.deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -98,7 +106,15 @@ impl Read for Reader {
             }
             self.sock.set_read_timeout(Some(left))?;
         }
-        (&*self.sock).read(buf)
+        let n = (&*self.sock).read(buf)?;
+        if !self.started && n > 0 {
+            self.started = true;
+            if super::proxy::is_header(&buf[..n]) {
+                self.proxy_header = true;
+                return Ok(0);
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -154,6 +170,8 @@ impl<'a> Session<'a> {
         let reader = Reader {
             sock: stream.clone(),
             deadline: Some(deadline),
+            started: false,
+            proxy_header: false,
         };
         // Before login the session writes itself; a client that doesn't read holds it this
         // long per write at most (the login deadline bounds the rest).
@@ -212,6 +230,11 @@ impl<'a> Session<'a> {
             self.stream.set_write_timeout(Some(limit))?;
         }
         (&*self.stream).write_all(bytes)
+    }
+
+    /// The connection began with a PROXY protocol header (from where none is trusted).
+    pub fn sent_proxy_header(&mut self) -> bool {
+        self.reader.get_mut().proxy_header
     }
 
     // ---- input ----
