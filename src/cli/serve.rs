@@ -183,6 +183,34 @@ fn return_large_blocks_to_the_os() {
     }
 }
 
+/// Binds every way in the options ask for, the main one (telnet, `--addr`) first: one line
+/// a way.
+fn ways(args: &ServeArgs) -> Result<server::Listeners, String> {
+    use crate::server::transport::{plain::Plain, ssh::Ssh, tls::Tls, web::Web, Way};
+    let bind = |addr: &str, way: Arc<dyn Way>| {
+        server::listen(addr)
+            .map(|l| (l, way))
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))
+    };
+    let mut ways = vec![bind(&args.addr, Arc::new(Plain::new()))?];
+    if let (Some(addr), Some(cert), Some(key)) = (&args.tls_addr, &args.tls_cert, &args.tls_key) {
+        let tls = Tls::new(crate::server::transport::tls::load(cert, key)?);
+        ways.push(bind(addr, Arc::new(tls))?);
+    }
+    if let Some(addr) = &args.ssh_addr {
+        let key = crate::server::transport::ssh::host_key(&args.ssh_host_key)?;
+        let l = server::listen(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let ssh = Ssh::start(key).map_err(|e| format!("cannot start SSH: {e}"))?;
+        ways.push((l, Arc::new(ssh)));
+    }
+    if let Some(addr) = &args.web_addr {
+        let token = args.metrics_token.clone().filter(|t| !t.is_empty());
+        let web = Web::new(token, args.web_origin.clone(), std::time::Instant::now());
+        ways.push(bind(addr, Arc::new(web))?);
+    }
+    Ok(ways)
+}
+
 /// What wakes the control thread (this one, the main thread).
 enum Control {
     Line(String),
@@ -203,39 +231,7 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
     }
     let store = Store::open_with(db, args.sync)
         .map_err(|e| format!("cannot open database {}: {e}", db.display()))?;
-    let listener =
-        server::listen(&args.addr).map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-    let tls = match (&args.tls_addr, &args.tls_cert, &args.tls_key) {
-        (Some(addr), Some(cert), Some(key)) => {
-            let config = crate::server::transport::tls::load(cert, key)?;
-            let l = server::listen(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-            Some((l, config))
-        }
-        _ => None,
-    };
-    let ssh = match &args.ssh_addr {
-        Some(addr) => {
-            let key = crate::server::transport::ssh::host_key(&args.ssh_host_key)?;
-            let l = server::listen(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-            let ssh = crate::server::transport::ssh::Ssh::start(key)
-                .map_err(|e| format!("cannot start SSH: {e}"))?;
-            Some((l, Arc::new(ssh)))
-        }
-        None => None,
-    };
-    let web = match &args.web_addr {
-        Some(addr) => {
-            let l = server::listen(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-            let web = crate::server::transport::web::Web {
-                page: crate::server::transport::web::Page::new(),
-                metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
-                origins: args.web_origin.clone(),
-                started: std::time::Instant::now(),
-            };
-            Some((l, Arc::new(web)))
-        }
-        None => None,
-    };
+    let listeners = ways(&args)?;
     let sink = crate::logging::init(level, args.log_file.as_deref(), Some(&store))?;
     if let Err(e) = nofile {
         log::warn!("cannot raise the open-files limit: {e}");
@@ -292,24 +288,14 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
             let _ = tx.send(Control::Fatal(why));
         }
     };
-    let listeners = server::Listeners {
-        plain: listener,
-        tls,
-        ssh,
-        web,
-    };
     let server =
         Arc::new(server::start(listeners, store, config, on_fatal).map_err(|e| e.to_string())?);
-    let mut on = format!("{} (telnet)", server.local_addr());
-    if let Some(tls) = server.tls_addr() {
-        on.push_str(&format!(", {tls} (tls)"));
-    }
-    if let Some(ssh) = server.ssh_addr() {
-        on.push_str(&format!(", {ssh} (ssh)"));
-    }
-    if let Some(web) = server.web_addr() {
-        on.push_str(&format!(", {web} (web)"));
-    }
+    let on = server
+        .listening()
+        .iter()
+        .map(|(name, addr)| format!("{addr} ({name})"))
+        .collect::<Vec<_>>()
+        .join(", ");
     println!("besedka listening on {on} (db: {})", db.display());
     let _ = io::stdout().flush();
     log::info!("listening on {on}, database {}", db.display());

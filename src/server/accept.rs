@@ -4,18 +4,19 @@
 //! when the process runs out of descriptors.
 
 use std::io;
-use std::net::{TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::admit::{admit_addr, enter, from_proxy, refused, tell_refused, Admitted};
+use super::admit::{admit_addr, admit_as, enter, refused, Admitted};
 use super::metrics::{self, METRICS};
 use super::pool::Pool;
 use super::quiet::Quiet;
-use super::socket::Via;
-use super::{connection, lock, transport, Keepalive, Shared};
+use super::socket::{ConnId, Socket};
+use super::transport::{Accepted, Way};
+use super::{lock, proxy, Keepalive, Shared};
 
 /// The pause gate the accept thread passes before serving a connection. While it is shut,
 /// new connections wait in the kernel's queue (or, if one was accepted already, in the accept
@@ -130,33 +131,15 @@ impl Backoff {
         self.delay = Self::FIRST;
     }
 }
-/// What a listener serves.
-#[derive(Clone)]
-pub enum Way {
-    /// telnet and nc.
-    Plain,
-    /// TLS, with the certificate.
-    Tls(Arc<rustls::ServerConfig>),
-    /// SSH, served by its runtime.
-    Ssh(Arc<transport::ssh::Ssh>),
-    /// HTTP: the web page, its WebSocket, `/metrics`.
-    Web(Arc<transport::web::Web>),
-}
-
-/// Takes connections on `listener` until the gate stops, and serves them the `way` it says.
+/// Takes connections on `listener` until the gate stops, and hands them to `way`.
 pub fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
     gate: Arc<Gate>,
     pool: Pool,
-    way: Way,
+    way: Arc<dyn Way>,
 ) {
-    let via = match way {
-        Way::Plain => Via::Plain,
-        Way::Tls(_) => Via::Tls,
-        Way::Ssh(_) => Via::Ssh,
-        Way::Web(_) => Via::Web,
-    };
+    let via = way.via();
     let mut backoff = Backoff {
         delay: Backoff::FIRST,
         quiet: Quiet::default(),
@@ -185,7 +168,7 @@ pub fn accept_loop(
         if !proxied {
             if let Err((why, text)) = admit_addr(&shared, addr.ip()) {
                 refused(&shared, addr, why, &text);
-                tell_refused(&socket2::Socket::from(stream), via, &text);
+                way.refuse(&Socket::from(stream), &text);
                 continue;
             }
         }
@@ -194,15 +177,17 @@ pub fn accept_loop(
         }
         let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
         // One descriptor per connection: the registry, the session and the hub share it. (A
-        // TLS connection is registered with its TCP socket until the handshake is done; an
-        // SSH one, served by its runtime, with a second descriptor until its shell starts,
-        // so that it can be cut at its login deadline or for a newcomer.)
-        let (sock, ssh_stream) = match &way {
-            Way::Ssh(_) => match stream.try_clone() {
-                Ok(dup) => (Ok(crate::server::socket::Socket::from(dup)), Some(stream)),
+        // TLS connection is registered with its TCP socket until the handshake is done; one
+        // whose way keeps the stream (SSH, served by its runtime) with a second descriptor
+        // until its session starts, so that it can be cut at its login deadline or for a
+        // newcomer.)
+        let (sock, stream) = if way.keeps_stream() {
+            match stream.try_clone() {
+                Ok(dup) => (Ok(Socket::from(dup)), Some(stream)),
                 Err(e) => (Err(e), None),
-            },
-            _ => (Ok(crate::server::socket::Socket::from(stream)), None),
+            }
+        } else {
+            (Ok(Socket::from(stream)), None)
         };
         let sock = match sock {
             Ok(sock) => Arc::new(sock),
@@ -222,7 +207,7 @@ pub fn accept_loop(
                 shared.limits.release(addr.ip());
             }
             refused(&shared, addr, why, &text);
-            tell_refused(&sock, via, &text);
+            way.refuse(&sock, &text);
             continue;
         }
         shared.active.fetch_add(1, Ordering::SeqCst);
@@ -231,28 +216,19 @@ pub fn accept_loop(
         } else {
             log::info!("{addr}: connected ({via})");
         }
-        metrics::inc(&METRICS.connections[metrics::via_index(via)]);
-        metrics::inc(&METRICS.open[metrics::via_index(via)]);
+        metrics::inc(&METRICS.connections[via.slot()]);
+        metrics::inc(&METRICS.open[via.slot()]);
         let admitted = Admitted {
             shared: shared.clone(),
             conn,
             via,
         };
-        let ssh_stream = match (&way, proxied, ssh_stream) {
-            (Way::Ssh(ssh), false, Some(stream)) => {
-                // The SSH runtime serves it; a session thread starts with its shell.
-                ssh.serve(shared.clone(), stream, addr, conn, admitted, pool.clone());
-                continue;
-            }
-            (_, _, stream) => stream,
-        };
-        let way = way.clone();
-        let job_pool = pool.clone();
+        let (way, job_pool) = (way.clone(), pool.clone());
         let started = pool.execute(move || {
             let shared = admitted.shared.clone();
-            // `settle`: a web request from a trusted proxy whose head will name the client.
+            // `settle`: a request from a trusted proxy whose head will name the client.
             let (addr, settle) = if proxied {
-                match from_proxy(&shared, conn, &sock, addr, via) {
+                match from_proxy(&shared, conn, &sock, addr, &*way) {
                     Some((client, true)) => (client, None),
                     Some((client, false)) => (client, Some(client)),
                     None => return,
@@ -260,25 +236,16 @@ pub fn accept_loop(
             } else {
                 (addr, None)
             };
-            match way {
-                Way::Ssh(ssh) => {
-                    if let Some(stream) = ssh_stream {
-                        ssh.serve(shared.clone(), stream, addr, conn, admitted, job_pool)
-                    }
-                }
-                Way::Tls(config) => {
-                    let _admitted = admitted; // released when the session ends, a panic included
-                    transport::tls::serve(&shared, conn, sock, addr, config)
-                }
-                Way::Web(web) => {
-                    let _admitted = admitted;
-                    transport::web::serve(&shared, conn, sock, addr, &web, settle)
-                }
-                Way::Plain => {
-                    let _admitted = admitted;
-                    connection::run(&shared, conn, sock, addr, via, None)
-                }
-            }
+            way.serve(Accepted {
+                shared,
+                conn,
+                sock,
+                stream,
+                addr,
+                settle,
+                admitted,
+                pool: job_pool,
+            });
         });
         if let Err(e) = started {
             // No thread could be started and none is alive: the job was dropped unrun, and
@@ -286,6 +253,50 @@ pub fn accept_loop(
             log::warn!("{addr}: cannot serve: no worker thread ({e})");
         }
     }
+}
+
+/// A connection from a trusted proxy: reads its PROXY header, if it sends one, and admits the
+/// client it names, or the proxy itself if it names none. The client's address and whether it
+/// is admitted (not yet: on the web listener, when the client is itself a trusted proxy, whose
+/// request's forwarding headers will say more), or `None` if the connection is to be closed
+/// (refused, or a bad header).
+///
+/// Not inlined: the PROXY header's 1 KiB buffer would otherwise sit in the worker's outermost
+/// frame, which stays on the stack, resident, for the whole session.
+#[inline(never)]
+fn from_proxy(
+    shared: &Shared,
+    conn: ConnId,
+    sock: &crate::server::socket::Socket,
+    peer: SocketAddr,
+    way: &dyn Way,
+) -> Option<(SocketAddr, bool)> {
+    let via = way.via();
+    let deadline = shared
+        .door
+        .deadline(conn)
+        .unwrap_or_else(|| Instant::now() + shared.config.login_timeout);
+    let client = match proxy::read_header(sock, deadline) {
+        Ok(proxy::Said::Client(client)) => client,
+        Ok(proxy::Said::Nothing | proxy::Said::Local) => peer,
+        Err(e) => {
+            log::info!("{peer}: closed: {e}");
+            let _ = sock.shutdown(Shutdown::Both);
+            return None;
+        }
+    };
+    // On the web listener a request from a proxy may still name its client (a trusted proxy
+    // whose PROXY header names another, or none): that waits for the request's head. Any
+    // other client is admitted now, before it may send anything more.
+    if way.forwards() && shared.config.trusted(client.ip()) {
+        return Some((client, false));
+    }
+    if let Err(text) = admit_as(shared, conn, client) {
+        way.refuse(sock, &text);
+        return None;
+    }
+    log::info!("{client}: connected ({via}, through {peer})");
+    Some((client, true))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use super::moderation::banned_line;
 use super::shared::{lock, Shared};
 use super::socket::ConnId;
 use super::socket::Via;
-use super::{proxy, text};
+use super::text;
 
 /// Bans and the per-address limits for a client at `ip`: counted against its address (until
 /// [`Limits::release`](super::limits::Limits::release)), or why not and the line to refuse it
@@ -108,19 +108,6 @@ pub(super) fn refused(shared: &Shared, addr: SocketAddr, why: Refused, text: &st
     }
 }
 
-/// Tells a refused client why, in the form its way in can show: a line for telnet, a 503
-/// for a browser; a TLS or SSH client would read clear text as a broken handshake, so it is
-/// just closed.
-pub(super) fn tell_refused(sock: &socket2::Socket, via: Via, text: &str) {
-    match via {
-        Via::Plain => refuse(sock, text),
-        Via::Web => refuse(sock, &http_refusal(text)),
-        Via::Tls | Via::Ssh => {
-            let _ = sock.shutdown(Shutdown::Both);
-        }
-    }
-}
-
 /// A connection admitted and counted (registry, `active`, the door, its address's open
 /// connections); dropping it undoes all of them, whenever and on whatever thread the
 /// connection ends (a panic included, or a job dropped unrun).
@@ -133,68 +120,11 @@ pub struct Admitted {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        METRICS.open[metrics::via_index(self.via)].fetch_sub(1, Ordering::Relaxed);
+        METRICS.open[self.via.slot()].fetch_sub(1, Ordering::Relaxed);
         lock(&self.shared.conns).remove(&self.conn);
         self.shared.active.fetch_sub(1, Ordering::SeqCst);
         if let Some(ip) = self.shared.door.leave(self.conn) {
             self.shared.limits.release(ip);
         }
     }
-}
-
-/// A connection from a trusted proxy: reads its PROXY header, if it sends one, and admits the
-/// client it names, or the proxy itself if it names none. The client's address and whether it
-/// is admitted (not yet: on the web listener, when the client is itself a trusted proxy, whose
-/// request's forwarding headers will say more), or `None` if the connection is to be closed
-/// (refused, or a bad header).
-// Not inlined: the PROXY header's 1 KiB buffer would otherwise sit in the worker's outermost
-// frame, which stays on the stack, resident, for the whole session.
-#[inline(never)]
-pub(super) fn from_proxy(
-    shared: &Shared,
-    conn: ConnId,
-    sock: &crate::server::socket::Socket,
-    peer: SocketAddr,
-    via: Via,
-) -> Option<(SocketAddr, bool)> {
-    let deadline = shared
-        .door
-        .deadline(conn)
-        .unwrap_or_else(|| Instant::now() + shared.config.login_timeout);
-    let client = match proxy::read_header(sock, deadline) {
-        Ok(proxy::Said::Client(client)) => client,
-        Ok(proxy::Said::Nothing | proxy::Said::Local) => peer,
-        Err(e) => {
-            log::info!("{peer}: closed: {e}");
-            let _ = sock.shutdown(Shutdown::Both);
-            return None;
-        }
-    };
-    // On the web listener a request from a proxy may still name its client (a trusted proxy
-    // whose PROXY header names another, or none): that waits for the request's head. Any
-    // other client is admitted now, before it may send anything more.
-    if via == Via::Web && shared.config.trusted(client.ip()) {
-        return Some((client, false));
-    }
-    if let Err(text) = admit_as(shared, conn, client) {
-        tell_refused(sock, via, &text);
-        return None;
-    }
-    log::info!("{client}: connected ({via}, through {peer})");
-    Some((client, true))
-}
-
-/// A refusal as an HTTP response (503: the reasons are all "not now").
-fn http_refusal(text: &str) -> String {
-    let body = text.trim_start_matches("! ");
-    format!(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-}
-
-/// Tells a client why it is not served, without ever blocking (the accept thread calls it).
-fn refuse(sock: &socket2::Socket, text: &str) {
-    let _ = sock.send_with_flags(text.as_bytes(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
-    let _ = sock.shutdown(Shutdown::Both);
 }

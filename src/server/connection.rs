@@ -41,8 +41,8 @@ pub fn run(
 
 /// Both stages; returns why the connection ended, for the log.
 fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
-    // A browser is no telnet client: the WebSocket relay would drop the offer anyway.
-    let telnet = s.shared.config.telnet && s.via != Via::Web;
+    // Only to a client that reads telnet (not a browser: its relay would drop the offer).
+    let telnet = s.shared.config.telnet && s.via.telnet();
     if telnet && s.write_raw(&super::telnet::OFFER).is_err() {
         return "write failed";
     }

@@ -9,11 +9,9 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::socket::Via;
-
 /// The counters. Field names say what they count; see [`render`] for the exported names.
 pub struct Metrics {
-    /// Connections admitted, by transport (index: [`via_index`]).
+    /// Connections admitted, by way in (index: its [`slot`]).
     pub connections: [AtomicU64; VIAS],
     /// Connections open now, by transport.
     pub open: [AtomicU64; VIAS],
@@ -38,8 +36,29 @@ pub struct Metrics {
     pub http: [AtomicU64; 4],
 }
 
-pub const VIAS: usize = 4;
-const VIA_NAMES: [&str; VIAS] = ["telnet", "tls", "ssh", "web"];
+/// Ways in a server may have at most (telnet, TLS, SSH, the web and room for more).
+pub const VIAS: usize = 8;
+
+/// The ways in's names, in the order of their slots.
+static WAYS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+
+/// The slot of the way in called `name` in the per-way counters, given on first use. Past
+/// [`VIAS`] ways, the last slot is shared.
+pub fn slot(name: &'static str) -> usize {
+    let mut ways = WAYS.lock().unwrap_or_else(|p| p.into_inner());
+    match ways.iter().position(|w| *w == name) {
+        Some(i) => i,
+        None if ways.len() < VIAS => {
+            ways.push(name);
+            ways.len() - 1
+        }
+        None => VIAS - 1,
+    }
+}
+
+fn way_names() -> Vec<&'static str> {
+    WAYS.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
 const METHODS: [&str; 4] = ["password", "registered", "token", "key"];
 
 /// Why a connection was refused at accept.
@@ -72,15 +91,6 @@ pub static METRICS: Metrics = Metrics {
     commit_us: Histogram::new(&COMMIT_BOUNDS_US),
     http: [const { AtomicU64::new(0) }; 4],
 };
-
-pub fn via_index(via: Via) -> usize {
-    match via {
-        Via::Plain => 0,
-        Via::Tls => 1,
-        Via::Ssh => 2,
-        Via::Web => 3,
-    }
-}
 
 /// Adds one.
 pub fn inc(c: &AtomicU64) {
@@ -157,6 +167,7 @@ fn labelled(out: &mut String, name: &str, label: &str, names: &[&str], values: &
 /// The whole exposition.
 pub fn render(g: &Gauges) -> String {
     let m = &METRICS;
+    let ways = way_names();
     let mut out = String::with_capacity(4096);
     let o = &mut out;
     series(
@@ -169,7 +180,7 @@ pub fn render(g: &Gauges) -> String {
         o,
         "besedka_connections_total",
         "transport",
-        &VIA_NAMES,
+        &ways,
         &m.connections,
     );
     series(
@@ -178,13 +189,7 @@ pub fn render(g: &Gauges) -> String {
         "gauge",
         "Connections open now, by transport.",
     );
-    labelled(
-        o,
-        "besedka_connections_open",
-        "transport",
-        &VIA_NAMES,
-        &m.open,
-    );
+    labelled(o, "besedka_connections_open", "transport", &ways, &m.open);
     series(
         o,
         "besedka_users_online",

@@ -62,12 +62,13 @@ use std::time::{Duration, Instant};
 use crate::auth::Hasher;
 use crate::error::Result;
 use crate::store::Store;
-use accept::{Gate, Way};
+use accept::Gate;
 use hub::{Event, Hub, Stats};
 use limits::Limits;
 use moderation::Moderation;
 use pool::Pool;
 use quiet::Quiet;
+use transport::Way;
 
 /// At shutdown, how long clients get to finish sending what they sent before the goodbye
 /// (they see our FIN and close); then every connection is cut. Keeps shutdown under 2 s.
@@ -80,14 +81,8 @@ const WORKER_STACK: usize = 256 * 1024;
 /// A running server. Share it (`Arc`) between the console and the signal handler; dropping
 /// it does not stop it: call [`Server::shutdown`].
 pub struct Server {
-    local_addr: SocketAddr,
-    /// The TLS listener's address, if there is one.
-    tls_addr: Option<SocketAddr>,
-    /// The SSH listener's address and transport, if there is one.
-    ssh_addr: Option<SocketAddr>,
-    ssh: Option<Arc<transport::ssh::Ssh>>,
-    /// The web listener's address, if there is one.
-    web_addr: Option<SocketAddr>,
+    /// Each way in with the address it listens on, the first being the main one.
+    ways: Vec<(SocketAddr, Arc<dyn Way>)>,
     shared: Arc<Shared>,
     /// Pause state and the stop flag; the accept thread checks it after every accept.
     gate: Arc<Gate>,
@@ -118,17 +113,9 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-/// Where the server listens: already bound, so tests can bind port 0.
-pub struct Listeners {
-    /// telnet and nc, in clear text.
-    pub plain: TcpListener,
-    /// TLS (`--tls-addr`), with its certificate and key loaded.
-    pub tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
-    /// SSH (`--ssh-addr`), with its runtime started.
-    pub ssh: Option<(TcpListener, Arc<transport::ssh::Ssh>)>,
-    /// The web page, its WebSocket and `/metrics` (`--web-addr`).
-    pub web: Option<(TcpListener, Arc<transport::web::Web>)>,
-}
+/// Where the server listens, each listener with its way in, already bound (so tests can bind
+/// port 0). The first is the main one (its address is `local_addr`).
+pub type Listeners = Vec<(TcpListener, Arc<dyn Way>)>;
 
 /// Starts serving on already-bound listeners. `on_fatal` is
 /// called (once, from the failing thread) if the server cannot go on: the hub panicked. The
@@ -139,20 +126,16 @@ pub fn start(
     config: Config,
     on_fatal: impl FnOnce(String) + Send + 'static,
 ) -> Result<Server> {
-    let local_addr = listeners.plain.local_addr()?;
-    let tls_addr = match &listeners.tls {
-        Some((l, _)) => Some(l.local_addr()?),
-        None => None,
-    };
-    let ssh_addr = match &listeners.ssh {
-        Some((l, _)) => Some(l.local_addr()?),
-        None => None,
-    };
-    let ssh = listeners.ssh.as_ref().map(|(_, s)| s.clone());
-    let web_addr = match &listeners.web {
-        Some((l, _)) => Some(l.local_addr()?),
-        None => None,
-    };
+    let mut ways = Vec::new();
+    for (l, way) in &listeners {
+        ways.push((l.local_addr()?, way.clone()));
+    }
+    let local_addr = ways.first().map(|(a, _)| *a).ok_or_else(|| {
+        crate::error::Error::from(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "no listener",
+        ))
+    })?;
     let moderation = Arc::new(Moderation::default());
     moderation.reload(&store.conn()?)?;
     let (tx, inbox) = hub::channel()?;
@@ -231,24 +214,17 @@ pub fn start(
         None => None,
     };
     let mut accept = Vec::new();
-    let all = std::iter::once((listeners.plain, Way::Plain, "accept"))
-        .chain(listeners.tls.map(|(l, c)| (l, Way::Tls(c), "accept-tls")))
-        .chain(listeners.ssh.map(|(l, s)| (l, Way::Ssh(s), "accept-ssh")))
-        .chain(listeners.web.map(|(l, w)| (l, Way::Web(w), "accept-web")));
-    for (listener, way, name) in all {
+    for (listener, way) in listeners {
+        let name = format!("accept-{}", way.via());
         let (shared, gate, pool) = (shared.clone(), gate.clone(), pool.clone());
         accept.push(
             thread::Builder::new()
-                .name(name.into())
+                .name(name)
                 .spawn(move || accept::accept_loop(listener, shared, gate, pool, way))?,
         );
     }
     Ok(Server {
-        local_addr,
-        tls_addr,
-        ssh_addr,
-        ssh,
-        web_addr,
+        ways,
         shared,
         gate,
         workers: pool.clone(),
@@ -265,23 +241,17 @@ pub fn start(
 }
 
 impl Server {
-    /// The address actually bound (the real port when asked for port 0).
+    /// The main listener's address (the real port when asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.ways[0].0
     }
 
-    /// The TLS listener's address, if any.
-    pub fn tls_addr(&self) -> Option<SocketAddr> {
-        self.tls_addr
-    }
-
-    /// The SSH listener's address, if any.
-    pub fn ssh_addr(&self) -> Option<SocketAddr> {
-        self.ssh_addr
-    }
-
-    pub fn web_addr(&self) -> Option<SocketAddr> {
-        self.web_addr
+    /// Each way in's name and the address it listens on.
+    pub fn listening(&self) -> Vec<(&'static str, SocketAddr)> {
+        self.ways
+            .iter()
+            .map(|(a, w)| (w.via().name(), *a))
+            .collect()
     }
 
     /// The database the server works on.
@@ -310,11 +280,7 @@ impl Server {
         }
         let _ = t.janitor.join();
         // Wake the accept threads blocked in accept().
-        for mut wake in std::iter::once(self.local_addr)
-            .chain(self.tls_addr)
-            .chain(self.ssh_addr)
-            .chain(self.web_addr)
-        {
+        for mut wake in self.ways.iter().map(|(a, _)| *a) {
             if wake.ip().is_unspecified() {
                 wake.set_ip(if wake.is_ipv4() {
                     [127, 0, 0, 1].into()
@@ -351,10 +317,10 @@ impl Server {
         }
         // Every session returns; what they read is in the hub's queue, committed at Stop.
         t.pool.join();
-        // SSH connections still authenticating have no session: stopping the runtime ends
-        // them.
-        if let Some(ssh) = &self.ssh {
-            ssh.stop();
+        // What the ways run themselves (SSH's runtime, and the connections still
+        // authenticating on it, which have no session).
+        for (_, way) in &self.ways {
+            way.stop();
         }
         let _ = self.shared.hub.send(Event::Stop);
         let _ = t.hub.join();

@@ -60,7 +60,7 @@ impl Server {
     /// The console's `status`.
     pub fn status(&self) -> Status {
         Status {
-            addr: self.local_addr,
+            addr: self.local_addr(),
             paused: self.gate.paused(),
             uptime: self.started.elapsed(),
             connections: self.shared.active.load(Ordering::SeqCst),

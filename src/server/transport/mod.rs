@@ -1,7 +1,12 @@
-//! The ways in. Each transport turns a client's connection into one stream socket that the
-//! rest of the server reads lines from and writes lines to, the same for every transport:
+//! The ways in. Each implements [`Way`]: its name, how it refuses a client, and how it serves
+//! an admitted connection; the accept loop, the metrics and the CLI go through that, never
+//! through a list of transports. Adding a way in is a folder here that implements [`Way`]
+//! and the line that starts it with the others (`cli/serve.rs`, `ways`).
 //!
-//! - **plain** (telnet and `nc`): the accepted TCP socket itself. Every transport's bytes
+//! Each turns a client's connection into one stream socket that the rest of the server reads
+//! lines from and writes lines to, the same for every transport:
+//!
+//! - **plain** ([`plain`], telnet and `nc`): the accepted TCP socket itself. Every transport's bytes
 //!   reach the session as the telnet line protocol, which [`telnet`] decodes (TLS carries it
 //!   as is; the SSH line editor speaks it).
 //! - **tls** ([`tls`]): a thread of the transport terminates TLS and relays the plain bytes
@@ -13,17 +18,79 @@
 //! a client that does not read is cut at `--max-backlog`) never know which way a client came
 //! in: they hold a [`Socket`], which is any stream socket.
 
+pub mod plain;
 pub mod ssh;
 pub mod tls;
 pub mod web;
 
 use std::io;
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
-use crate::server::socket::{Socket, Via};
+use crate::server::admit::Admitted;
+use crate::server::pool::Pool;
+use crate::server::shared::Shared;
+use crate::server::socket::{ConnId, Socket, Via};
+
+/// A way in: how the server takes a client's connection.
+pub trait Way: Send + Sync {
+    /// Its name and what it carries ([`Via`]); the same value for every connection.
+    fn via(&self) -> Via;
+
+    /// Tells a refused client why, in the form it can read. By default it is closed without a
+    /// word: a TLS or SSH client would read clear text as a broken handshake.
+    fn refuse(&self, sock: &Socket, _text: &str) {
+        let _ = sock.shutdown(Shutdown::Both);
+    }
+
+    /// It takes the TCP stream itself (SSH's runtime does): the server's registry of
+    /// connections then holds a second descriptor of the socket, to cut it by.
+    fn keeps_stream(&self) -> bool {
+        false
+    }
+
+    /// Its requests may name the client behind a trusted proxy (the web's
+    /// `X-Forwarded-For`): a connection from a trusted proxy is then admitted once the
+    /// request says whom it brings.
+    fn forwards(&self) -> bool {
+        false
+    }
+
+    /// Serves an admitted connection, on a pool worker, for as long as it lasts (or hands it
+    /// to a runtime of its own).
+    fn serve(&self, c: Accepted);
+
+    /// At shutdown, once the sessions are over: stops what the way runs itself.
+    fn stop(&self) {}
+}
+
+/// A connection the door let in, handed to its way.
+pub struct Accepted {
+    pub shared: Arc<Shared>,
+    pub conn: ConnId,
+    /// The socket as registered (for a way that [keeps the stream](Way::keeps_stream), a
+    /// second descriptor of it).
+    pub sock: Arc<Socket>,
+    /// The TCP stream, for a way that keeps it.
+    pub stream: Option<TcpStream>,
+    /// The client's address (the one a trusted proxy named, if one did).
+    pub addr: SocketAddr,
+    /// A request from a trusted proxy whose head may still name the client (the web's
+    /// `X-Forwarded-For`): not admitted yet.
+    pub settle: Option<SocketAddr>,
+    /// Counted until dropped.
+    pub admitted: Admitted,
+    pub pool: Pool,
+}
+
+/// Writes `bytes` if the socket takes them at once, then closes it: a refusal that never
+/// blocks.
+pub fn say_and_close(sock: &Socket, bytes: &[u8]) {
+    let _ = sock.send_with_flags(bytes, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
+    let _ = sock.shutdown(Shutdown::Both);
+}
 
 /// Serves a connection whose transport a relay thread terminates (TLS, WebSocket): makes a
 /// Unix socket pair, starts `relay` (named `name`) on one end, runs the ordinary session on

@@ -24,7 +24,7 @@ use rustls::{ServerConfig, ServerConnection};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::{end, relayed, wait_pair, Socket, Via};
+use super::{end, relayed, wait_pair, Accepted, Socket, Via, Way};
 use crate::server::shared::Shared;
 use crate::server::socket::ConnId;
 
@@ -81,13 +81,47 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// The TLS way in: its certificate.
+pub struct Tls {
+    config: Arc<ServerConfig>,
+    via: Via,
+}
+
+impl Tls {
+    pub fn new(config: Arc<ServerConfig>) -> Tls {
+        Tls {
+            config,
+            via: Via::new("tls", true),
+        }
+    }
+}
+
+impl Way for Tls {
+    fn via(&self) -> Via {
+        self.via
+    }
+
+    fn serve(&self, c: Accepted) {
+        let _admitted = c.admitted; // released when the session ends, a panic included
+        serve(
+            &c.shared,
+            c.conn,
+            c.sock,
+            c.addr,
+            self.config.clone(),
+            self.via,
+        );
+    }
+}
+
 /// Serves one TLS connection on a worker: handshake, relay, session.
-pub fn serve(
+fn serve(
     shared: &Shared,
     conn: ConnId,
     tcp: Arc<Socket>,
     addr: SocketAddr,
     config: Arc<ServerConfig>,
+    via: Via,
 ) {
     let deadline = shared
         .door
@@ -100,9 +134,7 @@ pub fn serve(
             return;
         }
     };
-    relayed(shared, conn, addr, Via::Tls, move |plain| {
-        relay(tls, tcp, plain)
-    });
+    relayed(shared, conn, addr, via, move |plain| relay(tls, tcp, plain));
 }
 
 /// Runs the handshake in steps, so a client that never finishes it is cut at the login

@@ -52,6 +52,7 @@ pub(super) struct Client {
     pub(super) channel: Option<Channel<Msg>>,
     /// The shell started (the login deadline no longer applies here).
     pub(super) shell: Arc<AtomicBool>,
+    pub(super) via: Via,
 }
 
 impl Client {
@@ -90,12 +91,17 @@ impl Client {
         let theirs = tokio::net::UnixStream::from_std(theirs)?;
         let session_end = Arc::new(Socket::from(ours));
         lock(&self.shared.conns).insert(self.conn, session_end.clone());
-        let (shared, conn, addr, pre) =
-            (self.shared.clone(), self.conn, self.addr, self.user.clone());
+        let (shared, conn, addr, pre, via) = (
+            self.shared.clone(),
+            self.conn,
+            self.addr,
+            self.user.clone(),
+            self.via,
+        );
         let admitted = self.admitted.clone();
         self.pool.execute(move || {
             let _admitted = admitted;
-            connection::run(&shared, conn, session_end.clone(), addr, Via::Ssh, pre);
+            connection::run(&shared, conn, session_end.clone(), addr, via, pre);
             let _ = session_end.shutdown(Shutdown::Both);
         })?;
         self.shell.store(true, Ordering::SeqCst);

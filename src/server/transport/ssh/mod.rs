@@ -34,10 +34,12 @@ use std::time::Duration;
 use russh::keys::PrivateKey;
 use russh::{MethodKind, MethodSet};
 
+use super::{Accepted, Way};
 use crate::server::admit::Admitted;
 use crate::server::pool::Pool;
 use crate::server::shared::{lock, Shared};
 use crate::server::socket::ConnId;
+use crate::server::socket::Via;
 use client::Client;
 pub use host_key::host_key;
 
@@ -50,6 +52,27 @@ pub struct Ssh {
     runtime: tokio::runtime::Handle,
     /// Stops the runtime thread (dropped or sent to), and the thread to join.
     stop: Mutex<Option<(tokio::sync::oneshot::Sender<()>, JoinHandle<()>)>>,
+    via: Via,
+}
+
+impl Way for Ssh {
+    fn via(&self) -> Via {
+        self.via
+    }
+
+    fn keeps_stream(&self) -> bool {
+        true
+    }
+
+    fn serve(&self, c: Accepted) {
+        if let Some(stream) = c.stream {
+            self.serve_stream(c.shared, stream, c.addr, c.conn, c.admitted, c.pool);
+        }
+    }
+
+    fn stop(&self) {
+        self.stop_runtime();
+    }
 }
 
 impl Ssh {
@@ -94,6 +117,8 @@ impl Ssh {
             config: Arc::new(config),
             runtime: handle,
             stop: Mutex::new(Some((stop_tx, thread))),
+            // The line editor speaks telnet to the session's end of the pair.
+            via: Via::new("ssh", true),
         })
     }
 
@@ -102,7 +127,7 @@ impl Ssh {
     /// job (a connection from a trusted proxy) it made that frame 1 KiB larger for every
     /// session, telnet's included, for as long as they last.
     #[inline(never)]
-    pub fn serve(
+    fn serve_stream(
         &self,
         shared: Arc<Shared>,
         tcp: TcpStream,
@@ -111,7 +136,7 @@ impl Ssh {
         admitted: Admitted,
         pool: Pool,
     ) {
-        let config = self.config.clone();
+        let (config, via) = (self.config.clone(), self.via);
         self.runtime.spawn(async move {
             // The login deadline covers everything before the shell, as it covers a telnet
             // login: the version exchange, key exchange, authentication, the shell request.
@@ -138,6 +163,7 @@ impl Ssh {
                 user: None,
                 channel: None,
                 shell: shell.clone(),
+                via,
             };
             // russh runs the connection as a task of its own, which nothing outside can
             // abort, and which reads no request of ours (such as a disconnect) while a key
@@ -175,7 +201,7 @@ impl Ssh {
     }
 
     /// Stops the runtime (every SSH connection still open is closed) and joins its thread.
-    pub fn stop(&self) {
+    fn stop_runtime(&self) {
         if let Some((stop, thread)) = lock(&self.stop).take() {
             let _ = stop.send(());
             let _ = thread.join();

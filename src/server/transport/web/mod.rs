@@ -22,10 +22,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::Socket;
+use super::{say_and_close, Accepted, Socket, Way};
 use crate::server::metrics::{self, METRICS};
 use crate::server::shared::Shared;
 use crate::server::socket::ConnId;
+use crate::server::socket::Via;
 
 pub use page::Page;
 
@@ -41,6 +42,48 @@ pub struct Web {
     pub origins: Vec<String>,
     /// When the server started, for `besedka_uptime_seconds`.
     pub started: Instant,
+    via: Via,
+}
+
+impl Web {
+    pub fn new(metrics_token: Option<String>, origins: Vec<String>, started: Instant) -> Web {
+        Web {
+            page: Page::new(),
+            metrics_token,
+            origins,
+            started,
+            // A browser is no telnet client (the WebSocket relay drops telnet bytes anyway).
+            via: Via::new("web", false),
+        }
+    }
+}
+
+impl Way for Web {
+    fn via(&self) -> Via {
+        self.via
+    }
+
+    fn refuse(&self, sock: &Socket, text: &str) {
+        say_and_close(sock, http_refusal(text).as_bytes());
+    }
+
+    fn forwards(&self) -> bool {
+        true
+    }
+
+    fn serve(&self, c: Accepted) {
+        let _admitted = c.admitted; // released when the request or session ends
+        serve(&c.shared, c.conn, c.sock, c.addr, self, c.settle);
+    }
+}
+
+/// A refusal as an HTTP response (503: the reasons are all "not now").
+fn http_refusal(text: &str) -> String {
+    let body = text.trim_start_matches("! ");
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 /// A request head, as far as this server reads one.
@@ -73,7 +116,7 @@ enum Bad {
 /// (`addr` is what its PROXY header said, or the proxy itself) and is not admitted yet: the
 /// request's forwarding headers may name the client, which is then admitted as the accept
 /// thread admits others (or refused with a 503).
-pub fn serve(
+fn serve(
     shared: &Shared,
     conn: ConnId,
     sock: Arc<Socket>,

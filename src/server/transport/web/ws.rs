@@ -26,7 +26,6 @@ use super::super::{end, relayed, wait_pair};
 use super::{respond, Request, Socket, Web};
 use crate::server::shared::Shared;
 use crate::server::socket::ConnId;
-use crate::server::socket::Via;
 
 /// Bytes from the browser held for the session at most before the relay stops reading it.
 const HOLD: usize = 64 * 1024;
@@ -129,7 +128,7 @@ pub fn serve(
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE));
     let socket = WebSocket::from_raw_socket(Stream(tcp.clone()), Role::Server, Some(config));
-    relayed(shared, conn, addr, Via::Web, move |plain| {
+    relayed(shared, conn, addr, web.via, move |plain| {
         relay(socket, tcp, plain)
     });
 }
