@@ -47,10 +47,7 @@
 
 pub mod admin;
 pub mod auth;
-pub mod bench;
-pub mod cli;
 pub mod console;
-pub mod echo;
 pub mod error;
 pub mod logging;
 pub mod private_files;

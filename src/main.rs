@@ -2,12 +2,16 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod bench;
+mod cli;
+mod echo;
+
 fn main() -> ExitCode {
-    let cli = besedka::cli::Cli::parse();
-    if matches!(cli.command, besedka::cli::Command::Serve(_)) {
+    let cli = cli::Cli::parse();
+    if matches!(cli.command, cli::Command::Serve(_)) {
         tune_allocator();
     }
-    match besedka::cli::run(cli) {
+    match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("besedka: {}", failure.message);

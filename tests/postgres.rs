@@ -281,3 +281,47 @@ fn uuid_like() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     format!("token-{}", N.fetch_add(1, Ordering::Relaxed))
 }
+
+#[test]
+fn the_password_in_a_database_url_is_shown_nowhere() {
+    let Some((_cluster, url)) = common::pg::database_or_skip("besedka") else {
+        return;
+    };
+    // The throwaway cluster trusts loopback, so any password logs in.
+    let with_password = url.replacen("postgres://besedka@", "postgres://besedka:s3cret-pw@", 1);
+    assert_ne!(with_password, url);
+    let mut child = std::process::Command::new(common::bin())
+        .args(["serve", "--addr", "127.0.0.1:0", "--no-console", "--db"])
+        .arg(&with_password)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(first.contains(&format!("(db: {url})")), "{first}");
+    assert!(!first.contains("s3cret-pw"), "{first}");
+    assert!(log.contains("listening on"), "{log}");
+    assert!(!log.contains("s3cret-pw"), "{log}");
+    // A database that cannot be opened is named without it too.
+    let (server, _) = with_password.rsplit_once('/').unwrap();
+    let wrong = format!("{server}/no_such_database");
+    let out = std::process::Command::new(common::bin())
+        .args(["users", "--db", &wrong])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot open database postgres://besedka@"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret-pw"), "{err}");
+}

@@ -17,8 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::auth::{self, Hasher};
-use crate::store::{tokens, users, Store};
+use besedka::auth::{self, Hasher};
+use besedka::store::{tokens, users, Store};
 
 /// How long the server may take to print its listening line.
 const START_TIMEOUT: Duration = Duration::from_secs(15);

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::console;
-use crate::server;
-use crate::store::{logs, messages, search, users, Store};
+use besedka::console;
+use besedka::server;
+use besedka::store::{self, logs, messages, search, users, Store};
 
 mod serve;
 pub use serve::ServeArgs;
@@ -166,7 +166,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         return Ok(crate::bench::run(args)?);
     }
     if let Command::GenCert { host, out } = &cli.command {
-        let (cert, key) = crate::server::transport::tls::generate(host, out)?;
+        let (cert, key) = besedka::server::transport::tls::generate(host, out)?;
         println!(
             "Wrote {} and {} (self-signed, for {host}).",
             cert.display(),
@@ -174,7 +174,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         );
         return Ok(());
     }
-    crate::logging::init(cli.log_level, None, None)?;
+    besedka::logging::init(cli.log_level, None, None)?;
     if let Command::Echo { addr, max_clients } = &cli.command {
         return Ok(echo(addr, *max_clients)?);
     }
@@ -185,14 +185,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     let may_create = match &cli.command {
         Command::Useradd { .. } => true,
         // A name ban needs the account, which a new database cannot have.
-        Command::Ban { target, .. } => crate::server::moderation::parse_net(target).is_some(),
+        Command::Ban { target, .. } => besedka::server::moderation::parse_net(target).is_some(),
         _ => false,
     };
     if place.new && !may_create {
         return Err(format!("no database at {} (serve creates it)", cli.db.display()).into());
     }
     let store = Store::open(&cli.db)
-        .map_err(|e| format!("cannot open database {}: {e}", cli.db.display()))?;
+        .map_err(|e| format!("cannot open database {}: {e}", store::shown(&cli.db)))?;
     let db = store.conn().map_err(|e| e.to_string())?;
     let out = &mut io::stdout().lock();
     let done = match cli.command {
@@ -200,36 +200,36 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             unreachable!("handled above")
         }
         Command::Useradd { name } => {
-            let password = crate::admin::read_new_password()?;
-            let user = crate::admin::useradd(&db, &name, &password)?;
+            let password = besedka::admin::read_new_password()?;
+            let user = besedka::admin::useradd(&db, &name, &password)?;
             writeln!(out, "Created user {}{}.", user.name, place.at("in"))
         }
         Command::Ban { target, rest } => {
-            let text = crate::admin::ban(&db, &target, &rest.join(" "))?;
+            let text = besedka::admin::ban(&db, &target, &rest.join(" "))?;
             writeln!(out, "{}", place.told(&text))
         }
         Command::Unban { target } => {
-            let text = crate::admin::unban(&db, &target)?;
+            let text = besedka::admin::unban(&db, &target)?;
             writeln!(out, "{}", place.told(&text))
         }
         Command::Bans => {
-            let list = crate::store::bans::active(&db).map_err(|e| e.to_string())?;
+            let list = besedka::store::bans::active(&db).map_err(|e| e.to_string())?;
             console::print_bans(&list, out)
         }
         Command::Mute { name, rest } => {
-            let text = crate::admin::mute(&db, &name, &rest.join(" "))?;
+            let text = besedka::admin::mute(&db, &name, &rest.join(" "))?;
             writeln!(out, "{}", place.told(&text))
         }
         Command::Unmute { name } => {
-            let text = crate::admin::unmute(&db, &name)?;
+            let text = besedka::admin::unmute(&db, &name)?;
             writeln!(out, "{}", place.told(&text))
         }
         Command::Op { name } => {
-            let text = crate::admin::set_op(&db, &name, true)?;
+            let text = besedka::admin::set_op(&db, &name, true)?;
             writeln!(out, "{}", place.told(&text))
         }
         Command::Deop { name } => {
-            let text = crate::admin::set_op(&db, &name, false)?;
+            let text = besedka::admin::set_op(&db, &name, false)?;
             writeln!(out, "{}", place.told(&text))
         }
         Command::PurgeAuth => {
@@ -288,7 +288,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let mut msgs = match search::search(&db, None, &query.join(" "), room, n) {
                 Ok(msgs) => msgs,
                 // What was typed cannot work: a usage error, as clap's are.
-                Err(e @ crate::Error::NotAQuery(_)) => {
+                Err(e @ besedka::Error::NotAQuery(_)) => {
                     return Err(Failure {
                         message: e.to_string(),
                         code: 2,
@@ -314,7 +314,7 @@ struct Place<'a> {
 
 impl<'a> Place<'a> {
     fn of(db: &'a std::path::Path) -> Place<'a> {
-        let file = (!crate::store::is_url(db)).then_some(db);
+        let file = (!besedka::store::is_url(db)).then_some(db);
         // An error (a directory we may not read) is left for the open to report.
         let new = file.is_some_and(|f| matches!(f.try_exists(), Ok(false)));
         Place { file, new }
@@ -338,19 +338,19 @@ impl<'a> Place<'a> {
 }
 
 /// The id of the room `name` (`#lobby` or `lobby`), or why there is none.
-fn find_room(db: &crate::store::Conn, name: &str) -> Result<i64, String> {
+fn find_room(db: &besedka::store::Conn, name: &str) -> Result<i64, String> {
     let typed = if name.starts_with('#') {
         name.to_string()
     } else {
         format!("#{name}")
     };
-    let Some(valid) = crate::server::protocol::room_name(&typed) else {
+    let Some(valid) = besedka::server::protocol::room_name(&typed) else {
         return Err(format!(
             "not a room name: {name} (a room name is '#' and {})",
-            crate::server::protocol::ROOM_RULE
+            besedka::server::protocol::ROOM_RULE
         ));
     };
-    match crate::store::rooms::find(db, &valid) {
+    match besedka::store::rooms::find(db, &valid) {
         Ok(Some(room)) => Ok(room.id),
         Ok(None) => Err(format!("no such room: {valid}")),
         Err(e) => Err(e.to_string()),

@@ -12,11 +12,11 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use super::{parse_duration, parse_net};
-use crate::console::{Console, Outcome};
-use crate::server::limits::Rules;
-use crate::server::{self, Config, Keepalive};
-use crate::store::retention::Policy;
-use crate::store::Store;
+use besedka::console::{Console, Outcome};
+use besedka::server::limits::Rules;
+use besedka::server::{self, Config, Keepalive};
+use besedka::store::retention::Policy;
+use besedka::store::{self, Store};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -57,7 +57,7 @@ pub struct ServeArgs {
     /// When a message is on the disk: full (before anyone sees it; survives power loss) or
     /// normal (survives a crash of the server, not of the machine; faster).
     #[arg(long, default_value = "full")]
-    pub sync: crate::store::Durability,
+    pub sync: besedka::store::Durability,
     /// How long an idle session thread waits for a new client before it ends.
     #[arg(long, default_value = "10s", value_parser = parse_duration, hide = true)]
     pub worker_idle: Duration,
@@ -186,7 +186,7 @@ fn return_large_blocks_to_the_os() {
 /// Binds every way in the options ask for, the main one (telnet, `--addr`) first: one line
 /// a way.
 fn ways(args: &ServeArgs) -> Result<server::Listeners, String> {
-    use crate::server::transport::{plain::Plain, ssh::Ssh, tls::Tls, web::Web, Way};
+    use besedka::server::transport::{plain::Plain, ssh::Ssh, tls::Tls, web::Web, Way};
     let bind = |addr: &str, way: Arc<dyn Way>| {
         server::listen(addr)
             .map(|l| (l, way))
@@ -194,11 +194,11 @@ fn ways(args: &ServeArgs) -> Result<server::Listeners, String> {
     };
     let mut ways = vec![bind(&args.addr, Arc::new(Plain::new()))?];
     if let (Some(addr), Some(cert), Some(key)) = (&args.tls_addr, &args.tls_cert, &args.tls_key) {
-        let tls = Tls::new(crate::server::transport::tls::load(cert, key)?);
+        let tls = Tls::new(besedka::server::transport::tls::load(cert, key)?);
         ways.push(bind(addr, Arc::new(tls))?);
     }
     if let Some(addr) = &args.ssh_addr {
-        let key = crate::server::transport::ssh::host_key(&args.ssh_host_key)?;
+        let key = besedka::server::transport::ssh::host_key(&args.ssh_host_key)?;
         let l = server::listen(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let ssh = Ssh::start(key).map_err(|e| format!("cannot start SSH: {e}"))?;
         ways.push((l, Arc::new(ssh)));
@@ -227,12 +227,12 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
     let nofile = rlimit::increase_nofile_limit(u64::MAX);
     return_large_blocks_to_the_os();
     if !args.allow_shared_db {
-        crate::private_files::refuse_shared_db(db)?;
+        besedka::private_files::refuse_shared_db(db)?;
     }
     let store = Store::open_with(db, args.sync)
-        .map_err(|e| format!("cannot open database {}: {e}", db.display()))?;
+        .map_err(|e| format!("cannot open database {}: {e}", store::shown(db)))?;
     let listeners = ways(&args)?;
-    let sink = crate::logging::init(level, args.log_file.as_deref(), Some(&store))?;
+    let sink = besedka::logging::init(level, args.log_file.as_deref(), Some(&store))?;
     if let Err(e) = nofile {
         log::warn!("cannot raise the open-files limit: {e}");
     }
@@ -296,9 +296,11 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
         .map(|(name, addr)| format!("{addr} ({name})"))
         .collect::<Vec<_>>()
         .join(", ");
-    println!("besedka listening on {on} (db: {})", db.display());
+    // A PostgreSQL URL's password is a secret: shown nowhere.
+    let shown = store::shown(db);
+    println!("besedka listening on {on} (db: {shown})");
     let _ = io::stdout().flush();
-    log::info!("listening on {on}, database {}", db.display());
+    log::info!("listening on {on}, database {shown}");
 
     let signal_handle = signals.handle();
     let signal_thread = {

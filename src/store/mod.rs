@@ -268,6 +268,16 @@ where
 }
 
 /// A fresh in-memory database with the schema, for unit tests.
+/// A database as shown to the operator (startup line, logs, errors): a file's path as it is,
+/// a PostgreSQL URL without its password.
+pub fn shown(db: &Path) -> String {
+    if is_url(db) {
+        pg::shown_url(&db.to_string_lossy())
+    } else {
+        db.display().to_string()
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn test_db() -> Conn {
     let mut conn = Connection::open_in_memory().expect("in-memory db");

@@ -69,7 +69,7 @@ fn pg_migrate(client: &mut postgres::Client) -> Result<()> {
 }
 
 /// A PostgreSQL URL as shown to the operator: without its password.
-fn shown_url(url: &str) -> String {
+pub(super) fn shown_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];
