@@ -16,7 +16,11 @@ def cpu():
 talker = socket.create_connection(("127.0.0.1", port))
 talker.sendall(b"/register talker talkerpass1\r\n")
 buf = b""
-while b"Online (" not in buf: buf += talker.recv(4096)
+talker.settimeout(30)  # every wait is bounded
+while b"In #lobby (" not in buf:  # the online line: the login is complete
+    got = talker.recv(4096)
+    if not got: sys.exit(f"the server closed the talker's connection: {buf!r}")
+    buf += got
 tok = buf.split(b"Your session token: ")[1].split(b";")[0].decode()
 socks = []
 for i in range(n):
