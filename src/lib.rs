@@ -13,7 +13,8 @@
 //! naming the file and line, on any `use` against this order (its `LAYERS` table is this
 //! list).
 //!
-//! 1. [`error`] (the error enum), [`private_files`] (files only the server's user reads).
+//! 1. [`error`] (the error enum), [`private_files`] (files only the server's user reads),
+//!    [`memory`] (the memory policy: glibc's allocator and the threads' stacks).
 //! 2. [`store`] — all SQL, one file per table, behind `store::Conn` (SQLite and
 //!    PostgreSQL); inside it, `store::notify` (the channels) sits below the tables that use
 //!    it.
@@ -50,6 +51,7 @@ pub mod auth;
 pub mod console;
 pub mod error;
 pub mod logging;
+pub mod memory;
 pub mod private_files;
 pub mod server;
 pub mod store;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// The layers, bottom first, as `src/lib.rs`'s Layout doc states them: each module path
 /// prefix belongs to the layer of its longest prefix listed here.
 const LAYERS: &[&[&str]] = &[
-    &["error", "private_files"],
+    &["error", "private_files", "memory"],
     &["store"],
     &["auth", "logging"],
     &[

@@ -168,21 +168,6 @@ pub struct ServeArgs {
 }
 
 /// `30m`, `2h`, `10s`, `1h30m`.
-/// Makes glibc hand every allocation of 1 MiB or more back to the OS when it is freed.
-/// Each argon2 hash takes a 19 MiB block; by default glibc raises its mmap threshold after
-/// the first one is freed, and later blocks stay resident in its per-thread arenas: 30
-/// logins grew the server from 17 MB to 370 MB. Fixing the threshold turns that off.
-fn return_large_blocks_to_the_os() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tuning; called before the server's threads start.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-        // Thousands of session threads would otherwise spread over 8 arenas per core, each
-        // holding its own free pages; a few arenas keep the footprint near what is in use.
-        libc::mallopt(libc::M_ARENA_MAX, 4);
-    }
-}
-
 /// Binds every way in the options ask for, the main one (telnet, `--addr`) first: one line
 /// a way.
 fn ways(args: &ServeArgs) -> Result<server::Listeners, String> {
@@ -225,7 +210,7 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
     // Each client holds a socket; the default soft limit (often 1024) would cap the server
     // below --max-clients.
     let nofile = rlimit::increase_nofile_limit(u64::MAX);
-    return_large_blocks_to_the_os();
+    besedka::memory::return_large_blocks();
     if !args.allow_shared_db {
         besedka::private_files::refuse_shared_db(db)?;
     }

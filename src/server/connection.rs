@@ -69,7 +69,7 @@ fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
             if !s.join(login) {
                 return "refused at login";
             }
-            super::pool::release_unused_stack();
+            crate::memory::release_unused_stack();
         }
         Ok(None) => return "quit",
         Err(End::Gone) if s.sent_proxy_header() => {
@@ -89,7 +89,7 @@ fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
 
 /// Not inlined: the login's locals (and those of what it calls inline) then live in a frame
 /// that is gone by the chat stage, instead of in `serve`'s, which stays on the stack for the
-/// whole session: every byte of it is resident per client (see `pool::release_unused_stack`).
+/// whole session: every byte of it is resident per client (see `memory::release_unused_stack`).
 #[inline(never)]
 fn login_stage(s: &mut Session) -> Result<Option<super::session::Login>, End> {
     loop {
@@ -185,7 +185,7 @@ fn chat_stage(s: &mut Session) -> &'static str {
                 Ok(flow) => flow,
                 Err(_) => return "connection closed",
             };
-            super::pool::release_unused_stack();
+            crate::memory::release_unused_stack();
             flow
         } else {
             s.say(Kind::Say, &line);

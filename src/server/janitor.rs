@@ -8,7 +8,7 @@
 //! - every [`RELOAD_EVERY`] too: adds new messages to the search index ([`search`]), in
 //!   batches, so `/search` finds a line within seconds and the hub's commits do not pay for it;
 //! - every [`RELOAD_EVERY`] too: gives memory that bursts left free back to the system
-//!   ([`give_back_memory`]);
+//!   ([`crate::memory::give_back`]);
 //! - every [`PRUNE_EVERY`]: deletes expired ban rows, and old messages by `--retain-*`, in
 //!   small batches with a pause between them so the hub's commits never wait long.
 
@@ -48,7 +48,7 @@ pub fn run(shared: &Shared, conn: Conn, stop: Receiver<()>) {
             Err(e) => log::warn!("cannot reread bans: {e}"),
         }
         cut_removed_accounts(shared, &conn);
-        give_back_memory();
+        crate::memory::give_back();
         if !index_new_messages(&conn, &stopped) {
             return;
         }
@@ -97,18 +97,6 @@ fn cut_removed_accounts(shared: &Shared, conn: &Conn) {
             let _ = shared.hub.send(Event::AccountsRemoved { ids: gone });
         }
         Err(e) => log::warn!("cannot check that online accounts still exist: {e}"),
-    }
-}
-
-/// Returns free memory in the allocator's arenas to the system. After a burst (many clients
-/// queueing lines at once, each session thread allocating in its own arena) glibc keeps the
-/// freed pages; without this a server that once held 400 MB for a second keeps them. A walk
-/// of a few arenas every two seconds, well under a millisecond when there is nothing to give.
-pub fn give_back_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free pages; it is thread-safe.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

@@ -11,7 +11,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle, ThreadId};
@@ -167,96 +166,6 @@ impl Inner {
     }
 }
 
-/// Hands back to the system the pages of this thread's stack below the caller's frame;
-/// returns the range released, if any.
-///
-/// A session goes deep once, to log in (SQLite's parser and argon2's bookkeeping touch some
-/// 20 KiB of stack), then waits in a shallow read for hours. The kernel keeps every page a
-/// thread ever touched, so ten thousand logged-in clients would hold 200 MB of stack they no
-/// longer use. Called after the login and after each command; the pages come back, zeroed,
-/// if the thread goes deep again.
-///
-/// The invariant: only whole pages lying entirely more than [`KEEP_BELOW`] bytes below
-/// `marker`, a local of this function, are released. The stack grows down, so every frame
-/// live on this thread (the caller's and all above it) lies above this function's own
-/// frame, hence above `marker`; below it are only the frames of what this function calls.
-/// When `madvise` runs, those are this function's own locals below `marker` and the
-/// `madvise` wrapper's return address and saved registers (the system call itself runs on
-/// the kernel's stack), with x86-64's 128-byte red zone: far less than `KEEP_BELOW`.
-/// (`pthread_getattr_np` and `sysconf` have returned by then: their frames are dead.)
-/// Two things keep that true:
-/// - `#[inline(never)]`: inlined, `marker` would sit somewhere inside the caller's frame,
-///   and the caller's locals below it (more than `KEEP_BELOW` of them) would be zeroed;
-/// - whole pages of the system's size (`sysconf`): `madvise` rounds the length up to a
-///   whole page, so an end rounded down to a smaller assumed page (4096 on a kernel with
-///   16 or 64 KiB pages) would be carried up past `marker` into live frames.
-#[inline(never)]
-pub fn release_unused_stack() -> Option<Range<usize>> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let marker = 0u8;
-        // Through black_box, so the local really has an address in this frame.
-        let mark = std::hint::black_box(std::ptr::addr_of!(marker)) as usize;
-        let range = releasable(mark, this_threads_stack()?, page_size()?)?;
-        // SAFETY: `range` is whole pages of this thread's own stack, all below every live
-        // frame of this thread (the invariant above). MADV_DONTNEED on private anonymous
-        // memory only makes later reads return zeroes, which is what unused stack may hold.
-        let rc = unsafe {
-            libc::madvise(
-                range.start as *mut libc::c_void,
-                range.len(),
-                libc::MADV_DONTNEED,
-            )
-        };
-        (rc == 0).then_some(range)
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    None
-}
-
-/// Stack kept below the mark of [`release_unused_stack`]: room for its own locals and the
-/// frame of `madvise` while it runs.
-const KEEP_BELOW: usize = 1024;
-
-/// The whole pages (of `page` bytes) of `stack` that lie more than [`KEEP_BELOW`] below
-/// `mark`; `None` if there are none, or `mark` is not on `stack`.
-#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
-fn releasable(mark: usize, stack: Range<usize>, page: usize) -> Option<Range<usize>> {
-    if !page.is_power_of_two() || !stack.contains(&mark) {
-        return None;
-    }
-    let start = stack.start.checked_next_multiple_of(page)?;
-    let end = mark.checked_sub(KEEP_BELOW)? / page * page;
-    (start < end).then_some(start..end)
-}
-
-/// The system's page size, which `madvise` works in.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn page_size() -> Option<usize> {
-    // SAFETY: sysconf only reads a system setting.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(page).ok().filter(|p| p.is_power_of_two())
-}
-
-/// This thread's stack: its lowest usable address to its top.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn this_threads_stack() -> Option<Range<usize>> {
-    // SAFETY: `attr` is initialised by pthread_getattr_np before it is read, and destroyed
-    // once; the stack bounds are plain values.
-    unsafe {
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-            return None;
-        }
-        let mut low: *mut libc::c_void = std::ptr::null_mut();
-        let mut size: libc::size_t = 0;
-        let got = libc::pthread_attr_getstack(&attr, &mut low, &mut size);
-        libc::pthread_attr_destroy(&mut attr);
-        let low = low as usize;
-        (got == 0).then(|| low..low.saturating_add(size))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,40 +222,13 @@ mod tests {
                 deep(n - 1) + buf[7] as u64
             }
             let a = deep(100);
-            release_unused_stack();
+            crate::memory::release_unused_stack();
             let b = deep(100);
             tx.send(a == b).unwrap();
         })
         .unwrap();
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(true));
         pool.join();
-    }
-
-    /// Whatever the page size, only whole pages go, all of them more than KEEP_BELOW under
-    /// the mark: `madvise` rounds the length up to a whole page, so an end that is not on a
-    /// page boundary would release the rest of its page, above the mark.
-    #[test]
-    fn only_whole_pages_of_the_given_size_below_the_mark_are_released() {
-        let stack = 0x7f00_0000_0000..0x7f00_0010_0000; // 1 MiB, 64 KiB aligned
-        for page in [4096, 16 * 1024, 64 * 1024] {
-            for offset in [3 * 65536 + 100, 5 * 65536 + 4096 + 7, 9 * 65536 + 12345] {
-                let mark = stack.start + offset;
-                let r = releasable(mark, stack.clone(), page)
-                    .unwrap_or_else(|| panic!("nothing released at {offset} with {page}"));
-                assert_eq!(r.start % page, 0, "start off a {page}-byte page");
-                assert_eq!(r.end % page, 0, "end off a {page}-byte page");
-                assert!(r.start >= stack.start, "below the stack");
-                assert!(r.end + KEEP_BELOW <= mark, "too close to the mark");
-                assert!(
-                    mark - r.end < KEEP_BELOW + page,
-                    "kept more than a page extra"
-                );
-            }
-        }
-        // Nothing when the mark is not on the stack or too near its bottom.
-        assert_eq!(releasable(stack.end, stack.clone(), 4096), None);
-        assert_eq!(releasable(stack.start - 1, stack.clone(), 4096), None);
-        assert_eq!(releasable(stack.start + 4096, stack.clone(), 4096), None);
     }
 
     /// On a worker's real stack: the pages a deep call touched are handed back (no longer
@@ -367,7 +249,7 @@ mod tests {
         }
         /// Whether the page holding `addr` is in memory.
         fn resident(addr: usize) -> bool {
-            let page = page_size().unwrap();
+            let page = crate::memory::page_size().unwrap();
             let mut vec = 0u8;
             // SAFETY: one page-aligned page of this thread's stack mapping; `vec` has room
             // for its one byte.
@@ -382,7 +264,7 @@ mod tests {
             let mine_at = std::hint::black_box(mine.as_ptr()) as usize;
             let deepest = deep(200);
             let touched = resident(deepest);
-            let released = release_unused_stack();
+            let released = crate::memory::release_unused_stack();
             let still = resident(deepest);
             let intact = std::hint::black_box(mine).iter().all(|&b| b == 0xA5);
             tx.send((mine_at, deepest, touched, released, still, intact))
@@ -393,10 +275,10 @@ mod tests {
             rx.recv_timeout(Duration::from_secs(5)).unwrap();
         pool.join();
         let released = released.expect("some pages released");
-        let page = page_size().unwrap();
+        let page = crate::memory::page_size().unwrap();
         assert_eq!((released.start % page, released.end % page), (0, 0));
         assert!(
-            released.end + KEEP_BELOW <= mine_at,
+            released.end + crate::memory::KEEP_BELOW <= mine_at,
             "reaches the caller's frame"
         );
         assert!(
