@@ -1,7 +1,7 @@
 //! The chat page in a real browser: headless Chromium driven through chromedriver
 //! (WebDriver). Registering through the page, lines both ways with a telnet-protocol client,
 //! a reload logged in by the remembered token, markup shown as text, and a screenshot.
-//! Skipped, with the reason printed, when Chromium is absent outside CI; under CI it runs.
+//! Skipped, said on stderr, when Chromium is absent outside CI; under CI that fails.
 
 mod common;
 
@@ -16,7 +16,7 @@ fn shown(id: &str) -> String {
 #[test]
 fn a_browser_registers_chats_with_telnet_and_comes_back_by_token() {
     if let Err(why) = webdriver::available() {
-        println!("skipped: {why}");
+        common::skip("the test", &why);
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -20,6 +20,38 @@ use std::time::{Duration, Instant};
 /// How long any single expectation may wait.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// Whether this run is CI's (`CI=true`, as CI services and `.ci/run`'s callers set it): the
+/// one place the tests ask. Under CI a program a test needs is installed (`.ci/run` does it),
+/// so its absence fails the test instead of skipping it.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A test, or a part of one (`what`), cannot run here for `why` (a program is missing).
+/// Outside CI it says so in one line on the process's standard error: written to file
+/// descriptor 2 itself, since libtest captures what the test thread prints (`println!`,
+/// `eprintln!`) and shows it only for a failure, which would make a skip look like a pass.
+/// Under CI it fails the test ([`under_ci`]). The caller then returns or leaves the part out.
+pub fn skip(what: &str, why: &str) {
+    if under_ci() {
+        panic!("{what}: {why}; CI must run it (.ci/run installs what it needs)");
+    }
+    // The test's name is its thread's (libtest names each test's thread so), the binary's is
+    // its file's without the hash cargo appends.
+    let exe = std::env::args().next().unwrap_or_default();
+    let exe = Path::new(&exe)
+        .file_name()
+        .and_then(|f| f.to_str())
+        .map(|f| f.rsplit_once('-').map_or(f, |(name, _)| name).to_string())
+        .unwrap_or_default();
+    let thread = std::thread::current();
+    let test = thread.name().filter(|&n| n != "main").unwrap_or("?");
+    let line = format!("SKIPPED {what} in {exe}::{test}: {why}\n");
+    // SAFETY: write(2) reads `line.len()` bytes from a live buffer; fd 2 may be closed, in
+    // which case it fails harmlessly.
+    unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_besedka")
 }
