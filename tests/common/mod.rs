@@ -177,6 +177,22 @@ impl Server {
         Client::connect(self.addr)
     }
 
+    /// A new connection at the `Name: ` prompt once the server has room for it: one it
+    /// refuses (closed after its refusal) is tried again, bounded by [`WAIT`]. For a test that
+    /// waits until the server has counted a connection's end, which it does just after the
+    /// connection closes and logs it (nothing the client can see comes after).
+    pub fn connect_when_room(&self) -> Client {
+        let start = Instant::now();
+        loop {
+            let mut c = self.connect();
+            match c.prompt_or_refusal() {
+                Ok(()) => return c,
+                Err(_) if start.elapsed() < WAIT => std::thread::sleep(Duration::from_millis(20)),
+                Err(refused) => panic!("still refused after {WAIT:?}: {refused:?}"),
+            }
+        }
+    }
+
     /// Registers `name` with the one-line form; returns the logged-in client and its token.
     pub fn register(&self, name: &str, password: &str) -> (Client, String) {
         let mut c = self.connect();
@@ -411,6 +427,26 @@ impl Client {
     pub fn expect_silence(&mut self, quiet: Duration) {
         let got = self.drain(quiet);
         assert!(got.is_empty(), "expected silence, got {got:?}");
+    }
+
+    /// Reads until the `Name: ` prompt (`Ok`) or the server closes the connection (`Err`, with
+    /// what it said), bounded by [`WAIT`].
+    pub fn prompt_or_refusal(&mut self) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            if let Some(at) = find(&self.buf, b"Name: ") {
+                self.buf.drain(..at + b"Name: ".len());
+                return Ok(());
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "neither the prompt nor a close; got {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+            if !self.fill() {
+                return Err(String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned());
+            }
+        }
     }
 
     /// Waits for the server to close the connection; returns what came before.
