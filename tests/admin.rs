@@ -5,7 +5,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use common::{bin, Server};
 
@@ -33,8 +32,8 @@ fn cli_reads_and_changes_a_live_servers_database() {
     let server = Server::start(&["--max-clients", "3"]);
     let (mut a, _) = server.register("alice", "secret1");
     let (mut b, _) = server.register("Борис", "secret1");
-    let again = server.login("alice", "secret1"); // alice now has 2 tokens
-                                                  // A fourth connection is refused: a WARN record for `logs --level warn` below.
+    let mut again = server.login("alice", "secret1"); // alice now has 2 tokens
+                                                      // A fourth connection is refused: a WARN record for `logs --level warn` below.
     assert!(server
         .connect()
         .expect_closed()
@@ -141,11 +140,11 @@ fn cli_reads_and_changes_a_live_servers_database() {
     assert!(a
         .expect_closed()
         .ends_with("* Your account was removed by the server operator.\r\n"));
-    // The live server refuses the old accounts.
-    drop(again);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let mut c = server.connect();
-    c.expect("Name: ");
+    // The live server refuses the old accounts (on a connection it has room for once it has
+    // counted the purged sessions' ends: --max-clients 3).
+    again.expect_closed();
+    b.expect_closed();
+    let mut c = server.connect_when_room();
     c.send("/login alice secret1");
     c.expect("! No such user: alice");
 }
@@ -332,16 +331,27 @@ fn echo_server_serves_two_clients_at_once_each_on_its_own_thread() {
     let n = two.read(&mut buf).unwrap();
     assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), "второй\n");
     drop((one, two));
-    std::thread::sleep(Duration::from_millis(300));
+    // Each thread logs when its client has gone: wait (bounded) for both, then stop it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let start = std::time::Instant::now();
+    let mut log = String::new();
+    while !(log.contains("thread echo-1 done") && log.contains("thread echo-2 done")) {
+        let left = common::WAIT.saturating_sub(start.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(line) => log.push_str(&(line + "\n")),
+            Err(e) => panic!("the echo threads never ended ({e}); log:\n{log}"),
+        }
+    }
     let _ = child.kill();
     let _ = child.wait();
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
     assert!(log.contains("served by thread echo-1"), "{log}");
     assert!(log.contains("served by thread echo-2"), "{log}");
 }

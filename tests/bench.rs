@@ -127,7 +127,7 @@ fn with_rooms_only_the_busy_room_hears_the_senders() {
 }
 
 #[test]
-fn the_table_has_the_key_rows() {
+fn the_table_has_the_key_rows_with_their_values() {
     let (code, out, err) = bench(&[
         "--spawn",
         "--clients",
@@ -143,40 +143,63 @@ fn the_table_has_the_key_rows() {
         "--serve-arg=--no-telnet",
     ]);
     assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
-    for row in [
-        "clients ",
-        "connect time ",
-        "messages sent ",
-        "deliveries expected ",
-        "deliveries received ",
-        "completeness ",
-        "deliveries/s ",
-        "latency p50 ",
-        "latency p90 ",
-        "latency p99 ",
-        "latency max ",
-        "out of order ",
-        "server CPU ",
-        "server CPU/delivery ",
-        "server RSS idle ",
-        "server RSS peak ",
-        "server threads ",
-        "server open fds ",
-    ] {
-        assert!(
-            out.lines().any(|l| l.starts_with(row)),
-            "no {row:?} row in:\n{out}"
-        );
-    }
+    // Each row's value, after its label.
     let row = |name: &str| {
         out.lines()
-            .find(|l| l.starts_with(name))
+            .find(|l| l.strip_prefix(name).is_some_and(|v| v.starts_with("  ")))
             .map(|l| l[name.len()..].trim().to_string())
-            .unwrap_or_default()
+            .unwrap_or_else(|| panic!("no {name:?} row in:\n{out}"))
     };
+    // The number a row starts with (thousands separated by commas), and its unit.
+    let number = |name: &str| -> (f64, String) {
+        let value = row(name);
+        let (n, unit) = value.split_once(' ').unwrap_or((&value, ""));
+        let n = n
+            .replace(',', "")
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}: {value:?} is not a number ({e}):\n{out}"));
+        (n, unit.to_string())
+    };
+    // What was asked for, and what every line reaching every other client means.
+    assert_eq!(
+        row("clients"),
+        "10 (2 senders x 10 lines, 200 lines/s, 100-byte lines)",
+        "{out}"
+    );
+    assert_eq!(row("messages sent"), "20", "{out}");
+    assert_eq!(row("deliveries expected"), "180", "{out}");
     assert_eq!(row("deliveries received"), "180", "{out}");
     assert_eq!(row("completeness"), "1.0000", "{out}");
     assert_eq!(row("out of order"), "0", "{out}");
+    assert_eq!(row("disconnected"), "0", "{out}");
+    // Measurements: numbers in their units, positive where something was measured.
+    assert_eq!(number("connect time").1, "s (all logged in)", "{out}");
+    assert!(number("connect time").0 >= 0.0, "{out}");
+    let (time, unit) = number("message time");
+    assert!(time > 0.0 && unit == "s", "{out}");
+    assert!(number("deliveries/s").0 > 0.0, "{out}");
+    assert!(number("messages/s").0 > 0.0, "{out}");
+    let latency: Vec<f64> = ["latency p50", "latency p90", "latency p99", "latency max"]
+        .iter()
+        .map(|name| {
+            let (ms, unit) = number(name);
+            assert_eq!(unit, "ms", "{name}: {out}");
+            ms
+        })
+        .collect();
+    assert!(latency[0] > 0.0, "{out}");
+    assert!(latency.windows(2).all(|w| w[0] <= w[1]), "{out}");
+    assert!(number("server CPU").0 >= 0.0, "{out}");
+    assert!(number("server CPU/delivery").0 >= 0.0, "{out}");
+    let mib = |name: &str| {
+        let (n, unit) = number(name);
+        assert_eq!(unit, "MiB", "{name}: {out}");
+        n
+    };
+    let (idle, peak) = (mib("server RSS idle"), mib("server RSS peak"));
+    assert!(idle > 0.0 && peak >= idle, "{out}");
+    assert!(number("server threads").0 >= 1.0, "{out}");
+    assert!(number("server open fds").0 >= 10.0, "one per client: {out}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The chat page in a real browser: headless Chromium driven through chromedriver
 //! (WebDriver). Registering through the page, lines both ways with a telnet-protocol client,
 //! a reload logged in by the remembered token, markup shown as text, and a screenshot.
-//! Skipped, with the reason printed, when Chromium is absent outside CI; under CI it runs.
+//! Skipped, said on stderr, when Chromium is absent outside CI; under CI that fails.
 
 mod common;
 
@@ -13,10 +13,33 @@ fn shown(id: &str) -> String {
     format!("return !document.getElementById('{id}').classList.contains('hidden')")
 }
 
+/// A PNG's width and height, from its header (the IHDR chunk, which must come first); fails
+/// unless the bytes are a whole PNG (signature, IHDR, IEND at the end).
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert!(
+        png.len() > 8 + 25 + 12,
+        "{} bytes: too short for a PNG",
+        png.len()
+    );
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "no PNG signature");
+    assert_eq!(
+        &png[8..16],
+        b"\0\0\0\x0dIHDR",
+        "the first chunk is not IHDR"
+    );
+    assert_eq!(
+        &png[png.len() - 12..],
+        b"\0\0\0\0IEND\xaeB`\x82",
+        "the PNG does not end with IEND"
+    );
+    let be = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
 #[test]
 fn a_browser_registers_chats_with_telnet_and_comes_back_by_token() {
     if let Err(why) = webdriver::available() {
-        println!("skipped: {why}");
+        common::skip("the test", &why);
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -142,14 +165,27 @@ fn a_browser_registers_chats_with_telnet_and_comes_back_by_token() {
         2
     );
 
+    // The screenshot the browser returned: a PNG of the whole viewport, in device pixels,
+    // with the chat drawn in it (a blank page of that size compresses to a few KB).
     let png = b.screenshot();
-    let path = dir.path().join("page.png");
-    std::fs::write(&path, &png).unwrap();
-    let written = std::fs::read(&path).unwrap();
-    assert!(written.len() > 1000, "{} bytes", written.len());
-    assert_eq!(&written[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let (width, height) = png_size(&png);
+    let viewport = b.script(
+        "return [window.innerWidth, window.innerHeight]
+                    .map(n => Math.round(n * window.devicePixelRatio))",
+    );
+    assert_eq!(
+        viewport,
+        serde_json::json!([width, height]),
+        "the screenshot is {width}x{height}"
+    );
+    assert!(width >= 800 && height >= 500, "{width}x{height}");
+    assert!(
+        png.len() > 20_000,
+        "{} bytes for {width}x{height}",
+        png.len()
+    );
     if let Ok(to) = std::env::var("BESEDKA_SCREENSHOT") {
-        std::fs::copy(&path, to).unwrap();
+        std::fs::write(to, &png).unwrap();
     }
 
     // Log out: the token goes, and the form comes back.

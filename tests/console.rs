@@ -78,8 +78,9 @@ fn pause_holds_new_clients_silent_until_resume() {
             "Paused: new connections wait, unanswered, until 'resume'.",
         );
         server.ask("pause", "Already paused.");
+        // One after the other: `connect` returns once the kernel has queued the connection,
+        // so the first is ahead of the second in the listener's queue.
         let mut first = server.connect();
-        std::thread::sleep(Duration::from_millis(100)); // arrival order
         let mut second = server.connect();
         // Logged-in clients keep chatting.
         a.send("while paused");

@@ -2,8 +2,8 @@
 //! needs a terminal): the dialogue inside the channel, SSH password authentication, the
 //! server-side line editor, `exec`, and the limits every transport obeys.
 //!
-//! Needs `ssh` and `expect` on PATH; without them the tests that drive them are skipped,
-//! except under CI, where they fail: `.ci/run` installs openssh-client and expect.
+//! Needs `ssh` and `expect` on PATH; without them the tests that drive them are skipped (said
+//! on stderr), except under CI, where they fail: `.ci/run` installs openssh-client and expect.
 
 mod common;
 

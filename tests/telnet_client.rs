@@ -1,8 +1,8 @@
 //! The real inetutils `telnet` client, driven by `expect` on a pty: a Cyrillic name is
 //! registered interactively, the password is never echoed, and Cyrillic chat goes both ways.
 //!
-//! Needs `telnet` and `expect` on PATH. Without them the test is skipped, except under CI
-//! (env `CI` set), where it fails: CI installs them (see `.ci/run`).
+//! Needs `telnet` and `expect` on PATH. Without them the test is skipped (said on stderr),
+//! except under CI (`CI=true`), where it fails: CI installs them (see `.ci/run`).
 
 mod common;
 

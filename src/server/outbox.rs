@@ -334,6 +334,32 @@ mod tests {
     }
 
     #[test]
+    fn a_mark_keeps_its_place_while_what_came_before_it_is_sent() {
+        let (sock, mut client) = pair();
+        let mut out = Outbox::new(sock, 1 << 20);
+        out.queue(&Bytes::from(&b"a "[..]));
+        out.queue_owned(b"b ".to_vec());
+        let mark = out.mark();
+        assert_eq!(mark, 2, "after the two pieces queued");
+        // What came before the mark goes out; the mark still names the same place.
+        assert_eq!(out.flush(), Flushed::All);
+        assert_eq!(out.mark(), mark, "nothing queued since: the same place");
+        out.queue(&Bytes::from(&b"d "[..]));
+        out.queue(&Bytes::from(&b"e"[..]));
+        let later = out.mark();
+        out.insert_at(mark, Bytes::from(&b"c "[..]));
+        // An empty insert changes nothing; one at the end goes after everything.
+        out.insert_at(mark, Bytes::from(&b""[..]));
+        out.insert_at(later + 1, Bytes::from(&b" f"[..]));
+        assert_eq!(out.pending(), "c d e f".len());
+        assert_eq!(out.flush(), Flushed::All);
+        drop(out);
+        let mut got = String::new();
+        client.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "a b c d e f");
+    }
+
+    #[test]
     fn a_client_that_does_not_read_overflows_when_queued_past_the_limit() {
         let (sock, _client) = pair();
         let mut out = Outbox::new(sock, 64 * 1024);

@@ -1,7 +1,8 @@
 //! Which database a test's servers use. [`on_each_backend`] runs a test's body twice: on
 //! SQLite (a file in a temp dir, the default) and on PostgreSQL (a fresh database in one
 //! throwaway cluster per test binary, stopped when the binary exits). Outside CI, without
-//! PostgreSQL installed, the second run is skipped with the reason printed.
+//! PostgreSQL installed, the second run is skipped, said on stderr ([`super::skip`]); under
+//! CI the test fails.
 
 use std::cell::Cell;
 use std::path::Path;
@@ -51,7 +52,7 @@ pub fn on_each_backend(body: impl Fn()) {
             body();
             ON_POSTGRES.with(|p| p.set(false));
         }
-        Err(why) => println!("skipped on PostgreSQL: {why}"),
+        Err(why) => super::skip("the run on PostgreSQL", why),
     }
 }
 

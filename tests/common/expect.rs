@@ -1,6 +1,5 @@
 //! Real terminal clients (inetutils `telnet`, OpenSSH `ssh`) driven by `expect` on a pty.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,9 +14,8 @@ pub fn on_path(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// True if every program is on PATH. If not: under CI (env `CI` set) the test fails, since
-/// `.ci/run` installs them; elsewhere it says it is skipped (on the stderr handle: the test
-/// harness shows `eprintln!` only for failures, which would make a skip look like a pass).
+/// True if every program is on PATH. If not, `test` is skipped ([`super::skip`]: said on
+/// stderr; under CI, where `.ci/run` installs them, a failure).
 pub fn have(test: &str, programs: &[&str], packages: &str) -> bool {
     let missing: Vec<_> = programs
         .iter()
@@ -27,16 +25,9 @@ pub fn have(test: &str, programs: &[&str], packages: &str) -> bool {
     if missing.is_empty() {
         return true;
     }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{} not on PATH; CI must install {packages}",
-            missing.join(" and ")
-        );
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: {} not found; install {packages}",
-        missing.join(" and ")
+    super::skip(
+        test,
+        &format!("{} not on PATH (install {packages})", missing.join(" and ")),
     );
     false
 }

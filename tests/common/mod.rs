@@ -20,6 +20,38 @@ use std::time::{Duration, Instant};
 /// How long any single expectation may wait.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// Whether this run is CI's (`CI=true`, as CI services and `.ci/run`'s callers set it): the
+/// one place the tests ask. Under CI a program a test needs is installed (`.ci/run` does it),
+/// so its absence fails the test instead of skipping it.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A test, or a part of one (`what`), cannot run here for `why` (a program is missing).
+/// Outside CI it says so in one line on the process's standard error: written to file
+/// descriptor 2 itself, since libtest captures what the test thread prints (`println!`,
+/// `eprintln!`) and shows it only for a failure, which would make a skip look like a pass.
+/// Under CI it fails the test ([`under_ci`]). The caller then returns or leaves the part out.
+pub fn skip(what: &str, why: &str) {
+    if under_ci() {
+        panic!("{what}: {why}; CI must run it (.ci/run installs what it needs)");
+    }
+    // The test's name is its thread's (libtest names each test's thread so), the binary's is
+    // its file's without the hash cargo appends.
+    let exe = std::env::args().next().unwrap_or_default();
+    let exe = Path::new(&exe)
+        .file_name()
+        .and_then(|f| f.to_str())
+        .map(|f| f.rsplit_once('-').map_or(f, |(name, _)| name).to_string())
+        .unwrap_or_default();
+    let thread = std::thread::current();
+    let test = thread.name().filter(|&n| n != "main").unwrap_or("?");
+    let line = format!("SKIPPED {what} in {exe}::{test}: {why}\n");
+    // SAFETY: write(2) reads `line.len()` bytes from a live buffer; fd 2 may be closed, in
+    // which case it fails harmlessly.
+    unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_besedka")
 }
@@ -143,6 +175,22 @@ impl Server {
 
     pub fn connect(&self) -> Client {
         Client::connect(self.addr)
+    }
+
+    /// A new connection at the `Name: ` prompt once the server has room for it: one it
+    /// refuses (closed after its refusal) is tried again, bounded by [`WAIT`]. For a test that
+    /// waits until the server has counted a connection's end, which it does just after the
+    /// connection closes and logs it (nothing the client can see comes after).
+    pub fn connect_when_room(&self) -> Client {
+        let start = Instant::now();
+        loop {
+            let mut c = self.connect();
+            match c.prompt_or_refusal() {
+                Ok(()) => return c,
+                Err(_) if start.elapsed() < WAIT => std::thread::sleep(Duration::from_millis(20)),
+                Err(refused) => panic!("still refused after {WAIT:?}: {refused:?}"),
+            }
+        }
     }
 
     /// Registers `name` with the one-line form; returns the logged-in client and its token.
@@ -379,6 +427,26 @@ impl Client {
     pub fn expect_silence(&mut self, quiet: Duration) {
         let got = self.drain(quiet);
         assert!(got.is_empty(), "expected silence, got {got:?}");
+    }
+
+    /// Reads until the `Name: ` prompt (`Ok`) or the server closes the connection (`Err`, with
+    /// what it said), bounded by [`WAIT`].
+    pub fn prompt_or_refusal(&mut self) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            if let Some(at) = find(&self.buf, b"Name: ") {
+                self.buf.drain(..at + b"Name: ".len());
+                return Ok(());
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "neither the prompt nor a close; got {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+            if !self.fill() {
+                return Err(String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned());
+            }
+        }
     }
 
     /// Waits for the server to close the connection; returns what came before.

@@ -1,7 +1,7 @@
 //! The real proxies users put in front of besedka, started from a temp config on free loopback
 //! ports and stopped when dropped: haproxy (Debian's `haproxy`) and nginx (Debian's `nginx`,
 //! its stream module from `libnginx-mod-stream`). `.ci/run` installs both; outside CI a test
-//! without them says on stderr that it is skipped, under CI it fails.
+//! without them says on stderr that it is skipped ([`super::skip`]), under CI it fails.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -17,10 +17,7 @@ pub fn program(name: &str, test: &str) -> Option<PathBuf> {
         .map(|d| Path::new(d).join(name))
         .find(|p| p.exists());
     if found.is_none() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{name} is not installed: CI must run {test} (.ci/run installs it)");
-        }
-        eprintln!("skipped {test}: {name} is not installed");
+        super::skip(test, &format!("{name} is not installed"));
     }
     found
 }
@@ -119,10 +116,10 @@ pub fn nginx(stream: &[(u16, SocketAddr)], http: &[(u16, SocketAddr)]) -> Option
     let bin = program("nginx", "the nginx tests")?;
     let module = Path::new("/usr/lib/nginx/modules/ngx_stream_module.so");
     if !stream.is_empty() && !module.exists() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("nginx's stream module is not installed (libnginx-mod-stream)");
-        }
-        eprintln!("skipped the nginx stream tests: libnginx-mod-stream is not installed");
+        super::skip(
+            "the nginx stream tests",
+            "nginx's stream module is not installed (libnginx-mod-stream)",
+        );
         return None;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -26,16 +26,14 @@ pub struct Driver {
     addr: SocketAddr,
 }
 
-/// Chromium and chromedriver, or why the browser tests cannot run here. Under CI their
-/// absence is a failure (`.ci/run` installs them).
+/// Chromium and chromedriver, or why the browser tests cannot run here (the caller skips:
+/// [`super::skip`], which fails under CI).
 pub fn available() -> Result<(), String> {
     for bin in [CHROMIUM, CHROMEDRIVER] {
         if !Path::new(bin).exists() {
-            let why = format!("{bin} is missing (apt-get install chromium chromium-driver)");
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{why}: CI must run the browser tests");
-            }
-            return Err(why);
+            return Err(format!(
+                "{bin} is missing (apt-get install chromium chromium-driver)"
+            ));
         }
     }
     Ok(())

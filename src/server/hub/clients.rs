@@ -220,6 +220,27 @@ fn share(
     max: usize,
     (run, ends, marks): (&Bytes, &[usize], &Marks),
 ) {
+    slices(id, run.len(), ends, marks, |slice| match slice {
+        Slice::Range(start, end) => {
+            queue_to(id, c, dirty, max, |out| out.queue_range(run, start, end))
+        }
+        Slice::Bell => queue_to(id, c, dirty, max, |out| out.queue_owned(vec![BELL])),
+    });
+}
+
+/// A piece of one client's share of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slice {
+    /// The run's bytes `start..end`.
+    Range(usize, usize),
+    /// The terminal bell, in front of the line that follows.
+    Bell,
+}
+
+/// Client `id`'s share of a run of `len` bytes (line `k` ending at `ends[k]`), as `put` gets
+/// it in order: the run but its lines marked `Skip` for `id`, a bell before those marked
+/// `Bell`; the fewest slices that make it (one, for a client with no marks).
+fn slices(id: ConnId, len: usize, ends: &[usize], marks: &Marks, mut put: impl FnMut(Slice)) {
     let first = marks.partition_point(|&(conn, _, _)| conn < id);
     let own = marks[first..]
         .iter()
@@ -228,22 +249,18 @@ fn share(
     for &(_, k, mark) in own {
         let line_start = if k == 0 { 0 } else { ends[k - 1] };
         if line_start > start {
-            queue_to(id, c, dirty, max, |out| {
-                out.queue_range(run, start, line_start)
-            });
+            put(Slice::Range(start, line_start));
         }
         start = match mark {
             Mark::Skip => ends[k],
             Mark::Bell => {
-                queue_to(id, c, dirty, max, |out| out.queue_owned(vec![BELL]));
+                put(Slice::Bell);
                 line_start
             }
         };
     }
-    if start < run.len() {
-        queue_to(id, c, dirty, max, |out| {
-            out.queue_range(run, start, run.len())
-        });
+    if start < len {
+        put(Slice::Range(start, len));
     }
 }
 
@@ -321,4 +338,65 @@ fn cut(c: &mut Client, why: Cut, bound: usize) {
     c.dead = true;
     c.removed = true;
     c.out.close();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Client `id`'s share of a run of lines ending at `ends`.
+    fn share_of(id: ConnId, ends: &[usize], marks: &Marks) -> Vec<Slice> {
+        let mut out = Vec::new();
+        slices(id, *ends.last().unwrap(), ends, marks, |s| out.push(s));
+        out
+    }
+
+    #[test]
+    fn a_client_without_marks_gets_the_whole_run_in_one_slice() {
+        let marks = [(1, 0, Mark::Skip), (3, 2, Mark::Bell)];
+        assert_eq!(share_of(2, &[10, 25, 40], &marks), [Slice::Range(0, 40)]);
+        assert_eq!(share_of(9, &[10, 25, 40], &[]), [Slice::Range(0, 40)]);
+    }
+
+    #[test]
+    fn a_senders_own_lines_are_left_out_of_its_share() {
+        // Lines 0..10, 10..25, 25..40, 40..50: the sender said the first and the third.
+        let ends = [10, 25, 40, 50];
+        let marks = [(7, 0, Mark::Skip), (7, 2, Mark::Skip)];
+        assert_eq!(
+            share_of(7, &ends, &marks),
+            [Slice::Range(10, 25), Slice::Range(40, 50)]
+        );
+        // Its only line: nothing at all.
+        assert_eq!(share_of(7, &[10], &[(7, 0, Mark::Skip)]), []);
+        // Its last line: the run up to it.
+        assert_eq!(
+            share_of(7, &ends, &[(7, 3, Mark::Skip)]),
+            [Slice::Range(0, 40)]
+        );
+    }
+
+    #[test]
+    fn a_mentioned_client_gets_a_bell_right_before_the_line_naming_it() {
+        let ends = [10, 25, 40];
+        assert_eq!(
+            share_of(4, &ends, &[(4, 1, Mark::Bell)]),
+            [Slice::Range(0, 10), Slice::Bell, Slice::Range(10, 40)]
+        );
+        assert_eq!(
+            share_of(4, &ends, &[(4, 0, Mark::Bell)]),
+            [Slice::Bell, Slice::Range(0, 40)]
+        );
+        // Its own line skipped, another ringing it, among other clients' marks (sorted).
+        let marks = [
+            (3, 0, Mark::Bell),
+            (4, 0, Mark::Skip),
+            (4, 2, Mark::Bell),
+            (5, 1, Mark::Skip),
+        ];
+        assert_eq!(
+            share_of(4, &ends, &marks),
+            [Slice::Range(10, 25), Slice::Bell, Slice::Range(25, 40)]
+        );
+    }
 }

@@ -25,6 +25,8 @@ mod event;
 mod presence;
 mod remote;
 mod rooms;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::io;

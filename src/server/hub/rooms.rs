@@ -256,3 +256,52 @@ impl Hub {
         text::who_entry(&name, rooms, away)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(id: i64, name: &str) -> Room {
+        Room {
+            id,
+            name: name.to_string(),
+            topic: format!("about {name}"),
+        }
+    }
+
+    #[test]
+    fn a_user_is_in_a_room_while_any_of_their_sessions_is() {
+        let (lobby, mut rooms) = (room(1, "#lobby"), Rooms::default());
+        assert!(rooms.enter(&lobby, 10, 100), "first session: the user came");
+        assert!(!rooms.enter(&lobby, 10, 101), "second session: already in");
+        assert!(rooms.enter(&lobby, 20, 200), "another user");
+        let r = &rooms.by_id[&1];
+        assert_eq!(
+            (r.name.as_str(), r.topic.as_str()),
+            ("#lobby", "about #lobby")
+        );
+        assert_eq!(r.members, HashSet::from([100, 101, 200]));
+        assert_eq!(r.users, HashMap::from([(10, 2), (20, 1)]));
+        assert!(!rooms.exit(1, 10, 100), "one session of two left: still in");
+        assert!(rooms.exit(1, 10, 101), "the last one: gone");
+        assert_eq!(rooms.by_id[&1].members, HashSet::from([200]));
+        assert!(!rooms.by_id[&1].users.contains_key(&10));
+    }
+
+    #[test]
+    fn the_last_one_out_forgets_the_room_and_unknown_exits_change_nothing() {
+        let mut rooms = Rooms::default();
+        rooms.enter(&room(1, "#lobby"), 10, 100);
+        rooms.enter(&room(2, "#tea"), 10, 101);
+        assert!(!rooms.exit(3, 10, 100), "a room nobody is in");
+        assert!(!rooms.exit(1, 99, 999), "a session not in it");
+        assert_eq!(rooms.by_id[&1].members, HashSet::from([100]));
+        assert!(rooms.exit(2, 10, 101));
+        assert!(!rooms.by_id.contains_key(&2), "#tea is empty: forgotten");
+        assert_eq!(rooms.name(2), "#?");
+        assert_eq!(rooms.name(1), "#lobby");
+        // Coming back makes it again, with the topic it is given.
+        rooms.enter(&room(2, "#tea"), 20, 200);
+        assert_eq!(rooms.by_id[&2].topic, "about #tea");
+    }
+}
