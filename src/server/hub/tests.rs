@@ -8,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 
 use super::*;
-use crate::server::transport::Via;
+use crate::server::socket::Via;
 use crate::store::rooms::{self, Room};
 use crate::store::{users, Store};
 
@@ -141,7 +141,7 @@ impl Fixture {
             user: user.clone(),
             addr,
             sock: Arc::new(server.into()),
-            via: Via::Plain,
+            via: Via::new("telnet", true),
             bell: false,
             room: Box::new(room.clone()),
             watermark: tx,
