@@ -106,7 +106,7 @@ impl Shared {
 }
 
 /// Sends the hub a request and waits at most `timeout` for its answer.
-pub(super) fn ask_within<T>(
+pub fn ask_within<T>(
     hub: &HubSender,
     timeout: Duration,
     make: impl FnOnce(mpsc::Sender<T>) -> Event,

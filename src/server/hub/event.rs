@@ -107,6 +107,9 @@ pub enum Event {
     Crash,
     /// Operator: who is online, with addresses.
     Snapshot { reply: Sender<Vec<OnlineUser>> },
+    /// Answered as soon as it is handled: everything sent before it has been handled (a
+    /// session's `Leave` included, so the hub has let go of its socket).
+    Barrier { done: Sender<()> },
     /// Say goodbye to everyone and close every socket, then answer. The hub keeps running
     /// to commit what sessions still hand it, until `Stop`.
     Shutdown { done: Sender<()> },

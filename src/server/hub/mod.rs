@@ -337,6 +337,9 @@ impl Hub {
 
     fn handle_other(&mut self, ev: Event) -> bool {
         match ev {
+            Event::Barrier { done } => {
+                let _ = done.send(());
+            }
             Event::Who { conn, all } => {
                 let line = match self.clients.get(&conn) {
                     Some(_) if all => self.everyone_line(),

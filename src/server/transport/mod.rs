@@ -130,16 +130,16 @@ fn relayed(
 
 /// After a relayed session ended: closes the session's end of the pair, which ends the relay,
 /// once the hub has let go of it (it sends the client's last words, such as `* Bye.`, when it
-/// handles the session's `Leave`), or after a second at most.
-fn release(
-    shared: &crate::server::shared::Shared,
-    conn: crate::server::socket::ConnId,
-    end: &Arc<Socket>,
-) {
+/// handles the session's `Leave`). The hub handles events in order, so its answer to a
+/// barrier sent now (after the `Leave`) says it has; a second at most, if it is overloaded.
+fn release(shared: &Shared, conn: ConnId, end: &Arc<Socket>) {
     crate::server::shared::lock(&shared.conns).remove(&conn);
-    let start = std::time::Instant::now();
-    while Arc::strong_count(end) > 1 && start.elapsed() < std::time::Duration::from_secs(1) {
-        std::thread::sleep(std::time::Duration::from_millis(5));
+    if Arc::strong_count(end) > 1 {
+        let _ = crate::server::shared::ask_within(
+            &shared.hub,
+            std::time::Duration::from_secs(1),
+            |done| crate::server::hub::Event::Barrier { done },
+        );
     }
     let _ = end.shutdown(Shutdown::Both);
 }
