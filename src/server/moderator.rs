@@ -169,13 +169,8 @@ impl Moderator<'_> {
         let told = text::kicked((!self.console).then_some(self.by), &reason);
         let announce = text::kick_announcement(self.by, &user.name, &reason);
         let key = users::name_key(&user.name);
-        // Other nodes of the community kick their sessions of the user too.
-        self.shared
-            .tell_nodes(&crate::store::control::Command::Kick {
-                key: key.clone(),
-                told: told.clone(),
-                announce: announce.clone(),
-            });
+        // Counted before the other nodes hear of it: they may remove the user's presence rows
+        // before this node could count them (and it would then say the user is not online).
         let elsewhere = self
             .shared
             .store
@@ -184,6 +179,13 @@ impl Moderator<'_> {
                 crate::store::presence::sessions_elsewhere(&c, &self.shared.node, user.id)
             })
             .unwrap_or(0);
+        // Other nodes of the community kick their sessions of the user too.
+        self.shared
+            .tell_nodes(&crate::store::control::Command::Kick {
+                key: key.clone(),
+                told: told.clone(),
+                announce: announce.clone(),
+            });
         let n = self
             .shared
             .ask(|reply| Event::Kick {
