@@ -2,6 +2,17 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// The allocator comparison in docs/performance.md: `--features jemalloc` or `--features
+// mimalloc` builds the server on that allocator instead of glibc's (one at a time). The
+// default, glibc's with src/memory.rs's settings, measured best.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod cli;
 mod echo;
