@@ -373,3 +373,42 @@ fn the_check_sees_a_back_edge() {
         vec!["a::b", "a::c::d", "a::c", "a::e"]
     );
 }
+
+#[test]
+fn no_module_outside_the_ways_names_one() {
+    // The seam: outside `server/transport/`, code goes through `transport::Way` and the
+    // `ways!` list, never to one way in by name (`besedka gen-cert`, a TLS command, aside).
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut wrong = Vec::new();
+    let mut dirs = vec![src.clone()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if !p.ends_with("server/transport") {
+                    dirs.push(p);
+                }
+                continue;
+            }
+            if p.extension().is_none_or(|x| x != "rs") {
+                continue;
+            }
+            let code = code(&std::fs::read_to_string(&p).unwrap());
+            for (n, line) in code.lines().enumerate() {
+                for way in ["plain", "tls", "ssh", "web"] {
+                    let named = line.contains(&format!("transport::{way}"));
+                    let gen_cert = way == "tls" && line.contains("transport::tls::generate");
+                    if named && !gen_cert {
+                        wrong.push(format!(
+                            "src/{}:{}: {}",
+                            p.strip_prefix(&src).unwrap().display(),
+                            n + 1,
+                            line.trim()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+}

@@ -20,9 +20,10 @@ use besedka::store::{self, Store};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:7777")]
-    pub addr: String,
+    /// The ways in: each one's options (`--addr`, `--tls-addr`, `--ssh-addr`, `--web-addr`,
+    /// …), declared by the way itself.
+    #[command(flatten)]
+    pub ways: besedka::server::transport::Options,
     /// Most users logged in at once; more are told the server is full.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub max_clients: u32,
@@ -122,38 +123,6 @@ pub struct ServeArgs {
     /// Also append log records to this file.
     #[arg(long)]
     pub log_file: Option<PathBuf>,
-    /// Also listen for TLS connections here (the telnet/nc protocol inside TLS), e.g.
-    /// 0.0.0.0:7443; needs --tls-cert and --tls-key.
-    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
-    pub tls_addr: Option<String>,
-    /// The TLS certificate chain (PEM); `besedka gen-cert` makes a self-signed one.
-    #[arg(long, requires = "tls_addr")]
-    pub tls_cert: Option<PathBuf>,
-    /// The TLS private key (PEM).
-    #[arg(long, requires = "tls_addr")]
-    pub tls_key: Option<PathBuf>,
-    /// Also listen for SSH connections here, e.g. 0.0.0.0:2222.
-    #[arg(long)]
-    pub ssh_addr: Option<String>,
-    /// The SSH host key (OpenSSH format); made (ed25519) and stored there if missing.
-    #[arg(long, default_value = "besedka_ssh_host_ed25519_key")]
-    pub ssh_host_key: PathBuf,
-    /// Also serve the web page, its WebSocket and /metrics here (HTTP), e.g. 127.0.0.1:8080;
-    /// put a TLS reverse proxy in front of it for the public.
-    #[arg(long)]
-    pub web_addr: Option<String>,
-    /// /metrics answers only requests with `Authorization: Bearer TOKEN`.
-    #[arg(
-        long,
-        requires = "web_addr",
-        env = "BESEDKA_METRICS_TOKEN",
-        hide_env_values = true
-    )]
-    pub metrics_token: Option<String>,
-    /// An origin besides the page's own whose pages may open the WebSocket, e.g.
-    /// https://chat.example.org (repeatable).
-    #[arg(long, requires = "web_addr")]
-    pub web_origin: Vec<String>,
     /// Don't read console commands from standard input.
     #[arg(long)]
     pub no_console: bool,
@@ -168,34 +137,6 @@ pub struct ServeArgs {
 }
 
 /// `30m`, `2h`, `10s`, `1h30m`.
-/// Binds every way in the options ask for, the main one (telnet, `--addr`) first: one line
-/// a way.
-fn ways(args: &ServeArgs) -> Result<server::Listeners, String> {
-    use besedka::server::transport::{plain::Plain, ssh::Ssh, tls::Tls, web::Web, Way};
-    let bind = |addr: &str, way: Arc<dyn Way>| {
-        server::listen(addr)
-            .map(|l| (l, way))
-            .map_err(|e| format!("cannot listen on {addr}: {e}"))
-    };
-    let mut ways = vec![bind(&args.addr, Arc::new(Plain::new()))?];
-    if let (Some(addr), Some(cert), Some(key)) = (&args.tls_addr, &args.tls_cert, &args.tls_key) {
-        let tls = Tls::new(besedka::server::transport::tls::load(cert, key)?);
-        ways.push(bind(addr, Arc::new(tls))?);
-    }
-    if let Some(addr) = &args.ssh_addr {
-        let key = besedka::server::transport::ssh::host_key(&args.ssh_host_key)?;
-        let l = server::listen(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        let ssh = Ssh::start(key).map_err(|e| format!("cannot start SSH: {e}"))?;
-        ways.push((l, Arc::new(ssh)));
-    }
-    if let Some(addr) = &args.web_addr {
-        let token = args.metrics_token.clone().filter(|t| !t.is_empty());
-        let web = Web::new(token, args.web_origin.clone(), std::time::Instant::now());
-        ways.push(bind(addr, Arc::new(web))?);
-    }
-    Ok(ways)
-}
-
 /// What wakes the control thread (this one, the main thread).
 enum Control {
     Line(String),
@@ -216,7 +157,7 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
     }
     let store = Store::open_with(db, args.sync)
         .map_err(|e| format!("cannot open database {}: {e}", store::shown(db)))?;
-    let listeners = ways(&args)?;
+    let listeners = args.ways.bind()?;
     let sink = besedka::logging::init(level, args.log_file.as_deref(), Some(&store))?;
     if let Err(e) = nofile {
         log::warn!("cannot raise the open-files limit: {e}");

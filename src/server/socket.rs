@@ -2,6 +2,8 @@
 //! in. Nothing here knows sessions, rooms or how a way in works.
 
 use std::fmt;
+use std::io;
+use std::net::TcpListener;
 
 /// Identifies one connection for its whole life.
 pub type ConnId = u64;
@@ -68,4 +70,32 @@ impl fmt::Display for Via {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0.name)
     }
+}
+
+/// Connections the kernel may hold complete but not yet accepted. std's `bind` asks for 128:
+/// a crowd reconnecting at once (a restart, the bench's 200 at a time) overflowed it while
+/// the accept thread started workers, and each dropped SYN cost its client a 1 s
+/// retransmit (seen: logins of 250 clients in 0.1 s or 1.1 s, at random). The kernel caps
+/// it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// Binds a listening socket on `addr` (`HOST:PORT`, the first address that binds) with a
+/// listen queue of [`LISTEN_BACKLOG`].
+pub fn listen(addr: &str) -> io::Result<TcpListener> {
+    use std::net::ToSocketAddrs;
+    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on");
+    for a in addr.to_socket_addrs()? {
+        let sock =
+            socket2::Socket::new(socket2::Domain::for_address(a), socket2::Type::STREAM, None)?;
+        // As std does: a restarted server can bind while old connections linger in TIME_WAIT.
+        sock.set_reuse_address(true)?;
+        match sock
+            .bind(&a.into())
+            .and_then(|()| sock.listen(LISTEN_BACKLOG))
+        {
+            Ok(()) => return Ok(sock.into()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }

@@ -1,7 +1,7 @@
 //! The ways in. Each implements [`Way`]: its name, how it refuses a client, and how it serves
 //! an admitted connection; the accept loop, the metrics and the CLI go through that, never
 //! through a list of transports. Adding a way in is a folder here that implements [`Way`]
-//! and the line that starts it with the others (`cli/serve.rs`, `ways`).
+//! (with its options) and its name in the `ways!` list below.
 //!
 //! Each turns a client's connection into one stream socket that the rest of the server reads
 //! lines from and writes lines to, the same for every transport:
@@ -18,13 +18,39 @@
 //! a client that does not read is cut at `--max-backlog`) never know which way a client came
 //! in: they hold a [`Socket`], which is any stream socket.
 
-pub mod plain;
-pub mod ssh;
-pub mod tls;
-pub mod web;
+/// The ways in, in the order they are bound (the first is the main one, `--addr`). Each is a
+/// module here with an `Options` struct (its `serve` options, `clap::Args`) whose `bind`
+/// listens where they say, if they ask for it. Adding a way in is its folder and its name in
+/// this list.
+macro_rules! ways {
+    ($($way:ident),*) => {
+        $(pub mod $way;)*
+
+        /// Every way in's options, part of `besedka serve`'s.
+        #[derive(clap::Args, Debug)]
+#[group(skip)]
+        pub struct Options {
+            $(
+                #[command(flatten)]
+                pub $way: $way::Options,
+            )*
+        }
+
+        impl Options {
+            /// Binds every way in the options ask for, the main one first.
+            pub fn bind(&self) -> Result<Vec<Bound>, String> {
+                let mut ways = Vec::new();
+                $(ways.extend(self.$way.bind()?);)*
+                Ok(ways)
+            }
+        }
+    };
+}
+
+ways!(plain, tls, ssh, web);
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -83,6 +109,17 @@ pub struct Accepted {
     /// Counted until dropped.
     pub admitted: Admitted,
     pub pool: Pool,
+}
+
+/// A way in with its listener, bound.
+pub type Bound = (TcpListener, Arc<dyn Way>);
+
+/// A way in listening on `addr` (`HOST:PORT`; port 0 picks a free one), or the one-line
+/// reason it cannot.
+fn listening(addr: &str, way: Arc<dyn Way>) -> Result<Bound, String> {
+    crate::server::socket::listen(addr)
+        .map(|l| (l, way))
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
 /// Writes `bytes` if the socket takes them at once, then closes it: a refusal that never

@@ -1,9 +1,26 @@
 //! telnet and `nc` (`--addr`): the accepted TCP socket is the session's; the session speaks
 //! the telnet line protocol on it ([`crate::server::telnet`]).
 
-use super::{say_and_close, Accepted, Way};
+use std::sync::Arc;
+
+use super::{listening, say_and_close, Accepted, Bound, Way};
 use crate::server::connection;
 use crate::server::socket::{Socket, Via};
+
+/// Its options.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct Options {
+    /// Address to listen on (telnet and nc); port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:7777")]
+    pub addr: String,
+}
+
+impl Options {
+    pub fn bind(&self) -> Result<Option<Bound>, String> {
+        listening(&self.addr, Arc::new(Plain::new())).map(Some)
+    }
+}
 
 pub struct Plain {
     via: Via,

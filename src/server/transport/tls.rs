@@ -24,7 +24,7 @@ use rustls::{ServerConfig, ServerConnection};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::{end, relayed, wait_pair, Accepted, Socket, Via, Way};
+use super::{end, listening, relayed, wait_pair, Accepted, Socket, Via, Way};
 use crate::server::shared::Shared;
 use crate::server::socket::ConnId;
 
@@ -79,6 +79,32 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
         .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     f.write_all(bytes)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Its options.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct Options {
+    /// Also listen for TLS connections here (the telnet/nc protocol inside TLS), e.g.
+    /// 0.0.0.0:7443; needs --tls-cert and --tls-key.
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    pub tls_addr: Option<String>,
+    /// The TLS certificate chain (PEM); `besedka gen-cert` makes a self-signed one.
+    #[arg(long, requires = "tls_addr")]
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM).
+    #[arg(long, requires = "tls_addr")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Options {
+    pub fn bind(&self) -> Result<Option<super::Bound>, String> {
+        let (Some(addr), Some(cert), Some(key)) = (&self.tls_addr, &self.tls_cert, &self.tls_key)
+        else {
+            return Ok(None);
+        };
+        listening(addr, Arc::new(Tls::new(load(cert, key)?))).map(Some)
+    }
 }
 
 /// The TLS way in: its certificate.

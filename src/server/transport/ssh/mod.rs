@@ -46,6 +46,32 @@ pub use host_key::host_key;
 /// Threads SSH authentication may block at once (the rest wait their turn).
 const BLOCKING_THREADS: usize = 4;
 
+/// Its options.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct Options {
+    /// Also listen for SSH connections here, e.g. 0.0.0.0:2222.
+    #[arg(long)]
+    pub ssh_addr: Option<String>,
+    /// The SSH host key (OpenSSH format); made (ed25519) and stored there if missing.
+    #[arg(long, default_value = "besedka_ssh_host_ed25519_key")]
+    pub ssh_host_key: std::path::PathBuf,
+}
+
+impl Options {
+    pub fn bind(&self) -> Result<Option<crate::server::transport::Bound>, String> {
+        let Some(addr) = &self.ssh_addr else {
+            return Ok(None);
+        };
+        let key = host_key(&self.ssh_host_key)?;
+        // Bound before the runtime starts: a port in use costs no thread.
+        let l = crate::server::socket::listen(addr)
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let ssh = Ssh::start(key).map_err(|e| format!("cannot start SSH: {e}"))?;
+        Ok(Some((l, Arc::new(ssh))))
+    }
+}
+
 /// The SSH transport: its runtime thread and the server's key.
 pub struct Ssh {
     config: Arc<russh::server::Config>,

@@ -33,6 +33,39 @@ pub use page::Page;
 /// Longest request head (request line and headers).
 pub const MAX_HEAD: usize = 8 * 1024;
 
+/// Its options.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct Options {
+    /// Also serve the web page, its WebSocket and /metrics here (HTTP), e.g. 127.0.0.1:8080;
+    /// put a TLS reverse proxy in front of it for the public.
+    #[arg(long)]
+    pub web_addr: Option<String>,
+    /// /metrics answers only requests with `Authorization: Bearer TOKEN`.
+    #[arg(
+        long,
+        requires = "web_addr",
+        env = "BESEDKA_METRICS_TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+    /// An origin besides the page's own whose pages may open the WebSocket, e.g.
+    /// https://chat.example.org (repeatable).
+    #[arg(long, requires = "web_addr")]
+    pub web_origin: Vec<String>,
+}
+
+impl Options {
+    pub fn bind(&self) -> Result<Option<crate::server::transport::Bound>, String> {
+        let Some(addr) = &self.web_addr else {
+            return Ok(None);
+        };
+        let token = self.metrics_token.clone().filter(|t| !t.is_empty());
+        let web = Web::new(token, self.web_origin.clone(), Instant::now());
+        super::listening(addr, Arc::new(web)).map(Some)
+    }
+}
+
 /// How the web listener is set up.
 pub struct Web {
     pub page: Page,
