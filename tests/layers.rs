@@ -232,20 +232,29 @@ struct Edge {
     to: Module,
 }
 
-fn graph() -> BTreeMap<Module, Vec<Edge>> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+/// The `.rs` files under `dir`, leaving out the folder `skip` (a path below `dir`).
+fn rust_files(dir: &Path, skip: Option<&str>) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    let mut dirs = vec![src.clone()];
+    let mut dirs = vec![dir.to_path_buf()];
     while let Some(d) = dirs.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("main.rs") {
+                if skip.is_none_or(|s| !p.ends_with(s)) {
+                    dirs.push(p);
+                }
+            } else if p.extension().is_some_and(|x| x == "rs") {
                 files.push(p);
             }
         }
     }
+    files
+}
+
+fn graph() -> BTreeMap<Module, Vec<Edge>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = rust_files(&src, None);
+    files.retain(|p| !p.ends_with("main.rs"));
     // The binary's own modules (`mod x;` in main.rs: the CLI, the load generator, the echo
     // server) are not the library's.
     let main = std::fs::read_to_string(src.join("main.rs")).unwrap();
@@ -380,32 +389,19 @@ fn no_module_outside_the_ways_names_one() {
     // `ways!` list, never to one way in by name (`besedka gen-cert`, a TLS command, aside).
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut wrong = Vec::new();
-    let mut dirs = vec![src.clone()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                if !p.ends_with("server/transport") {
-                    dirs.push(p);
-                }
-                continue;
-            }
-            if p.extension().is_none_or(|x| x != "rs") {
-                continue;
-            }
-            let code = code(&std::fs::read_to_string(&p).unwrap());
-            for (n, line) in code.lines().enumerate() {
-                for way in ["plain", "tls", "ssh", "web"] {
-                    let named = line.contains(&format!("transport::{way}"));
-                    let gen_cert = way == "tls" && line.contains("transport::tls::generate");
-                    if named && !gen_cert {
-                        wrong.push(format!(
-                            "src/{}:{}: {}",
-                            p.strip_prefix(&src).unwrap().display(),
-                            n + 1,
-                            line.trim()
-                        ));
-                    }
+    for p in rust_files(&src, Some("server/transport")) {
+        let code = code(&std::fs::read_to_string(&p).unwrap());
+        for (n, line) in code.lines().enumerate() {
+            for way in ["plain", "tls", "ssh", "web"] {
+                let named = line.contains(&format!("transport::{way}"));
+                let gen_cert = way == "tls" && line.contains("transport::tls::generate");
+                if named && !gen_cert {
+                    wrong.push(format!(
+                        "src/{}:{}: {}",
+                        p.strip_prefix(&src).unwrap().display(),
+                        n + 1,
+                        line.trim()
+                    ));
                 }
             }
         }
