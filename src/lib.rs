@@ -42,9 +42,11 @@
 //!    listener), [`server::janitor`], `server::operator` (status, pause, say…),
 //!    `server::listen` (several nodes: wakes the hub when another commits).
 //! 10. The front: [`console`] (the operator console), [`admin`] (what the admin CLI
-//!     changes), [`cli`] (the subcommands; `main.rs` only parses and calls it), and, outside
-//!     the server proper, [`bench`] (`besedka bench`, the load generator) and [`echo`] (the
-//!     lab's thread-per-client echo server).
+//!     changes).
+//!
+//! Above the library, the binary: `main.rs` and its own modules `cli` (the subcommands),
+//! `bench` (`besedka bench`, the load generator) and `echo` (the lab's thread-per-client
+//! echo server), which `tests/layers.rs` leaves out.
 
 pub mod admin;
 pub mod auth;
