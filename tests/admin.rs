@@ -355,3 +355,30 @@ fn echo_server_serves_two_clients_at_once_each_on_its_own_thread() {
     assert!(log.contains("served by thread echo-1"), "{log}");
     assert!(log.contains("served by thread echo-2"), "{log}");
 }
+
+#[test]
+fn a_db_option_after_the_reason_names_the_database_not_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (default, other) = (dir.path().join("default.db"), dir.path().join("other.db"));
+    // BESEDKA_DB names one database, --db after the reason another: --db wins, and the reason
+    // is the words before it.
+    let o = besedka(
+        &default,
+        &[
+            "ban",
+            "203.0.113.9",
+            "1d",
+            "spam",
+            "words",
+            "--db",
+            other.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stdout(&o).starts_with("Banned 203.0.113.9/32 for 1d in "),
+        "{o:?}"
+    );
+    assert!(other.exists() && !default.exists());
+    let bans = stdout(&besedka(&other, &["bans"]));
+    assert!(bans.contains("by server: spam words\n"), "{bans}");
+}

@@ -66,7 +66,6 @@ pub enum Command {
         /// A name, an address (203.0.113.7) or a range (203.0.113.0/24).
         target: String,
         /// How long (30m, 2h, 7d) and why: `ban bob 1h spam`. Forever without a duration.
-        #[arg(trailing_var_arg = true)]
         rest: Vec<String>,
     },
     /// Lift a ban.
@@ -77,7 +76,6 @@ pub enum Command {
     Mute {
         name: String,
         /// How long (30m, 2h, 7d) and why. Forever without a duration.
-        #[arg(trailing_var_arg = true)]
         rest: Vec<String>,
     },
     /// Let a muted user speak again.
