@@ -354,6 +354,9 @@ fn a_websocket_client_that_does_not_read_is_cut_off() {
         }
         assert!(cut, "sleepy was never cut off");
         server.expect_log("not reading, backlog over 65536 bytes");
+        // The hub forgets a cut client when its session has ended: the room hears it leave,
+        // then /who agrees.
+        bob.expect("* sleepy left");
         bob.send("/who");
         bob.expect("* In #lobby (1): bob");
     });
