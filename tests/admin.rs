@@ -382,3 +382,72 @@ fn a_db_option_after_the_reason_names_the_database_not_the_reason() {
     let bans = stdout(&besedka(&other, &["bans"]));
     assert!(bans.contains("by server: spam words\n"), "{bans}");
 }
+
+#[test]
+fn a_backup_taken_during_a_flood_is_consistent_and_holds_what_came_before_it() {
+    let server = Server::start(&["--max-rate", "10000"]);
+    let (mut talker, _) = server.register("talker", "secret12");
+    let (mut reader, _) = server.register("reader", "secret12");
+    talker.send("first");
+    reader.expect("talker: first");
+    // A flood of lines while the backup runs (bounded: 3,000 lines).
+    let flood = std::thread::spawn(move || {
+        for i in 0..3000 {
+            talker.send(&format!("flood line {i}"));
+        }
+        talker
+    });
+    let live = server.sql();
+    let before: i64 = live
+        .query_row("SELECT coalesce(max(id), 0) FROM messages", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(before >= 1);
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    let o = besedka(&server.db, &["backup", copy.to_str().unwrap()]);
+    let said = stdout(&o);
+    assert!(
+        said.starts_with(&format!(
+            "Backed up {} to {}: 2 user(s), ",
+            server.db.display(),
+            copy.display()
+        )) && said.ends_with(" message(s); the integrity check passed.\n"),
+        "{said}"
+    );
+    let mut talker = flood.join().unwrap();
+    talker.send("last");
+    reader.expect("talker: last");
+    // The copy opens, passes the check, and holds every message committed before it began.
+    let c = rusqlite::Connection::open(&copy).unwrap();
+    let check: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let kept: i64 = c
+        .query_row(
+            "SELECT count(*) FROM messages WHERE id <= ?1",
+            [before],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let live_before: i64 = live
+        .query_row(
+            "SELECT count(*) FROM messages WHERE id <= ?1",
+            [before],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kept, live_before);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&copy).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    // A backup never replaces a file.
+    let o = besedka(&server.db, &["backup", copy.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("exists already; name a new file"),
+        "{o:?}"
+    );
+}

@@ -55,6 +55,12 @@ pub enum Command {
     },
     /// List users: name, created, token count.
     Users,
+    /// Copy the SQLite database, while the server runs, to a new file: consistent (one
+    /// commit's state), checked, mode 0600. For PostgreSQL use pg_dump.
+    Backup {
+        /// The new file (an existing one is refused).
+        file: PathBuf,
+    },
     /// Create an account (for --no-register servers); the password is read from standard
     /// input, or asked for without echo on a terminal.
     Useradd {
@@ -172,6 +178,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         );
         return Ok(());
     }
+    if let Command::Backup { file } = &cli.command {
+        return backup(&cli.db, file);
+    }
     besedka::logging::init(cli.log_level, None, None)?;
     if let Command::Echo { addr, max_clients } = &cli.command {
         return Ok(echo(addr, *max_clients)?);
@@ -194,7 +203,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     let db = store.conn().map_err(|e| e.to_string())?;
     let out = &mut io::stdout().lock();
     let done = match cli.command {
-        Command::Serve(_) | Command::Echo { .. } | Command::Bench(_) | Command::GenCert { .. } => {
+        Command::Serve(_)
+        | Command::Echo { .. }
+        | Command::Bench(_)
+        | Command::GenCert { .. }
+        | Command::Backup { .. } => {
             unreachable!("handled above")
         }
         Command::Useradd { name } => {
@@ -304,6 +317,28 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
 /// The database file a command works on, for the line that reports a change: the operator
 /// sees which file changed (a mistyped `--db`, or the default `besedka.db` in another
 /// directory, shows at once). PostgreSQL URLs are not files and are not named.
+/// `besedka backup FILE`.
+fn backup(db: &std::path::Path, file: &std::path::Path) -> Result<(), Failure> {
+    if store::is_url(db) {
+        return Err(String::from(
+            "backup copies a SQLite file; for PostgreSQL use pg_dump (see docs/operating.md)",
+        )
+        .into());
+    }
+    if !db.exists() {
+        return Err(format!("no database at {} (serve creates it)", db.display()).into());
+    }
+    let copied = store::backup::backup(db, file)?;
+    println!(
+        "Backed up {} to {}: {} user(s), {} message(s); the integrity check passed.",
+        db.display(),
+        file.display(),
+        copied.users,
+        copied.messages
+    );
+    Ok(())
+}
+
 struct Place<'a> {
     file: Option<&'a std::path::Path>,
     /// The file does not exist yet: this command creates it.

@@ -4,6 +4,7 @@
 //! Functions take a `&Connection` so unit tests can run them on an in-memory database, and so
 //! the hub can keep one dedicated connection while sessions borrow from the pool.
 
+pub mod backup;
 pub mod bans;
 mod conn;
 pub mod control;
