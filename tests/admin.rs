@@ -274,6 +274,10 @@ fn only_useradd_and_ban_create_a_database_and_every_change_names_its_file() {
     assert_eq!(stdout(&o), "zoe is now an operator in besedka.db.\n");
     let o = besedka_in(dir.path(), &["users"]);
     assert!(stdout(&o).starts_with("zoe "), "{o:?}");
+    assert!(
+        stdout(&o).trim_end().ends_with("0 token(s)  operator"),
+        "{o:?}"
+    );
     // So does an address ban.
     let o = besedka(&typo, &["ban", "203.0.113.0/24", "1h"]);
     assert_eq!(

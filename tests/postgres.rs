@@ -227,6 +227,7 @@ fn accounts_and_tokens_work_on_postgres() {
     let listed = users::list(&c).unwrap();
     assert_eq!(listed[0].name, "Alice");
     assert_eq!(listed[0].tokens, 1);
+    assert!(!listed[0].op);
     assert!(listed[0].created_at.ends_with('Z') && listed[0].created_at.len() == 20);
     for _ in 0..tokens::MAX_PER_USER + 5 {
         tokens::insert(&c, bob.id, &uuid_like(), 30).unwrap();

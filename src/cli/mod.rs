@@ -22,7 +22,8 @@ pub use serve::ServeArgs;
 #[command(
     name = "besedka",
     version,
-    about = "A chat server for telnet and nc clients, kept in one SQLite file."
+    about = "A chat server for people who live in a terminal: telnet, nc, TLS, SSH and a web \
+             page, kept in one SQLite file (or PostgreSQL for several nodes)."
 )]
 pub struct Cli {
     /// The SQLite database file (`serve`, `useradd` and `ban` create it if missing, readable
@@ -53,7 +54,7 @@ pub enum Command {
         #[arg(long)]
         level: Option<log::Level>,
     },
-    /// List users: name, created, token count.
+    /// List users: name as typed, created, token count, and whether an operator.
     Users,
     /// Copy the SQLite database, while the server runs, to a new file: consistent (one
     /// commit's state), checked, mode 0600. For PostgreSQL use pg_dump.
@@ -273,9 +274,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 writeln!(out, "No users.").map_err(|e| e.to_string())?;
             }
             list.iter().try_for_each(|u| {
+                let role = if u.op { "  operator" } else { "" };
                 writeln!(
                     out,
-                    "{:<32} {}  {} token(s)",
+                    "{:<32} {}  {} token(s){role}",
                     u.name, u.created_at, u.tokens
                 )
             })

@@ -122,19 +122,23 @@ pub struct Listed {
     pub name: String,
     pub created_at: String,
     pub tokens: i64,
+    /// An operator (`users.role = 'op'`).
+    pub op: bool,
 }
 
 /// Every user with their token count, oldest account first.
 pub fn list(c: &Conn) -> Result<Vec<Listed>> {
     c.query(
-        "SELECT u.name, u.created_at, count(t.id) FROM users u
-         LEFT JOIN tokens t ON t.user_id = u.id GROUP BY u.id ORDER BY u.id",
+        "SELECT u.name, u.created_at, count(t.id), u.role = 'op' FROM users u
+         LEFT JOIN tokens t ON t.user_id = u.id GROUP BY u.id, u.name, u.created_at, u.role
+         ORDER BY u.id",
         &[],
         |r| {
             Ok(Listed {
                 name: r.get(0)?,
                 created_at: r.get(1)?,
                 tokens: r.get(2)?,
+                op: r.get(3)?,
             })
         },
     )
