@@ -336,3 +336,32 @@ fn a_key_added_with_slash_key_logs_its_owner_in() {
     let run = expect::run(dir.path(), &s);
     assert!(run.status.is_some_and(|s| s.success()), "{}", run.report());
 }
+
+#[test]
+fn the_host_key_is_made_beside_the_database_not_where_serve_starts() {
+    let (cwd, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut cmd = std::process::Command::new(common::bin());
+    cmd.current_dir(cwd.path());
+    let db = state.path().join("besedka.db");
+    let server = Server::launch(cmd, &db, &["--ssh-addr", "127.0.0.1:0"]);
+    assert!(server.ssh_addr.is_some());
+    let key = state.path().join("besedka_ssh_host_ed25519_key");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "the host key is its owner's only");
+    assert_eq!(
+        std::fs::read_dir(cwd.path()).unwrap().count(),
+        0,
+        "nothing in the working directory"
+    );
+    // --state-dir puts it elsewhere.
+    let other = tempfile::tempdir().unwrap();
+    let db2 = state.path().join("second.db");
+    let dir = other.path().to_str().unwrap();
+    let _second = Server::launch(
+        std::process::Command::new(common::bin()),
+        &db2,
+        &["--ssh-addr", "127.0.0.1:0", "--state-dir", dir],
+    );
+    assert!(other.path().join("besedka_ssh_host_ed25519_key").exists());
+}

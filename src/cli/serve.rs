@@ -123,6 +123,11 @@ pub struct ServeArgs {
     /// Also append log records to this file.
     #[arg(long)]
     pub log_file: Option<PathBuf>,
+    /// Where the server keeps what it makes for itself between runs (the SSH host key).
+    /// Default: the database file's directory (for a PostgreSQL URL, the working directory),
+    /// never wherever `serve` happens to be started.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
     /// Don't read console commands from standard input.
     #[arg(long)]
     pub no_console: bool,
@@ -157,7 +162,14 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
     }
     let store = Store::open_with(db, args.sync)
         .map_err(|e| format!("cannot open database {}: {e}", store::shown(db)))?;
-    let listeners = args.ways.bind()?;
+    let state = args.state_dir.clone().unwrap_or_else(|| {
+        let dir = db.parent().filter(|d| !d.as_os_str().is_empty());
+        match dir {
+            Some(d) if !store::is_url(db) => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    });
+    let listeners = args.ways.bind(&state)?;
     let sink = besedka::logging::init(level, args.log_file.as_deref(), Some(&store))?;
     if let Err(e) = nofile {
         log::warn!("cannot raise the open-files limit: {e}");

@@ -20,8 +20,8 @@
 
 /// The ways in, in the order they are bound (the first is the main one, `--addr`). Each is a
 /// module here with an `Options` struct (its `serve` options, `clap::Args`) whose `bind`
-/// listens where they say, if they ask for it. Adding a way in is its folder and its name in
-/// this list.
+/// listens where they say, if they ask for it (`bind(&self, state: &Path)`). Adding a way in
+/// is its folder and its name in this list.
 macro_rules! ways {
     ($($way:ident),*) => {
         $(pub mod $way;)*
@@ -37,10 +37,11 @@ macro_rules! ways {
         }
 
         impl Options {
-            /// Binds every way in the options ask for, the main one first.
-            pub fn bind(&self) -> Result<Vec<Bound>, String> {
+            /// Binds every way in the options ask for, the main one first; `state`: the
+            /// directory for what a way keeps between runs (SSH's host key).
+            pub fn bind(&self, state: &std::path::Path) -> Result<Vec<Bound>, String> {
                 let mut ways = Vec::new();
-                $(ways.extend(self.$way.bind()?);)*
+                $(ways.extend(self.$way.bind(state)?);)*
                 Ok(ways)
             }
         }

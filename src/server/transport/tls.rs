@@ -98,7 +98,7 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn bind(&self) -> Result<Option<super::Bound>, String> {
+    pub fn bind(&self, _state: &std::path::Path) -> Result<Option<super::Bound>, String> {
         let (Some(addr), Some(cert), Some(key)) = (&self.tls_addr, &self.tls_cert, &self.tls_key)
         else {
             return Ok(None);

@@ -46,6 +46,9 @@ pub use host_key::host_key;
 /// Threads SSH authentication may block at once (the rest wait their turn).
 const BLOCKING_THREADS: usize = 4;
 
+/// The host key's file name in the state directory, when `--ssh-host-key` is not given.
+pub const HOST_KEY_FILE: &str = "besedka_ssh_host_ed25519_key";
+
 /// Its options.
 #[derive(clap::Args, Debug)]
 #[group(skip)]
@@ -54,16 +57,24 @@ pub struct Options {
     #[arg(long)]
     pub ssh_addr: Option<String>,
     /// The SSH host key (OpenSSH format); made (ed25519) and stored there if missing.
-    #[arg(long, default_value = "besedka_ssh_host_ed25519_key")]
-    pub ssh_host_key: std::path::PathBuf,
+    /// Default: besedka_ssh_host_ed25519_key in --state-dir.
+    #[arg(long)]
+    pub ssh_host_key: Option<std::path::PathBuf>,
 }
 
 impl Options {
-    pub fn bind(&self) -> Result<Option<crate::server::transport::Bound>, String> {
+    pub fn bind(
+        &self,
+        state: &std::path::Path,
+    ) -> Result<Option<crate::server::transport::Bound>, String> {
         let Some(addr) = &self.ssh_addr else {
             return Ok(None);
         };
-        let key = host_key(&self.ssh_host_key)?;
+        let path = self
+            .ssh_host_key
+            .clone()
+            .unwrap_or_else(|| state.join(HOST_KEY_FILE));
+        let key = host_key(&path)?;
         // Bound before the runtime starts: a port in use costs no thread.
         let l = crate::server::socket::listen(addr)
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
