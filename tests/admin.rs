@@ -455,3 +455,43 @@ fn a_backup_taken_during_a_flood_is_consistent_and_holds_what_came_before_it() {
         "{o:?}"
     );
 }
+
+#[test]
+fn completions_and_the_man_page_name_every_subcommand() {
+    let help = Command::new(bin()).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    // The subcommands, as --help lists them (two-space indent, then the name).
+    let commands: Vec<&str> = help
+        .split("Commands:")
+        .nth(1)
+        .unwrap()
+        .split("Options:")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ")?.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 15, "{commands:?}");
+    for shell in ["bash", "zsh", "fish"] {
+        let o = Command::new(bin())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        let text = stdout(&o);
+        for c in &commands {
+            assert!(text.contains(c), "{shell} completions lack {c}");
+        }
+    }
+    let o = Command::new(bin()).arg("man").output().unwrap();
+    let page = stdout(&o);
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH besedka 1"),
+        "{page}"
+    );
+    // roff escapes each hyphen: the page lists besedka\-purge\-auth(1) and so on.
+    for c in &commands {
+        let listed = format!("besedka\\-{}(1)", c.replace('-', "\\-"));
+        assert!(page.contains(&listed), "man lacks {listed}");
+    }
+}

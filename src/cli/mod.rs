@@ -130,6 +130,14 @@ pub enum Command {
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
         max_clients: u32,
     },
+    /// Print a shell completion script for besedka (bash, zsh, fish, elvish, powershell);
+    /// docs/operating.md says where to put it.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print besedka's man page (roff): `besedka man > besedka.1`, then `man ./besedka.1`.
+    Man,
     /// Load-test a server: N clients log in, S of them send, all read; prints latency,
     /// throughput and (with --spawn or --pid) the server's CPU and memory.
     Bench(crate::bench::BenchArgs),
@@ -166,6 +174,21 @@ impl From<String> for Failure {
 pub fn run(cli: Cli) -> Result<(), Failure> {
     if let Command::Serve(args) = cli.command {
         return Ok(serve::serve(&cli.db, cli.log_level, *args)?);
+    }
+    if let Command::Completions { shell } = &cli.command {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(*shell, &mut cmd, "besedka", &mut io::stdout());
+        return Ok(());
+    }
+    if let Command::Man = &cli.command {
+        let cmd = <Cli as clap::CommandFactory>::command();
+        return match clap_mangen::Man::new(cmd).render(&mut io::stdout()) {
+            // `besedka man | head`: the reader has seen enough.
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                Err(format!("cannot write the man page: {e}").into())
+            }
+            _ => Ok(()),
+        };
     }
     if let Command::Bench(args) = cli.command {
         return Ok(crate::bench::run(args)?);
@@ -208,6 +231,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         | Command::Echo { .. }
         | Command::Bench(_)
         | Command::GenCert { .. }
+        | Command::Completions { .. }
+        | Command::Man
         | Command::Backup { .. } => {
             unreachable!("handled above")
         }
