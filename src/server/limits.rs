@@ -221,10 +221,6 @@ impl Limits {
 
     /// Whether `ip` is exempt from the per-address rules (`--allow-ip`).
     pub fn exempt(&self, ip: IpAddr) -> bool {
-        self.allowed(ip)
-    }
-
-    fn allowed(&self, ip: IpAddr) -> bool {
         self.rules.allow.iter().any(|net| net.contains(&ip))
     }
 
@@ -232,7 +228,7 @@ impl Limits {
     /// connection must be [`released`](Limits::release) when it ends.
     pub fn admit(&self, ip: IpAddr) -> Result<(), Refusal> {
         let now = Instant::now();
-        let exempt = self.allowed(ip);
+        let exempt = self.exempt(ip);
         let mut st = self.lock();
         if st
             .swept
@@ -290,7 +286,7 @@ impl Limits {
     /// refused; `None` if a try is allowed now.
     pub fn login_locked(&self, ip: IpAddr, account: Option<&str>) -> Option<Duration> {
         let now = Instant::now();
-        let exempt = self.allowed(ip);
+        let exempt = self.exempt(ip);
         let mut st = self.lock();
         let mut wait = Duration::ZERO;
         if !exempt {
@@ -316,7 +312,7 @@ impl Limits {
             &m.failures[1]
         });
         let now = Instant::now();
-        let exempt = self.allowed(ip);
+        let exempt = self.exempt(ip);
         let mut st = self.lock();
         if !exempt {
             st.addrs
@@ -341,7 +337,7 @@ impl Limits {
 
     /// Whether `ip` may create an account now.
     pub fn may_register(&self, ip: IpAddr) -> bool {
-        if self.allowed(ip) {
+        if self.exempt(ip) {
             return true;
         }
         let now = Instant::now();
@@ -357,7 +353,7 @@ impl Limits {
     /// counted (the hash between them takes a while). False if none is left.
     /// [`Limits::unreserve_registration`] gives it back if no account was made.
     pub fn reserve_registration(&self, ip: IpAddr) -> bool {
-        if self.allowed(ip) {
+        if self.exempt(ip) {
             return true;
         }
         let now = Instant::now();
@@ -373,7 +369,7 @@ impl Limits {
     /// A reserved registration made no account (the name was taken meanwhile, the database
     /// failed): it does not count.
     pub fn unreserve_registration(&self, ip: IpAddr) {
-        if self.allowed(ip) {
+        if self.exempt(ip) {
             return;
         }
         if let Some(a) = self.lock().addrs.get_mut(&group(ip)) {
