@@ -10,34 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::tls::{gen_cert, TlsClient};
-use common::{closed_within, connect_from, Client, Server, WAIT};
-
-/// A server with every listener (telnet, TLS, SSH, web) on free ports, certificate and host
-/// key in `dir`; per-address limits apply to loopback.
-fn all_ways(dir: &std::path::Path, extra: &[&str]) -> Server {
-    let (cert, key) = gen_cert(dir);
-    let host_key = dir.join("host_key");
-    let args = [
-        &[
-            "--tls-addr",
-            "127.0.0.1:0",
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-            "--ssh-addr",
-            "127.0.0.1:0",
-            "--ssh-host-key",
-            host_key.to_str().unwrap(),
-            "--web-addr",
-            "127.0.0.1:0",
-        ][..],
-        extra,
-    ]
-    .concat();
-    Server::start_strict(&args)
-}
+use common::tls::{all_ways, TlsClient};
+use common::{closed_within, connect_from, Client, WAIT};
 
 #[test]
 fn an_ssh_connection_that_sends_only_its_banner_is_cut_at_the_login_deadline() {

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use common::proxies::{free_port, haproxy, nginx};
-use common::tls::{gen_cert, TlsClient};
+use common::tls::{all_ways, TlsClient};
 use common::{connect_from, Client, Server, WAIT};
 
 /// A telnet client through the proxy listening on `port`, from `from`.
@@ -34,25 +34,11 @@ fn get(from: &str, port: u16, path: &str, headers: &str) -> String {
 #[test]
 fn haproxy_brings_each_clients_own_address_to_limits_bans_logs_and_who() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = gen_cert(dir.path());
-    let mut server = Server::start_strict(&[
-        "--tls-addr",
-        "127.0.0.1:0",
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-        "--ssh-addr",
-        "127.0.0.1:0",
-        "--ssh-host-key",
-        dir.path().join("host_key").to_str().unwrap(),
-        "--web-addr",
-        "127.0.0.1:0",
-        "--trusted-proxy",
-        "127.0.0.1/32",
-        "--max-per-ip",
-        "2",
-    ]);
+    let cert = dir.path().join("cert.pem");
+    let mut server = all_ways(
+        dir.path(),
+        &["--trusted-proxy", "127.0.0.1/32", "--max-per-ip", "2"],
+    );
     let (telnet, tls, ssh, web) = (free_port(), free_port(), free_port(), free_port());
     let Some(_haproxy) = haproxy(&[
         (telnet, server.addr),

@@ -7,26 +7,15 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::tls::{gen_cert, TlsClient};
+use common::tls::{gen_cert, listener_flags, TlsClient};
 use common::{bin, closed_within, Server};
 
 /// A server with TLS on a free port, with its certificate.
 fn tls_server(extra: &[&str]) -> (Server, PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = gen_cert(dir.path());
-    let (cert_s, key_s) = (cert.to_str().unwrap(), key.to_str().unwrap());
-    let args = [
-        &[
-            "--tls-addr",
-            "127.0.0.1:0",
-            "--tls-cert",
-            cert_s,
-            "--tls-key",
-            key_s,
-        ][..],
-        extra,
-    ]
-    .concat();
+    let (tls, cert) = listener_flags(dir.path());
+    let mut args: Vec<&str> = tls.iter().map(String::as_str).collect();
+    args.extend(extra);
     let server = Server::start(&args);
     assert!(
         server.tls_addr.is_some(),
@@ -119,17 +108,10 @@ fn the_per_address_limit_and_bans_apply_to_tls() {
     common::backend::on_each_backend(|| {
         let (mut server, cert, _dir) = {
             let dir = tempfile::tempdir().unwrap();
-            let (cert, key) = gen_cert(dir.path());
-            let server = Server::start_strict(&[
-                "--max-per-ip",
-                "1",
-                "--tls-addr",
-                "127.0.0.1:0",
-                "--tls-cert",
-                cert.to_str().unwrap(),
-                "--tls-key",
-                key.to_str().unwrap(),
-            ]);
+            let (tls, cert) = listener_flags(dir.path());
+            let mut args = vec!["--max-per-ip", "1"];
+            args.extend(tls.iter().map(String::as_str));
+            let server = Server::start_strict(&args);
             (server, cert, dir)
         };
         let tls_addr = server.tls_addr.unwrap();

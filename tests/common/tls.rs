@@ -26,6 +26,41 @@ pub fn gen_cert(dir: &Path) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
+/// `serve`'s flags for a TLS listener on a free port, with a certificate `gen_cert` makes in
+/// `dir`; and that certificate, for the client to trust.
+pub fn listener_flags(dir: &Path) -> (Vec<String>, PathBuf) {
+    let (cert, key) = gen_cert(dir);
+    let flags = ["--tls-addr", "127.0.0.1:0", "--tls-cert"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([
+            cert.display().to_string(),
+            "--tls-key".into(),
+            key.display().to_string(),
+        ])
+        .collect();
+    (flags, cert)
+}
+
+/// A server with every way in (telnet, TLS, SSH, web) on free ports, its certificate and
+/// host key in `dir` (the certificate is `dir/cert.pem`), `extra` flags after; per-address
+/// limits apply to loopback.
+pub fn all_ways(dir: &Path, extra: &[&str]) -> super::Server {
+    let (tls, _) = listener_flags(dir);
+    let host_key = dir.join("host_key");
+    let mut args: Vec<&str> = tls.iter().map(String::as_str).collect();
+    args.extend([
+        "--ssh-addr",
+        "127.0.0.1:0",
+        "--ssh-host-key",
+        host_key.to_str().unwrap(),
+        "--web-addr",
+        "127.0.0.1:0",
+    ]);
+    args.extend(extra);
+    super::Server::start_strict(&args)
+}
+
 pub struct TlsClient {
     pub tls: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
     buf: Vec<u8>,
