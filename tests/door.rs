@@ -263,3 +263,45 @@ fn stalling_connections_from_64_addresses_keep_no_one_out() {
     let pending = sample(&metrics, "besedka_connections_pending");
     assert!((128.0..=256.0).contains(&pending), "{pending} logging in");
 }
+
+#[test]
+fn the_pending_budget_refuses_per_address_and_drops_the_oldest_of_the_busiest() {
+    let mut server = common::Server::start_strict(&[
+        "--web-addr",
+        "127.0.0.1:0",
+        "--max-pending",
+        "4",
+        "--max-pending-per-ip",
+        "2",
+    ]);
+    let at = |from: &str| {
+        let mut c = Client::over(connect_from(from, server.addr).unwrap());
+        c.expect("Name: ");
+        c
+    };
+    // Two logging in from one address; a third is refused, saying why.
+    let mut oldest = at("127.6.0.1");
+    let _second = at("127.6.0.1");
+    let mut third = Client::over(connect_from("127.6.0.1", server.addr).unwrap());
+    let said = third.expect_closed();
+    assert!(
+        said.contains("! Too many connections from your address are logging in at once."),
+        "{said:?}"
+    );
+    // Another address fills the budget (4); a person from a third address still gets in, and
+    // the one dropped is the oldest of an address holding two, not anyone holding one.
+    let _b1 = at("127.6.0.2");
+    let _b2 = at("127.6.0.2");
+    let mut person = at("127.6.0.3");
+    oldest.expect_closed();
+    person.send("/register pat secret12");
+    person.expect("* In #lobby");
+    let status = server.ask("status", "logging in");
+    assert!(status.contains("of them logging in"), "{status}");
+    let metrics = scrape(server.web_addr.unwrap(), "127.6.0.9");
+    assert!(
+        metrics.contains("besedka_refused_connections_total{reason=\"pending\"} 1"),
+        "{metrics}"
+    );
+    assert!(sample(&metrics, "besedka_dropped_pending_total") >= 1.0);
+}
