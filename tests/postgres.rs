@@ -305,9 +305,25 @@ fn the_password_in_a_database_url_is_shown_nowhere() {
         &mut first,
     )
     .unwrap();
+    // The log's own "listening on" record follows the startup line: read the log up to it
+    // (on a thread, so a server that never writes it fails the test instead of hanging it).
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { break };
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("listening on") {
+                break;
+            }
+        }
+        let _ = tx.send(log);
+    });
+    let log = rx.recv_timeout(common::WAIT).unwrap_or_default();
     let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
+    let _ = child.wait();
     assert!(first.contains(&format!("(db: {url})")), "{first}");
     assert!(!first.contains("s3cret-pw"), "{first}");
     assert!(log.contains("listening on"), "{log}");
