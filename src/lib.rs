@@ -40,6 +40,7 @@
 //!    SSH, the web page with its WebSocket and `/metrics`).
 //! 9. The server: [`server`] (start, shutdown), `server::accept` (an accept thread per
 //!    listener), [`server::janitor`], `server::operator` (status, pause, say…),
+//!    `server::reload` (a reread configuration put in force),
 //!    `server::listen` (several nodes: wakes the hub when another commits).
 //! 10. The front: [`console`] (the operator console), [`admin`] (what the admin CLI
 //!     changes).

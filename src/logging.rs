@@ -84,8 +84,10 @@ pub fn init(
     log_file: Option<&Path>,
     db: Option<&Store>,
 ) -> Result<Option<Arc<DbSink>>, String> {
+    // Every level passes fern; `log`'s maximum level (set below, and by a reload of
+    // --log-level) is the one filter, so the level can change while the server runs.
     let mut dispatch = fern::Dispatch::new()
-        .level(level)
+        .level(LevelFilter::Trace)
         // The pool's own chatter is only interesting when something is wrong.
         .level_for("r2d2", LevelFilter::Warn)
         .chain(fern::Dispatch::new().format(human).chain(std::io::stderr()));
@@ -135,6 +137,7 @@ pub fn init(
     dispatch
         .apply()
         .map_err(|_| "logging was already set up".to_string())?;
+    log::set_max_level(level);
     Ok(sink)
 }
 

@@ -1,7 +1,5 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 // The allocator comparison in docs/performance.md: `--features jemalloc` or `--features
 // mimalloc` builds the server on that allocator instead of glibc's (one at a time). The
 // default, glibc's with src/memory.rs's settings, measured best.
@@ -18,11 +16,14 @@ mod cli;
 mod echo;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    if matches!(cli.command, cli::Command::Serve(_)) {
-        besedka::memory::restart_tuned();
-    }
-    match cli::run(cli) {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let result = cli::parse(&argv).and_then(|parsed| {
+        if matches!(parsed.cli.command, cli::Command::Serve(_)) {
+            besedka::memory::restart_tuned();
+        }
+        cli::run(parsed, argv)
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("besedka: {}", failure.message);

@@ -47,6 +47,7 @@ const LAYERS: &[&[&str]] = &[
         "server::accept",
         "server::janitor",
         "server::operator",
+        "server::reload",
         "server::listen",
     ],
     &["console", "admin", ""],

@@ -15,8 +15,12 @@ use besedka::console;
 use besedka::server;
 use besedka::store::{self, logs, messages, search, users, Store};
 
+mod config_file;
+pub use config_file::{parse_command_line as parse, Parsed};
+mod reload;
 mod serve;
-pub use serve::ServeArgs;
+mod serve_args;
+pub use serve_args::ServeArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -130,6 +134,11 @@ pub enum Command {
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
         max_clients: u32,
     },
+    /// Check a config file (TOML, keys are serve's options) without starting the server.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Print a shell completion script for besedka (bash, zsh, fish, elvish, powershell);
     /// docs/operating.md says where to put it.
     Completions {
@@ -141,6 +150,17 @@ pub enum Command {
     /// Load-test a server: N clients log in, S of them send, all read; prints latency,
     /// throughput and (with --spawn or --pid) the server's CPU and memory.
     Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigAction {
+    /// Check every key and value of a config file, as `serve --config FILE` would read it;
+    /// exit 0 if good, 2 with the file, line and key if not.
+    Check {
+        /// The file (default: $BESEDKA_CONFIG).
+        #[arg(env = "BESEDKA_CONFIG")]
+        path: PathBuf,
+    },
 }
 
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -171,9 +191,19 @@ impl From<String> for Failure {
 }
 
 /// Runs the parsed command line.
-pub fn run(cli: Cli) -> Result<(), Failure> {
+pub fn run(parsed: Parsed, argv: Vec<std::ffi::OsString>) -> Result<(), Failure> {
+    let Parsed { cli, serve, file } = parsed;
     if let Command::Serve(args) = cli.command {
-        return Ok(serve::serve(&cli.db, cli.log_level, *args)?);
+        let origin = reload::Origin::new(argv, serve, file);
+        return Ok(serve::serve(&cli.db, cli.log_level, *args, origin)?);
+    }
+    if let Command::Config {
+        action: ConfigAction::Check { path },
+    } = &cli.command
+    {
+        let keys = config_file::check(path)?;
+        println!("{}: {keys} setting(s), all valid.", path.display());
+        return Ok(());
     }
     if let Command::Completions { shell } = &cli.command {
         let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -233,6 +263,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         | Command::GenCert { .. }
         | Command::Completions { .. }
         | Command::Man
+        | Command::Config { .. }
         | Command::Backup { .. } => {
             unreachable!("handled above")
         }

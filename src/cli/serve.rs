@@ -5,154 +5,35 @@ use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Duration;
 
-use clap::Args;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use super::{parse_duration, parse_net};
 use besedka::console::{Console, Outcome};
-use besedka::server::limits::Rules;
-use besedka::server::{self, Config, Keepalive};
-use besedka::store::retention::Policy;
+use besedka::server;
+
+use super::reload::Origin;
+use super::ServeArgs;
 use besedka::store::{self, Store};
 
-#[derive(Args, Debug)]
-pub struct ServeArgs {
-    /// The ways in: each one's options (`--addr`, `--tls-addr`, `--ssh-addr`, `--web-addr`,
-    /// …), declared by the way itself.
-    #[command(flatten)]
-    pub ways: besedka::server::transport::Options,
-    /// Most users logged in at once; more are told the server is full.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65536))]
-    pub max_clients: u32,
-    /// Most connections not logged in yet, at once (default: a quarter of --max-clients, at
-    /// least 16). When they are all taken, a newcomer still gets in: the oldest of the address
-    /// holding the most is dropped.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
-    pub max_pending: Option<u32>,
-    /// Most connections not logged in yet, at once, from one address (IPv6: one /64).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_pending_per_ip: u32,
-    /// A proxy or load balancer (address or CIDR range, repeatable) whose PROXY protocol
-    /// header, and on the web listener X-Forwarded-For or Forwarded, says the client's real
-    /// address. A PROXY header from anywhere else closes the connection.
-    #[arg(long, value_parser = parse_net)]
-    pub trusted_proxy: Vec<ipnet::IpNet>,
-    /// Messages replayed to a user at login.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=500))]
-    pub history: u32,
-    /// Days a session token stays valid.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
-    pub token_ttl_days: u32,
-    /// Longest input line, in bytes; longer lines are refused.
-    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(64..=1_048_576))]
-    pub max_line: u32,
-    /// Unsent bytes a client may fall behind by before it is disconnected.
-    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u32).range(4096..))]
-    pub max_backlog: u32,
-    /// A client with unsent lines that takes none of them for this long is disconnected.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    pub send_timeout: Duration,
-    /// When a message is on the disk: full (before anyone sees it; survives power loss) or
-    /// normal (survives a crash of the server, not of the machine; faster).
-    #[arg(long, default_value = "full")]
-    pub sync: besedka::store::Durability,
-    /// How long an idle session thread waits for a new client before it ends.
-    #[arg(long, default_value = "10s", value_parser = parse_duration, hide = true)]
-    pub worker_idle: Duration,
-    /// Seconds a new connection has to log in.
-    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
-    pub login_timeout: u32,
-    /// Lines per second one user may send, all their sessions together (bursts of twice
-    /// that pass at once); also paces each connection before login.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_rate: u32,
-    /// Connections at once from one address (IPv6: one /64).
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_per_ip: u32,
-    /// New connections a minute from one address.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
-    pub connect_rate: u32,
-    /// An address or CIDR range exempt from the per-address limits (repeatable): a bouncer,
-    /// a web gateway.
-    #[arg(long, value_parser = parse_net)]
-    pub allow_ip: Vec<ipnet::IpNet>,
-    /// Failed logins for one account within --failed-login-window before it is locked.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_failed_logins: u32,
-    /// Failed logins (wrong passwords, unknown names, bad tokens) from one address within
-    /// --failed-login-window before it is locked.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_failed_logins_per_ip: u32,
-    /// The window failed logins are counted in (and so the longest lock).
-    #[arg(long, default_value = "10m", value_parser = parse_duration)]
-    pub failed_login_window: Duration,
-    /// New accounts an hour from one address.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
-    pub register_rate: u32,
-    /// Turn registration off: only `besedka useradd` creates accounts.
-    #[arg(long)]
-    pub no_register: bool,
-    /// Sessions at once for one user.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_sessions_per_user: u32,
-    /// A logged-in connection silent this long is disconnected (e.g. 1h); off by default.
-    #[arg(long, value_parser = parse_duration)]
-    pub idle_timeout: Option<Duration>,
-    /// TCP keepalive: silence before the first probe.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    pub keepalive_idle: Duration,
-    /// TCP keepalive: time between probes.
-    #[arg(long, default_value = "15s", value_parser = parse_duration)]
-    pub keepalive_interval: Duration,
-    /// TCP keepalive: unanswered probes before the connection is dropped.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=127))]
-    pub keepalive_probes: u32,
-    /// Delete messages older than this many days (off by default: keep everything).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-    pub retain_days: Option<u32>,
-    /// Keep only the newest this many messages (off by default). The last --history public
-    /// messages are always kept.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    pub retain_messages: Option<u64>,
-    /// Don't offer telnet options at connect (for raw-socket deployments).
-    #[arg(long)]
-    pub no_telnet: bool,
-    /// Also append log records to this file.
-    #[arg(long)]
-    pub log_file: Option<PathBuf>,
-    /// Where the server keeps what it makes for itself between runs (the SSH host key).
-    /// Default: the database file's directory (for a PostgreSQL URL, the working directory),
-    /// never wherever `serve` happens to be started.
-    #[arg(long)]
-    pub state_dir: Option<PathBuf>,
-    /// Don't read console commands from standard input.
-    #[arg(long)]
-    pub no_console: bool,
-    /// Open the database even if other users of this machine can read or write it (its
-    /// file, WAL or shared-memory file); without this, serve refuses to.
-    #[arg(
-        long,
-        env = "BESEDKA_ALLOW_SHARED_DB",
-        value_parser = clap::builder::FalseyValueParser::new()
-    )]
-    pub allow_shared_db: bool,
-}
-
-/// `30m`, `2h`, `10s`, `1h30m`.
 /// What wakes the control thread (this one, the main thread).
 enum Control {
     Line(String),
     /// Standard input ended: the server carries on without a console.
     Eof,
     Signal(i32),
+    /// SIGHUP: reread the config file.
+    Reload,
     /// The server cannot go on (its hub panicked).
     Fatal(String),
 }
 
-pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), String> {
+pub fn serve(
+    db: &Path,
+    level: log::LevelFilter,
+    args: ServeArgs,
+    mut origin: Origin,
+) -> Result<(), String> {
     // Each client holds a socket; the default soft limit (often 1024) would cap the server
     // below --max-clients.
     let nofile = rlimit::increase_nofile_limit(u64::MAX);
@@ -174,51 +55,12 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
     if let Err(e) = nofile {
         log::warn!("cannot raise the open-files limit: {e}");
     }
-    let config = Config {
-        max_clients: args.max_clients as usize,
-        max_pending: args
-            .max_pending
-            .map_or((args.max_clients as usize / 4).max(16), |n| n as usize),
-        max_pending_per_ip: args.max_pending_per_ip as usize,
-        trusted_proxies: args.trusted_proxy.clone(),
-        history: args.history,
-        token_ttl_days: args.token_ttl_days,
-        max_line: args.max_line as usize,
-        telnet: !args.no_telnet,
-        max_backlog: args.max_backlog as usize,
-        send_timeout: args.send_timeout,
-        worker_idle: args.worker_idle,
-        login_timeout: Duration::from_secs(args.login_timeout.into()),
-        limits: Rules {
-            max_per_ip: args.max_per_ip as usize,
-            connect_rate: args.connect_rate,
-            max_failures_per_user: args.max_failed_logins,
-            max_failures_per_ip: args.max_failed_logins_per_ip,
-            window: args.failed_login_window,
-            register_rate: args.register_rate,
-            max_sessions_per_user: args.max_sessions_per_user as usize,
-            max_rate: args.max_rate,
-            allow: args.allow_ip.clone(),
-        },
-        no_register: args.no_register,
-        keepalive: Keepalive {
-            idle: args.keepalive_idle,
-            interval: args.keepalive_interval,
-            probes: args.keepalive_probes,
-        },
-        idle_timeout: args.idle_timeout,
-        retention: Policy {
-            days: args.retain_days,
-            messages: args.retain_messages,
-            keep_public: args.history,
-        },
-        faults: std::env::var_os("BESEDKA_FAULTS").is_some_and(|v| v == "1"),
-    };
+    let config = args.config();
     // Before the server takes its first connection: the handler needs a pipe, and a flood of
     // connections at start could otherwise take the last descriptors first and stop the
     // server (seen when the open-files limit was low).
-    let mut signals =
-        Signals::new([SIGINT, SIGTERM]).map_err(|e| format!("cannot handle signals: {e}"))?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| format!("cannot handle signals: {e}"))?;
     let (tx, rx) = mpsc::channel();
     let on_fatal = {
         let tx = tx.clone();
@@ -246,8 +88,13 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
         std::thread::Builder::new()
             .name("signals".into())
             .spawn(move || {
-                if let Some(sig) = signals.forever().next() {
+                for sig in signals.forever() {
+                    if sig == SIGHUP {
+                        let _ = tx.send(Control::Reload);
+                        continue;
+                    }
                     let _ = tx.send(Control::Signal(sig));
+                    return;
                 }
             })
             .map_err(|e| e.to_string())?
@@ -269,20 +116,31 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
             .map_err(|e| e.to_string())?;
     }
 
-    let console = Console {
-        server: &server,
-        log_file: args.log_file.as_deref(),
-        sink: sink.as_deref(),
-    };
     let out = &mut io::stdout();
     let mut failure = None;
     while let Ok(control) = rx.recv() {
         match control {
-            Control::Line(line) => match console.execute(&line, out) {
-                Ok(Outcome::Shutdown) => break,
-                Ok(Outcome::Continue) => {}
-                Err(e) => log::warn!("console output failed: {e}"),
-            },
+            Control::Line(line) => {
+                let console = Console {
+                    server: &server,
+                    log_file: args.log_file.as_deref(),
+                    sink: sink.as_deref(),
+                    config: origin.describe(),
+                };
+                match console.execute(&line, out) {
+                    Ok(Outcome::Shutdown) => break,
+                    Ok(Outcome::Continue) => {}
+                    Ok(Outcome::Reload) => {
+                        let said = origin.reload(&server);
+                        let _ = writeln!(out, "{said}");
+                        let _ = out.flush();
+                    }
+                    Err(e) => log::warn!("console output failed: {e}"),
+                }
+            }
+            Control::Reload => {
+                origin.reload(&server);
+            }
             Control::Eof => log::info!("console input closed; serving on (stop with SIGTERM)"),
             Control::Signal(sig) => {
                 log::info!("signal {sig} received: shutting down");

@@ -22,6 +22,8 @@ use crate::store::{logs, messages, users};
 pub enum Outcome {
     Continue,
     Shutdown,
+    /// Reread the config file (`reload`): the caller has it.
+    Reload,
 }
 
 /// Most records `logs N` prints.
@@ -34,6 +36,8 @@ pub struct Console<'a> {
     pub log_file: Option<&'a Path>,
     /// The database log sink, flushed before the `logs` table is read or cleared.
     pub sink: Option<&'a DbSink>,
+    /// Where the settings came from, for `status`: the config file and when it was read.
+    pub config: String,
 }
 
 type Handler = fn(&Console, &str, &mut dyn Write) -> io::Result<Outcome>;
@@ -51,6 +55,12 @@ const COMMANDS: &[Command] = &[
         args: "",
         help: "this list",
         run: help,
+    },
+    Command {
+        names: &["reload"],
+        args: "",
+        help: "reread the config file (as SIGHUP does); says what changed",
+        run: |_, _, _| Ok(Outcome::Reload),
     },
     Command {
         names: &["status"],
@@ -294,6 +304,7 @@ fn status(c: &Console, _: &str, out: &mut dyn Write) -> io::Result<Outcome> {
         s.sync
     )?;
     writeln!(out, "session threads: {}", s.workers)?;
+    writeln!(out, "config: {}", c.config)?;
     // Several nodes on one database: each, with its sessions.
     if let Some(nodes) = c.db(out, crate::store::presence::nodes)? {
         for (id, addr, sessions) in nodes {

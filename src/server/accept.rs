@@ -136,7 +136,7 @@ pub fn accept_loop(
         backoff.succeeded();
         // A trusted proxy's connection is admitted as the client it brings, once it has said
         // whom (on a worker: the accept thread never waits for a byte).
-        let proxied = shared.config.trusted(addr.ip());
+        let proxied = shared.config.get().trusted(addr.ip());
         if !proxied {
             if let Err((why, text)) = admit_addr(&shared, addr.ip()) {
                 refused(&shared, addr, why, &text);
@@ -144,7 +144,7 @@ pub fn accept_loop(
                 continue;
             }
         }
-        if let Err(e) = tune(&stream, &shared.config.keepalive) {
+        if let Err(e) = tune(&stream, &shared.config.get().keepalive) {
             log::debug!("{addr}: cannot set socket options: {e}");
         }
         let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
@@ -247,7 +247,7 @@ fn from_proxy(
     let deadline = shared
         .door
         .deadline(conn)
-        .unwrap_or_else(|| Instant::now() + shared.config.login_timeout);
+        .unwrap_or_else(|| Instant::now() + shared.config.get().login_timeout);
     let client = match proxy::read_header(sock, deadline) {
         Ok(proxy::Said::Client(client)) => client,
         Ok(proxy::Said::Nothing | proxy::Said::Local) => peer,
@@ -260,7 +260,7 @@ fn from_proxy(
     // On the web listener a request from a proxy may still name its client (a trusted proxy
     // whose PROXY header names another, or none): that waits for the request's head. Any
     // other client is admitted now, before it may send anything more.
-    if way.forwards() && shared.config.trusted(client.ip()) {
+    if way.forwards() && shared.config.get().trusted(client.ip()) {
         return Some((client, false));
     }
     if let Err(text) = admit_as(shared, conn, client) {

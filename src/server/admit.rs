@@ -33,7 +33,10 @@ pub(super) fn admit_addr(shared: &Shared, ip: IpAddr) -> Result<(), (Refused, St
 
 fn shut(shared: &Shared, why: Shut) -> (Refused, String) {
     match why {
-        Shut::Full => (Refused::Full, text::server_full(shared.config.max_clients)),
+        Shut::Full => (
+            Refused::Full,
+            text::server_full(shared.config.get().max_clients),
+        ),
         Shut::PendingPerAddress => (Refused::Pending, text::too_many_pending()),
     }
 }

@@ -69,3 +69,38 @@ impl Config {
         self.trusted_proxies.iter().any(|net| net.contains(&ip))
     }
 }
+
+/// The configuration in force, replaced whole by a reload (`SIGHUP`, the console's
+/// `reload`). Readers take the current one with [`Settings::get`] and keep it for what they
+/// are doing (a connection's limits stay consistent within one check); what a reload changes
+/// applies from the next read: new connections, new logins, the next check.
+pub struct Settings {
+    now: std::sync::RwLock<std::sync::Arc<Config>>,
+}
+
+impl Settings {
+    pub fn new(config: Config) -> Settings {
+        Settings {
+            now: std::sync::RwLock::new(std::sync::Arc::new(config)),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn get(&self) -> std::sync::Arc<Config> {
+        // A writer never panics while holding the lock (it swaps an Arc), so a poisoned
+        // lock still holds a whole configuration.
+        match self.now.read() {
+            Ok(now) => now.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts `config` in force; returns the one it replaces.
+    pub fn replace(&self, config: Config) -> std::sync::Arc<Config> {
+        let new = std::sync::Arc::new(config);
+        match self.now.write() {
+            Ok(mut now) => std::mem::replace(&mut *now, new),
+            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), new),
+        }
+    }
+}

@@ -42,7 +42,7 @@ pub fn run(
 /// Both stages; returns why the connection ended, for the log.
 fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
     // Only to a client that reads telnet (not a browser: its relay would drop the offer).
-    let telnet = s.shared.config.telnet && s.via.telnet();
+    let telnet = s.shared.config.get().telnet && s.via.telnet();
     if telnet && s.write_raw(&super::telnet::OFFER).is_err() {
         return "write failed";
     }
@@ -63,7 +63,7 @@ fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
             // A session's place: the door counts logged-in users apart from those still
             // logging in. (A connection dropped from the pending budget was cut already.)
             if !s.shared.door.logged_in(s.conn) {
-                s.send(&text::server_full(s.shared.config.max_clients));
+                s.send(&text::server_full(s.shared.config.get().max_clients));
                 return "refused: server full";
             }
             if !s.join(login) {
@@ -171,7 +171,7 @@ fn chat_stage(s: &mut Session) -> &'static str {
             Ok(line) => line,
             Err(End::Gone) => return "connection closed",
             Err(End::TimedOut) => {
-                if let Some(idle) = s.shared.config.idle_timeout {
+                if let Some(idle) = s.shared.config.get().idle_timeout {
                     s.send(&text::idle_timeout(&super::moderation::short(idle)));
                 }
                 return "idle timeout";

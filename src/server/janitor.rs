@@ -59,7 +59,7 @@ pub fn run(shared: &Shared, conn: Conn, stop: Receiver<()>) {
         if let Err(e) = bans::delete_expired(&conn) {
             log::warn!("cannot delete expired bans: {e}");
         }
-        let policy = shared.config.retention;
+        let policy = shared.config.get().retention;
         let mut total = 0;
         loop {
             match retention::prune_batch(&conn, &policy, retention::BATCH) {

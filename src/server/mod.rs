@@ -26,6 +26,7 @@ mod admit;
 pub mod config;
 pub mod door;
 mod operator;
+mod reload;
 pub mod shared;
 pub use config::{Config, Keepalive};
 pub use operator::Status;
@@ -178,7 +179,7 @@ pub fn start(
             max_pending_per_ip: config.max_pending_per_ip,
             login_timeout: config.login_timeout,
         }),
-        config,
+        config: config::Settings::new(config),
         store,
         node,
         hasher: Hasher::new(cores),

@@ -71,7 +71,7 @@ impl Server {
             workers: self.workers.threads(),
             sync: self.shared.store.synchronous(),
             online: self.shared.ask(|reply| Event::Snapshot { reply }),
-            retention: self.shared.config.retention,
+            retention: self.shared.config.get().retention,
             pruned: self.shared.pruned.load(Ordering::Relaxed),
         }
     }
@@ -130,7 +130,7 @@ impl Server {
 
     /// Prunes old messages now by `--retain-*`; `None` if retention is off.
     pub fn prune(&self) -> Result<Option<usize>> {
-        let policy = self.shared.config.retention;
+        let policy = self.shared.config.get().retention;
         if !policy.is_on() {
             return Ok(None);
         }
@@ -142,6 +142,6 @@ impl Server {
     /// Fault injection (tests only, `BESEDKA_FAULTS=1`): makes the hub panic. False if faults
     /// are not enabled.
     pub fn crash_hub(&self) -> bool {
-        self.shared.config.faults && self.shared.hub.send(Event::Crash).is_ok()
+        self.shared.config.get().faults && self.shared.hub.send(Event::Crash).is_ok()
     }
 }

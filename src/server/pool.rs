@@ -28,8 +28,6 @@ struct Inner {
     state: Mutex<State>,
     /// Signalled when a job is queued or the pool stops.
     work: Condvar,
-    /// Most threads at once.
-    max: usize,
     /// Each thread's stack size.
     stack: usize,
     /// How long a thread waits for work before it ends.
@@ -50,15 +48,19 @@ struct State {
     handles: HashMap<ThreadId, JoinHandle<()>>,
     /// No more jobs: threads end once the queue is empty.
     stopping: bool,
+    /// Most threads at once (changed by a reload of `--max-clients`/`--max-pending`).
+    max: usize,
 }
 
 impl Pool {
     pub fn new(max: usize, stack: usize, idle: Duration, name: &str) -> Pool {
         Pool {
             inner: Arc::new(Inner {
-                state: Mutex::new(State::default()),
+                state: Mutex::new(State {
+                    max: max.max(1),
+                    ..State::default()
+                }),
                 work: Condvar::new(),
-                max: max.max(1),
                 stack,
                 idle,
                 name: name.to_string(),
@@ -76,7 +78,7 @@ impl Pool {
             self.inner.work.notify_one();
             return Ok(());
         }
-        if st.threads < self.inner.max {
+        if st.threads < st.max {
             if let Err(e) = self.spawn(&mut st) {
                 if st.threads == 0 {
                     st.jobs.pop_back();
@@ -98,6 +100,20 @@ impl Pool {
         // Under the lock the new thread needs before it can end: it always finds its handle.
         st.handles.insert(handle.thread().id(), handle);
         Ok(())
+    }
+
+    /// Changes the most threads at once. Raised, it starts threads for jobs that were
+    /// waiting for one; lowered, threads beyond it end as their jobs do (a running session
+    /// is never cut for it).
+    pub fn set_max(&self, max: usize) {
+        let mut st = self.inner.lock();
+        st.max = max.max(1);
+        while st.threads < st.max && st.jobs.len() > st.idle {
+            if let Err(e) = self.spawn(&mut st) {
+                log::warn!("cannot start a worker thread ({e}); the jobs wait for a free one");
+                break;
+            }
+        }
     }
 
     /// Threads alive now.
@@ -129,6 +145,10 @@ impl Inner {
             let job = {
                 let mut st = self.lock();
                 let job = loop {
+                    // Lowered by a reload: this thread is one too many.
+                    if st.threads > st.max {
+                        break None;
+                    }
                     if let Some(job) = st.jobs.pop_front() {
                         break Some(job);
                     }
@@ -151,6 +171,10 @@ impl Inner {
                     // is leaving. (At shutdown `join` holds the handle and joins it.)
                     st.threads -= 1;
                     drop(st.handles.remove(&thread::current().id()));
+                    // Woken for a job but leaving (a lowered maximum): another takes it.
+                    if !st.jobs.is_empty() {
+                        self.work.notify_one();
+                    }
                 }
                 job
             };
@@ -311,6 +335,48 @@ mod tests {
             .collect();
         got.sort();
         assert_eq!(got, vec![0, 1, 2, 3, 4, 5], "queued jobs all ran");
+        pool.join();
+    }
+
+    #[test]
+    fn a_raised_max_serves_waiting_jobs_and_a_lowered_one_sheds_threads() {
+        let pool = Pool::new(1, 64 * 1024, Duration::from_secs(5), "test");
+        let (tx, rx) = mpsc::channel();
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        // The first job holds the only thread; the second waits in the queue.
+        for i in 0..2 {
+            let (tx, gate) = (tx.clone(), gate.clone());
+            pool.execute(move || {
+                if i == 0 {
+                    let _g = gate.lock();
+                }
+                tx.send(i).unwrap();
+            })
+            .unwrap();
+        }
+        assert!(
+            rx.recv_timeout(Duration::from_millis(200)).is_err(),
+            "one thread, busy"
+        );
+        pool.set_max(2);
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Ok(1),
+            "a new thread took it"
+        );
+        assert_eq!(pool.threads(), 2);
+        drop(held);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(0));
+        pool.set_max(1);
+        // Idle threads notice the lower maximum when they next wake: give them a job each.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pool.threads() > 1 && Instant::now() < deadline {
+            let tx = tx.clone();
+            pool.execute(move || tx.send(9).unwrap()).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(pool.threads(), 1, "the thread beyond the new maximum ended");
         pool.join();
     }
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use super::config::Config;
+use super::config::Settings;
 use super::door::Door;
 use super::hub::{Event, HubSender, RoomCount, Stats};
 use super::limits::Limits;
@@ -29,7 +29,8 @@ pub enum AskError {
 
 /// What every session shares.
 pub struct Shared {
-    pub config: Config,
+    /// The configuration in force (a reload replaces it).
+    pub config: Settings,
     pub store: Store,
     /// This node's id among several on one database (random, per start).
     pub node: String,

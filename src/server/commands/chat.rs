@@ -121,7 +121,7 @@ pub fn mentions(s: &mut Session, args: &str) -> Result<Flow, End> {
         .collect();
     found.reverse();
     let mut out = text::mentions_header(found.len());
-    out.push_str(&found_lines(&found, s.shared.config.max_backlog / 2));
+    out.push_str(&found_lines(&found, s.shared.config.get().max_backlog / 2));
     s.send(&out);
     Ok(Flow::Continue)
 }
@@ -161,7 +161,7 @@ pub fn search(s: &mut Session, args: &str) -> Result<Flow, End> {
         Ok(mut found) => {
             found.reverse();
             let mut out = text::search_header(found.len());
-            out.push_str(&found_lines(&found, s.shared.config.max_backlog / 2));
+            out.push_str(&found_lines(&found, s.shared.config.get().max_backlog / 2));
             s.send(&out);
         }
         // The reason is the server's words, but may quote the query's punctuation.
@@ -197,7 +197,7 @@ pub fn history(s: &mut Session, args: &str) -> Result<Flow, End> {
     let room = s.room.id;
     if let Some(msgs) = s.db(|c| messages::visible(c, room, Some(user_id), n, None)) {
         let mut out = text::history_header(msgs.len());
-        out.push_str(&history_lines(&msgs, s.shared.config.max_backlog / 2));
+        out.push_str(&history_lines(&msgs, s.shared.config.get().max_backlog / 2));
         s.send(&out);
     }
     Ok(Flow::Continue)

@@ -110,6 +110,11 @@ pub enum Event {
     /// Answered as soon as it is handled: everything sent before it has been handled (a
     /// session's `Leave` included, so the hub has let go of its socket).
     Barrier { done: Sender<()> },
+    /// A reload changed `--max-backlog` or `--send-timeout`: from now on, for every client.
+    Backlog {
+        max_backlog: usize,
+        send_timeout: std::time::Duration,
+    },
     /// Say goodbye to everyone and close every socket, then answer. The hub keeps running
     /// to commit what sessions still hand it, until `Stop`.
     Shutdown { done: Sender<()> },

@@ -340,6 +340,13 @@ impl Hub {
             Event::Barrier { done } => {
                 let _ = done.send(());
             }
+            Event::Backlog {
+                max_backlog,
+                send_timeout,
+            } => {
+                self.settings.max_backlog = max_backlog;
+                self.settings.send_timeout = send_timeout;
+            }
             Event::Who { conn, all } => {
                 let line = match self.clients.get(&conn) {
                     Some(_) if all => self.everyone_line(),

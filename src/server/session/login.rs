@@ -118,7 +118,7 @@ impl Session<'_> {
 
     /// Whether this connection may create an account now; says why not.
     pub fn may_register(&mut self) -> bool {
-        if self.shared.config.no_register {
+        if self.shared.config.get().no_register {
             self.send(&text::registration_closed());
             return false;
         }
@@ -241,7 +241,7 @@ impl Session<'_> {
             Some(hash) => (None, hash),
             None => {
                 let (token, hash) = auth::new_token();
-                let ttl = self.shared.config.token_ttl_days;
+                let ttl = self.shared.config.get().token_ttl_days;
                 if self
                     .db(|c| tokens::insert(c, user.id, &hash, ttl))
                     .is_none()

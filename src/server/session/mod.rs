@@ -166,7 +166,7 @@ impl<'a> Session<'a> {
         let deadline = shared
             .door
             .deadline(conn)
-            .unwrap_or_else(|| Instant::now() + shared.config.login_timeout);
+            .unwrap_or_else(|| Instant::now() + shared.config.get().login_timeout);
         let reader = Reader {
             sock: stream.clone(),
             deadline: Some(deadline),
@@ -175,16 +175,20 @@ impl<'a> Session<'a> {
         };
         // Before login the session writes itself; a client that doesn't read holds it this
         // long per write at most (the login deadline bounds the rest).
-        stream.set_write_timeout(Some(shared.config.login_timeout.min(WRITE_TIMEOUT)))?;
+        stream.set_write_timeout(Some(shared.config.get().login_timeout.min(WRITE_TIMEOUT)))?;
         Ok(Session {
             shared,
             conn,
             addr,
             via,
             stream,
-            reader: LineReader::new(reader, shared.config.max_line, shared.config.telnet),
+            reader: LineReader::new(
+                reader,
+                shared.config.get().max_line,
+                shared.config.get().telnet,
+            ),
             failures: 0,
-            pace: Bucket::new(shared.config.limits.max_rate),
+            pace: Bucket::new(shared.config.get().limits.max_rate),
             slot: None,
             login: None,
             joined: false,
@@ -279,7 +283,9 @@ impl<'a> Session<'a> {
                     Ok(line) => return Ok(line),
                     Err(_) => self.send(&text::not_utf8()),
                 },
-                Input::TooLong => self.send(&text::line_too_long(self.shared.config.max_line)),
+                Input::TooLong => {
+                    self.send(&text::line_too_long(self.shared.config.get().max_line))
+                }
             }
         }
     }
@@ -342,7 +348,7 @@ impl<'a> Session<'a> {
         self.reader.get_mut().deadline = None;
         let _ = self
             .stream
-            .set_read_timeout(self.shared.config.idle_timeout);
+            .set_read_timeout(self.shared.config.get().idle_timeout);
         let user = login.user.clone();
         self.login = Some(login);
         let (tx, rx) = mpsc::channel();

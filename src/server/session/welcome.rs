@@ -25,8 +25,8 @@ impl Session<'_> {
     /// user is online (then they were seen there); the user's private messages are in the
     /// history too.
     pub(super) fn welcome_text(&self, user: &User, watermark: i64, online: bool) -> (String, bool) {
-        let limit = self.shared.config.history;
-        let budget = self.shared.config.max_backlog / 2;
+        let limit = self.shared.config.get().history;
+        let budget = self.shared.config.get().max_backlog / 2;
         let room = self.room.id;
         let loaded = self.shared.store.conn().and_then(|c| {
             // One read: the account is still there, and what it had seen.
@@ -79,8 +79,8 @@ impl Session<'_> {
         };
         self.room = room;
         let mut out = text::you_are_in(&self.room.name, &self.room.topic);
-        let limit = self.shared.config.history;
-        let budget = self.shared.config.max_backlog / 2;
+        let limit = self.shared.config.get().history;
+        let budget = self.shared.config.get().max_backlog / 2;
         match self
             .shared
             .store

@@ -91,6 +91,13 @@ pub trait Way: Send + Sync {
 
     /// At shutdown, once the sessions are over: stops what the way runs itself.
     fn stop(&self) {}
+
+    /// A reload: takes what it can change while running from the reread options (a TLS
+    /// certificate, a token); what needs a restart (its address) the caller reports. An
+    /// error leaves the way as it was.
+    fn reload(&self, _options: &Options) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A connection the door let in, handed to its way.

@@ -109,22 +109,39 @@ impl Options {
 
 /// The TLS way in: its certificate.
 pub struct Tls {
-    config: Arc<ServerConfig>,
+    /// Replaced whole by a reload: new handshakes take the new one, sessions keep theirs.
+    config: std::sync::RwLock<Arc<ServerConfig>>,
     via: Via,
 }
 
 impl Tls {
     pub fn new(config: Arc<ServerConfig>) -> Tls {
         Tls {
-            config,
+            config: std::sync::RwLock::new(config),
             via: Via::new("tls", true),
         }
+    }
+
+    fn config(&self) -> Arc<ServerConfig> {
+        // Written only by a whole-value store, so a poisoned lock still holds a whole value.
+        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
 impl Way for Tls {
     fn via(&self) -> Via {
         self.via
+    }
+
+    /// Rereads the certificate and key (renewed by ACME every 60–90 days): an unreadable or
+    /// mismatched pair keeps the old one.
+    fn reload(&self, options: &super::Options) -> Result<(), String> {
+        let (Some(cert), Some(key)) = (&options.tls.tls_cert, &options.tls.tls_key) else {
+            return Ok(());
+        };
+        let new = load(cert, key)?;
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = new;
+        Ok(())
     }
 
     fn serve(&self, c: Accepted) {
@@ -134,7 +151,7 @@ impl Way for Tls {
             c.conn,
             c.sock,
             c.addr,
-            self.config.clone(),
+            self.config(),
             self.via,
         );
     }
@@ -152,7 +169,7 @@ fn serve(
     let deadline = shared
         .door
         .deadline(conn)
-        .unwrap_or_else(|| Instant::now() + shared.config.login_timeout);
+        .unwrap_or_else(|| Instant::now() + shared.config.get().login_timeout);
     let tls = match handshake(shared, config, &tcp, deadline) {
         Ok(tls) => tls,
         Err(e) => {

@@ -108,7 +108,7 @@ impl Client {
         tokio::spawn(relay(
             channel,
             theirs,
-            Editor::new(self.shared.config.max_line),
+            Editor::new(self.shared.config.get().max_line),
         ));
         Ok(())
     }

@@ -180,7 +180,7 @@ impl Ssh {
             let left = shared
                 .door
                 .deadline(conn)
-                .map_or(shared.config.login_timeout, |d| {
+                .map_or(shared.config.get().login_timeout, |d| {
                     d.saturating_duration_since(std::time::Instant::now())
                 });
             let deadline = tokio::time::Instant::now() + left;

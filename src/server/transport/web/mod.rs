@@ -69,10 +69,8 @@ impl Options {
 /// How the web listener is set up.
 pub struct Web {
     pub page: Page,
-    /// `--metrics-token`: `/metrics` wants `Authorization: Bearer TOKEN`.
-    pub metrics_token: Option<String>,
-    /// `--web-origin`: origins besides the page's own whose pages may open the WebSocket.
-    pub origins: Vec<String>,
+    /// `--metrics-token` and `--web-origin`, which a reload may change.
+    access: std::sync::RwLock<Access>,
     /// When the server started, for `besedka_uptime_seconds`.
     pub started: Instant,
     via: Via,
@@ -82,8 +80,10 @@ impl Web {
     pub fn new(metrics_token: Option<String>, origins: Vec<String>, started: Instant) -> Web {
         Web {
             page: Page::new(),
-            metrics_token,
-            origins,
+            access: std::sync::RwLock::new(Access {
+                metrics_token,
+                origins,
+            }),
             started,
             // A browser is no telnet client (the WebSocket relay drops telnet bytes anyway).
             via: Via::new("web", false),
@@ -91,9 +91,38 @@ impl Web {
     }
 }
 
+/// Who may read `/metrics` and which other origins' pages may open the WebSocket.
+#[derive(Clone, Default)]
+pub struct Access {
+    /// `--metrics-token`: `/metrics` wants `Authorization: Bearer TOKEN`.
+    pub metrics_token: Option<String>,
+    /// `--web-origin`: origins besides the page's own whose pages may open the WebSocket.
+    pub origins: Vec<String>,
+}
+
+impl Web {
+    /// The access rules in force.
+    pub fn access(&self) -> Access {
+        // Written only by a whole-value store, so a poisoned lock still holds a whole value.
+        self.access
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
 impl Way for Web {
     fn via(&self) -> Via {
         self.via
+    }
+
+    fn reload(&self, options: &super::Options) -> Result<(), String> {
+        let new = Access {
+            metrics_token: options.web.metrics_token.clone().filter(|t| !t.is_empty()),
+            origins: options.web.web_origin.clone(),
+        };
+        *self.access.write().unwrap_or_else(|p| p.into_inner()) = new;
+        Ok(())
     }
 
     fn refuse(&self, sock: &Socket, text: &str) {
@@ -160,7 +189,7 @@ fn serve(
     let deadline = shared
         .door
         .deadline(conn)
-        .unwrap_or_else(|| Instant::now() + shared.config.login_timeout);
+        .unwrap_or_else(|| Instant::now() + shared.config.get().login_timeout);
     let (req, rest) = match read_head(shared, &sock, deadline) {
         Ok(got) => got,
         Err(Bad::TooLarge) => {
@@ -216,7 +245,7 @@ fn admit(
     peer: SocketAddr,
     req: &Request,
 ) -> Option<SocketAddr> {
-    let trusted = |ip| shared.config.trusted(ip);
+    let trusted = |ip| shared.config.get().trusted(ip);
     let headers = req.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
     let client = match trusted(peer.ip()) {
         // The proxy does not say the client's port: 0 stands for it in the logs.
@@ -344,7 +373,7 @@ fn respond(sock: &Socket, code: u16, kind: &str, headers: &[(&str, &str)], body:
 }
 
 fn serve_metrics(shared: &Shared, sock: &Socket, req: &Request, web: &Web) {
-    if let Some(token) = &web.metrics_token {
+    if let Some(token) = &web.access().metrics_token {
         let given = req
             .header("authorization")
             .and_then(|v| v.strip_prefix("Bearer "))

@@ -61,6 +61,7 @@ fn origin_allowed(req: &Request, web: &Web) -> bool {
     };
     let origin = origin.trim().trim_end_matches('/');
     if web
+        .access()
         .origins
         .iter()
         .any(|o| o.trim_end_matches('/') == origin)

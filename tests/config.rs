@@ -1,0 +1,329 @@
+//! `--config FILE` and reloading it: the file applied, flags and the environment over it,
+//! errors with the file's line, SIGHUP and the console's `reload` changing limits and the
+//! TLS certificate under connected clients, a bad file keeping the running settings, and
+//! contrib/besedka.toml kept whole and valid.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::tls::TlsClient;
+use common::{bin, Client, Server};
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+/// `besedka ARGS`: exit code, stdout, stderr.
+fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("BESEDKA_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A 100-byte chat line: refused under `max-line = 64`, taken under the default.
+fn long_line() -> String {
+    "x".repeat(100)
+}
+
+#[test]
+fn the_file_applies_and_flags_and_environment_win_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("besedka.toml");
+    write(
+        &conf,
+        "# a class\nmax-line = 64\nno-register = true\nhistory = 3\n",
+    );
+    let conf_s = conf.to_str().unwrap();
+
+    // From the file: registration is off and lines are short.
+    let server = Server::start(&["--config", conf_s]);
+    let mut c = server.connect();
+    c.expect("Name: ");
+    c.send("/register alice secret1");
+    c.expect("Registration is closed");
+    c.send(&long_line());
+    c.expect("Line too long (over 64 bytes)");
+    drop(server);
+
+    // A flag wins over the file; the file's other keys still apply.
+    let server = Server::start(&["--config", conf_s, "--max-line", "4096"]);
+    let mut c = server.connect();
+    c.expect("Name: ");
+    c.send(&long_line());
+    c.expect("! Invalid name: xxx"); // taken whole, and so read as a (too long) name
+    c.send("/register alice secret1");
+    c.expect("Registration is closed");
+    drop(server);
+
+    // The environment wins over the file: the file names one database, BESEDKA_DB another
+    // (the harness's `--db` flag would win over both, so this one runs the binary itself).
+    write(
+        &conf,
+        &format!(
+            "addr = \"127.0.0.1:0\"\ndb = \"{}\"\n",
+            dir.path().join("from-file.db").display()
+        ),
+    );
+    let env_db = dir.path().join("from-env.db");
+    let mut child = Command::new(bin())
+        .args(["serve", "--config", conf_s])
+        .env("BESEDKA_DB", &env_db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    drop(child.stdin.take()); // console closed; the server serves on
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        first.contains(&format!("(db: {})", env_db.display())),
+        "{first}"
+    );
+    assert!(!dir.path().join("from-file.db").exists());
+}
+
+#[test]
+fn a_bad_key_or_value_is_one_line_with_the_file_and_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("bad.toml");
+    let db = dir.path().join("x.db");
+    let db = db.to_str().unwrap();
+    let cases = [
+        (
+            "history = 5\n\nmax-clinets = 10\n",
+            ":3: max-clinets: unknown key (did you mean 'max-clients'?)",
+        ),
+        (
+            "max-clients = 0\n",
+            ":1: max-clients: 0 is not in 1..=65536",
+        ),
+        ("sync = \"fast\"\n", ":1: sync: \"fast\" is not a sync mode"),
+        (
+            "no-register = \"yes\"\n",
+            ":1: no-register: expects true or false",
+        ),
+        (
+            "max-line = [64]\n",
+            ":1: max-line: takes one value, not a list",
+        ),
+        ("history = \n", ":1: not valid TOML"),
+    ];
+    for (text, want) in cases {
+        write(&conf, text);
+        let conf_s = conf.to_str().unwrap();
+        for args in [
+            vec!["serve", "--db", db, "--config", conf_s],
+            vec!["config", "check", conf_s],
+        ] {
+            let (code, _, err) = run(&args, &[]);
+            assert_eq!(code, 2, "{args:?} on {text:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "one line: {err}");
+            assert!(
+                err.contains(&format!("{}{want}", conf.display())),
+                "{args:?} on {text:?}: {err}"
+            );
+        }
+    }
+    assert!(
+        !Path::new(db).exists(),
+        "a refused config creates no database"
+    );
+    let (code, out, err) = run(&["config", "check", "contrib/besedka.toml"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("all valid"), "{out}");
+    let (code, _, err) = run(&["config", "check", "/nonexistent/besedka.toml"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot read the config file"), "{err}");
+}
+
+/// Every option `serve --help` lists is in contrib/besedka.toml, each set key has the
+/// default `--help` gives, and with every commented example enabled the file still checks.
+#[test]
+fn the_example_file_names_every_option_with_its_default() {
+    let example = std::fs::read_to_string("contrib/besedka.toml").unwrap();
+    let (_, help, _) = run(&["serve", "--help"], &[]);
+    let mut options = Vec::new();
+    for line in help.lines().map(str::trim_start) {
+        let Some(rest) = line.strip_prefix("--") else {
+            continue;
+        };
+        let name = rest.split([' ', ',']).next().unwrap();
+        if name != "config" && name != "help" {
+            options.push(name.to_string());
+        }
+    }
+    assert!(options.len() > 40, "{options:?}");
+    let key_line = |name: &str| {
+        example.lines().find(|l| {
+            let l = l.trim_start_matches("# ");
+            l.starts_with(&format!("{name} = "))
+        })
+    };
+    for name in &options {
+        let line = key_line(name).unwrap_or_else(|| panic!("{name} missing from the example"));
+        // A set key's value is the default --help states.
+        if !line.starts_with('#') {
+            let value = line.split_once(" = ").unwrap().1.trim_matches('"');
+            let entry = help
+                .split("\n      --")
+                .find(|e| e.starts_with(&format!("{name} ")) || e.starts_with(&format!("{name}\n")))
+                .unwrap();
+            match entry.split("[default: ").nth(1) {
+                Some(d) => assert_eq!(value, d.split(']').next().unwrap(), "{name}"),
+                None => assert_eq!(
+                    value, "false",
+                    "{name} has no default: only a flag may be set"
+                ),
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let all = dir.path().join("all.toml");
+    let enabled: String = example
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(kv) if kv.contains(" = ") && !kv.contains("max-pending = ") => kv,
+            _ => l,
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    write(&all, &enabled);
+    let (code, out, err) = run(&["config", "check", all.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "every example enabled: {err}");
+    assert!(out.contains("all valid"), "{out}");
+}
+
+fn reload_by_signal(server: &Server, marker: &str) {
+    server.signal(libc::SIGHUP);
+    server.expect_log(marker);
+}
+
+#[test]
+fn sighup_changes_limits_under_a_connected_client_and_a_bad_file_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("besedka.toml");
+    write(&conf, "history = 5\n");
+    let mut server = Server::start(&["--config", conf.to_str().unwrap()]);
+    let status = server.ask("status", "config: ");
+    assert!(!status.is_empty());
+    let line = server.expect_out("\n");
+    assert!(
+        line.contains("besedka.toml (1 setting(s)), loaded "),
+        "{line}"
+    );
+
+    let (mut alice, _) = server.register("alice", "secret1");
+    let (mut dave, _) = server.register("dave", "secret1");
+    alice.send(&long_line());
+    dave.expect(&format!("alice: {}", long_line()));
+
+    // Registration closed and lines shortened by a reload: alice stays and chats on.
+    write(&conf, "history = 5\nno-register = true\nmax-line = 64\n");
+    reload_by_signal(&server, "config reloaded from");
+    server.expect_log("changed max-line, no-register");
+    let mut bob = server.connect();
+    bob.expect("Name: ");
+    bob.send("/register bob secret1");
+    bob.expect("Registration is closed");
+    bob.send(&long_line());
+    bob.expect("Line too long (over 64 bytes)");
+    alice.send("still here");
+    dave.expect("alice: still here");
+
+    // A file that does not parse changes nothing, and says why.
+    write(&conf, "no-register = false\nmax-line = \n");
+    server.command("reload");
+    let said = server.expect_out("the running settings stay");
+    assert!(said.contains("config not reloaded"), "{said}");
+    assert!(said.contains("besedka.toml:2: not valid TOML"), "{said}");
+    let mut carol = server.connect();
+    carol.expect("Name: ");
+    carol.send("/register carol secret1");
+    carol.expect("Registration is closed");
+
+    // The durability needs a restart: said in the one line, and the rest still applies.
+    write(&conf, "sync = \"normal\"\nno-register = false\n");
+    server.command("reload");
+    let said = server.expect_out("the running value stays)\n");
+    assert!(said.contains("changed "), "{said}");
+    assert!(said.contains("sync need(s) a restart"), "{said}");
+    let (_carol, _) = server.register("carol", "secret1");
+    let _ = Client::connect(server.addr); // still listening where it was
+}
+
+#[test]
+fn sighup_rereads_the_tls_certificate_and_open_sessions_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, live) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("live"),
+    );
+    for d in [&a, &b, &live] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let (cert_a, key_a) = common::tls::gen_cert(&a);
+    let (cert_b, key_b) = common::tls::gen_cert(&b);
+    let (cert, key): (PathBuf, PathBuf) = (live.join("cert.pem"), live.join("key.pem"));
+    std::fs::copy(&cert_a, &cert).unwrap();
+    std::fs::copy(&key_a, &key).unwrap();
+    let conf = dir.path().join("besedka.toml");
+    write(
+        &conf,
+        &format!(
+            "tls-addr = \"127.0.0.1:0\"\ntls-cert = \"{}\"\ntls-key = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let server = Server::start(&["--config", conf.to_str().unwrap()]);
+    let tls_addr = server.tls_addr.expect("TLS listener from the file");
+    let mut old = TlsClient::connect(tls_addr, &cert_a);
+    old.expect("Name: ");
+    old.send("/register alice secret1");
+    old.expect("* In #lobby");
+
+    // Renewed in place, as an ACME client does.
+    std::fs::copy(&cert_b, &cert).unwrap();
+    std::fs::copy(&key_b, &key).unwrap();
+    reload_by_signal(&server, "config reloaded from");
+
+    // New handshakes present the new certificate: a client trusting only the old one
+    // fails, one trusting the new one gets in.
+    let refused = std::panic::catch_unwind(|| {
+        let mut c = TlsClient::connect(tls_addr, &cert_a);
+        c.expect("Name: ");
+    });
+    assert!(refused.is_err(), "the old certificate is still presented");
+    let mut new = TlsClient::connect(tls_addr, &cert_b);
+    new.expect("Name: ");
+    new.send("/register bob secret1");
+    new.expect("* In #lobby");
+    // The session from before the reload carries on, over the old certificate's session.
+    old.send("hello after the renewal");
+    new.expect("alice: hello after the renewal");
+
+    // A key that does not fit its certificate keeps the running pair.
+    std::fs::copy(&key_a, &key).unwrap();
+    server.signal(libc::SIGHUP);
+    server.expect_log("the running settings stay");
+    let mut again = TlsClient::connect(tls_addr, &cert_b);
+    again.expect("Name: ");
+}
