@@ -162,13 +162,7 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
     }
     let store = Store::open_with(db, args.sync)
         .map_err(|e| format!("cannot open database {}: {e}", store::shown(db)))?;
-    let state = args.state_dir.clone().unwrap_or_else(|| {
-        let dir = db.parent().filter(|d| !d.as_os_str().is_empty());
-        match dir {
-            Some(d) if !store::is_url(db) => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
-    });
+    let state = super::state_dir(db, args.state_dir.as_deref());
     let listeners = args.ways.bind(&state)?;
     let sink = besedka::logging::init(level, args.log_file.as_deref(), Some(&store))?;
     if let Err(e) = nofile {
