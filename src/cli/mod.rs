@@ -16,6 +16,7 @@ use besedka::server;
 use besedka::store::{self, logs, messages, search, users, Store};
 
 mod serve;
+mod service;
 pub use serve::ServeArgs;
 
 #[derive(Parser, Debug)]

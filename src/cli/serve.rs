@@ -233,6 +233,7 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
     println!("besedka listening on {on} (db: {shown})");
     let _ = io::stdout().flush();
     log::info!("listening on {on}, database {shown}");
+    super::service::ready(&on);
 
     let signal_handle = signals.handle();
     let signal_thread = {
@@ -288,6 +289,7 @@ pub fn serve(db: &Path, level: log::LevelFilter, args: ServeArgs) -> Result<(), 
             }
         }
     }
+    super::service::stopping();
     server.shutdown();
     signal_handle.close();
     let _ = signal_thread.join();
