@@ -67,15 +67,37 @@ impl DbSink {
     }
 }
 
-/// `TIME LEVEL target: message`, for standard error and the log file.
-fn human(out: fern::FormatCallback, message: &std::fmt::Arguments, record: &log::Record) {
-    out.finish(format_args!(
-        "{} {:<5} {}: {}",
-        humantime::format_rfc3339_seconds(SystemTime::now()),
-        record.level(),
-        record.target(),
-        message
-    ))
+/// `TIME LEVEL target: message`, for standard error and the log file; without `TIME` when
+/// `stamp` is false (standard error is the journal, which stamps every line itself).
+fn human(stamp: bool) -> impl Fn(fern::FormatCallback, &std::fmt::Arguments, &log::Record) {
+    move |out, message, record| {
+        let (level, target) = (record.level(), record.target());
+        if stamp {
+            let time = humantime::format_rfc3339_seconds(SystemTime::now());
+            out.finish(format_args!("{time} {level:<5} {target}: {message}"))
+        } else {
+            out.finish(format_args!("{level:<5} {target}: {message}"))
+        }
+    }
+}
+
+/// Whether standard error is the systemd journal: `JOURNAL_STREAM` (`DEVICE:INODE`, set by
+/// systemd for a service whose output goes there) names the very file standard error is, the
+/// check systemd.exec(5) asks for: the variable alone is inherited by anything the service
+/// starts, even with its standard error elsewhere.
+fn stderr_is_journal() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = std::env::var("JOURNAL_STREAM").ok() else {
+        return false;
+    };
+    let Ok(stderr) = std::io::stderr().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let Ok(meta) = std::fs::File::from(stderr).metadata() else {
+        return false;
+    };
+    stream == format!("{}:{}", meta.dev(), meta.ino())
 }
 
 /// Installs the global logger. `db` adds the database sink (for `serve`).
@@ -90,13 +112,17 @@ pub fn init(
         .level(LevelFilter::Trace)
         // The pool's own chatter is only interesting when something is wrong.
         .level_for("r2d2", LevelFilter::Warn)
-        .chain(fern::Dispatch::new().format(human).chain(std::io::stderr()));
+        .chain(
+            fern::Dispatch::new()
+                .format(human(!stderr_is_journal()))
+                .chain(std::io::stderr()),
+        );
     if let Some(path) = log_file {
         // Appending, so clear-logs can truncate it under the open handle; made 0600, as the
         // database is: the records name users and their addresses.
         let file = crate::private_files::open_append(path)
             .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
-        dispatch = dispatch.chain(fern::Dispatch::new().format(human).chain(file));
+        dispatch = dispatch.chain(fern::Dispatch::new().format(human(true)).chain(file));
     }
     let mut sink = None;
     if let Some(store) = db {

@@ -174,3 +174,97 @@ fn shutdown_says_goodbye_over_tls_and_exits_promptly() {
         );
     });
 }
+
+/// `openssl x509`'s subject and subjectAltName lines for `cert`; None (said on stderr)
+/// without openssl.
+fn subject_and_san(cert: &std::path::Path) -> Option<String> {
+    let out = match std::process::Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-subject",
+            "-ext",
+            "subjectAltName",
+            "-in",
+        ])
+        .arg(cert)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            common::skip("reading the certificate", &format!("openssl: {e}"));
+            return None;
+        }
+    };
+    assert!(out.status.success(), "{out:?}");
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// gen-cert with no --out, run in an empty working directory: the files go to tls/ in the
+/// state directory (--state-dir, else the --db file's directory), and the working directory
+/// stays empty. The certificate is named after --host: CN and SAN, a DNS name or an address.
+#[test]
+fn gen_cert_names_the_host_and_writes_into_the_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().join("cwd");
+    std::fs::create_dir(&cwd).unwrap();
+    let cases = [
+        // (how the state directory is given, it, --host, the SAN openssl shows)
+        (
+            "--db",
+            dir.path().join("data"),
+            "chat.example.org",
+            "DNS:chat.example.org",
+        ),
+        (
+            "--state-dir",
+            dir.path().join("state"),
+            "127.0.0.1",
+            "IP Address:127.0.0.1",
+        ),
+        (
+            "--state-dir",
+            dir.path().join("v6"),
+            "::1",
+            "IP Address:0:0:0:0:0:0:0:1",
+        ),
+    ];
+    for (how, state, host, san) in cases {
+        let mut cmd = std::process::Command::new(bin());
+        if how == "--db" {
+            cmd.arg("--db").arg(state.join("besedka.db"));
+        }
+        cmd.args(["gen-cert", "--host", host]);
+        if how == "--state-dir" {
+            cmd.arg("--state-dir").arg(&state);
+        }
+        let out = cmd.current_dir(&cwd).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let cert = state.join("tls").join("cert.pem");
+        assert!(
+            cert.is_file() && state.join("tls/key.pem").is_file(),
+            "{out:?}"
+        );
+        let told = String::from_utf8_lossy(&out.stdout);
+        assert!(told.contains(&cert.display().to_string()), "{told}");
+        let names: Vec<_> = std::fs::read_dir(&state).unwrap().collect();
+        assert_eq!(names.len(), 1, "only tls/ (no database): {names:?}");
+        let read = std::fs::read_dir(&cwd).unwrap().count();
+        assert_eq!(read, 0, "nothing in the working directory");
+        let Some(shown) = subject_and_san(&cert) else {
+            continue;
+        };
+        assert!(shown.contains(&format!("subject=CN = {host}\n")), "{shown}");
+        assert!(shown.lines().any(|l| l.trim() == san), "{shown}");
+    }
+    // A name no client could match is a usage error, and writes nothing.
+    let out = std::process::Command::new(bin())
+        .args(["gen-cert", "--host", "chat example"])
+        .current_dir(&cwd)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a host name or an address"), "{err}");
+    assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0);
+}

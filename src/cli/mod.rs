@@ -6,7 +6,7 @@
 
 use std::io::{self, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +20,7 @@ pub use config_file::{parse_command_line as parse, Parsed};
 mod reload;
 mod serve;
 mod serve_args;
+mod service;
 pub use serve_args::ServeArgs;
 
 #[derive(Parser, Debug)]
@@ -118,12 +119,18 @@ pub enum Command {
     },
     /// Write a self-signed TLS certificate and key (cert.pem, key.pem) for trying --tls-addr.
     GenCert {
-        /// The host name clients connect to (the certificate's subject).
-        #[arg(long)]
+        /// The host name or address clients connect to: the certificate's name (CN) and the
+        /// name clients check (SAN; an IP address SAN for an address).
+        #[arg(long, value_parser = parse_host)]
         host: String,
         /// The directory to write them into (created if missing; existing files are kept).
+        /// Default: tls/ in --state-dir.
         #[arg(long)]
-        out: PathBuf,
+        out: Option<PathBuf>,
+        /// The server's state directory, as `serve --state-dir` (default: the --db file's
+        /// directory), never wherever gen-cert happens to run.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
     },
     /// The lab's echo server: one thread per client.
     Echo {
@@ -176,6 +183,30 @@ pub(crate) fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
         .ok_or_else(|| format!("{s:?} is not an address or a CIDR range"))
 }
 
+/// Where the server keeps what it makes for itself between runs (`--state-dir`; the SSH host
+/// key, `gen-cert`'s tls/): `dir` if given, else the database file's directory (for a
+/// PostgreSQL URL, or a bare file name, the working directory).
+pub(crate) fn state_dir(db: &Path, dir: Option<&Path>) -> PathBuf {
+    if let Some(dir) = dir {
+        return dir.to_path_buf();
+    }
+    match db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) if !store::is_url(db) => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A DNS name or an IP address, as a TLS client checks it (a certificate for anything else
+/// would match no client).
+fn parse_host(s: &str) -> Result<String, String> {
+    match rustls_pki_types::ServerName::try_from(s) {
+        Ok(_) => Ok(s.to_string()),
+        Err(_) => Err(format!(
+            "{s:?} is not a host name or an address (write e.g. chat.example.org or 203.0.113.7)"
+        )),
+    }
+}
+
 /// Why a command failed: the one-line message for standard error and the exit code.
 #[derive(Debug)]
 pub struct Failure {
@@ -223,8 +254,16 @@ pub fn run(parsed: Parsed, argv: Vec<std::ffi::OsString>) -> Result<(), Failure>
     if let Command::Bench(args) = cli.command {
         return Ok(crate::bench::run(args)?);
     }
-    if let Command::GenCert { host, out } = &cli.command {
-        let (cert, key) = besedka::server::transport::tls::generate(host, out)?;
+    if let Command::GenCert {
+        host,
+        out,
+        state_dir,
+    } = &cli.command
+    {
+        let out = out
+            .clone()
+            .unwrap_or_else(|| self::state_dir(&cli.db, state_dir.as_deref()).join("tls"));
+        let (cert, key) = besedka::server::transport::tls::generate(host, &out)?;
         println!(
             "Wrote {} and {} (self-signed, for {host}).",
             cert.display(),

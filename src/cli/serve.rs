@@ -2,7 +2,7 @@
 //! signals, a fatal error) on the main thread.
 
 use std::io::{self, BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::sync::Arc;
 
@@ -43,13 +43,7 @@ pub fn serve(
     }
     let store = Store::open_with(db, args.sync)
         .map_err(|e| format!("cannot open database {}: {e}", store::shown(db)))?;
-    let state = args.state_dir.clone().unwrap_or_else(|| {
-        let dir = db.parent().filter(|d| !d.as_os_str().is_empty());
-        match dir {
-            Some(d) if !store::is_url(db) => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
-    });
+    let state = super::state_dir(db, args.state_dir.as_deref());
     let listeners = args.ways.bind(&state)?;
     let sink = besedka::logging::init(level, args.log_file.as_deref(), Some(&store))?;
     if let Err(e) = nofile {
@@ -81,6 +75,7 @@ pub fn serve(
     println!("besedka listening on {on} (db: {shown})");
     let _ = io::stdout().flush();
     log::info!("listening on {on}, database {shown}");
+    super::service::ready(&on);
 
     let signal_handle = signals.handle();
     let signal_thread = {
@@ -139,7 +134,9 @@ pub fn serve(
                 }
             }
             Control::Reload => {
+                super::service::reloading();
                 origin.reload(&server);
+                super::service::ready(&on);
             }
             Control::Eof => log::info!("console input closed; serving on (stop with SIGTERM)"),
             Control::Signal(sig) => {
@@ -152,6 +149,7 @@ pub fn serve(
             }
         }
     }
+    super::service::stopping();
     server.shutdown();
     signal_handle.close();
     let _ = signal_thread.join();

@@ -57,9 +57,22 @@ pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
 
 /// `besedka gen-cert`: writes a self-signed certificate for `host` and its key into `dir`
 /// (`cert.pem`, `key.pem`, the key readable by its owner only); returns both paths.
+///
+/// The certificate is named after `host` twice: its subject's common name (what a person
+/// reading it sees; rcgen's default is "rcgen self signed cert") and its subject alternative
+/// name (what clients check): an IP address SAN when `host` is an address, a DNS name
+/// otherwise.
 pub fn generate(host: &str, dir: &Path) -> Result<(PathBuf, PathBuf), String> {
-    let made = rcgen::generate_simple_self_signed(vec![host.to_string()])
-        .map_err(|e| format!("cannot make a certificate for {host:?}: {e}"))?;
+    let cannot = |e: rcgen::Error| format!("cannot make a certificate for {host:?}: {e}");
+    // `new` makes the SAN, an IP address or a DNS name, from the string.
+    let mut params = rcgen::CertificateParams::new(vec![host.to_string()]).map_err(cannot)?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, host);
+    let signing_key = rcgen::KeyPair::generate().map_err(cannot)?;
+    let cert = params.self_signed(&signing_key).map_err(cannot)?;
+    let made = rcgen::CertifiedKey { cert, signing_key };
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
