@@ -24,12 +24,14 @@
 //!    [`server::telnet`] (the line codec), [`server::protocol`] (names, cleaning, how server
 //!    lines look), [`server::text`] (what the server says), [`server::outbox`] (a client's
 //!    bounded send queue), [`server::limits`] (per-address, per-account, per-user counters),
+//!    [`server::bucket`] (the token bucket that paces a user's lines),
 //!    [`server::quiet`] (a log throttle), [`server::metrics`] (the counters),
 //!    [`server::proxy`] (the client's address from a trusted proxy), [`server::door`] (the
 //!    budgets of connections logging in and of users, one login deadline), `server::pool`
 //!    (the worker threads).
 //! 5. What is in force: [`server::moderation`] (bans, mutes, operators; how they read),
-//!    [`server::config`] (`serve`'s options as the server takes them).
+//!    [`server::config`] (`serve`'s options as the server takes them), [`server::refusals`]
+//!    (refusals in the log: why, the flag behind it, one line per reason every 10 s).
 //! 6. [`server::hub`] — one thread that owns delivery order: stages a batch, commits it,
 //!    fans it out per room; rooms and presence (this node's and the others').
 //! 7. One client: [`server::shared`] (what every session shares), [`server::session`] (read,

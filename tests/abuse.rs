@@ -19,7 +19,11 @@ fn connections_at_once_from_one_address_are_bounded() {
         let mut open: Vec<Client> = (0..3).map(|_| at_prompt(&server)).collect();
         let mut fourth = server.connect();
         let got = fourth.expect_closed();
-        assert_eq!(got, "! Too many connections from your address.\r\n");
+        assert_eq!(
+            got,
+            "! Too many connections from your address (3 at once). Close one, then try again.\r\n"
+        );
+        server.expect_log(": too many connections at once from one address (--max-per-ip 3)");
         // One leaves: there is room again, once the server has counted its end.
         let mut leaving = open.pop().unwrap();
         leaving.send("/quit");
@@ -37,11 +41,20 @@ fn new_connections_a_minute_from_one_address_are_bounded() {
             at_prompt(&server).send("/quit");
         }
         let got = server.connect().expect_closed();
-        assert_eq!(
-            got,
-            "! Too many connections from your address. Try again later.\r\n"
-        );
-        server.expect_log("refused: Too many connections from your address. Try again later.");
+        // When the oldest of the four is a minute old: within the minute, rounded up.
+        let wait = got
+            .strip_prefix("! Too many new connections from your address. Try again in ")
+            .and_then(|rest| rest.strip_suffix(".\r\n"))
+            .unwrap_or_else(|| panic!("{got:?}"));
+        let secs: u32 = match wait.strip_suffix(" seconds") {
+            Some(n) => n.parse().unwrap(),
+            None => {
+                assert_eq!(wait, "1 minute");
+                60
+            }
+        };
+        assert!((50..=60).contains(&secs), "{got:?}");
+        server.expect_log(": too many new connections from one address (--connect-rate 4/minute)");
     });
 }
 
@@ -144,18 +157,21 @@ fn unknown_names_and_bad_tokens_lock_the_address_and_do_not_flood_the_log() {
         let mut d = at_prompt(&server);
         d.send("/login alice secret1");
         d.expect("! Too many failed logins. Try again in ");
-        // A guessing loop gets answers, but the log gets at most a line a second about it.
+        // A guessing loop gets answers, but the log gets one line about it (one per reason
+        // every 10 s), naming the flag behind the refusal.
         for i in 0..300 {
             c.send(&format!("/token guess-{i}"));
         }
         c.drain(Duration::from_millis(500));
         let log = server.stderr.lock().unwrap().clone();
         assert_eq!(log.matches("unknown or expired token").count(), 3, "{log}");
-        let refusals = log.matches("login refused").count();
-        assert!(
-            (1..=3).contains(&refusals),
-            "{refusals} refusal lines:\n{log}"
-        );
+        let refusals = log
+            .matches(
+                ": too many failed logins from one address (--max-failed-logins-per-ip 5 in \
+                 --failed-login-window 10 minutes)",
+            )
+            .count();
+        assert_eq!(refusals, 1, "{log}");
     });
 }
 
@@ -167,10 +183,11 @@ fn registrations_per_address_are_bounded() {
         drop(server.register("two", "secret1"));
         let mut c = at_prompt(&server);
         c.send("/register three secret1");
-        c.expect("! Too many new accounts from your address. Try again later.\r\n");
+        // The oldest of the two is an hour from leaving the window.
+        c.expect("! Too many new accounts from your address. Try again in 1 hour.\r\n");
         // The interactive path is refused before any password is asked for.
         c.send("four");
-        c.expect("! Too many new accounts from your address. Try again later.\r\n");
+        c.expect("! Too many new accounts from your address. Try again in 1 hour.\r\n");
         c.expect("Name: ");
         assert_eq!(server.count("users"), 2);
     });
@@ -214,7 +231,8 @@ fn sessions_per_user_are_bounded() {
         three.send(&format!("/token {token}"));
         assert!(three
             .expect_closed()
-            .ends_with("! Too many sessions for alice (2).\r\n"));
+            .ends_with("! Too many sessions for alice (2). Close one, then try again.\r\n"));
+        server.expect_log(": too many sessions for one user (--max-sessions-per-user 2)");
         two.send("/quit");
         two.expect_closed();
         let mut again = at_prompt(&server);

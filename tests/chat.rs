@@ -363,14 +363,14 @@ fn a_full_server_says_so() {
         late.send("/register carol secret1");
         let said = late.expect_closed();
         assert!(
-            said.contains("! Server is full (2 clients). Try again later."),
+            said.contains("! Server is full (2 clients). Try again in a few minutes."),
             "{said:?}"
         );
         // Full: a new connection is told at once.
         let mut c = server.connect();
         let said = c.expect_closed();
         assert!(
-            said.contains("! Server is full (2 clients). Try again later."),
+            said.contains("! Server is full (2 clients). Try again in a few minutes."),
             "{said:?}"
         );
         a.send("/quit");

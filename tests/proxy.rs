@@ -55,7 +55,7 @@ fn haproxy_brings_each_clients_own_address_to_limits_bans_logs_and_who() {
     two.expect("Name: ");
     let said = via("127.4.0.1", telnet).expect_closed();
     assert!(
-        said.contains("! Too many connections from your address."),
+        said.contains("! Too many connections from your address (2 at once)."),
         "{said:?}"
     );
     // Another client of the same proxy is another address.

@@ -75,6 +75,7 @@ pub fn serve(
     println!("besedka listening on {on} (db: {shown})");
     let _ = io::stdout().flush();
     log::info!("listening on {on}, database {shown}");
+    server.loopback_notice();
     super::service::ready(&on);
 
     let signal_handle = signals.handle();

@@ -77,6 +77,12 @@ pub struct ServeArgs {
     /// a web gateway.
     #[arg(long, value_parser = parse_net)]
     pub allow_ip: Vec<ipnet::IpNet>,
+    /// Hold loopback clients (127.0.0.0/8, ::1) to the per-address limits too. Without it
+    /// they are exempt, so a class on one machine (everyone on `telnet 127.0.0.1`) works; the
+    /// server ends the exemption, with a warning, when it sees a proxy on this machine that is
+    /// not a --trusted-proxy.
+    #[arg(long)]
+    pub limit_loopback: bool,
     /// Failed logins for one account within --failed-login-window before it is locked.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_failed_logins: u32,
@@ -167,6 +173,7 @@ impl ServeArgs {
                 max_sessions_per_user: self.max_sessions_per_user as usize,
                 max_rate: self.max_rate,
                 allow: self.allow_ip.clone(),
+                limit_loopback: self.limit_loopback,
             },
             no_register: self.no_register,
             keepalive: Keepalive {

@@ -139,7 +139,7 @@ pub fn accept_loop(
         let proxied = shared.config.get().trusted(addr.ip());
         if !proxied {
             if let Err((why, text)) = admit_addr(&shared, addr.ip()) {
-                refused(&shared, addr, why, &text);
+                refused(&shared, addr, why);
                 way.refuse(&Socket::from(stream), &text);
                 continue;
             }
@@ -178,7 +178,7 @@ pub fn accept_loop(
             if !proxied {
                 shared.limits.release(addr.ip());
             }
-            refused(&shared, addr, why, &text);
+            refused(&shared, addr, why);
             way.refuse(&sock, &text);
             continue;
         }

@@ -1,7 +1,8 @@
 //! Who is let in: bans and the per-address limits for the client's address, the door's
 //! budgets ([`super::door`]), and for a connection from a trusted proxy, the client it
-//! brings ([`super::proxy`]). Refusals are logged (once a second at most), counted, and told
-//! to the client in the form its way in can show.
+//! brings ([`super::proxy`]). Refusals are logged ([`super::refusals`]: one line per reason
+//! every 10 s at most), counted, and told to the client, with when to try again, in the form
+//! its way in can show.
 
 use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::sync::atomic::Ordering;
@@ -12,6 +13,7 @@ use super::door::{Share, Shut};
 use super::limits::Refusal;
 use super::metrics::{self, Refused, METRICS};
 use super::moderation::banned_line;
+use super::refusals::Why;
 use super::shared::{lock, Shared};
 use super::socket::ConnId;
 use super::socket::Via;
@@ -26,8 +28,11 @@ pub(super) fn admit_addr(shared: &Shared, ip: IpAddr) -> Result<(), (Refused, St
     }
     match shared.limits.admit(ip) {
         Ok(()) => Ok(()),
-        Err(Refusal::TooMany) => Err((Refused::PerAddress, text::too_many_connections())),
-        Err(Refusal::TooFast) => Err((Refused::TooFast, text::connecting_too_fast())),
+        Err(Refusal::TooMany) => Err((
+            Refused::PerAddress,
+            text::too_many_connections(shared.config.get().limits.max_per_ip),
+        )),
+        Err(Refusal::TooFast(wait)) => Err((Refused::TooFast, text::connecting_too_fast(wait))),
     }
 }
 
@@ -96,19 +101,21 @@ pub fn admit_as(shared: &Shared, conn: ConnId, client: SocketAddr) -> Result<(),
             refusal
         }
     };
-    refused(shared, client, refusal.0, &refusal.1);
+    refused(shared, client, refusal.0);
     Err(refusal.1)
 }
 
 /// Logs and counts a refusal.
-pub(super) fn refused(shared: &Shared, addr: SocketAddr, why: Refused, text: &str) {
+pub(super) fn refused(shared: &Shared, addr: SocketAddr, why: Refused) {
     metrics::inc(&METRICS.refused[why as usize]);
-    if let Some(more) = shared.quiet_accept.allow() {
-        log::warn!(
-            "{addr}: refused: {} ({more} more refusals not logged)",
-            text.trim_start_matches("! ").trim_end()
-        );
-    }
+    let why = match why {
+        Refused::Banned => Why::Banned,
+        Refused::PerAddress => Why::PerAddress,
+        Refused::TooFast => Why::TooFast,
+        Refused::Full => Why::Full,
+        Refused::Pending => Why::Pending,
+    };
+    shared.refusals.log(&shared.config.get(), addr, why);
 }
 
 /// A connection admitted and counted (registry, `active`, the door, its address's open

@@ -63,6 +63,10 @@ fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
             // A session's place: the door counts logged-in users apart from those still
             // logging in. (A connection dropped from the pending budget was cut already.)
             if !s.shared.door.logged_in(s.conn) {
+                let shared = s.shared;
+                shared
+                    .refusals
+                    .log(&shared.config.get(), s.addr, super::refusals::Why::Full);
                 s.send(&text::server_full(s.shared.config.get().max_clients));
                 return "refused: server full";
             }
@@ -75,6 +79,7 @@ fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
         Err(End::Gone) if s.sent_proxy_header() => {
             // A PROXY header from where none is trusted: a proxy the operator has not named
             // with --trusted-proxy, or someone choosing their own address.
+            s.shared.unnamed_proxy(s.addr, "a PROXY header");
             s.send(&text::untrusted_proxy_header());
             return "a PROXY header, not from a trusted proxy";
         }

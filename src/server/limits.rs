@@ -5,16 +5,23 @@
 //! - per account: failed logins in the same window (the password lock);
 //! - per user: sessions at once, and one token bucket for the lines all of them send.
 //!
-//! Addresses in `--allow-ip` ranges are counted but never refused by the per-address rules.
+//! Addresses in `--allow-ip` ranges are counted but never refused by the per-address rules;
+//! so is loopback (127.0.0.0/8, `::1`), unless `--limit-loopback`: a class on one machine,
+//! everyone on `telnet 127.0.0.1`, is many people behind one address. A reverse proxy on the
+//! same machine that is not a `--trusted-proxy` would make every client it brings look like
+//! loopback, so the first sign of one ([`Limits::unnamed_proxy_seen`]) ends the exemption.
 //! One mutex guards it all; every method holds it for a few map operations and never across
 //! I/O, a sleep or a database call.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
+
+pub use super::bucket::Bucket;
 
 /// The per-address and per-account rules; `besedka serve`'s options.
 #[derive(Debug, Clone)]
@@ -37,6 +44,9 @@ pub struct Rules {
     pub max_rate: u32,
     /// Ranges exempt from the per-address rules.
     pub allow: Vec<IpNet>,
+    /// Loopback is held to the per-address rules too (`--limit-loopback`); otherwise it is
+    /// exempt, until a proxy on this machine is seen that is not a trusted one.
+    pub limit_loopback: bool,
 }
 
 /// Why a new connection is refused.
@@ -44,8 +54,22 @@ pub struct Rules {
 pub enum Refusal {
     /// `max_per_ip` connections are open already.
     TooMany,
-    /// Over `connect_rate` this minute.
-    TooFast,
+    /// Over `connect_rate` this minute: how long until one more fits.
+    TooFast(Duration),
+}
+
+/// Which count locks logins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// The account's failed logins (`max_failures_per_user`).
+    Account,
+    /// The address's failed logins (`max_failures_per_ip`).
+    Address,
+}
+
+/// Whether `ip` is this machine's own: 127.0.0.0/8, `::1`, or either IPv4-mapped.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
 }
 
 /// Addresses remembered at most when they have no open connection; past it the idle ones are
@@ -123,40 +147,6 @@ impl Addr {
     }
 }
 
-/// A token bucket: `rate` a second on average, bursts of `2 × rate`. A caller takes a token
-/// even when none is left (the count goes negative) and sleeps for the debt, outside any lock.
-#[derive(Debug)]
-pub struct Bucket {
-    rate: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    pub fn new(rate: u32) -> Bucket {
-        let rate = f64::from(rate.max(1));
-        Bucket {
-            rate,
-            tokens: 2.0 * rate,
-            last: Instant::now(),
-        }
-    }
-
-    /// Takes one token; returns how long the caller must wait before using it.
-    pub fn take(&mut self) -> Duration {
-        let now = Instant::now();
-        let earned = now.duration_since(self.last).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + earned).min(2.0 * self.rate);
-        self.last = now;
-        self.tokens -= 1.0;
-        if self.tokens >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(-self.tokens / self.rate)
-        }
-    }
-}
-
 struct UserState {
     sessions: usize,
     /// Shared with each session's slot, so pacing a line takes only this user's lock.
@@ -175,6 +165,21 @@ struct State {
 pub struct Limits {
     rules: Rules,
     state: Mutex<State>,
+    /// Loopback is exempt now: `!limit_loopback` until [`Limits::unnamed_proxy_seen`].
+    loopback_exempt: AtomicBool,
+    /// An unnamed proxy on this machine was seen (and reported) already.
+    proxy_seen: AtomicBool,
+}
+
+/// What [`Limits::unnamed_proxy_seen`] found the first time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loopback {
+    /// Loopback was exempt by default and is held to the per-address rules from now on.
+    NoLongerExempt,
+    /// It was held to them already (`--limit-loopback`): the proxy's clients share them.
+    Limited,
+    /// `--allow-ip` exempts it: the proxy's clients stay unlimited.
+    Allowed,
 }
 
 /// A claimed session slot for a user; frees it when dropped.
@@ -206,6 +211,8 @@ impl Drop for SessionSlot<'_> {
 impl Limits {
     pub fn new(rules: Rules) -> Limits {
         Limits {
+            loopback_exempt: AtomicBool::new(!rules.limit_loopback),
+            proxy_seen: AtomicBool::new(false),
             rules,
             state: Mutex::new(State::default()),
         }
@@ -219,9 +226,35 @@ impl Limits {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether `ip` is exempt from the per-address rules (`--allow-ip`).
+    /// Whether `ip` is exempt from the per-address rules (`--allow-ip`, or loopback while it
+    /// is exempt).
     pub fn exempt(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
         self.rules.allow.iter().any(|net| net.contains(&ip))
+            || (self.loopback_exempt.load(Ordering::Relaxed) && ip.is_loopback())
+    }
+
+    /// Whether loopback is exempt now by default (not counting `--allow-ip`).
+    pub fn loopback_exempt(&self) -> bool {
+        self.loopback_exempt.load(Ordering::Relaxed)
+    }
+
+    /// A connection from this machine said it brings someone else's (a forwarding header, a
+    /// PROXY header) while loopback is no trusted proxy: a proxy here the operator has not
+    /// named. Ends loopback's exemption for good (until a restart); returns what that
+    /// changed the first time, `None` after (one report is enough).
+    pub fn unnamed_proxy_seen(&self) -> Option<Loopback> {
+        if self.proxy_seen.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        let was = self.loopback_exempt.swap(false, Ordering::Relaxed);
+        Some(if self.exempt(std::net::Ipv4Addr::LOCALHOST.into()) {
+            Loopback::Allowed
+        } else if was {
+            Loopback::NoLongerExempt
+        } else {
+            Loopback::Limited
+        })
     }
 
     /// A new connection from `ip`: counts it, or says why it is refused. Every admitted
@@ -242,12 +275,9 @@ impl Limits {
             if a.open >= self.rules.max_per_ip {
                 return Err(Refusal::TooMany);
             }
-            if !a
-                .connects
-                .wait(now, MINUTE, self.rules.connect_rate)
-                .is_zero()
-            {
-                return Err(Refusal::TooFast);
+            let wait = a.connects.wait(now, MINUTE, self.rules.connect_rate);
+            if !wait.is_zero() {
+                return Err(Refusal::TooFast(wait));
             }
             a.connects.push(now, self.rules.connect_rate);
         }
@@ -283,23 +313,26 @@ impl Limits {
     }
 
     /// How long logins from `ip` (for `account`, a name key, when the name exists) stay
-    /// refused; `None` if a try is allowed now.
-    pub fn login_locked(&self, ip: IpAddr, account: Option<&str>) -> Option<Duration> {
+    /// refused, and by which count (the longer wait's); `None` if a try is allowed now.
+    pub fn login_locked(&self, ip: IpAddr, account: Option<&str>) -> Option<(Duration, Lock)> {
         let now = Instant::now();
         let exempt = self.exempt(ip);
         let mut st = self.lock();
-        let mut wait = Duration::ZERO;
+        let mut locked = (Duration::ZERO, Lock::Address);
         if !exempt {
             if let Some(a) = st.addrs.get_mut(&group(ip)) {
-                wait = a
+                locked.0 = a
                     .failures
                     .wait(now, self.rules.window, self.rules.max_failures_per_ip);
             }
         }
         if let Some(w) = account.and_then(|k| st.accounts.get_mut(k)) {
-            wait = wait.max(w.wait(now, self.rules.window, self.rules.max_failures_per_user));
+            let wait = w.wait(now, self.rules.window, self.rules.max_failures_per_user);
+            if wait > locked.0 {
+                locked = (wait, Lock::Account);
+            }
         }
-        (!wait.is_zero()).then_some(wait)
+        (!locked.0.is_zero()).then_some(locked)
     }
 
     /// A failed login from `ip`: a wrong password for `account`, or (`None`) an unknown name
@@ -335,35 +368,39 @@ impl Limits {
         self.lock().accounts.remove(account);
     }
 
-    /// Whether `ip` may create an account now.
-    pub fn may_register(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` may create an account now: `Err` with how long until it may.
+    pub fn may_register(&self, ip: IpAddr) -> Result<(), Duration> {
         if self.exempt(ip) {
-            return true;
+            return Ok(());
         }
         let now = Instant::now();
         let mut st = self.lock();
         let a = st.addrs.entry(group(ip)).or_default();
-        a.registrations
-            .wait(now, HOUR, self.rules.register_rate)
-            .is_zero()
+        let wait = a.registrations.wait(now, HOUR, self.rules.register_rate);
+        if wait.is_zero() {
+            Ok(())
+        } else {
+            Err(wait)
+        }
     }
 
     /// Takes one of `ip`'s registrations for this hour: the check and the count under one
     /// lock, so registrations racing each other cannot all pass the check before any is
-    /// counted (the hash between them takes a while). False if none is left.
+    /// counted (the hash between them takes a while). `Err` with how long until one is left.
     /// [`Limits::unreserve_registration`] gives it back if no account was made.
-    pub fn reserve_registration(&self, ip: IpAddr) -> bool {
+    pub fn reserve_registration(&self, ip: IpAddr) -> Result<(), Duration> {
         if self.exempt(ip) {
-            return true;
+            return Ok(());
         }
         let now = Instant::now();
         let mut st = self.lock();
         let w = &mut st.addrs.entry(group(ip)).or_default().registrations;
-        if !w.wait(now, HOUR, self.rules.register_rate).is_zero() {
-            return false;
+        let wait = w.wait(now, HOUR, self.rules.register_rate);
+        if !wait.is_zero() {
+            return Err(wait);
         }
         w.push(now, self.rules.register_rate);
-        true
+        Ok(())
     }
 
     /// A reserved registration made no account (the name was taken meanwhile, the database
@@ -411,6 +448,7 @@ mod tests {
             max_sessions_per_user: 2,
             max_rate: 10,
             allow: vec!["10.0.0.0/8".parse().unwrap()],
+            limit_loopback: true,
         }
     }
 
@@ -435,7 +473,10 @@ mod tests {
         l.release(a);
         assert_eq!(l.admit(a), Ok(()), "third connection this minute");
         l.release(a);
-        assert_eq!(l.admit(a), Err(Refusal::TooFast));
+        let Err(Refusal::TooFast(wait)) = l.admit(a) else {
+            panic!("a fourth connection this minute is admitted");
+        };
+        assert!(wait > Duration::from_secs(59) && wait <= MINUTE, "{wait:?}");
         // Another /64 is another address; an allowed range is never refused.
         assert_eq!(l.admit(ip("2001:db8::1")), Ok(()));
         for _ in 0..10 {
@@ -450,7 +491,10 @@ mod tests {
         assert_eq!(l.login_locked(a, Some("alice")), None);
         l.failed(a, Some("alice"));
         l.failed(ip("192.0.2.9"), Some("alice"));
-        assert!(l.login_locked(a, Some("alice")).is_some(), "account lock");
+        assert_eq!(
+            l.login_locked(a, Some("alice")).map(|(_, by)| by),
+            Some(Lock::Account)
+        );
         assert_eq!(l.login_locked(a, Some("bob")), None);
         l.failed(a, None);
         assert_eq!(
@@ -459,7 +503,10 @@ mod tests {
             "2 of 3 from this address"
         );
         l.failed(a, None);
-        assert!(l.login_locked(a, Some("bob")).is_some(), "address lock");
+        assert_eq!(
+            l.login_locked(a, Some("bob")).map(|(_, by)| by),
+            Some(Lock::Address)
+        );
         std::thread::sleep(Duration::from_millis(350));
         assert_eq!(l.login_locked(a, Some("alice")), None, "window passed");
         l.failed(a, Some("alice"));
@@ -471,19 +518,53 @@ mod tests {
     fn registrations_per_address() {
         let l = Limits::new(rules());
         let a = ip("192.0.2.1");
-        assert!(l.may_register(a));
-        assert!(l.reserve_registration(a));
-        assert!(!l.may_register(a));
+        assert_eq!(l.may_register(a), Ok(()));
+        assert_eq!(l.reserve_registration(a), Ok(()));
+        let wait = l.may_register(a).unwrap_err();
+        assert!(wait > Duration::from_secs(3599) && wait <= HOUR, "{wait:?}");
         assert!(
-            !l.reserve_registration(a),
+            l.reserve_registration(a).is_err(),
             "the check and the count are one step"
         );
         l.unreserve_registration(a);
-        assert!(
+        assert_eq!(
             l.may_register(a),
+            Ok(()),
             "a registration that made no account does not count"
         );
-        assert!(l.may_register(ip("10.0.0.1")));
+        assert_eq!(l.may_register(ip("10.0.0.1")), Ok(()));
+        assert_eq!(l.may_register(ip("::ffff:10.0.0.1")), Ok(()));
+    }
+
+    #[test]
+    fn loopback_is_exempt_until_an_unnamed_proxy_is_seen() {
+        let l = Limits::new(Rules {
+            limit_loopback: false,
+            ..rules()
+        });
+        for lo in ["127.0.0.1", "127.9.8.7", "::1", "::ffff:127.0.0.1"] {
+            assert!(l.exempt(ip(lo)), "{lo}");
+        }
+        assert!(!l.exempt(ip("192.0.2.1")));
+        for _ in 0..5 {
+            assert_eq!(l.reserve_registration(ip("127.0.0.1")), Ok(()));
+        }
+        assert_eq!(l.unnamed_proxy_seen(), Some(Loopback::NoLongerExempt));
+        assert_eq!(l.unnamed_proxy_seen(), None, "reported once");
+        assert!(!l.exempt(ip("127.0.0.1")) && !l.loopback_exempt());
+        assert_eq!(l.reserve_registration(ip("127.0.0.1")), Ok(()));
+        assert!(l.reserve_registration(ip("127.0.0.1")).is_err());
+        // Held to the rules already, or exempt by --allow-ip: the report says so.
+        assert_eq!(
+            Limits::new(rules()).unnamed_proxy_seen(),
+            Some(Loopback::Limited)
+        );
+        let allowed = Limits::new(Rules {
+            allow: vec!["127.0.0.0/8".parse().unwrap()],
+            ..rules()
+        });
+        assert_eq!(allowed.unnamed_proxy_seen(), Some(Loopback::Allowed));
+        assert!(allowed.exempt(ip("127.0.0.1")));
     }
 
     #[test]

@@ -23,6 +23,7 @@
 
 mod accept;
 mod admit;
+pub mod bucket;
 pub mod config;
 pub mod door;
 mod operator;
@@ -46,6 +47,7 @@ mod pool;
 pub mod protocol;
 pub mod proxy;
 pub mod quiet;
+pub mod refusals;
 pub mod session;
 pub mod socket;
 pub mod telnet;
@@ -187,7 +189,7 @@ pub fn start(
         stats,
         moderation,
         cut: AtomicBool::new(false),
-        quiet_refusals: Quiet::default(),
+        refusals: refusals::Refusals::default(),
         quiet_accept: Quiet::default(),
         pruned: AtomicU64::new(0),
         conns: Mutex::new(HashMap::new()),
@@ -253,6 +255,33 @@ impl Server {
             .iter()
             .map(|(a, w)| (w.via().name(), *a))
             .collect()
+    }
+
+    /// Says once at startup that loopback is exempt from the per-address limits, if it is: at
+    /// warn when the web listener, which is meant to sit behind a reverse proxy, is up and no
+    /// proxy on this machine is named (a proxy that sends no `X-Forwarded-For` could not be told
+    /// from a person on this machine); at info otherwise.
+    pub fn loopback_notice(&self) {
+        let shared = &self.shared;
+        if !shared.limits.loopback_exempt()
+            || shared.config.get().trusted(std::net::Ipv4Addr::LOCALHOST.into())
+        {
+            return;
+        }
+        let exempt = "loopback clients (127.0.0.0/8, ::1) are exempt from the per-address limits";
+        if self.listening().iter().any(|(name, _)| *name == "web") {
+            log::warn!(
+                "{exempt}, and the web listener is up with no --trusted-proxy: a reverse proxy on \
+                 this machine would make every client it brings exempt too. Name it with \
+                 --trusted-proxy 127.0.0.1, or pass --limit-loopback (a class on one machine needs \
+                 neither)"
+            );
+        } else {
+            log::info!(
+                "{exempt} (a class on one machine); --limit-loopback holds them to the limits, and \
+                 a proxy on this machine must be named with --trusted-proxy"
+            );
+        }
     }
 
     /// The database the server works on.

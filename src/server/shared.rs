@@ -1,6 +1,7 @@
 //! What every session shares, and asking the hub for an answer.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -8,9 +9,10 @@ use std::time::Duration;
 use super::config::Settings;
 use super::door::Door;
 use super::hub::{Event, HubSender, RoomCount, Stats};
-use super::limits::Limits;
+use super::limits::{is_loopback, Limits, Loopback};
 use super::moderation::Moderation;
 use super::quiet::Quiet;
+use super::refusals::Refusals;
 use super::socket::{ConnId, Socket};
 use crate::auth::Hasher;
 use crate::store::{rooms, Store};
@@ -44,8 +46,8 @@ pub struct Shared {
     pub moderation: Arc<Moderation>,
     /// Set when the shutdown grace ends: sessions read nothing more.
     pub cut: AtomicBool,
-    /// Log lines about refused logins, at most one a second.
-    pub quiet_refusals: Quiet,
+    /// Log lines about refusals, at most one per reason every 10 s.
+    pub refusals: Refusals,
     /// Log lines about refused connections, at most one a second.
     pub(super) quiet_accept: Quiet,
     /// Messages the janitor and `prune` deleted since start, for `status`.
@@ -78,6 +80,39 @@ impl Shared {
         if let Err(e) = told {
             log::warn!("cannot tell the other nodes ({command:?}): {e}");
         }
+    }
+
+    /// A connection from `peer` said it brings someone else (`what`: the forwarding header or
+    /// PROXY header it sent). From this machine, while loopback is not a `--trusted-proxy`,
+    /// that is a proxy here the operator has not named: every client it brings looks like
+    /// loopback. The first time, loopback's exemption from the per-address limits ends and
+    /// one loud line says so and what to pass; nothing after, and nothing for other addresses
+    /// (a client there choosing its own address is not believed, and gains nothing).
+    pub fn unnamed_proxy(&self, peer: SocketAddr, what: &str) {
+        let ip = peer.ip();
+        if !is_loopback(ip) || self.config.get().trusted(ip) {
+            return;
+        }
+        let Some(now) = self.limits.unnamed_proxy_seen() else {
+            return;
+        };
+        let effect = match now {
+            Loopback::NoLongerExempt => {
+                "From now on loopback clients are held to the per-address limits (until a \
+                 restart), as if --limit-loopback were given"
+            }
+            Loopback::Limited => "Every client it brings shares this address's per-address limits",
+            Loopback::Allowed => {
+                "--allow-ip exempts loopback, so every client it brings is unlimited"
+            }
+        };
+        log::warn!(
+            "{peer}: a connection from this machine sent {what}, but loopback is not a \
+             --trusted-proxy: a proxy on this machine makes every client it brings look like \
+             {ip}. {effect}. Name the proxy with --trusted-proxy {ip} so that each client is \
+             limited by its own address; pass --limit-loopback to hold loopback to the limits \
+             from the start"
+        );
     }
 
     /// Rooms for `/rooms` and the console: those with people in them, busiest first, then

@@ -5,6 +5,7 @@ use super::{Flow, Login, Method, Session, MAX_FAILURES};
 use crate::auth::{self, MIN_PASSWORD_CHARS};
 use crate::server::moderation::banned_line;
 use crate::server::protocol::{quote, valid_name, NAME_RULE};
+use crate::server::refusals::Why;
 use crate::server::text;
 use crate::store::tokens;
 use crate::store::users::{self, name_key, Clash, User};
@@ -12,15 +13,10 @@ use crate::store::users::{self, name_key, Clash, User};
 impl Session<'_> {
     /// Says how long logins stay locked for this address (and account); true if they are.
     pub fn login_locked(&mut self, account: Option<&str>) -> bool {
-        let Some(wait) = self.shared.limits.login_locked(self.addr.ip(), account) else {
+        let Some((wait, by)) = self.shared.limits.login_locked(self.addr.ip(), account) else {
             return false;
         };
-        if let Some(more) = self.shared.quiet_refusals.allow() {
-            log::info!(
-                "{}: login refused: too many failed logins ({more} more refusals not logged)",
-                self.addr
-            );
-        }
+        self.refused(Why::Locked(by));
         self.send(&text::logins_locked(wait));
         true
     }
@@ -122,11 +118,18 @@ impl Session<'_> {
             self.send(&text::registration_closed());
             return false;
         }
-        if !self.shared.limits.may_register(self.addr.ip()) {
-            self.send(&text::too_many_new_accounts());
+        if let Err(wait) = self.shared.limits.may_register(self.addr.ip()) {
+            self.refused(Why::Register);
+            self.send(&text::too_many_new_accounts(wait));
             return false;
         }
         true
+    }
+
+    /// Logs a refusal (at most one line per reason every 10 s).
+    fn refused(&self, why: Why) {
+        let shared = self.shared;
+        shared.refusals.log(&shared.config.get(), self.addr, why);
     }
 
     /// Creates the account and logs it in, after checking the name, the registration limits
@@ -140,9 +143,10 @@ impl Session<'_> {
             return Flow::Continue;
         }
         let ip = self.addr.ip();
-        if !self.shared.limits.reserve_registration(ip) {
+        if let Err(wait) = self.shared.limits.reserve_registration(ip) {
             // Others from this address took the last ones since the check above.
-            self.send(&text::too_many_new_accounts());
+            self.refused(Why::Register);
+            self.send(&text::too_many_new_accounts(wait));
             return Flow::Continue;
         }
         let hash = match self.shared.hasher.hash(password) {
@@ -233,6 +237,7 @@ impl Session<'_> {
         }
         let Some(slot) = self.shared.limits.claim_session(user.id) else {
             let max = self.shared.limits.rules().max_sessions_per_user;
+            self.refused(Why::Sessions);
             self.send(&text::too_many_sessions(&user.name, max));
             return Flow::Close;
         };

@@ -59,13 +59,20 @@ pub fn bye() -> String {
     notice("Bye.")
 }
 
-/// Refusals at accept.
-pub fn too_many_connections() -> String {
-    error("Too many connections from your address.")
+/// Refusals at accept. Each says when a try can work: after a wait the limiter computed, or
+/// after something the client can do.
+pub fn too_many_connections(max: usize) -> String {
+    error(&format!(
+        "Too many connections from your address ({max} at once). Close one, then try again."
+    ))
 }
 
-pub fn connecting_too_fast() -> String {
-    error("Too many connections from your address. Try again later.")
+/// Over `--connect-rate`: the next connection fits after `wait`.
+pub fn connecting_too_fast(wait: Duration) -> String {
+    error(&format!(
+        "Too many new connections from your address. Try again in {}.",
+        in_words(wait)
+    ))
 }
 
 pub fn too_many_pending() -> String {
@@ -78,7 +85,10 @@ pub fn untrusted_proxy_header() -> String {
 }
 
 pub fn server_full(max: usize) -> String {
-    error(&format!("Server is full ({max} clients). Try again later."))
+    // Nothing says when someone leaves; people come and go within minutes.
+    error(&format!(
+        "Server is full ({max} clients). Try again in a few minutes."
+    ))
 }
 
 /// A store call failed; nothing was changed.
@@ -142,8 +152,12 @@ pub fn registration_closed() -> String {
     error("Registration is closed on this server. Ask the operator for an account.")
 }
 
-pub fn too_many_new_accounts() -> String {
-    error("Too many new accounts from your address. Try again later.")
+/// Over `--register-rate`: the next account fits after `wait`.
+pub fn too_many_new_accounts(wait: Duration) -> String {
+    error(&format!(
+        "Too many new accounts from your address. Try again in {}.",
+        in_words(wait)
+    ))
 }
 
 pub fn cannot_register() -> String {
@@ -167,7 +181,9 @@ pub fn bad_token() -> String {
 }
 
 pub fn too_many_sessions(name: &str, max: usize) -> String {
-    error(&format!("Too many sessions for {name} ({max})."))
+    error(&format!(
+        "Too many sessions for {name} ({max}). Close one, then try again."
+    ))
 }
 
 pub fn hello(name: &str) -> String {

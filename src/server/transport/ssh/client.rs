@@ -195,8 +195,9 @@ impl russh::server::Handler for Client {
                     }
                 };
                 let key = name_key(&user.name);
-                if s.limits.login_locked(ip, Some(&key)).is_some() {
-                    log::info!("{addr}: SSH login refused for {}: locked", user.name);
+                if let Some((_, by)) = s.limits.login_locked(ip, Some(&key)) {
+                    let why = crate::server::refusals::Why::Locked(by);
+                    s.refusals.log(&s.config.get(), addr, why);
                     return None;
                 }
                 match s.hasher.verify(&password, &hash) {

@@ -148,6 +148,11 @@ fn http_refusal(text: &str) -> String {
     )
 }
 
+/// Headers a reverse proxy adds to say whom it brings: seen on a request that is not a
+/// trusted proxy's, they tell of a proxy the operator has not named
+/// ([`Shared::unnamed_proxy`]).
+const FORWARDING: [&str; 3] = ["X-Forwarded-For", "Forwarded", "X-Real-IP"];
+
 /// A request head, as far as this server reads one.
 struct Request {
     method: String,
@@ -201,6 +206,11 @@ fn serve(
             return;
         }
     };
+    if settle.is_none() {
+        if let Some(header) = FORWARDING.iter().find(|h| req.header(h).is_some()) {
+            shared.unnamed_proxy(addr, &format!("the header {header}"));
+        }
+    }
     let addr = match settle {
         Some(peer) => match admit(shared, conn, &sock, peer, &req) {
             Some(client) => client,
