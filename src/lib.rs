@@ -44,8 +44,8 @@
 //!    listener), [`server::janitor`], `server::operator` (status, pause, say…),
 //!    `server::reload` (a reread configuration put in force),
 //!    `server::listen` (several nodes: wakes the hub when another commits).
-//! 10. The front: [`console`] (the operator console), [`admin`] (what the admin CLI
-//!     changes).
+//! 10. The front: [`console`] (the operator console; on a terminal, its prompt), [`admin`]
+//!     (what the admin CLI changes).
 //!
 //! Above the library, the binary: `main.rs` and its own modules `cli` (the subcommands),
 //! `bench` (`besedka bench`, the load generator) and `echo` (the lab's thread-per-client

@@ -6,6 +6,9 @@
 //! channel is full the record is dropped and counted; the writer logs the count later.
 //! Records about the database itself (r2d2, rusqlite_migration, the sink's own errors) go to
 //! standard error only, so the sink never feeds on itself.
+//!
+//! Standard error's lines can be diverted ([`divert_stderr`]): while the console has a
+//! prompt on the terminal, its line editor prints them above the line being typed.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +28,35 @@ const QUEUE: usize = 8192;
 const BATCH: usize = 512;
 /// The sink's own target: its records never go back into the sink.
 const SINK_TARGET: &str = "besedka::logging";
+
+/// Takes each line meant for standard error (its human format, with its line end).
+pub type Divert = Box<dyn FnMut(String) + Send>;
+
+/// Where standard error's lines go instead, while set.
+static DIVERT: Mutex<Option<Divert>> = Mutex::new(None);
+
+/// Sends the lines meant for standard error to `to` from now on; `None` gives them back to
+/// standard error. The database sink and `--log-file` are not affected.
+pub fn divert_stderr(to: Option<Divert>) {
+    let old = match DIVERT.lock() {
+        Ok(mut slot) => std::mem::replace(&mut *slot, to),
+        Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), to),
+    };
+    // Dropped outside the lock: a diverter's drop may wait for its own thread.
+    drop(old);
+}
+
+/// A formatted record for standard error: diverted, or written there.
+fn to_stderr(record: &log::Record) {
+    let line = format!("{}\n", record.args());
+    if let Ok(mut slot) = DIVERT.lock() {
+        if let Some(divert) = slot.as_mut() {
+            divert(line);
+            return;
+        }
+    }
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+}
 
 /// Targets whose records stay out of the database.
 fn stderr_only(target: &str) -> bool {
@@ -112,10 +144,12 @@ pub fn init(
         .level(LevelFilter::Trace)
         // The pool's own chatter is only interesting when something is wrong.
         .level_for("r2d2", LevelFilter::Warn)
+        // The line editor's debug records are about its key maps.
+        .level_for("rustyline", LevelFilter::Warn)
         .chain(
             fern::Dispatch::new()
                 .format(human(!stderr_is_journal()))
-                .chain(std::io::stderr()),
+                .chain(fern::Output::call(to_stderr)),
         );
     if let Some(path) = log_file {
         // Appending, so clear-logs can truncate it under the open handle; made 0600, as the

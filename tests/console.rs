@@ -40,6 +40,37 @@ fn help_and_unknown_commands() {
 }
 
 #[test]
+fn unknown_input_is_echoed_without_control_characters() {
+    let mut server = Server::start(&[]);
+    // The Up arrow typed at a terminal with no line editor: nothing to show but controls.
+    let out = server.ask("\x1b[A", "Type 'help' for the list.\n");
+    assert_eq!(
+        out,
+        "Unknown input: only control characters or escape sequences (an arrow key?). Type 'help' for the list.\n"
+    );
+    let out = server.ask("\x1b[31mfrob\x07nicate now", "Type 'help' for the list.\n");
+    assert_eq!(
+        out,
+        "Unknown command 'frobnicate' (control characters left out). Type 'help' for the list.\n"
+    );
+}
+
+#[test]
+fn console_commands_log_at_debug() {
+    let mut server = Server::start(&[]);
+    server.ask("who", "Nobody is online.");
+    // A record logged after the command's would have been: the command's is not there.
+    let (_a, _) = server.register("alice", "secret1");
+    server.expect_log("registered alice");
+    let log = server.stderr.lock().unwrap().clone();
+    assert!(!log.contains("console: who"), "{log}");
+
+    let mut server = Server::start(&["--log-level", "debug"]);
+    server.ask("who", "Nobody is online.");
+    server.expect_log("DEBUG besedka::console: console: who");
+}
+
+#[test]
 fn status_and_who() {
     common::backend::on_each_backend(|| {
         let mut server = Server::start(&[]);
@@ -120,7 +151,8 @@ fn logs_are_kept_in_sqlite_and_cleared() {
     a.expect_closed();
     server.expect_log("alice disconnected");
 
-    let logs = server.ask("logs 50", "console: logs 50");
+    // The last record: the console's own command is logged at debug only.
+    let logs = server.ask("logs 50", "alice disconnected");
     for want in [
         "listening on",
         "connected",
@@ -249,7 +281,7 @@ fn kick_and_say() {
         server.ask("kick bob", "Error: bob is not online.");
         server.ask("kick nobody", "Error: No such user: nobody");
         server.ask("kick", "Usage: kick NAME [REASON]");
-        server.expect_log("console: kick BOB");
+        server.expect_log("moderation: server kicked bob");
     });
 }
 

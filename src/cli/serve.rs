@@ -95,7 +95,29 @@ pub fn serve(
             })
             .map_err(|e| e.to_string())?
     };
-    if !args.no_console {
+    // On a terminal, a prompt: its thread waits for each command's answer (`done`) before
+    // it shows the next prompt. Dropped at the end, `_terminal` gives the terminal back.
+    let (done, answered) = mpsc::channel::<()>();
+    let prompt = (!args.no_console)
+        .then(|| besedka::console::prompt::open(server.clone(), &state))
+        .flatten();
+    let _terminal = match prompt {
+        Some((prompt, terminal)) => {
+            let tx = tx.clone();
+            std::thread::Builder::new()
+                .name("console".into())
+                .spawn(move || {
+                    prompt.run(|line| {
+                        tx.send(Control::Line(line)).is_ok() && answered.recv().is_ok()
+                    });
+                    let _ = tx.send(Control::Eof);
+                })
+                .map_err(|e| e.to_string())?;
+            Some(terminal)
+        }
+        None => None,
+    };
+    if !args.no_console && _terminal.is_none() {
         // A blocked read of standard input cannot be interrupted, so it happens on its own
         // thread, which is not joined: it ends with the process. Commands run here.
         std::thread::Builder::new()
@@ -133,6 +155,7 @@ pub fn serve(
                     }
                     Err(e) => log::warn!("console output failed: {e}"),
                 }
+                let _ = done.send(());
             }
             Control::Reload => {
                 super::service::reloading();

@@ -1,10 +1,13 @@
 //! The operator console: one command per line on `besedka serve`'s standard input, answers on
-//! standard output (log records go to standard error, so the two never mix).
+//! standard output (log records go to standard error, so the two never mix). On a terminal,
+//! [`prompt`] reads the lines with a line editor; from a pipe they are read as they come.
 //!
 //! Every command maps to an operation on the server or an SQL operation in [`crate::store`],
 //! the same one the admin CLI uses.
 
+mod complete;
 mod moderation;
+pub mod prompt;
 mod rooms;
 
 pub use moderation::print_bans;
@@ -13,7 +16,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use crate::logging::DbSink;
-use crate::server::protocol::found_line;
+use crate::server::protocol::{clean, found_line, quote};
 use crate::server::Server;
 use crate::store::{logs, messages, users};
 
@@ -178,6 +181,12 @@ const COMMANDS: &[Command] = &[
     },
 ];
 
+fn find(word: &str) -> Option<&'static Command> {
+    COMMANDS
+        .iter()
+        .find(|c| c.names.iter().any(|n| n.eq_ignore_ascii_case(word)))
+}
+
 impl Console<'_> {
     /// Runs one command line, writing its answer to `out`.
     pub fn execute(&self, line: &str, out: &mut dyn Write) -> io::Result<Outcome> {
@@ -193,14 +202,13 @@ impl Console<'_> {
             writeln!(out, "Fault injected: the hub will panic.")?;
             return Ok(Outcome::Continue);
         }
-        let Some(cmd) = COMMANDS
-            .iter()
-            .find(|c| c.names.iter().any(|n| n.eq_ignore_ascii_case(word)))
-        else {
-            writeln!(out, "Unknown command '{word}'. Type 'help' for the list.")?;
+        let Some(cmd) = find(word) else {
+            unknown(word, out)?;
             return Ok(Outcome::Continue);
         };
-        log::info!("console: {line}");
+        // The operator typed it and sees the answer: the log has it only when asked for
+        // (--log-level debug), so a busy console does not crowd the log.
+        log::debug!("console: {line}");
         let outcome = (cmd.run)(self, args, out)?;
         out.flush()?;
         Ok(outcome)
@@ -225,6 +233,26 @@ impl Console<'_> {
                 Ok(None)
             }
         }
+    }
+}
+
+/// `Unknown command 'WORD'`, the word cleaned of control characters and escape sequences:
+/// an arrow key typed where there is no line editor arrives as `ESC [ A`, and echoing it raw
+/// would move the operator's cursor.
+fn unknown(word: &str, out: &mut dyn Write) -> io::Result<()> {
+    let shown = quote(word);
+    if shown.is_empty() {
+        writeln!(
+            out,
+            "Unknown input: only control characters or escape sequences (an arrow key?). Type 'help' for the list."
+        )
+    } else if clean(word) != word {
+        writeln!(
+            out,
+            "Unknown command '{shown}' (control characters left out). Type 'help' for the list."
+        )
+    } else {
+        writeln!(out, "Unknown command '{shown}'. Type 'help' for the list.")
     }
 }
 

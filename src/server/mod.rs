@@ -264,7 +264,10 @@ impl Server {
     pub fn loopback_notice(&self) {
         let shared = &self.shared;
         if !shared.limits.loopback_exempt()
-            || shared.config.get().trusted(std::net::Ipv4Addr::LOCALHOST.into())
+            || shared
+                .config
+                .get()
+                .trusted(std::net::Ipv4Addr::LOCALHOST.into())
         {
             return;
         }
