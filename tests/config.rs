@@ -327,3 +327,44 @@ fn sighup_rereads_the_tls_certificate_and_open_sessions_stay() {
     let mut again = TlsClient::connect(tls_addr, &cert_b);
     again.expect("Name: ");
 }
+
+#[test]
+fn sighup_lowers_max_clients_and_max_per_ip_without_cutting_anyone() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("besedka.toml");
+    let limits = |clients: u32, per_ip: u32| {
+        format!(
+            "max-clients = {clients}\nmax-per-ip = {per_ip}\nlimit-loopback = true\n\
+             connect-rate = 1000\nregister-rate = 100\n"
+        )
+    };
+    write(&conf, &limits(3, 10));
+    let server = Server::start_default(&["--config", conf.to_str().unwrap()]);
+    let (mut alice, _) = server.register("alice", "secret1");
+    let (mut bob, _) = server.register("bob", "secret1");
+
+    write(&conf, &limits(2, 10));
+    reload_by_signal(&server, "config reloaded from");
+    server.expect_log("changed max-clients");
+    // Two are in: a third is told the server is full; nobody inside is cut.
+    let said = server.connect().expect_closed();
+    assert!(said.contains("Server is full (2 clients)"), "{said}");
+    alice.send("still in");
+    bob.expect("alice: still in");
+
+    // alice and bob hold two connections from 127.0.0.1, the new per-address most.
+    write(&conf, &limits(3, 2));
+    reload_by_signal(&server, "changed max-clients, max-per-ip");
+    let said = server.connect().expect_closed();
+    assert!(
+        said.contains("Too many connections from your address (2 at once)"),
+        "{said}"
+    );
+    bob.send("me too");
+    alice.expect("bob: me too");
+
+    // Raised again: carol gets in.
+    write(&conf, &limits(3, 10));
+    reload_by_signal(&server, "changed max-per-ip");
+    server.register("carol", "secret1");
+}

@@ -60,6 +60,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// The door's budgets ([`super::door`]).
+    pub fn budget(&self) -> super::door::Budget {
+        super::door::Budget {
+            max_clients: self.max_clients,
+            max_pending: self.max_pending,
+            max_pending_per_ip: self.max_pending_per_ip,
+            login_timeout: self.login_timeout,
+        }
+    }
+
     /// Whether `ip` is a trusted proxy (`--trusted-proxy`).
     pub fn trusted(&self, ip: std::net::IpAddr) -> bool {
         let ip = match ip {

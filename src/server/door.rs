@@ -164,20 +164,28 @@ impl State {
 }
 
 pub struct Door {
-    budget: Budget,
+    /// Replaced by a reload ([`Door::set_budget`]).
+    budget: std::sync::RwLock<Budget>,
     state: Mutex<State>,
 }
 
 impl Door {
     pub fn new(budget: Budget) -> Door {
         Door {
-            budget,
+            budget: std::sync::RwLock::new(budget),
             state: Mutex::new(State::default()),
         }
     }
 
     pub fn budget(&self) -> Budget {
-        self.budget
+        // Written only by a whole-value store, so a poisoned lock still holds a whole value.
+        *self.budget.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A reload: new budgets for the next connection and login. Nobody inside is cut for
+    /// a lower one; newcomers wait (or are refused) until the counts fall below it.
+    pub fn set_budget(&self, budget: Budget) {
+        *self.budget.write().unwrap_or_else(|p| p.into_inner()) = budget;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -199,13 +207,13 @@ impl Door {
     ) -> Result<Option<ConnId>, Shut> {
         let addr = group(ip);
         let mut st = self.lock();
-        if st.sessions >= self.budget.max_clients {
+        if st.sessions >= self.budget().max_clients {
             return Err(Shut::Full);
         }
-        if share == Share::Address && st.pending_from(addr) >= self.budget.max_pending_per_ip {
+        if share == Share::Address && st.pending_from(addr) >= self.budget().max_pending_per_ip {
             return Err(Shut::PendingPerAddress);
         }
-        let victim = if share != Share::Exempt && st.pending >= self.budget.max_pending {
+        let victim = if share != Share::Exempt && st.pending >= self.budget().max_pending {
             st.victim(addr)
         } else {
             None
@@ -242,7 +250,7 @@ impl Door {
         }
         let (old, was) = (e.addr, e.share);
         st.unpend(old, was);
-        if share == Share::Address && st.pending_from(addr) >= self.budget.max_pending_per_ip {
+        if share == Share::Address && st.pending_from(addr) >= self.budget().max_pending_per_ip {
             // Out of the budget already (unpended above).
             if let Some(e) = st.conns.get_mut(&conn) {
                 e.stage = Stage::Dropped;
@@ -263,7 +271,7 @@ impl Door {
     /// was dropped from the budget meanwhile.
     pub fn logged_in(&self, conn: ConnId) -> bool {
         let mut st = self.lock();
-        let full = st.sessions >= self.budget.max_clients;
+        let full = st.sessions >= self.budget().max_clients;
         let Some(e) = st.conns.get_mut(&conn) else {
             return false;
         };
@@ -298,7 +306,7 @@ impl Door {
         let st = self.lock();
         st.conns
             .get(&conn)
-            .map(|e| e.since + self.budget.login_timeout)
+            .map(|e| e.since + self.budget().login_timeout)
     }
 
     /// Whether `conn` is still in the budget (a pending connection dropped for a newcomer is

@@ -163,7 +163,8 @@ struct State {
 }
 
 pub struct Limits {
-    rules: Rules,
+    /// Replaced whole by a reload ([`Limits::set_rules`]); what is counted stays.
+    rules: std::sync::RwLock<Arc<Rules>>,
     state: Mutex<State>,
     /// Loopback is exempt now: `!limit_loopback` until [`Limits::unnamed_proxy_seen`].
     loopback_exempt: AtomicBool,
@@ -213,13 +214,25 @@ impl Limits {
         Limits {
             loopback_exempt: AtomicBool::new(!rules.limit_loopback),
             proxy_seen: AtomicBool::new(false),
-            rules,
+            rules: std::sync::RwLock::new(Arc::new(rules)),
             state: Mutex::new(State::default()),
         }
     }
 
-    pub fn rules(&self) -> &Rules {
-        &self.rules
+    /// The rules in force.
+    pub fn rules(&self) -> Arc<Rules> {
+        // Written only by a whole-value store, so a poisoned lock still holds whole rules.
+        self.rules.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A reload: new rules for the next check. What was counted (connections open, recent
+    /// connects, failures, registrations) stays and is measured against the new numbers.
+    /// `--limit-loopback` may be turned on or off; an exemption ended by an unnamed proxy
+    /// stays ended until a restart.
+    pub fn set_rules(&self, rules: Rules) {
+        let exempt = !rules.limit_loopback && !self.proxy_seen.load(Ordering::Relaxed);
+        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);
+        self.loopback_exempt.store(exempt, Ordering::Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -230,7 +243,7 @@ impl Limits {
     /// is exempt).
     pub fn exempt(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
-        self.rules.allow.iter().any(|net| net.contains(&ip))
+        self.rules().allow.iter().any(|net| net.contains(&ip))
             || (self.loopback_exempt.load(Ordering::Relaxed) && ip.is_loopback())
     }
 
@@ -272,14 +285,14 @@ impl Limits {
         }
         let a = st.addrs.entry(group(ip)).or_default();
         if !exempt {
-            if a.open >= self.rules.max_per_ip {
+            if a.open >= self.rules().max_per_ip {
                 return Err(Refusal::TooMany);
             }
-            let wait = a.connects.wait(now, MINUTE, self.rules.connect_rate);
+            let wait = a.connects.wait(now, MINUTE, self.rules().connect_rate);
             if !wait.is_zero() {
                 return Err(Refusal::TooFast(wait));
             }
-            a.connects.push(now, self.rules.connect_rate);
+            a.connects.push(now, self.rules().connect_rate);
         }
         a.open += 1;
         Ok(())
@@ -294,7 +307,7 @@ impl Limits {
 
     /// Forgets what no rule needs any more, and bounds what idle addresses may hold.
     fn sweep(&self, st: &mut State, now: Instant) {
-        let window = self.rules.window;
+        let window = self.rules().window;
         st.addrs.retain(|_, a| {
             a.connects.forget_before(now, MINUTE);
             a.failures.forget_before(now, window);
@@ -321,13 +334,13 @@ impl Limits {
         let mut locked = (Duration::ZERO, Lock::Address);
         if !exempt {
             if let Some(a) = st.addrs.get_mut(&group(ip)) {
-                locked.0 = a
-                    .failures
-                    .wait(now, self.rules.window, self.rules.max_failures_per_ip);
+                locked.0 =
+                    a.failures
+                        .wait(now, self.rules().window, self.rules().max_failures_per_ip);
             }
         }
         if let Some(w) = account.and_then(|k| st.accounts.get_mut(k)) {
-            let wait = w.wait(now, self.rules.window, self.rules.max_failures_per_user);
+            let wait = w.wait(now, self.rules().window, self.rules().max_failures_per_user);
             if wait > locked.0 {
                 locked = (wait, Lock::Account);
             }
@@ -352,13 +365,13 @@ impl Limits {
                 .entry(group(ip))
                 .or_default()
                 .failures
-                .push(now, self.rules.max_failures_per_ip);
+                .push(now, self.rules().max_failures_per_ip);
         }
         if let Some(key) = account {
             st.accounts
                 .entry(key.to_string())
                 .or_default()
-                .push(now, self.rules.max_failures_per_user);
+                .push(now, self.rules().max_failures_per_user);
         }
     }
 
@@ -376,7 +389,7 @@ impl Limits {
         let now = Instant::now();
         let mut st = self.lock();
         let a = st.addrs.entry(group(ip)).or_default();
-        let wait = a.registrations.wait(now, HOUR, self.rules.register_rate);
+        let wait = a.registrations.wait(now, HOUR, self.rules().register_rate);
         if wait.is_zero() {
             Ok(())
         } else {
@@ -395,11 +408,11 @@ impl Limits {
         let now = Instant::now();
         let mut st = self.lock();
         let w = &mut st.addrs.entry(group(ip)).or_default().registrations;
-        let wait = w.wait(now, HOUR, self.rules.register_rate);
+        let wait = w.wait(now, HOUR, self.rules().register_rate);
         if !wait.is_zero() {
             return Err(wait);
         }
-        w.push(now, self.rules.register_rate);
+        w.push(now, self.rules().register_rate);
         Ok(())
     }
 
@@ -419,9 +432,9 @@ impl Limits {
         let mut st = self.lock();
         let u = st.users.entry(user_id).or_insert_with(|| UserState {
             sessions: 0,
-            bucket: Arc::new(Mutex::new(Bucket::new(self.rules.max_rate))),
+            bucket: Arc::new(Mutex::new(Bucket::new(self.rules().max_rate))),
         });
-        if u.sessions >= self.rules.max_sessions_per_user {
+        if u.sessions >= self.rules().max_sessions_per_user {
             return None;
         }
         u.sessions += 1;

@@ -175,12 +175,7 @@ pub fn start(
     );
     let shared = Arc::new(Shared {
         limits: Limits::new(config.limits.clone()),
-        door: door::Door::new(door::Budget {
-            max_clients: config.max_clients,
-            max_pending: config.max_pending,
-            max_pending_per_ip: config.max_pending_per_ip,
-            login_timeout: config.login_timeout,
-        }),
+        door: door::Door::new(config.budget()),
         config: config::Settings::new(config),
         store,
         node,

@@ -1,8 +1,9 @@
 //! A reload on a running server (`SIGHUP`, the console's `reload`): the reread settings put
 //! in force without dropping anyone. Which settings a reload may change, and saying which
 //! ones need a restart, is the caller's (`besedka serve`'s) part; this puts them in place:
-//! the configuration every session reads, the thread pool's size, the hub's backlog limits,
-//! and each way in's own (a TLS certificate, the metrics token).
+//! the configuration every session reads, the per-address and per-user limits, the door's
+//! budgets, the thread pool's size, the hub's backlog limits, and each way in's own (a TLS
+//! certificate, the metrics token).
 
 use super::config::Config;
 use super::hub::Event;
@@ -22,6 +23,8 @@ impl Server {
         }
         self.workers
             .set_max(config.max_clients + config.max_pending);
+        self.shared.limits.set_rules(config.limits.clone());
+        self.shared.door.set_budget(config.budget());
         let _ = self.shared.hub.send(Event::Backlog {
             max_backlog: config.max_backlog,
             send_timeout: config.send_timeout,
