@@ -17,7 +17,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use clap::parser::ValueSource;
-use clap::{Arg, ArgAction, ArgMatches, Command, CommandFactory, FromArgMatches};
+use clap::{Arg, ArgAction, ArgMatches, Command, FromArgMatches};
 use toml::{Spanned, Value};
 
 use super::{Cli, Failure};
@@ -47,9 +47,8 @@ pub struct Parsed {
 
 /// `serve`'s command, with the global options (`--db`, `--log-level`) among its own.
 fn serve_command() -> Command {
-    let mut cli = Cli::command();
-    cli.build();
-    cli.find_subcommand("serve")
+    super::command()
+        .find_subcommand("serve")
         .cloned()
         .unwrap_or_else(|| Command::new("serve"))
 }
@@ -58,7 +57,7 @@ fn serve_command() -> Command {
 /// `--version` end the process as clap does; a config file's error is a [`Failure`] with
 /// code 2 and the file's line.
 pub fn parse_command_line(argv: &[OsString]) -> Result<Parsed, Failure> {
-    let matches = Cli::command().get_matches_from(argv);
+    let matches = super::command().get_matches_from(argv);
     let path = match matches.subcommand() {
         Some(("serve", serve)) => serve.get_one::<PathBuf>("config").cloned(),
         _ => None,
@@ -76,7 +75,7 @@ pub fn parse_command_line(argv: &[OsString]) -> Result<Parsed, Failure> {
     let file = read(&path, &serve_command(), given)?;
     let mut all = argv.to_vec();
     all.extend(file.args.iter().cloned());
-    let matches = Cli::command()
+    let matches = super::command()
         .try_get_matches_from(&all)
         .map_err(|e| usage(format!("{}: {}", path.display(), first_line(&e))))?;
     let cli = Cli::from_arg_matches(&matches)
@@ -94,7 +93,7 @@ pub fn check(path: &Path) -> Result<usize, Failure> {
     let file = read(path, &serve_command(), None)?;
     let mut all: Vec<OsString> = vec!["besedka".into(), "serve".into()];
     all.extend(file.args.iter().cloned());
-    Cli::command()
+    super::command()
         .try_get_matches_from(&all)
         .map_err(|e| usage(format!("{}: {}", path.display(), first_line(&e))))?;
     Ok(file.keys)

@@ -31,8 +31,8 @@ pub use serve_args::ServeArgs;
              page, kept in one SQLite file (or PostgreSQL for several nodes)."
 )]
 pub struct Cli {
-    /// The SQLite database file (`serve`, `useradd` and `ban` create it if missing, readable
-    /// by its owner only), or a postgres:// URL.
+    /// The database: SQLite file or postgres:// URL (`serve`, `useradd` and `ban` create a
+    /// missing file, readable by its owner only).
     #[arg(long, global = true, env = "BESEDKA_DB", default_value = "besedka.db")]
     pub db: PathBuf,
     /// Log level on standard error: error, warn, info, debug, trace or off.
@@ -221,6 +221,43 @@ impl From<String> for Failure {
     }
 }
 
+/// The command line's definition, as parsed and as `--help`, the completions and the man
+/// page show it: the global `--db` and `--log-level` are hidden from the subcommands that
+/// use neither (still accepted there, so a shell alias that always passes `--db` works).
+pub fn command() -> clap::Command {
+    const NO_DB: &[&str] = &["echo", "completions", "man", "bench", "config"];
+    const NO_LOG: &[&str] = &[
+        "completions",
+        "man",
+        "bench",
+        "config",
+        "gen-cert",
+        "backup",
+    ];
+    let cmd = <Cli as clap::CommandFactory>::command();
+    // A subcommand that has an option of the global's id is left out when the globals are
+    // handed down: give those a hidden copy, with the same default.
+    let hidden_copy = |cmd: &clap::Command, id: &'static str| -> clap::Arg {
+        let arg = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == id)
+            .cloned()
+            .unwrap_or_else(|| clap::Arg::new(id));
+        arg.hide(true)
+    };
+    let (db, log) = (hidden_copy(&cmd, "db"), hidden_copy(&cmd, "log_level"));
+    let mut cmd = cmd;
+    for name in NO_DB {
+        let db = db.clone();
+        cmd = cmd.mut_subcommand(name, |s| s.arg(db));
+    }
+    for name in NO_LOG {
+        let log = log.clone();
+        cmd = cmd.mut_subcommand(name, |s| s.arg(log));
+    }
+    cmd
+}
+
 /// Runs the parsed command line.
 pub fn run(parsed: Parsed, argv: Vec<std::ffi::OsString>) -> Result<(), Failure> {
     let Parsed { cli, serve, file } = parsed;
@@ -237,12 +274,12 @@ pub fn run(parsed: Parsed, argv: Vec<std::ffi::OsString>) -> Result<(), Failure>
         return Ok(());
     }
     if let Command::Completions { shell } = &cli.command {
-        let mut cmd = <Cli as clap::CommandFactory>::command();
+        let mut cmd = command();
         clap_complete::generate(*shell, &mut cmd, "besedka", &mut io::stdout());
         return Ok(());
     }
     if let Command::Man = &cli.command {
-        let cmd = <Cli as clap::CommandFactory>::command();
+        let cmd = command();
         return match clap_mangen::Man::new(cmd).render(&mut io::stdout()) {
             // `besedka man | head`: the reader has seen enough.
             Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {

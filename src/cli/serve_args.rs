@@ -34,8 +34,9 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_pending_per_ip: u32,
     /// A proxy or load balancer (address or CIDR range, repeatable) whose PROXY protocol
-    /// header, and on the web listener X-Forwarded-For or Forwarded, says the client's real
-    /// address. A PROXY header from anywhere else closes the connection.
+    /// header, and on the web listener X-Forwarded-For (not Forwarded, which browsers can
+    /// set and proxies pass on), says the client's real address. A PROXY header from
+    /// anywhere else closes the connection.
     #[arg(long, value_parser = parse_net)]
     pub trusted_proxy: Vec<ipnet::IpNet>,
     /// Messages replayed to a user at login.

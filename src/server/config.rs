@@ -28,7 +28,7 @@ pub struct Config {
     /// Connections not logged in yet, at once, from one address.
     pub max_pending_per_ip: usize,
     /// Proxies and load balancers whose PROXY protocol header (and, on the web listener,
-    /// `X-Forwarded-For`/`Forwarded`) says the client's real address.
+    /// `X-Forwarded-For`; `Forwarded` is not read) says the client's real address.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Messages replayed at login.
     pub history: u32,
