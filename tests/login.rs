@@ -67,7 +67,10 @@ fn three_wrong_passwords_close_the_connection() {
         c.expect("Password: ");
         c.send("nope-nope");
         let rest = c.expect_closed();
-        assert!(rest.contains("! Too many failed attempts."), "{rest:?}");
+        assert!(
+            rest.contains("! Too many failed attempts. Connect again to try again."),
+            "{rest:?}"
+        );
         server.expect_log(&format!(
             "{}: failed login for bob",
             c.stream.local_addr().unwrap()
@@ -87,7 +90,9 @@ fn failures_count_across_one_line_and_interactive_tries() {
         c.send("/login bob bad-two");
         c.expect("! Wrong password.");
         c.send("/login bob bad-three");
-        assert!(c.expect_closed().contains("! Too many failed attempts."));
+        assert!(c
+            .expect_closed()
+            .contains("! Too many failed attempts. Connect again to try again."));
     });
 }
 

@@ -123,7 +123,9 @@ pub fn in_words(wait: Duration) -> String {
 }
 
 pub fn too_many_failed_attempts() -> String {
-    error("Too many failed attempts.")
+    // The connection closes; connecting again gives 3 more tries unless the lock across
+    // connections holds, and then that lock says how long.
+    error("Too many failed attempts. Connect again to try again.")
 }
 
 pub fn wrong_password() -> String {
