@@ -13,10 +13,20 @@ use std::io;
 pub enum Error {
     /// A statement failed: the file is unreadable, full, corrupt, or locked for too long.
     #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(#[source] rusqlite::Error),
     /// A PostgreSQL statement failed, or the server cannot be reached.
-    #[error("database error: {0}")]
+    #[error("database error: {}", pg_text(.0))]
     Pg(#[from] r2d2_postgres::postgres::Error),
+    /// TLS to PostgreSQL failed: the server's certificate did not verify. The text names the
+    /// host and why (`TLS to db.internal: certificate not signed by the CA in sslrootcert`).
+    #[error("{0}")]
+    DbTls(String),
+    /// A PostgreSQL URL's TLS settings cannot be used (`sslmode`, `sslrootcert`): says why.
+    #[error("{0}")]
+    DbUrl(String),
+    /// A statement that must find a row found none, on either backend.
+    #[error("no such row")]
+    NotFound,
     /// The backend cannot do this (yet): says what.
     #[error("not supported on this database: {0}")]
     Unsupported(&'static str),
@@ -42,6 +52,17 @@ pub enum Error {
     NotAQuery(String),
 }
 
+/// SQLite's "no row" (`query_row` on nothing) is [`Error::NotFound`], as PostgreSQL's is: a
+/// caller tells it from a failure the same way on both backends.
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        match e {
+            rusqlite::Error::QueryReturnedNoRows => Error::NotFound,
+            e => Error::Db(e),
+        }
+    }
+}
+
 impl Error {
     /// Whether a statement broke a constraint (a foreign key to a deleted user, say): a
     /// problem with one row, not with the database.
@@ -54,6 +75,16 @@ impl Error {
             Error::Pg(e) => e.code().is_some_and(|c| c.code().starts_with("23")),
             _ => false,
         }
+    }
+}
+
+/// A PostgreSQL error in one line: the server's own words for what it refused (the driver
+/// says only "db error" for those), the driver's for the rest.
+fn pg_text(e: &r2d2_postgres::postgres::Error) -> String {
+    match e.as_db_error() {
+        // Not its severity: "ERROR"/"FATAL" would read as the log's own level.
+        Some(db) => db.message().to_string(),
+        None => e.to_string(),
     }
 }
 

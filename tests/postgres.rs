@@ -343,3 +343,34 @@ fn the_password_in_a_database_url_is_shown_nowhere() {
     );
     assert!(!err.contains("s3cret-pw"), "{err}");
 }
+
+/// "No row" is [`besedka::Error::NotFound`] on both backends (PostgreSQL's used to come back
+/// as an SQLite error): from a store function, `query_one` and a batch run (`query_each`);
+/// `query_opt` answers `None`, and a real failure is not taken for it.
+#[test]
+fn no_row_is_not_found_on_each_backend() {
+    common::backend::on_each_backend(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = match common::backend::fresh_database() {
+            Some(url) => Store::open_postgres(&url).unwrap(),
+            None => Store::open(&dir.path().join("besedka.db")).unwrap(),
+        };
+        let c = store.conn().unwrap();
+        let not_found = |r: &besedka::Result<i64>| matches!(r, Err(besedka::Error::NotFound));
+        let room = rooms::by_id(&c, 999).map(|r| r.id);
+        assert!(not_found(&room), "{room:?}");
+        let sql = "SELECT id FROM users WHERE name = ?1";
+        let one = c.query_one(sql, &[&"nobody"], |r| r.get::<i64>(0));
+        assert!(not_found(&one), "{one:?}");
+        let each = c
+            .query_each(sql, [[&"nobody" as &_]], |r| r.get::<i64>(0))
+            .map(|v| v.len() as i64);
+        assert!(not_found(&each), "{each:?}");
+        assert_eq!(
+            c.query_opt(sql, &[&"nobody"], |r| r.get::<i64>(0)).unwrap(),
+            None
+        );
+        let broken = c.query_one("SELECT id FROM no_such_table", &[], |r| r.get::<i64>(0));
+        assert!(broken.is_err() && !not_found(&broken), "{broken:?}");
+    });
+}

@@ -4,19 +4,19 @@
 //! Two backends: SQLite (the default, one file) and PostgreSQL (`--db postgres://…`, for
 //! several nodes). A store function writes its statement once, in SQLite's dialect with
 //! `?N` parameters, and runs it with [`Conn::execute`], [`Conn::query`] and friends: for
-//! PostgreSQL the parameters become `$N`. Where the dialects differ (the clock, upserts,
+//! PostgreSQL the parameters become `$N` (`store::translate`). Where the dialects differ (the clock, upserts,
 //! full-text search) the function asks [`Conn::dialect`] and says both, side by side.
 //! Borrowed as `&Conn`: PostgreSQL's client needs `&mut`, so it sits in a `RefCell` (a `Conn`
 //! is used by one thread at a time).
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 
-use r2d2_postgres::postgres::{self, NoTls};
+use r2d2_postgres::postgres;
 use r2d2_postgres::PostgresConnectionManager;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 
+use super::translate::to_pg;
 use crate::error::{Error, Result};
 
 /// A connection, pooled or owned.
@@ -34,7 +34,7 @@ pub enum Lite {
 
 /// A PostgreSQL client, pooled or owned.
 pub enum Pg {
-    Pooled(r2d2::PooledConnection<PostgresConnectionManager<NoTls>>),
+    Pooled(r2d2::PooledConnection<PostgresConnectionManager<super::Tls>>),
     Owned(postgres::Client),
 }
 
@@ -114,34 +114,6 @@ impl Row<'_> {
     }
 }
 
-/// A statement for PostgreSQL: `?N` parameters as `$N`, and SQLite's index hints
-/// (`INDEXED BY name`, `NOT INDEXED`) left out (PostgreSQL's planner picks its own).
-fn to_pg(sql: &str) -> Cow<'_, str> {
-    if !sql.contains('?') && !sql.contains("INDEXED") {
-        return Cow::Borrowed(sql);
-    }
-    let mut sql = sql.replace(" NOT INDEXED", "");
-    while let Some(at) = sql.find(" INDEXED BY ") {
-        let name_end = sql[at + 12..]
-            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .map_or(sql.len(), |n| at + 12 + n);
-        sql.replace_range(at..name_end, "");
-    }
-    let mut out = String::with_capacity(sql.len());
-    let mut quoted = false;
-    for ch in sql.chars() {
-        match ch {
-            '\'' => {
-                quoted = !quoted;
-                out.push(ch);
-            }
-            '?' if !quoted => out.push('$'),
-            _ => out.push(ch),
-        }
-    }
-    Cow::Owned(out)
-}
-
 impl Conn {
     /// An owned SQLite connection as a store connection.
     pub fn sqlite(conn: Connection) -> Conn {
@@ -195,7 +167,10 @@ impl Conn {
             }
             Conn::Postgres(pg) => {
                 let ps: Vec<_> = params.iter().map(|p| p.pg()).collect();
-                Ok(pg.borrow_mut().client().execute(to_pg(sql).as_ref(), &ps)?)
+                Ok(pg
+                    .borrow_mut()
+                    .client()
+                    .execute(to_pg(sql)?.as_ref(), &ps)?)
             }
         }
     }
@@ -221,7 +196,7 @@ impl Conn {
             }
             Conn::Postgres(pg) => {
                 let ps: Vec<_> = params.iter().map(|p| p.pg()).collect();
-                let rows = pg.borrow_mut().client().query(to_pg(sql).as_ref(), &ps)?;
+                let rows = pg.borrow_mut().client().query(to_pg(sql)?.as_ref(), &ps)?;
                 rows.iter().map(|r| f(&Row::Pg(r))).collect()
             }
         }
@@ -237,20 +212,21 @@ impl Conn {
         Ok(self.query(sql, params, f)?.into_iter().next())
     }
 
-    /// The first row's value; an error if there is none.
+    /// The first row's value; [`Error::NotFound`] if there is none (on either backend: use
+    /// [`Conn::query_opt`] where no row is an answer, not a failure).
     pub fn query_one<T>(
         &self,
         sql: &str,
         params: &[&dyn Value],
         f: impl FnMut(&Row<'_>) -> Result<T>,
     ) -> Result<T> {
-        self.query_opt(sql, params, f)?
-            .ok_or(Error::Db(rusqlite::Error::QueryReturnedNoRows))
+        self.query_opt(sql, params, f)?.ok_or(Error::NotFound)
     }
 
     /// Runs one statement once per parameter set, in order, prepared once, and makes a value
     /// of each run's first row (an `INSERT … RETURNING` of a batch: the hub's commit, where
-    /// a statement per row would cost the commit rate).
+    /// a statement per row would cost the commit rate). A run with no row is
+    /// [`Error::NotFound`].
     pub fn query_each<'p, T, const N: usize>(
         &self,
         sql: &str,
@@ -265,18 +241,20 @@ impl Conn {
                 for set in sets {
                     let mut rows =
                         stmt.query(rusqlite::params_from_iter(set.iter().map(|p| p.lite())))?;
-                    let row = rows.next()?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                    let row = rows.next()?.ok_or(Error::NotFound)?;
                     out.push(f(&Row::Lite(row))?);
                 }
             }
             Conn::Postgres(pg) => {
                 let mut pg = pg.borrow_mut();
                 let client = pg.client();
-                let stmt = client.prepare(to_pg(sql).as_ref())?;
+                let stmt = client.prepare(to_pg(sql)?.as_ref())?;
                 for set in sets {
                     let ps: Vec<_> = set.iter().map(|p| p.pg()).collect();
-                    let row = client.query_one(&stmt, &ps)?;
-                    out.push(f(&Row::Pg(&row))?);
+                    // Not the driver's `query_one`: its "no row" is an error like any other.
+                    let rows = client.query(&stmt, &ps)?;
+                    let row = rows.first().ok_or(Error::NotFound)?;
+                    out.push(f(&Row::Pg(row))?);
                 }
             }
         }
@@ -342,27 +320,6 @@ impl Drop for Open<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn index_hints_are_left_out_for_postgres() {
-        assert_eq!(
-            to_pg("SELECT id FROM messages INDEXED BY messages_room WHERE a = ?1"),
-            "SELECT id FROM messages WHERE a = $1"
-        );
-        assert_eq!(
-            to_pg("SELECT 1 FROM messages m NOT INDEXED WHERE 1"),
-            "SELECT 1 FROM messages m WHERE 1"
-        );
-    }
-
-    #[test]
-    fn parameters_become_dollars_outside_quotes() {
-        assert_eq!(
-            to_pg("SELECT ?1, '?', ?2 WHERE a = '?x'"),
-            "SELECT $1, '?', $2 WHERE a = '?x'"
-        );
-        assert!(matches!(to_pg("SELECT 1"), Cow::Borrowed(_)));
-    }
 
     #[test]
     fn a_failed_transaction_leaves_nothing() {

@@ -8,6 +8,7 @@ pub mod backup;
 pub mod bans;
 mod conn;
 pub mod control;
+mod link;
 pub mod logs;
 pub mod messages;
 pub mod notify;
@@ -19,18 +20,19 @@ pub mod rooms;
 pub mod search;
 pub mod ssh_keys;
 pub mod tokens;
+mod translate;
 pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use r2d2_postgres::postgres::{self, NoTls};
 use r2d2_postgres::PostgresConnectionManager;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 use rusqlite_migration::{Migrations, M};
 
 pub use conn::{Conn, Dialect, Lite, Pg};
+pub use link::Tls;
 
 use crate::error::Result;
 
@@ -129,9 +131,10 @@ pub struct Store {
 enum Pool {
     Sqlite(r2d2::Pool<SqliteConnectionManager>),
     Postgres {
-        pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
-        /// For connections outside the pool (the hub's). Boxed: it is large.
-        config: Box<postgres::Config>,
+        pool: r2d2::Pool<PostgresConnectionManager<Tls>>,
+        /// For connections outside the pool (the hub's, the listener's), with the pool's
+        /// settings and TLS connector. Boxed: it is large.
+        link: Box<link::Link>,
     },
 }
 
@@ -194,7 +197,7 @@ impl Store {
                 configure(&conn, self.sync)?;
                 Ok(Conn::sqlite(conn))
             }
-            Pool::Postgres { config, .. } => Ok(Conn::postgres(config.connect(NoTls)?)),
+            Pool::Postgres { link, .. } => Ok(Conn::postgres(link.connect()?)),
         }
     }
 
@@ -202,7 +205,7 @@ impl Store {
     pub fn listener(&self, node: &str) -> Option<notify::Listener> {
         match &self.pool {
             Pool::Sqlite(_) => None,
-            Pool::Postgres { config, .. } => Some(notify::Listener::new((**config).clone(), node)),
+            Pool::Postgres { link, .. } => Some(notify::Listener::new((**link).clone(), node)),
         }
     }
 

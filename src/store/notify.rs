@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use fallible_iterator::FallibleIterator;
 
-use r2d2_postgres::postgres::{self, NoTls};
+use r2d2_postgres::postgres;
 
+use super::link::Link;
 use crate::error::Result;
 
 /// The channel the hubs notify when they commit messages.
@@ -39,16 +40,17 @@ pub struct Woke {
 
 /// A dedicated connection that listens on [`CHANNEL`].
 pub struct Listener {
-    config: postgres::Config,
+    /// The store's settings and TLS connector.
+    link: Link,
     /// This node's id: its own commits' notifications are skipped.
     node: String,
     client: Option<postgres::Client>,
 }
 
 impl Listener {
-    pub(super) fn new(config: postgres::Config, node: &str) -> Listener {
+    pub(super) fn new(link: Link, node: &str) -> Listener {
         Listener {
-            config,
+            link,
             node: node.to_string(),
             client: None,
         }
@@ -60,7 +62,7 @@ impl Listener {
     pub fn wait(&mut self, timeout: Duration) -> Result<Woke> {
         let fresh = self.client.is_none();
         if fresh {
-            let mut client = self.config.connect(NoTls)?;
+            let mut client = self.link.connect()?;
             client.batch_execute(&format!(
                 "LISTEN {CHANNEL}; LISTEN {}; LISTEN {}",
                 PRESENCE, CONTROL

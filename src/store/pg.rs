@@ -3,33 +3,34 @@
 
 use std::path::PathBuf;
 
-use r2d2_postgres::postgres::{self, NoTls};
-use r2d2_postgres::PostgresConnectionManager;
+use r2d2_postgres::postgres;
 
+use super::link::Link;
 use super::{pool, Durability, Pool, Store};
 use crate::error::Result;
 
 impl Store {
-    /// Opens a PostgreSQL database (`postgres://user[:password]@host[:port]/db`) and applies
-    /// pending migrations (`migrations/postgres/`), under an advisory lock so two nodes
-    /// starting at once do not both run them.
+    /// Opens a PostgreSQL database (`postgres://user[:password]@host[:port]/db`, with
+    /// libpq's `sslmode` and `sslrootcert`: see [`Link`]) and applies pending migrations
+    /// (`migrations/postgres/`), under an advisory lock so two nodes starting at once do not
+    /// both run them.
     pub fn open_postgres(url: &str) -> Result<Store> {
-        let mut config: postgres::Config = url.parse()?;
+        let mut link = Link::parse(url)?;
+        let config = link.config_mut();
         // PostgreSQL's notices ("already exists, skipping") are not for the operator.
         let options = match config.get_options() {
             Some(o) => format!("{o} -c client_min_messages=warning"),
             None => "-c client_min_messages=warning".to_string(),
         };
         config.options(&options);
-        let mut client = config.connect(NoTls)?;
+        let mut client = link.connect()?;
         pg_migrate(&mut client)?;
         drop(client);
-        let manager = PostgresConnectionManager::new(config.clone(), NoTls);
         Ok(Store {
             path: PathBuf::from(shown_url(url)),
             pool: Pool::Postgres {
-                pool: pool(manager)?,
-                config: Box::new(config),
+                pool: pool(link.manager())?,
+                link: Box::new(link),
             },
             sync: Durability::Full,
         })

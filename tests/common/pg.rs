@@ -4,9 +4,13 @@
 //! ([`super::skip`]), or fails under CI.
 //! As root (CI), the cluster runs as the `postgres` user: PostgreSQL refuses to run as root.
 
+use std::io::Write;
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use r2d2_postgres::postgres;
 
 pub struct Cluster {
     dir: tempfile::TempDir,
@@ -164,6 +168,97 @@ impl Cluster {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+}
+
+/// A certificate authority a test made: its certificate's file, and its key to sign with.
+pub struct Ca {
+    pub cert: PathBuf,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl Ca {
+    /// A new CA named `name`, its certificate written to `dir/{name}.pem`.
+    pub fn new(dir: &Path, name: &str) -> Ca {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let path = dir.join(format!("{name}.pem"));
+        std::fs::write(&path, cert.pem()).unwrap();
+        Ca {
+            cert: path,
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A server certificate for `names` signed by this CA, and its key, both PEM.
+    pub fn sign(&self, names: &[&str]) -> (String, String) {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let params = rcgen::CertificateParams::new(names).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+impl Cluster {
+    /// Turns TLS on (`ssl = on`) with a server certificate for 127.0.0.1 and localhost signed
+    /// by `ca`, and restarts the server. With `hostssl_only`, TCP connections without TLS are
+    /// refused (`hostssl` lines only in `pg_hba.conf`); the socket in [`Cluster::dir`] stays
+    /// open to [`Cluster::observer`].
+    pub fn enable_tls(&self, ca: &Ca, hostssl_only: bool) {
+        let data = PathBuf::from(self.data());
+        let (cert, key) = ca.sign(&["127.0.0.1", "localhost"]);
+        std::fs::write(data.join("server.crt"), cert).unwrap();
+        std::fs::write(data.join("server.key"), key).unwrap();
+        let key_file = data.join("server.key");
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if self.as_postgres {
+            let ok = Command::new("chown")
+                .arg("postgres:postgres")
+                .args([data.join("server.crt"), key_file])
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "cannot hand the server's key to the postgres user");
+        }
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .unwrap();
+        writeln!(
+            conf,
+            "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'"
+        )
+        .unwrap();
+        if hostssl_only {
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+            )
+            .unwrap();
+        }
+        self.stop_server();
+        self.start_server();
+    }
+
+    /// A client of database `db` through the server's socket, without TLS: to look at the
+    /// server as an operator would, apart from the connections under test.
+    pub fn observer(&self, db: &str) -> postgres::Client {
+        postgres::Config::new()
+            .host_path(self.dir.path())
+            .port(self.port)
+            .user("besedka")
+            .dbname(db)
+            .connect(postgres::NoTls)
+            .unwrap()
     }
 }
 
