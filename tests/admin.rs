@@ -495,3 +495,49 @@ fn completions_and_the_man_page_name_every_subcommand() {
         assert!(page.contains(&listed), "man lacks {listed}");
     }
 }
+
+/// Each subcommand's --help lists the global --db and --log-level only where they mean
+/// something; they are still accepted everywhere.
+#[test]
+fn subcommands_list_only_the_options_they_use() {
+    let help = |args: &[&str]| {
+        let o = Command::new(bin())
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {o:?}");
+        stdout(&o)
+    };
+    for sub in [
+        &["echo"][..],
+        &["completions"],
+        &["man"],
+        &["bench"],
+        &["config", "check"],
+    ] {
+        assert!(!help(sub).contains("--db"), "{sub:?} lists --db");
+    }
+    for sub in [
+        &["completions"][..],
+        &["gen-cert"],
+        &["backup"],
+        &["config", "check"],
+    ] {
+        assert!(
+            !help(sub).contains("--log-level"),
+            "{sub:?} lists --log-level"
+        );
+    }
+    for sub in ["serve", "users", "ban", "backup", "gen-cert", "history"] {
+        assert!(help(&[sub]).contains("--db <DB>"), "{sub} lacks --db");
+    }
+    assert!(help(&["serve"]).contains("--log-level"));
+    assert!(help(&["serve"]).contains("SQLite file or postgres:// URL"));
+    // Hidden, not refused: a shell alias that always passes --db still works.
+    let o = Command::new(bin())
+        .args(["--db", "x.db", "completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+}

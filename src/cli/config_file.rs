@@ -47,8 +47,10 @@ pub struct Parsed {
 
 /// `serve`'s command, with the global options (`--db`, `--log-level`) among its own.
 fn serve_command() -> Command {
-    super::command()
-        .find_subcommand("serve")
+    let mut cli = super::command();
+    // Globals reach the subcommands when the command is built.
+    cli.build();
+    cli.find_subcommand("serve")
         .cloned()
         .unwrap_or_else(|| Command::new("serve"))
 }
