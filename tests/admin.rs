@@ -394,19 +394,33 @@ fn a_backup_taken_during_a_flood_is_consistent_and_holds_what_came_before_it() {
     let (mut reader, _) = server.register("reader", "secret12");
     talker.send("first");
     reader.expect("talker: first");
-    // A flood of lines while the backup runs (bounded: 3,000 lines).
-    let flood = std::thread::spawn(move || {
-        for i in 0..3000 {
-            talker.send(&format!("flood line {i}"));
-        }
-        talker
-    });
+    // A flood of lines from before the backup until after it (bounded: 20,000 lines, 20 s).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            for i in 0..20_000 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed)
+                    || start.elapsed() > std::time::Duration::from_secs(20)
+                {
+                    break;
+                }
+                talker.send(&format!("flood line {i}"));
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            talker
+        })
+    };
+    reader.expect("talker: flood line 20");
     let live = server.sql();
-    let before: i64 = live
-        .query_row("SELECT coalesce(max(id), 0) FROM messages", [], |r| {
+    let max_id = |c: &rusqlite::Connection| -> i64 {
+        c.query_row("SELECT coalesce(max(id), 0) FROM messages", [], |r| {
             r.get(0)
         })
-        .unwrap();
+        .unwrap()
+    };
+    let before = max_id(&live);
     assert!(before >= 1);
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("copy.db");
@@ -420,6 +434,18 @@ fn a_backup_taken_during_a_flood_is_consistent_and_holds_what_came_before_it() {
         )) && said.ends_with(" message(s); the integrity check passed.\n"),
         "{said}"
     );
+    // The flood went on past the copy: lines were committed while it was taken.
+    let copied = max_id(&rusqlite::Connection::open(&copy).unwrap());
+    assert!(copied >= before, "{copied} < {before}");
+    let start = std::time::Instant::now();
+    while max_id(&live) <= copied {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "the flood stopped"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut talker = flood.join().unwrap();
     talker.send("last");
     reader.expect("talker: last");
@@ -479,8 +505,12 @@ fn completions_and_the_man_page_name_every_subcommand() {
             .output()
             .unwrap();
         let text = stdout(&o);
+        // As a whole word: "man" is in "command", "ban" in "unban".
+        let words: std::collections::HashSet<&str> = text
+            .split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '-'))
+            .collect();
         for c in &commands {
-            assert!(text.contains(c), "{shell} completions lack {c}");
+            assert!(words.contains(c), "{shell} completions lack {c}");
         }
     }
     let o = Command::new(bin()).arg("man").output().unwrap();
@@ -494,6 +524,25 @@ fn completions_and_the_man_page_name_every_subcommand() {
         let listed = format!("besedka\\-{}(1)", c.replace('-', "\\-"));
         assert!(page.contains(&listed), "man lacks {listed}");
     }
+    // And --dir writes those pages, each with its options.
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(bin())
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    for c in &commands {
+        let page = std::fs::read_to_string(dir.path().join(format!("besedka-{c}.1")))
+            .unwrap_or_else(|e| panic!("no page for {c}: {e}"));
+        assert!(page.contains(".TH besedka-"), "{c}");
+    }
+    let serve = std::fs::read_to_string(dir.path().join("besedka-serve.1")).unwrap();
+    assert!(
+        serve.contains("max\\-clients"),
+        "serve's page lists its options"
+    );
+    assert!(!dir.path().join("besedka-help.1").exists());
 }
 
 /// Each subcommand's --help lists the global --db and --log-level only where they mean

@@ -200,7 +200,9 @@ fn many_refusals_make_one_log_line_naming_the_flag() {
         .lines()
         .filter(|l| l.contains("too many new accounts"))
         .collect();
-    assert_eq!(lines.len(), 1, "{log}");
+    // One line per 10 s: the 50 refusals take well under that, but a slow machine may
+    // straddle one boundary.
+    assert!(!lines.is_empty() && lines.len() <= 2, "{log}");
     assert!(
         lines[0].contains(" INFO ")
             && lines[0].contains("refused 127.0.0.1:")

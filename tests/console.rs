@@ -157,7 +157,7 @@ fn logs_are_kept_in_sqlite_and_cleared() {
         "listening on",
         "connected",
         "registered alice",
-        "alice logged in (Registered, telnet)",
+        "alice logged in (registration, telnet)",
         "failed login for alice",
     ] {
         assert!(logs.contains(want), "{want} missing: {logs}");

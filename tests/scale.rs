@@ -321,7 +321,7 @@ fn a_storm_of_joins_is_announced_in_few_lines_and_none_is_lost() {
             .stderr
             .lock()
             .unwrap()
-            .matches("logged in (Token")
+            .matches("logged in (token")
             .count()
             == 20
     });

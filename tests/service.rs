@@ -174,11 +174,17 @@ fn ready_comes_once_every_listener_takes_connections_and_stopping_at_sigterm() {
         .env("NOTIFY_SOCKET", &path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
         .spawn()
         .unwrap();
+    let log = || std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
     let mut buf = [0u8; 4096];
-    let n = notify.recv(&mut buf).expect("a notification within WAIT");
+    let n = notify.recv(&mut buf).unwrap_or_else(|e| {
+        panic!(
+            "no notification within WAIT ({e}); the server said:\n{}",
+            log()
+        )
+    });
     let said = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(said.lines().any(|l| l == "READY=1"), "{said:?}");
     assert!(said.contains("STATUS=listening on 127.0.0.1:"), "{said:?}");

@@ -114,7 +114,7 @@ fn the_dialogue_line_editing_and_cyrillic_over_ssh() {
         run.transcript.contains("Name: Вера"),
         "the name is echoed; {report}"
     );
-    server.expect_log("Вера logged in (Registered, ssh)");
+    server.expect_log("Вера logged in (registration, ssh)");
 }
 
 #[test]
@@ -142,7 +142,7 @@ fn ssh_password_authentication_logs_in_an_account() {
     let report = succeeded(&run, &server);
     assert!(!run.transcript.contains("Name: "), "{report}");
     server.expect_log("failed SSH login for carol");
-    server.expect_log("carol logged in (Password, ssh)");
+    server.expect_log("carol logged in (password, ssh)");
 }
 
 #[test]
@@ -310,7 +310,7 @@ fn a_key_added_with_slash_key_logs_its_owner_in() {
         !run.transcript.contains("password: "),
         "no password asked; {report}"
     );
-    server.expect_log("alice logged in (Key, ssh)");
+    server.expect_log("alice logged in (ssh key, ssh)");
     let _ = alice.drain(Duration::from_millis(200));
     alice.send("/key list");
     alice.expect(&format!("* {fp} ssh-ed25519 test key (added "));

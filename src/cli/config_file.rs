@@ -59,7 +59,24 @@ fn serve_command() -> Command {
 /// `--version` end the process as clap does; a config file's error is a [`Failure`] with
 /// code 2 and the file's line.
 pub fn parse_command_line(argv: &[OsString]) -> Result<Parsed, Failure> {
-    let matches = super::command().get_matches_from(argv);
+    let matches = match super::command().try_get_matches_from(argv) {
+        Ok(matches) => matches,
+        // An option whose partner is in the config file (`--metrics-token` from the
+        // environment, `web-addr` in the file) is whole only with the file: read leniently
+        // first, and let the parse with the file under it judge.
+        Err(e) if e.kind() == clap::error::ErrorKind::MissingRequiredArgument => {
+            let lenient = super::command()
+                .ignore_errors(true)
+                .try_get_matches_from(argv)
+                .ok()
+                .filter(|m| {
+                    m.subcommand_matches("serve")
+                        .is_some_and(|s| s.get_one::<PathBuf>("config").is_some())
+                });
+            lenient.unwrap_or_else(|| e.exit())
+        }
+        Err(e) => e.exit(),
+    };
     let path = match matches.subcommand() {
         Some(("serve", serve)) => serve.get_one::<PathBuf>("config").cloned(),
         _ => None,
@@ -312,6 +329,10 @@ fn check_value(arg: &Arg, text: &str) -> Result<(), String> {
         Some((_, why)) if !why.is_empty() => why.to_string(),
         _ => format!("invalid value {text:?}"),
     };
+    // Rust's words for a number that is not one.
+    if reason == "invalid digit found in string" {
+        reason = format!("{text:?} is not a whole number");
+    }
     if let Some(values) = rendered.lines().find_map(|l| {
         l.trim()
             .strip_prefix("[possible values: ")

@@ -147,13 +147,18 @@ pub enum Command {
         action: ConfigAction,
     },
     /// Print a shell completion script for besedka (bash, zsh, fish, elvish, powershell);
-    /// docs/operating.md says where to put it.
+    /// docs/service.md says where to put it.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print besedka's man page (roff): `besedka man > besedka.1`, then `man ./besedka.1`.
-    Man,
+    /// Print besedka's man page (roff): `besedka man > besedka.1`, then `man ./besedka.1`;
+    /// with --dir, write it and one page per subcommand (besedka-serve.1, …) there.
+    Man {
+        /// Write every page into this directory instead (created if missing).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Load-test a server: N clients log in, S of them send, all read; prints latency,
     /// throughput and (with --spawn or --pid) the server's CPU and memory.
     Bench(crate::bench::BenchArgs),
@@ -175,6 +180,26 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
         Ok(d) if d.is_zero() => Err("must be more than 0".into()),
         Ok(d) => Ok(d),
         Err(e) => Err(format!("{e} (write e.g. 30s, 10m, 2h)")),
+    }
+}
+
+/// Whole seconds, as a bare number (`120`, as the option always took) or a duration
+/// (`2m`, `90s`, as the other durations are written).
+pub(crate) fn parse_seconds(s: &str) -> Result<u32, String> {
+    let secs = match s.trim().parse::<u64>() {
+        Ok(n) => n,
+        Err(_) => {
+            let d = parse_duration(s)?;
+            if d.subsec_nanos() != 0 {
+                return Err("whole seconds only (write e.g. 90s or 2m)".into());
+            }
+            d.as_secs()
+        }
+    };
+    match u32::try_from(secs) {
+        Ok(0) => Err("must be more than 0".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("too long".into()),
     }
 }
 
@@ -258,6 +283,18 @@ pub fn command() -> clap::Command {
     cmd
 }
 
+/// `cmd`'s page and its subcommands' (recursively), named as the main page lists them
+/// (`besedka-serve.1`); clap's own `help` subcommand gets none.
+fn write_man_pages(cmd: &clap::Command, dir: &std::path::Path) -> io::Result<()> {
+    let name = cmd.get_display_name().unwrap_or(cmd.get_name()).to_string();
+    let mut file = std::fs::File::create(dir.join(format!("{name}.1")))?;
+    clap_mangen::Man::new(cmd.clone()).render(&mut file)?;
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        write_man_pages(sub, dir)?;
+    }
+    Ok(())
+}
+
 /// Runs the parsed command line.
 pub fn run(parsed: Parsed, argv: Vec<std::ffi::OsString>) -> Result<(), Failure> {
     let Parsed { cli, serve, file } = parsed;
@@ -278,7 +315,18 @@ pub fn run(parsed: Parsed, argv: Vec<std::ffi::OsString>) -> Result<(), Failure>
         clap_complete::generate(*shell, &mut cmd, "besedka", &mut io::stdout());
         return Ok(());
     }
-    if let Command::Man = &cli.command {
+    if let Command::Man { dir: Some(dir) } = &cli.command {
+        let cannot =
+            |e: io::Error| format!("cannot write the man pages into {}: {e}", dir.display());
+        std::fs::create_dir_all(dir).map_err(cannot)?;
+        // The main page lists besedka-serve(1) and the others: these are they.
+        let mut cmd = command();
+        cmd.build();
+        write_man_pages(&cmd, dir).map_err(cannot)?;
+        println!("Wrote the man pages into {}.", dir.display());
+        return Ok(());
+    }
+    if let Command::Man { dir: None } = &cli.command {
         let cmd = command();
         return match clap_mangen::Man::new(cmd).render(&mut io::stdout()) {
             // `besedka man | head`: the reader has seen enough.
@@ -338,7 +386,7 @@ pub fn run(parsed: Parsed, argv: Vec<std::ffi::OsString>) -> Result<(), Failure>
         | Command::Bench(_)
         | Command::GenCert { .. }
         | Command::Completions { .. }
-        | Command::Man
+        | Command::Man { .. }
         | Command::Config { .. }
         | Command::Backup { .. } => {
             unreachable!("handled above")

@@ -122,6 +122,10 @@ impl Origin {
         } else {
             format!("changed {}", live.join(", "))
         };
+        // Reread whatever the paths: an ACME renewal changes the files, not the settings.
+        if server.listening().iter().any(|(way, _)| *way == "tls") {
+            line += "; TLS certificate and key reread";
+        }
         if !restart.is_empty() {
             line += &format!(
                 "; {} need(s) a restart to change (the running value stays)",

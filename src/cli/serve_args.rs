@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{parse_duration, parse_net};
+use super::{parse_duration, parse_net, parse_seconds};
 use besedka::server::limits::Rules;
 use besedka::server::{Config, Keepalive};
 use besedka::store::retention::Policy;
@@ -61,8 +61,8 @@ pub struct ServeArgs {
     /// How long an idle session thread waits for a new client before it ends.
     #[arg(long, default_value = "10s", value_parser = parse_duration, hide = true)]
     pub worker_idle: Duration,
-    /// Seconds a new connection has to log in.
-    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Seconds a new connection has to log in (a duration such as 2m works too).
+    #[arg(long, default_value_t = 120, value_parser = parse_seconds)]
     pub login_timeout: u32,
     /// Lines per second one user may send, all their sessions together (bursts of twice
     /// that pass at once); also paces each connection before login.

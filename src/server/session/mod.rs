@@ -74,6 +74,18 @@ pub enum Method {
     Key,
 }
 
+impl std::fmt::Display for Method {
+    /// In the log's words: `alice logged in (registration, telnet)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Method::Password => "password",
+            Method::Registered => "registration",
+            Method::Token => "token",
+            Method::Key => "ssh key",
+        })
+    }
+}
+
 /// A successful login.
 pub struct Login {
     pub user: User,
@@ -332,7 +344,7 @@ impl<'a> Session<'a> {
     /// hub refused the login (it told the client why).
     pub fn join(&mut self, login: Login) -> bool {
         log::info!(
-            "{}: {} logged in ({:?}, {})",
+            "{}: {} logged in ({}, {})",
             self.addr,
             login.user.name,
             login.method,

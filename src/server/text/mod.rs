@@ -87,7 +87,8 @@ pub fn untrusted_proxy_header() -> String {
 pub fn server_full(max: usize) -> String {
     // Nothing says when someone leaves; people come and go within minutes.
     error(&format!(
-        "Server is full ({max} clients). Try again in a few minutes."
+        "Server is full ({max} {}). Try again in a few minutes.",
+        if max == 1 { "client" } else { "clients" }
     ))
 }
 

@@ -76,6 +76,20 @@ pub fn generate(host: &str, dir: &Path) -> Result<(PathBuf, PathBuf), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
+    // Both or neither: a pair half replaced would not fit together.
+    let there: Vec<String> = [&cert, &key]
+        .iter()
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !there.is_empty() {
+        let verb = if there.len() == 1 { "exists" } else { "exist" };
+        return Err(format!(
+            "{} already {verb}: gen-cert never replaces a certificate or key; remove them \
+             first, or pass another --out",
+            there.join(" and ")
+        ));
+    }
     write_new(&key, made.signing_key.serialize_pem().as_bytes(), 0o600)?;
     write_new(&cert, made.cert.pem().as_bytes(), 0o644)?;
     Ok((cert, key))
