@@ -16,8 +16,8 @@
 //! 1. [`error`] (the error enum), [`private_files`] (files only the server's user reads),
 //!    [`memory`] (the memory policy: glibc's allocator and the threads' stacks).
 //! 2. [`store`] — all SQL, one file per table, behind `store::Conn` (SQLite and
-//!    PostgreSQL); inside it, `store::notify` (the channels) sits below the tables that use
-//!    it.
+//!    PostgreSQL, each connection keeping its prepared statements: `store::statements`);
+//!    inside it, `store::notify` (the channels) sits below the tables that use it.
 //! 3. [`auth`] (argon2id, tokens), [`logging`] (`fern`, the `logs` table's sink).
 //! 4. Connection primitives, knowing nothing of sessions, rooms or how a way in works:
 //!    [`server::socket`] (the socket, the connection id, the way it came in),

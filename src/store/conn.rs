@@ -7,7 +7,8 @@
 //! PostgreSQL the parameters become `$N` (`store::translate`). Where the dialects differ (the clock, upserts,
 //! full-text search) the function asks [`Conn::dialect`] and says both, side by side.
 //! Borrowed as `&Conn`: PostgreSQL's client needs `&mut`, so it sits in a `RefCell` (a `Conn`
-//! is used by one thread at a time).
+//! is used by one thread at a time). On PostgreSQL each connection keeps the statements it
+//! prepared (`store::statements`): a statement costs one trip to the server, not two.
 
 use std::cell::RefCell;
 
@@ -16,7 +17,7 @@ use r2d2_postgres::PostgresConnectionManager;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 
-use super::translate::to_pg;
+use super::statements::{self, Statements};
 use crate::error::{Error, Result};
 
 /// A connection, pooled or owned.
@@ -32,17 +33,40 @@ pub enum Lite {
     Owned(Connection),
 }
 
-/// A PostgreSQL client, pooled or owned.
+/// A PostgreSQL client, pooled or owned, each with the statements prepared on it.
 pub enum Pg {
+    /// Its statements are kept in the pool's storage for this connection, so they outlive
+    /// the borrow and go with the connection when the pool drops it.
     Pooled(r2d2::PooledConnection<PostgresConnectionManager<super::Tls>>),
-    Owned(postgres::Client),
+    Owned(postgres::Client, Statements),
 }
 
 impl Pg {
+    /// `f` with the client and its statements.
+    pub(super) fn with<R>(
+        &mut self,
+        f: impl FnOnce(&mut postgres::Client, &mut Statements) -> R,
+    ) -> R {
+        match self {
+            Pg::Owned(c, s) => f(c, s),
+            Pg::Pooled(c) => {
+                // Taken out for the call: the storage and the client are both behind the
+                // pooled handle's `&mut`. (A panic in `f` loses them: the server closes the
+                // statements with the connection or when their handles drop.)
+                let mut s = r2d2::PooledConnection::extensions_mut(c)
+                    .remove::<Statements>()
+                    .unwrap_or_default();
+                let r = f(c, &mut s);
+                r2d2::PooledConnection::extensions_mut(c).insert(s);
+                r
+            }
+        }
+    }
+
     fn client(&mut self) -> &mut postgres::Client {
         match self {
             Pg::Pooled(c) => c,
-            Pg::Owned(c) => c,
+            Pg::Owned(c, _) => c,
         }
     }
 }
@@ -79,7 +103,7 @@ impl Dialect {
 }
 
 /// A statement parameter either backend takes. (Integers go as `i64`: PostgreSQL reads a
-/// `u32` as an OID.)
+/// `u32` as an OID.) [`Array`] is PostgreSQL's alone.
 pub trait Value {
     fn lite(&self) -> &dyn rusqlite::ToSql;
     fn pg(&self) -> &(dyn postgres::types::ToSql + Sync);
@@ -91,6 +115,30 @@ impl<T: rusqlite::ToSql + postgres::types::ToSql + Sync> Value for T {
     }
     fn pg(&self) -> &(dyn postgres::types::ToSql + Sync) {
         self
+    }
+}
+
+/// A list bound as one PostgreSQL array parameter (`unnest(CAST(?1 AS bigint[]))`): a batch
+/// of any size in one statement whose text does not change with the size, so it is prepared
+/// once. SQLite has no arrays: bound there, it is an error.
+pub struct Array<T>(pub Vec<T>);
+
+impl<T: postgres::types::ToSql + Sync> Value for Array<T> {
+    fn lite(&self) -> &dyn rusqlite::ToSql {
+        &NoArrays
+    }
+    fn pg(&self) -> &(dyn postgres::types::ToSql + Sync) {
+        &self.0
+    }
+}
+
+struct NoArrays;
+
+impl rusqlite::ToSql for NoArrays {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Err(rusqlite::Error::ToSqlConversionFailure(
+            "an array parameter is for PostgreSQL only".into(),
+        ))
     }
 }
 
@@ -122,7 +170,7 @@ impl Conn {
 
     /// An owned PostgreSQL client as a store connection.
     pub fn postgres(client: postgres::Client) -> Conn {
-        Conn::Postgres(RefCell::new(Pg::Owned(client)))
+        Conn::Postgres(RefCell::new(Pg::Owned(client, Statements::default())))
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -167,10 +215,9 @@ impl Conn {
             }
             Conn::Postgres(pg) => {
                 let ps: Vec<_> = params.iter().map(|p| p.pg()).collect();
-                Ok(pg
-                    .borrow_mut()
-                    .client()
-                    .execute(to_pg(sql)?.as_ref(), &ps)?)
+                pg.borrow_mut().with(|client, cache| {
+                    statements::run(client, cache, sql, |c, stmt| c.execute(stmt, &ps))
+                })
             }
         }
     }
@@ -196,7 +243,9 @@ impl Conn {
             }
             Conn::Postgres(pg) => {
                 let ps: Vec<_> = params.iter().map(|p| p.pg()).collect();
-                let rows = pg.borrow_mut().client().query(to_pg(sql)?.as_ref(), &ps)?;
+                let rows = pg.borrow_mut().with(|client, cache| {
+                    statements::run(client, cache, sql, |c, stmt| c.query(stmt, &ps))
+                })?;
                 rows.iter().map(|r| f(&Row::Pg(r))).collect()
             }
         }
@@ -245,16 +294,11 @@ impl Conn {
                     out.push(f(&Row::Lite(row))?);
                 }
             }
-            Conn::Postgres(pg) => {
-                let mut pg = pg.borrow_mut();
-                let client = pg.client();
-                let stmt = client.prepare(to_pg(sql)?.as_ref())?;
+            Conn::Postgres(_) => {
                 for set in sets {
-                    let ps: Vec<_> = set.iter().map(|p| p.pg()).collect();
                     // Not the driver's `query_one`: its "no row" is an error like any other.
-                    let rows = client.query(&stmt, &ps)?;
-                    let row = rows.first().ok_or(Error::NotFound)?;
-                    out.push(f(&Row::Pg(row))?);
+                    let rows = self.query(sql, &set, |r| f(r))?;
+                    out.push(rows.into_iter().next().ok_or(Error::NotFound)?);
                 }
             }
         }
@@ -269,114 +313,12 @@ impl Conn {
         }
     }
 
-    /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise (an
-    /// error, a failed `COMMIT`, or a panic unwinding through it: see [`Open`]). On SQLite it
-    /// takes the write lock at once (`BEGIN IMMEDIATE`), so it never fails halfway for
-    /// another writer.
-    pub fn transaction<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
-        self.batch(match self.dialect() {
-            Dialect::Sqlite => "BEGIN IMMEDIATE",
-            Dialect::Postgres => "BEGIN",
-        })?;
-        let open = Open { conn: self };
-        let v = f(self)?;
-        self.batch("COMMIT")?;
-        std::mem::forget(open); // committed: nothing to roll back
-        Ok(v)
-    }
-}
-
-/// A transaction begun and not yet committed: dropping it rolls it back.
-///
-/// What makes `?` and a panic inside [`Conn::transaction`] safe, as rusqlite's own
-/// `Transaction` does. Without it a pooled connection went back to the pool still inside
-/// the transaction when a panic was caught further up (a session worker catches its job's
-/// panic): on SQLite it kept the write lock, and every other writer (the hub, each batch)
-/// waited out the busy timeout; the next borrower's `BEGIN` failed, or on PostgreSQL
-/// carried on inside the old transaction and committed its half-written rows.
-struct Open<'a> {
-    conn: &'a Conn,
-}
-
-impl Drop for Open<'_> {
-    fn drop(&mut self) {
-        // Not `batch`: a panic here, while another unwinds, would abort the process. A
-        // PostgreSQL client still borrowed (a panic inside its own call) is left as it is.
-        let rolled_back = match self.conn {
-            Conn::Sqlite(_) => self
-                .conn
-                .lite()
-                .is_some_and(|c| c.execute_batch("ROLLBACK").is_ok()),
-            Conn::Postgres(pg) => pg
-                .try_borrow_mut()
-                .is_ok_and(|mut pg| pg.client().batch_execute("ROLLBACK").is_ok()),
-        };
-        if !rolled_back {
-            log::warn!("a transaction could not be rolled back; its connection may be unusable");
+    /// How many prepared statements this connection keeps (0 on SQLite, whose cache is
+    /// rusqlite's): for tests and diagnostics.
+    pub fn prepared(&self) -> usize {
+        match self {
+            Conn::Sqlite(_) => 0,
+            Conn::Postgres(pg) => pg.borrow_mut().with(|_, cache| cache.len()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failed_transaction_leaves_nothing() {
-        let db = crate::store::test_db();
-        let r: Result<()> = db.transaction(|c| {
-            c.execute(
-                "INSERT INTO logs (created_at, level, target, message) VALUES ('t', 'info', 'x', 'y')",
-                &[],
-            )?;
-            Err(Error::Stopping)
-        });
-        assert!(r.is_err());
-        let n: i64 = db
-            .query_one("SELECT count(*) FROM logs", &[], |r| r.get(0))
-            .unwrap();
-        assert_eq!(n, 0);
-    }
-
-    /// A bug that panics inside a transaction, caught further up (a session worker catches
-    /// its job's panic), must not hand the pooled connection back still inside `BEGIN
-    /// IMMEDIATE`: the next writer would wait out the busy timeout, or find itself inside a
-    /// transaction it did not begin.
-    #[test]
-    fn a_panic_inside_a_transaction_rolls_back_before_the_connection_goes_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("besedka.db");
-        let store = crate::store::Store::open(&path).unwrap();
-        let insert =
-            "INSERT INTO logs (created_at, level, target, message) VALUES ('t', 'info', 'x', ?1)";
-        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let c = store.conn().unwrap();
-            let _: Result<()> = c.transaction(|c| {
-                c.execute(insert, &[&"half-written"])?;
-                panic!("a bug in the middle of a transaction");
-            });
-        }));
-        assert!(caught.is_err(), "the panic went through");
-
-        let started = std::time::Instant::now();
-        let c = store.conn().unwrap();
-        c.transaction(|c| c.execute(insert, &[&"whole"]))
-            .expect("the next transaction on the pool");
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(1),
-            "the next transaction waited {:?} for the lock",
-            started.elapsed()
-        );
-        drop(c);
-        let fresh = rusqlite::Connection::open(&path).unwrap();
-        let mut stmt = fresh
-            .prepare("SELECT message FROM logs ORDER BY id")
-            .unwrap();
-        let rows: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert_eq!(rows, ["whole"], "the half-written row is gone");
     }
 }

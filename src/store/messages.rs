@@ -1,6 +1,6 @@
 //! The `messages` table: the chat history, public and private.
 
-use super::conn::{Row, Value};
+use super::conn::{Array, Row, Value};
 use super::users::User;
 use super::{Conn, Dialect};
 use crate::error::Result;
@@ -121,41 +121,33 @@ pub fn commit_from(c: &Conn, batch: &mut [Message], node: &str) -> Result<()> {
             })?
         }
         // Every trip to the server counts: the lock with the BEGIN, the whole batch in one
-        // INSERT, the NOTIFY with the COMMIT. Three trips (four with the INSERT's parse),
-        // whatever the batch's size.
+        // INSERT, the NOTIFY with the COMMIT. Three trips whatever the batch's size: the
+        // batch goes as one array per column, so the INSERT's text is the same for every
+        // size and is prepared once per connection (`store::statements`). `ORDER BY i`:
+        // the ids are drawn in the batch's order.
         Dialect::Postgres => {
-            let values: Vec<String> = (0..batch.len())
-                .map(|i| {
-                    let p = i * 6;
-                    format!(
-                        "({now}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
-                        p + 1,
-                        p + 2,
-                        p + 3,
-                        p + 4,
-                        p + 5,
-                        p + 6
-                    )
-                })
-                .collect();
             let sql = format!(
                 "INSERT INTO messages (created_at, author_id, author_name, recipient_id, room_id, kind, body)
-                 VALUES {} RETURNING id, created_at",
-                values.join(", ")
+                 SELECT {now}, a, n, r, rm, k, b
+                 FROM unnest(CAST(?1 AS bigint[]), CAST(?2 AS text[]), CAST(?3 AS bigint[]),
+                             CAST(?4 AS bigint[]), CAST(?5 AS text[]), CAST(?6 AS text[]))
+                      WITH ORDINALITY AS t(a, n, r, rm, k, b, i)
+                 ORDER BY i
+                 RETURNING id, created_at"
             );
-            let params: Vec<&dyn Value> = batch.iter().zip(&derived).flat_map(row).collect();
-            c.batch(&format!("BEGIN; {SERIALIZE}"))?;
-            let done = c
-                .query(&sql, &params, |r| Ok((r.get(0)?, r.get(1)?)))
-                .and_then(|rows| {
-                    let told = super::notify::notify(super::notify::CHANNEL, node);
-                    c.batch(&format!("{told}; COMMIT"))?;
-                    Ok(rows)
-                });
-            if done.is_err() {
-                let _ = c.batch("ROLLBACK");
-            }
-            done?
+            let authors = Array(batch.iter().map(|m| m.author_id).collect());
+            let names = Array(batch.iter().map(|m| m.author_name.as_str()).collect());
+            let recipients = Array(derived.iter().map(|d| d.0).collect());
+            let rooms = Array(derived.iter().map(|d| d.1).collect());
+            let kinds = Array(derived.iter().map(|d| d.2).collect());
+            let bodies = Array(batch.iter().map(|m| m.body.as_str()).collect());
+            let params: [&dyn Value; 6] = [&authors, &names, &recipients, &rooms, &kinds, &bodies];
+            let told = super::notify::notify(super::notify::CHANNEL, node);
+            c.transaction_between(
+                &format!("BEGIN; {SERIALIZE}"),
+                &format!("{told}; COMMIT"),
+                |c| c.query(&sql, &params, |r| Ok((r.get(0)?, r.get(1)?))),
+            )?
         }
     };
     // Ids are handed out in the order of the rows; RETURNING's order is not promised.
