@@ -36,7 +36,7 @@ use std::sync::mpsc::{self, Receiver, SendError, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::store::Conn;
+use crate::store::Dedicated;
 use polling::{Events, Poller};
 
 use super::moderation::{banned_line, Moderation};
@@ -124,9 +124,8 @@ pub struct Settings {
 }
 
 pub struct Hub {
-    db: Conn,
-    /// Where `db` came from, for a new connection after a failure.
-    store: crate::store::Store,
+    /// Its connection of its own: replaced when lost (a failover), said once.
+    db: Dedicated,
     /// Bans and operators in force, to refuse a banned login at `Join` and mark `@ops`.
     moderation: Arc<Moderation>,
     inbox: Inbox,
@@ -169,13 +168,12 @@ impl Hub {
         moderation: Arc<Moderation>,
         settings: Settings,
     ) -> crate::error::Result<Hub> {
-        let db = store.dedicated()?;
-        let last_id = messages::last_id(&db)?;
-        let shared_db = db.dialect() == crate::store::Dialect::Postgres;
+        let mut db = Dedicated::open(&store, "the hub", module_path!())?;
+        let last_id = db.run(messages::last_id)?;
+        let shared_db = db.run(|c| Ok(c.dialect()))? == crate::store::Dialect::Postgres;
         let (node_addr, node) = (settings.addr.clone(), settings.node.clone());
         Ok(Hub {
             db,
-            store,
             moderation,
             poller: inbox.waker.poller.clone(),
             inbox,
@@ -241,7 +239,8 @@ impl Hub {
         self.settle();
         self.store_seen();
         if self.shared_db {
-            if let Err(e) = crate::store::presence::leave(&self.db, &self.node) {
+            let node = &self.node;
+            if let Err(e) = self.db.run(|c| crate::store::presence::leave(c, node)) {
                 log::warn!("cannot take this node out of the others' view: {e}");
             }
         }
@@ -252,11 +251,13 @@ impl Hub {
         if self.seen.is_empty() {
             return;
         }
-        if let Err(e) = crate::store::users::mark_seen(&self.db, &self.seen) {
-            log::warn!(
+        let seen = &self.seen;
+        match self.db.run(|c| crate::store::users::mark_seen(c, seen)) {
+            Ok(()) | Err(crate::Error::DbDown) => {}
+            Err(e) => log::warn!(
                 "could not note what {} user(s) had seen: {e}",
                 self.seen.len()
-            );
+            ),
         }
         self.seen.clear();
     }

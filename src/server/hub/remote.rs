@@ -21,15 +21,6 @@ use super::Hub;
 const CATCH_UP: u32 = 1000;
 
 impl Hub {
-    /// Replaces the hub's database connection after a failure that may have been the
-    /// connection's own (the database restarted); keeps the old one if no new one can be had.
-    pub(super) fn reconnect(&mut self) {
-        match self.store.dedicated() {
-            Ok(db) => self.db = db,
-            Err(e) => log::warn!("cannot reconnect to the database: {e}"),
-        }
-    }
-
     /// Delivers what other nodes committed after the watermark and before `before` (all,
     /// if `None`), in id order.
     pub(super) fn catch_up(&mut self, before: Option<i64>) {
@@ -37,8 +28,10 @@ impl Hub {
             return;
         }
         loop {
-            let rows =
-                messages::between(&self.db, self.last_id, before.unwrap_or(i64::MAX), CATCH_UP);
+            let after = self.last_id;
+            let rows = self
+                .db
+                .run(|c| messages::between(c, after, before.unwrap_or(i64::MAX), CATCH_UP));
             match rows {
                 Ok(rows) => {
                     let n = rows.len();
@@ -47,9 +40,9 @@ impl Hub {
                         return;
                     }
                 }
+                Err(crate::Error::DbDown) => return,
                 Err(e) => {
                     log::error!("cannot read other nodes' messages: {e}");
-                    self.reconnect();
                     return;
                 }
             }
@@ -108,11 +101,12 @@ impl Hub {
         if !self.shared_db {
             return;
         }
-        let now = match presence::others(&self.db, &self.node) {
+        let node = &self.node;
+        let now = match self.db.run(|c| presence::others(c, node)) {
             Ok(rows) => rows,
+            Err(crate::Error::DbDown) => return,
             Err(e) => {
                 log::warn!("cannot read the other nodes' sessions: {e}");
-                self.reconnect();
                 return;
             }
         };
@@ -176,9 +170,15 @@ impl Hub {
             return;
         }
         let ops = std::mem::take(&mut self.presence_ops);
-        if let Err(e) = presence::apply(&self.db, &self.node, &self.node_addr, &ops) {
-            log::warn!("cannot write this node's sessions: {e}");
-            self.reconnect();
+        let (node, addr) = (&self.node, &self.node_addr);
+        match self.db.run(|c| presence::apply(c, node, addr, &ops)) {
+            Ok(()) => {}
+            // Kept, in order, for the next batch: the sessions table must not miss a change.
+            Err(crate::Error::DbDown) => {
+                let newer = std::mem::replace(&mut self.presence_ops, ops);
+                self.presence_ops.extend(newer);
+            }
+            Err(e) => log::warn!("cannot write this node's sessions: {e}"),
         }
     }
 
@@ -187,13 +187,11 @@ impl Hub {
         if !self.shared_db {
             return;
         }
-        match presence::heartbeat(&self.db, &self.node, &self.node_addr) {
+        let (node, addr) = (&self.node, &self.node_addr);
+        match self.db.run(|c| presence::heartbeat(c, node, addr)) {
             Ok(true) => self.refresh_others(),
-            Ok(false) => {}
-            Err(e) => {
-                log::warn!("cannot write this node's heartbeat: {e}");
-                self.reconnect();
-            }
+            Ok(false) | Err(crate::Error::DbDown) => {}
+            Err(e) => log::warn!("cannot write this node's heartbeat: {e}"),
         }
     }
 
