@@ -233,7 +233,7 @@ fn write_loop(mut conn: crate::store::Dedicated, rx: Receiver<Msg>, dropped: Arc
         if !batch.is_empty() {
             match conn.run(|c| logs::insert(c, &batch)) {
                 // The database is away (said once): these records are on standard error.
-                Ok(()) | Err(crate::Error::DbDown) => {}
+                Ok(()) | Err(crate::error::Error::DbDown) => {}
                 Err(e) => log::error!(target: SINK_TARGET,
                     "cannot store {} log record(s): {e}", batch.len()),
             }

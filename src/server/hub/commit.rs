@@ -31,6 +31,13 @@ impl Hub {
         let mut msgs = std::mem::take(&mut self.staged);
         let mut from = std::mem::take(&mut self.staged_from);
         let err: Bytes = text::not_stored().into_bytes().into();
+        // A batch still held means the database is away: these could only come after it.
+        if !self.release_held() {
+            for conn in from {
+                self.queue(conn, &err);
+            }
+            return;
+        }
         let started = std::time::Instant::now();
         let node = &self.node;
         let committed = self.db.run(|c| messages::commit_from(c, &mut msgs, node));
@@ -81,7 +88,7 @@ impl Hub {
                 // restart, a failover): retrying row by row would only multiply the wait.
                 // Nothing was stored; say so to the senders. A lost connection was said once
                 // (`Dedicated`), and the next batch gets a new one.
-                if !matches!(e, crate::Error::DbDown) {
+                if !matches!(e, crate::error::Error::DbDown) {
                     log::error!("could not store {} message(s): {e}", msgs.len());
                 }
                 for conn in from {
@@ -94,8 +101,14 @@ impl Hub {
             .fetch_add(msgs.len() as u64, std::sync::atomic::Ordering::Relaxed);
         // Several nodes on one database: what the others committed before this batch (the
         // commits are serialized, so all of it is in) goes out first, in id order.
+        // If that cannot be read now (the database went away just after this commit), the
+        // batch waits for it: delivered now, it would move the watermark past lines this
+        // node's clients would then never see.
         if let Some(first) = msgs.iter().map(|m| m.id).min() {
-            self.catch_up(Some(first));
+            if !self.catch_up(Some(first)) {
+                self.held = Some((msgs, from));
+                return;
+            }
         }
         self.deliver(&msgs, Some(&from));
     }

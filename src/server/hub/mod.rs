@@ -158,6 +158,10 @@ pub struct Hub {
     others: remote::Others,
     /// Changes to this node's sessions, written at the end of the batch.
     presence_ops: Vec<crate::store::presence::Op>,
+    /// A batch committed but not yet delivered, with the connection each line came from:
+    /// what the others committed before it could not be read (the database went away just
+    /// after the commit), and it goes out only after that, in id order.
+    held: Option<(Vec<Message>, Vec<ConnId>)>,
 }
 
 impl Hub {
@@ -193,6 +197,7 @@ impl Hub {
             node_addr,
             others: remote::Others::default(),
             presence_ops: Vec::new(),
+            held: None,
         })
     }
 
@@ -227,7 +232,7 @@ impl Hub {
                 self.cut_stuck();
                 // A lost notification costs a second at most.
                 self.heartbeat();
-                self.catch_up(None);
+                self.catch_up_all();
                 self.refresh_others();
                 self.settle();
             }
@@ -253,7 +258,7 @@ impl Hub {
         }
         let seen = &self.seen;
         match self.db.run(|c| crate::store::users::mark_seen(c, seen)) {
-            Ok(()) | Err(crate::Error::DbDown) => {}
+            Ok(()) | Err(crate::error::Error::DbDown) => {}
             Err(e) => log::warn!(
                 "could not note what {} user(s) had seen: {e}",
                 self.seen.len()
@@ -367,7 +372,7 @@ impl Hub {
             }
             Event::Remote { messages, presence } => {
                 if messages {
-                    self.catch_up(None);
+                    self.catch_up_all();
                 }
                 if presence {
                     self.refresh_others();

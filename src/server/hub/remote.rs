@@ -23,9 +23,10 @@ const CATCH_UP: u32 = 1000;
 impl Hub {
     /// Delivers what other nodes committed after the watermark and before `before` (all,
     /// if `None`), in id order.
-    pub(super) fn catch_up(&mut self, before: Option<i64>) {
+    /// True when all of it was read.
+    pub(super) fn catch_up(&mut self, before: Option<i64>) -> bool {
         if !self.shared_db {
-            return;
+            return true;
         }
         loop {
             let after = self.last_id;
@@ -37,15 +38,39 @@ impl Hub {
                     let n = rows.len();
                     self.deliver(&rows, None);
                     if n < CATCH_UP as usize {
-                        return;
+                        return true;
                     }
                 }
-                Err(crate::Error::DbDown) => return,
+                Err(crate::error::Error::DbDown) => return false,
                 Err(e) => {
                     log::error!("cannot read other nodes' messages: {e}");
-                    return;
+                    return false;
                 }
             }
+        }
+    }
+}
+
+impl Hub {
+    /// Delivers a batch held back ([`Hub::commit_staged`]) once what precedes it is read;
+    /// true when none is held any more.
+    pub(super) fn release_held(&mut self) -> bool {
+        let Some((msgs, from)) = self.held.take() else {
+            return true;
+        };
+        let first = msgs.iter().map(|m| m.id).min().unwrap_or(i64::MAX);
+        if !self.catch_up(Some(first)) {
+            self.held = Some((msgs, from));
+            return false;
+        }
+        self.deliver(&msgs, Some(&from));
+        true
+    }
+
+    /// Delivers everything the other nodes committed, after any batch held back.
+    pub(super) fn catch_up_all(&mut self) {
+        if self.release_held() {
+            self.catch_up(None);
         }
     }
 }
@@ -104,7 +129,7 @@ impl Hub {
         let node = &self.node;
         let now = match self.db.run(|c| presence::others(c, node)) {
             Ok(rows) => rows,
-            Err(crate::Error::DbDown) => return,
+            Err(crate::error::Error::DbDown) => return,
             Err(e) => {
                 log::warn!("cannot read the other nodes' sessions: {e}");
                 return;
@@ -174,7 +199,7 @@ impl Hub {
         match self.db.run(|c| presence::apply(c, node, addr, &ops)) {
             Ok(()) => {}
             // Kept, in order, for the next batch: the sessions table must not miss a change.
-            Err(crate::Error::DbDown) => {
+            Err(crate::error::Error::DbDown) => {
                 let newer = std::mem::replace(&mut self.presence_ops, ops);
                 self.presence_ops.extend(newer);
             }
@@ -190,7 +215,7 @@ impl Hub {
         let (node, addr) = (&self.node, &self.node_addr);
         match self.db.run(|c| presence::heartbeat(c, node, addr)) {
             Ok(true) => self.refresh_others(),
-            Ok(false) | Err(crate::Error::DbDown) => {}
+            Ok(false) | Err(crate::error::Error::DbDown) => {}
             Err(e) => log::warn!("cannot write this node's heartbeat: {e}"),
         }
     }
