@@ -24,6 +24,10 @@ pub enum Error {
     /// A PostgreSQL URL's TLS settings cannot be used (`sslmode`, `sslrootcert`): says why.
     #[error("{0}")]
     DbUrl(String),
+    /// A connection of its own ([`crate::store::Dedicated`]) has lost the database and has
+    /// no new one yet: it said so once, and tries again by itself.
+    #[error("the database cannot be reached")]
+    DbDown,
     /// A statement that must find a row found none, on either backend.
     #[error("no such row")]
     NotFound,
@@ -73,6 +77,31 @@ impl Error {
             }
             // SQLSTATE class 23: integrity constraint violation.
             Error::Pg(e) => e.code().is_some_and(|c| c.code().starts_with("23")),
+            _ => false,
+        }
+    }
+}
+
+impl Error {
+    /// Whether the connection a statement ran on is of no more use, though another may be:
+    /// closed or broken (the server died, the network failed), its server shutting down or
+    /// crashed, or its server a standby (a primary demoted: it takes no writes). After a
+    /// failover every connection to the old primary ends so.
+    pub fn is_connection_lost(&self) -> bool {
+        use std::error::Error as _;
+        match self {
+            Error::DbDown => true,
+            Error::Pg(e) => {
+                let io = e.source().is_some_and(|s| s.is::<io::Error>());
+                let code = e.code().map(|c| c.code());
+                e.is_closed()
+                    || io
+                    // 08: connection exception; 57P01–03: the server shutting down, crashed,
+                    // or starting; 25006: read-only transaction (a standby).
+                    || code.is_some_and(|c| {
+                        c.starts_with("08") || ["57P01", "57P02", "57P03", "25006"].contains(&c)
+                    })
+            }
             _ => false,
         }
     }

@@ -160,8 +160,9 @@ pub fn init(
     }
     let mut sink = None;
     if let Some(store) = db {
-        let conn = store
-            .dedicated()
+        // Its own connection, replaced when lost; what it says about that goes to standard
+        // error only (its target), never back into the sink.
+        let conn = crate::store::Dedicated::open(store, "the log writer", SINK_TARGET)
             .map_err(|e| format!("cannot open database for logs: {e}"))?;
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
@@ -201,7 +202,7 @@ pub fn init(
     Ok(sink)
 }
 
-fn write_loop(conn: crate::store::Conn, rx: Receiver<Msg>, dropped: Arc<AtomicU64>) {
+fn write_loop(mut conn: crate::store::Dedicated, rx: Receiver<Msg>, dropped: Arc<AtomicU64>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut acks = Vec::new();
     let mut stop = false;
@@ -230,8 +231,11 @@ fn write_loop(conn: crate::store::Conn, rx: Receiver<Msg>, dropped: Arc<AtomicU6
             });
         }
         if !batch.is_empty() {
-            if let Err(e) = logs::insert(&conn, &batch) {
-                log::error!(target: SINK_TARGET, "cannot store {} log record(s): {e}", batch.len());
+            match conn.run(|c| logs::insert(c, &batch)) {
+                // The database is away (said once): these records are on standard error.
+                Ok(()) | Err(crate::error::Error::DbDown) => {}
+                Err(e) => log::error!(target: SINK_TARGET,
+                    "cannot store {} log record(s): {e}", batch.len()),
             }
             batch.clear();
         }

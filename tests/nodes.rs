@@ -133,7 +133,12 @@ fn postgres_restarting_under_a_node_is_survived() {
     }
     let got = bob.expect("] alice: after\r\n");
     assert!(!got.contains("while the database is down"), "{got}");
-    a.expect_log("could not store");
+    // Said once, and once when it is back, not once per refused batch.
+    a.expect_log("the hub cannot reach the database");
+    a.expect_log("the hub: database reachable again after");
+    let log = a.stderr.lock().unwrap().clone();
+    assert_eq!(log.matches("the hub cannot reach").count(), 1, "{log}");
+    assert!(!log.contains("could not store"), "{log}");
 }
 
 #[test]

@@ -11,12 +11,16 @@
 //!   ([`crate::memory::give_back`]);
 //! - every [`PRUNE_EVERY`]: deletes expired ban rows, and old messages by `--retain-*`, in
 //!   small batches with a pause between them so the hub's commits never wait long.
+//!
+//! Its connection is its own ([`Dedicated`]): lost (a failover, a restart of the database)
+//! it is replaced at the next round, and the outage said once, not every round.
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use crate::store::Conn;
+use crate::error::Error;
+use crate::store::Dedicated;
 
 use super::hub::Event;
 use super::Shared;
@@ -30,14 +34,14 @@ pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const BATCH_PAUSE: Duration = Duration::from_millis(20);
 
 /// Runs until `stop` is dropped (or sent to).
-pub fn run(shared: &Shared, conn: Conn, stop: Receiver<()>) {
+pub fn run(shared: &Shared, mut conn: Dedicated, stop: Receiver<()>) {
     let mut pruned_at: Option<Instant> = None;
     let stopped = |wait| !matches!(stop.recv_timeout(wait), Err(RecvTimeoutError::Timeout));
     loop {
         if stopped(RELOAD_EVERY) {
             return;
         }
-        match shared.moderation.reload(&conn) {
+        match conn.run(|c| shared.moderation.reload(c)) {
             Ok(true) => {
                 let _ = shared.hub.send(Event::Enforce {
                     announce: None,
@@ -45,25 +49,28 @@ pub fn run(shared: &Shared, conn: Conn, stop: Receiver<()>) {
                 });
             }
             Ok(false) => {}
+            // Said once by the connection; nothing else this round can work either.
+            Err(Error::DbDown) => continue,
             Err(e) => log::warn!("cannot reread bans: {e}"),
         }
-        cut_removed_accounts(shared, &conn);
+        cut_removed_accounts(shared, &mut conn);
         crate::memory::give_back();
-        if !index_new_messages(&conn, &stopped) {
+        if !index_new_messages(&mut conn, &stopped) {
             return;
         }
         if pruned_at.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
             continue;
         }
         pruned_at = Some(Instant::now());
-        if let Err(e) = bans::delete_expired(&conn) {
-            log::warn!("cannot delete expired bans: {e}");
+        match conn.run(bans::delete_expired) {
+            Ok(_) | Err(Error::DbDown) => {}
+            Err(e) => log::warn!("cannot delete expired bans: {e}"),
         }
         let policy = shared.config.get().retention;
         let mut total = 0;
         loop {
-            match retention::prune_batch(&conn, &policy, retention::BATCH) {
-                Ok(0) => break,
+            match conn.run(|c| retention::prune_batch(c, &policy, retention::BATCH)) {
+                Ok(0) | Err(Error::DbDown) => break,
                 Ok(n) => {
                     total += n;
                     shared.pruned.fetch_add(n as u64, Ordering::Relaxed);
@@ -87,12 +94,13 @@ pub fn run(shared: &Shared, conn: Conn, stop: Receiver<()>) {
 /// `besedka purge-auth` writes the database directly, and no running server hears of it (the
 /// console's `clear-auth` tells the hub itself). Without this such a session would learn it
 /// only from its next line, refused as if the server had failed.
-fn cut_removed_accounts(shared: &Shared, conn: &Conn) {
+fn cut_removed_accounts(shared: &Shared, conn: &mut Dedicated) {
     let Ok(ids) = shared.ask(|reply| Event::Accounts { reply }) else {
         return; // the hub is busy or stopping: next round
     };
-    match users::missing(conn, &ids) {
+    match conn.run(|c| users::missing(c, &ids)) {
         Ok(gone) if gone.is_empty() => {}
+        Err(Error::DbDown) => {}
         Ok(gone) => {
             let _ = shared.hub.send(Event::AccountsRemoved { ids: gone });
         }
@@ -104,11 +112,12 @@ fn cut_removed_accounts(shared: &Shared, conn: &Conn) {
 const INDEX_BATCH: u32 = 2_000;
 
 /// Indexes what is new, a batch at a time with a pause between; false if told to stop.
-fn index_new_messages(conn: &Conn, stopped: &dyn Fn(Duration) -> bool) -> bool {
+fn index_new_messages(conn: &mut Dedicated, stopped: &dyn Fn(Duration) -> bool) -> bool {
     loop {
-        match search::index_batch(conn, INDEX_BATCH) {
+        match conn.run(|c| search::index_batch(c, INDEX_BATCH)) {
             Ok(n) if n < INDEX_BATCH as usize => return true,
             Ok(_) => {}
+            Err(Error::DbDown) => return true,
             Err(e) => {
                 log::warn!("cannot index new messages for search: {e}");
                 return true;

@@ -4,13 +4,14 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::accept::Gate;
 use super::hub::Event;
 use super::Shared;
 use crate::store::control::{self, Command};
 use crate::store::notify::Listener;
+use crate::store::Outage;
 
 /// How long one wait lasts: the longest shutdown waits for this thread.
 const WAIT: Duration = Duration::from_millis(500);
@@ -18,7 +19,10 @@ const WAIT: Duration = Duration::from_millis(500);
 /// Runs until `stop` is set or the hub is gone.
 pub fn run(mut listener: Listener, shared: &Shared, gate: &Gate, stop: Arc<AtomicBool>) {
     let hub = &shared.hub;
-    let mut warned: Option<Instant> = None;
+    // The database restarted, failed over, or the network failed: the listener connects
+    // again (through the URL: to the new primary), spaced by a bounded back-off, and says so
+    // once (the hub reads what was missed once it is back).
+    let mut outage = Outage::new("the listener", module_path!());
     // Console commands from before this node started are not this node's business.
     let mut seen = shared
         .store
@@ -28,9 +32,7 @@ pub fn run(mut listener: Listener, shared: &Shared, gate: &Gate, stop: Arc<Atomi
     while !stop.load(Ordering::SeqCst) {
         match listener.wait(WAIT) {
             Ok(woke) if woke.messages || woke.presence || woke.control => {
-                if warned.take().is_some() {
-                    log::info!("listening to the other nodes again");
-                }
+                outage.reached();
                 let ev = Event::Remote {
                     messages: woke.messages,
                     presence: woke.presence,
@@ -42,15 +44,10 @@ pub fn run(mut listener: Listener, shared: &Shared, gate: &Gate, stop: Arc<Atomi
                     seen = carry_out(shared, gate, seen);
                 }
             }
-            Ok(_) => {}
+            Ok(_) => outage.reached(),
             Err(e) => {
-                // The database restarted or the network failed: try again each second, and
-                // say so once a minute (the hub reads what was missed once it is back).
-                if warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
-                    log::warn!("cannot listen to the other nodes: {e}");
-                    warned = Some(Instant::now());
-                }
-                std::thread::sleep(Duration::from_secs(1));
+                outage.failed(&e);
+                std::thread::sleep(outage.wait().max(Duration::from_millis(20)));
             }
         }
     }

@@ -194,7 +194,11 @@ pub fn start(
     let (janitor_stop, stop_rx) = mpsc::channel();
     let janitor = {
         let shared = shared.clone();
-        let conn = shared.store.dedicated()?;
+        let conn = crate::store::Dedicated::open(
+            &shared.store,
+            "the janitor",
+            "besedka::server::janitor",
+        )?;
         thread::Builder::new()
             .name("janitor".into())
             .spawn(move || janitor::run(&shared, conn, stop_rx))?

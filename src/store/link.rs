@@ -88,6 +88,7 @@ impl Link {
             .cloned()
             .or_else(|| env("PGSSLROOTCERT"));
         let mut config: postgres::Config = rest.parse()?;
+        super::dedicated::dead_peer_defaults(&mut config);
         config.ssl_mode(match mode {
             SslMode::Disable => Driver::Disable,
             SslMode::Prefer => Driver::Prefer,

@@ -8,6 +8,7 @@ pub mod backup;
 pub mod bans;
 mod conn;
 pub mod control;
+mod dedicated;
 mod link;
 pub mod logs;
 pub mod messages;
@@ -34,6 +35,7 @@ use rusqlite::Connection;
 use rusqlite_migration::{Migrations, M};
 
 pub use conn::{Conn, Dialect, Lite, Pg};
+pub use dedicated::{Dedicated, Outage};
 pub use link::Tls;
 
 use crate::error::Result;
@@ -266,9 +268,15 @@ impl Store {
 /// for a statement or two; ones opened for a crowd of logins go again once it has passed.
 fn pool<M: r2d2::ManageConnection>(manager: M) -> Result<r2d2::Pool<M>>
 where
-    crate::error::Error: From<r2d2::Error>,
+    crate::error::Error: From<r2d2::Error> + From<M::Error>,
 {
+    let outage = PoolOutage(std::sync::Arc::new(std::sync::Mutex::new(Outage::new(
+        "the connection pool",
+        "besedka::store::pool",
+    ))));
     Ok(r2d2::Pool::builder()
+        .error_handler(Box::new(outage.clone()))
+        .event_handler(Box::new(outage))
         .max_size(POOL_SIZE)
         .min_idle(Some(1))
         .idle_timeout(Some(Duration::from_secs(30)))
@@ -276,7 +284,31 @@ where
         .build(manager)?)
 }
 
-/// A fresh in-memory database with the schema, for unit tests.
+/// What the pool says while the database is away: once when it cannot make a connection,
+/// once when it makes one again (r2d2's own handler logs every failed attempt, several a
+/// second). Broken connections it finds itself, on checkout, and replaces.
+#[derive(Debug, Clone)]
+struct PoolOutage(std::sync::Arc<std::sync::Mutex<Outage>>);
+
+impl<E> r2d2::HandleError<E> for PoolOutage
+where
+    crate::error::Error: From<E>,
+{
+    fn handle_error(&self, e: E) {
+        if let Ok(mut o) = self.0.lock() {
+            o.failed(&e.into());
+        }
+    }
+}
+
+impl r2d2::HandleEvent for PoolOutage {
+    fn handle_acquire(&self, _: r2d2::event::AcquireEvent) {
+        if let Ok(mut o) = self.0.lock() {
+            o.reached();
+        }
+    }
+}
+
 /// A database as shown to the operator (startup line, logs, errors): a file's path as it is,
 /// a PostgreSQL URL without its password.
 pub fn shown(db: &Path) -> String {
@@ -287,6 +319,7 @@ pub fn shown(db: &Path) -> String {
     }
 }
 
+/// A fresh in-memory database with the schema, for unit tests.
 #[cfg(test)]
 pub(crate) fn test_db() -> Conn {
     let mut conn = Connection::open_in_memory().expect("in-memory db");

@@ -85,21 +85,30 @@ impl Listener {
             CONTROL => woke.control = true,
             _ => woke.presence = true,
         };
-        let got = {
+        let got = (|| {
             let mut notes = client.notifications();
-            let first = notes.timeout_iter(timeout).next();
-            if let Ok(Some(n)) = &first {
-                note(n);
+            let first = notes.timeout_iter(timeout).next()?;
+            if let Some(n) = first {
+                note(&n);
                 // Take what else is there without waiting.
                 let mut rest = notes.iter();
-                while let Ok(Some(n)) = rest.next() {
+                while let Some(n) = rest.next()? {
                     note(&n);
                 }
             }
-            first.map(|_| ())
-        };
+            Ok::<_, postgres::Error>(())
+        })();
+        // The driver reports a lost connection once, as an error, and after that as "no
+        // notification" at once, every time: a listener that missed the error (it came with
+        // a notification, in one read) spun on a dead connection, never told the hub of
+        // another commit, and lines from the other nodes waited for the hub's once-a-second
+        // reread. So the connection itself is asked, too.
         match got {
-            Ok(()) => Ok(woke),
+            Ok(()) if !client.is_closed() => Ok(woke),
+            Ok(()) => {
+                self.client = None;
+                Err(crate::error::Error::DbDown)
+            }
             Err(e) => {
                 self.client = None;
                 Err(e.into())

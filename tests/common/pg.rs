@@ -12,6 +12,8 @@ use std::process::{Command, Stdio};
 
 use r2d2_postgres::postgres;
 
+mod standby;
+
 pub struct Cluster {
     dir: tempfile::TempDir,
     bin: PathBuf,
@@ -36,31 +38,7 @@ pub fn start() -> Result<Cluster, String> {
     let Some(bin) = bin_dir() else {
         return Err("PostgreSQL is not installed (apt-get install postgresql)".to_string());
     };
-    // SAFETY: geteuid has no preconditions.
-    let as_postgres = unsafe { libc::geteuid() } == 0;
-    let dir = tempfile::tempdir().unwrap();
-    if as_postgres {
-        let ok = Command::new("chown")
-            .args(["postgres:postgres"])
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "cannot hand the cluster's directory to the postgres user"
-        );
-    }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let c = Cluster {
-        dir,
-        bin,
-        port,
-        as_postgres,
-    };
+    let c = Cluster::empty(bin);
     let data = c.data();
     c.run(
         "initdb",
@@ -97,6 +75,35 @@ pub fn database_or_skip(name: &str) -> Option<(Cluster, String)> {
 }
 
 impl Cluster {
+    /// A cluster's directory (removed when dropped) and port, nothing in it yet.
+    fn empty(bin: PathBuf) -> Cluster {
+        // SAFETY: geteuid has no preconditions.
+        let as_postgres = unsafe { libc::geteuid() } == 0;
+        let dir = tempfile::tempdir().unwrap();
+        if as_postgres {
+            let ok = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(
+                ok,
+                "cannot hand the cluster's directory to the postgres user"
+            );
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Cluster {
+            dir,
+            bin,
+            port,
+            as_postgres,
+        }
+    }
+
     fn data(&self) -> String {
         self.dir.path().join("data").display().to_string()
     }

@@ -31,8 +31,16 @@ impl Hub {
         let mut msgs = std::mem::take(&mut self.staged);
         let mut from = std::mem::take(&mut self.staged_from);
         let err: Bytes = text::not_stored().into_bytes().into();
+        // A batch still held means the database is away: these could only come after it.
+        if !self.release_held() {
+            for conn in from {
+                self.queue(conn, &err);
+            }
+            return;
+        }
         let started = std::time::Instant::now();
-        let committed = messages::commit_from(&self.db, &mut msgs, &self.node);
+        let node = &self.node;
+        let committed = self.db.run(|c| messages::commit_from(c, &mut msgs, node));
         let m = &crate::server::metrics::METRICS;
         m.commit_us.observe(started.elapsed().as_micros() as u64);
         m.batch.observe(msgs.len() as u64);
@@ -48,7 +56,8 @@ impl Hub {
                 let (mut kept, mut kept_from) = (Vec::new(), Vec::new());
                 for (m, conn) in msgs.into_iter().zip(from) {
                     let mut one = [m];
-                    match messages::commit_from(&self.db, &mut one, &self.node) {
+                    let node = &self.node;
+                    match self.db.run(|c| messages::commit_from(c, &mut one, node)) {
                         Ok(()) => {
                             let [m] = one;
                             kept.push(m);
@@ -75,15 +84,16 @@ impl Hub {
                 (msgs, from) = (kept, kept_from);
             }
             Err(e) => {
-                // The database itself failed (busy past the timeout, disk full): retrying
-                // row by row would only multiply the wait. Nothing was stored; say so.
-                log::error!("could not store {} message(s): {e}", msgs.len());
+                // The database itself failed (busy past the timeout, disk full, or away: a
+                // restart, a failover): retrying row by row would only multiply the wait.
+                // Nothing was stored; say so to the senders. A lost connection was said once
+                // (`Dedicated`), and the next batch gets a new one.
+                if !matches!(e, crate::error::Error::DbDown) {
+                    log::error!("could not store {} message(s): {e}", msgs.len());
+                }
                 for conn in from {
                     self.queue(conn, &err);
                 }
-                // The connection may be what failed (PostgreSQL restarted): the next batch
-                // gets a new one.
-                self.reconnect();
                 return;
             }
         }
@@ -91,16 +101,24 @@ impl Hub {
             .fetch_add(msgs.len() as u64, std::sync::atomic::Ordering::Relaxed);
         // Several nodes on one database: what the others committed before this batch (the
         // commits are serialized, so all of it is in) goes out first, in id order.
+        // If that cannot be read now (the database went away just after this commit), the
+        // batch waits for it: delivered now, it would move the watermark past lines this
+        // node's clients would then never see.
         if let Some(first) = msgs.iter().map(|m| m.id).min() {
-            self.catch_up(Some(first));
+            if !self.catch_up(Some(first)) {
+                self.held = Some((msgs, from));
+                return;
+            }
         }
         self.deliver(&msgs, Some(&from));
     }
 
     /// Whether the account `id` no longer exists (false if that cannot be read now: the
     /// failure is then reported as what it is).
-    fn account_gone(&self, id: i64) -> bool {
-        users::missing(&self.db, &[id]).is_ok_and(|gone| !gone.is_empty())
+    fn account_gone(&mut self, id: i64) -> bool {
+        self.db
+            .run(|c| users::missing(c, &[id]))
+            .is_ok_and(|gone| !gone.is_empty())
     }
 
     /// Queues committed messages (in id order) to their recipients and moves the watermark

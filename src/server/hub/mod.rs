@@ -36,7 +36,7 @@ use std::sync::mpsc::{self, Receiver, SendError, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::store::Conn;
+use crate::store::Dedicated;
 use polling::{Events, Poller};
 
 use super::moderation::{banned_line, Moderation};
@@ -124,9 +124,8 @@ pub struct Settings {
 }
 
 pub struct Hub {
-    db: Conn,
-    /// Where `db` came from, for a new connection after a failure.
-    store: crate::store::Store,
+    /// Its connection of its own: replaced when lost (a failover), said once.
+    db: Dedicated,
     /// Bans and operators in force, to refuse a banned login at `Join` and mark `@ops`.
     moderation: Arc<Moderation>,
     inbox: Inbox,
@@ -159,6 +158,10 @@ pub struct Hub {
     others: remote::Others,
     /// Changes to this node's sessions, written at the end of the batch.
     presence_ops: Vec<crate::store::presence::Op>,
+    /// A batch committed but not yet delivered, with the connection each line came from:
+    /// what the others committed before it could not be read (the database went away just
+    /// after the commit), and it goes out only after that, in id order.
+    held: Option<(Vec<Message>, Vec<ConnId>)>,
 }
 
 impl Hub {
@@ -169,13 +172,12 @@ impl Hub {
         moderation: Arc<Moderation>,
         settings: Settings,
     ) -> crate::error::Result<Hub> {
-        let db = store.dedicated()?;
-        let last_id = messages::last_id(&db)?;
-        let shared_db = db.dialect() == crate::store::Dialect::Postgres;
+        let mut db = Dedicated::open(&store, "the hub", module_path!())?;
+        let last_id = db.run(messages::last_id)?;
+        let shared_db = db.run(|c| Ok(c.dialect()))? == crate::store::Dialect::Postgres;
         let (node_addr, node) = (settings.addr.clone(), settings.node.clone());
         Ok(Hub {
             db,
-            store,
             moderation,
             poller: inbox.waker.poller.clone(),
             inbox,
@@ -195,6 +197,7 @@ impl Hub {
             node_addr,
             others: remote::Others::default(),
             presence_ops: Vec::new(),
+            held: None,
         })
     }
 
@@ -229,7 +232,7 @@ impl Hub {
                 self.cut_stuck();
                 // A lost notification costs a second at most.
                 self.heartbeat();
-                self.catch_up(None);
+                self.catch_up_all();
                 self.refresh_others();
                 self.settle();
             }
@@ -241,7 +244,8 @@ impl Hub {
         self.settle();
         self.store_seen();
         if self.shared_db {
-            if let Err(e) = crate::store::presence::leave(&self.db, &self.node) {
+            let node = &self.node;
+            if let Err(e) = self.db.run(|c| crate::store::presence::leave(c, node)) {
                 log::warn!("cannot take this node out of the others' view: {e}");
             }
         }
@@ -252,11 +256,13 @@ impl Hub {
         if self.seen.is_empty() {
             return;
         }
-        if let Err(e) = crate::store::users::mark_seen(&self.db, &self.seen) {
-            log::warn!(
+        let seen = &self.seen;
+        match self.db.run(|c| crate::store::users::mark_seen(c, seen)) {
+            Ok(()) | Err(crate::error::Error::DbDown) => {}
+            Err(e) => log::warn!(
                 "could not note what {} user(s) had seen: {e}",
                 self.seen.len()
-            );
+            ),
         }
         self.seen.clear();
     }
@@ -366,7 +372,7 @@ impl Hub {
             }
             Event::Remote { messages, presence } => {
                 if messages {
-                    self.catch_up(None);
+                    self.catch_up_all();
                 }
                 if presence {
                     self.refresh_others();

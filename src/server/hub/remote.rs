@@ -21,38 +21,56 @@ use super::Hub;
 const CATCH_UP: u32 = 1000;
 
 impl Hub {
-    /// Replaces the hub's database connection after a failure that may have been the
-    /// connection's own (the database restarted); keeps the old one if no new one can be had.
-    pub(super) fn reconnect(&mut self) {
-        match self.store.dedicated() {
-            Ok(db) => self.db = db,
-            Err(e) => log::warn!("cannot reconnect to the database: {e}"),
-        }
-    }
-
     /// Delivers what other nodes committed after the watermark and before `before` (all,
     /// if `None`), in id order.
-    pub(super) fn catch_up(&mut self, before: Option<i64>) {
+    /// True when all of it was read.
+    pub(super) fn catch_up(&mut self, before: Option<i64>) -> bool {
         if !self.shared_db {
-            return;
+            return true;
         }
         loop {
-            let rows =
-                messages::between(&self.db, self.last_id, before.unwrap_or(i64::MAX), CATCH_UP);
+            let after = self.last_id;
+            let rows = self
+                .db
+                .run(|c| messages::between(c, after, before.unwrap_or(i64::MAX), CATCH_UP));
             match rows {
                 Ok(rows) => {
                     let n = rows.len();
                     self.deliver(&rows, None);
                     if n < CATCH_UP as usize {
-                        return;
+                        return true;
                     }
                 }
+                Err(crate::error::Error::DbDown) => return false,
                 Err(e) => {
                     log::error!("cannot read other nodes' messages: {e}");
-                    self.reconnect();
-                    return;
+                    return false;
                 }
             }
+        }
+    }
+}
+
+impl Hub {
+    /// Delivers a batch held back ([`Hub::commit_staged`]) once what precedes it is read;
+    /// true when none is held any more.
+    pub(super) fn release_held(&mut self) -> bool {
+        let Some((msgs, from)) = self.held.take() else {
+            return true;
+        };
+        let first = msgs.iter().map(|m| m.id).min().unwrap_or(i64::MAX);
+        if !self.catch_up(Some(first)) {
+            self.held = Some((msgs, from));
+            return false;
+        }
+        self.deliver(&msgs, Some(&from));
+        true
+    }
+
+    /// Delivers everything the other nodes committed, after any batch held back.
+    pub(super) fn catch_up_all(&mut self) {
+        if self.release_held() {
+            self.catch_up(None);
         }
     }
 }
@@ -108,11 +126,12 @@ impl Hub {
         if !self.shared_db {
             return;
         }
-        let now = match presence::others(&self.db, &self.node) {
+        let node = &self.node;
+        let now = match self.db.run(|c| presence::others(c, node)) {
             Ok(rows) => rows,
+            Err(crate::error::Error::DbDown) => return,
             Err(e) => {
                 log::warn!("cannot read the other nodes' sessions: {e}");
-                self.reconnect();
                 return;
             }
         };
@@ -176,9 +195,15 @@ impl Hub {
             return;
         }
         let ops = std::mem::take(&mut self.presence_ops);
-        if let Err(e) = presence::apply(&self.db, &self.node, &self.node_addr, &ops) {
-            log::warn!("cannot write this node's sessions: {e}");
-            self.reconnect();
+        let (node, addr) = (&self.node, &self.node_addr);
+        match self.db.run(|c| presence::apply(c, node, addr, &ops)) {
+            Ok(()) => {}
+            // Kept, in order, for the next batch: the sessions table must not miss a change.
+            Err(crate::error::Error::DbDown) => {
+                let newer = std::mem::replace(&mut self.presence_ops, ops);
+                self.presence_ops.extend(newer);
+            }
+            Err(e) => log::warn!("cannot write this node's sessions: {e}"),
         }
     }
 
@@ -187,13 +212,11 @@ impl Hub {
         if !self.shared_db {
             return;
         }
-        match presence::heartbeat(&self.db, &self.node, &self.node_addr) {
+        let (node, addr) = (&self.node, &self.node_addr);
+        match self.db.run(|c| presence::heartbeat(c, node, addr)) {
             Ok(true) => self.refresh_others(),
-            Ok(false) => {}
-            Err(e) => {
-                log::warn!("cannot write this node's heartbeat: {e}");
-                self.reconnect();
-            }
+            Ok(false) | Err(crate::error::Error::DbDown) => {}
+            Err(e) => log::warn!("cannot write this node's heartbeat: {e}"),
         }
     }
 
