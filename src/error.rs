@@ -113,7 +113,12 @@ fn pg_text(e: &r2d2_postgres::postgres::Error) -> String {
     match e.as_db_error() {
         // Not its severity: "ERROR"/"FATAL" would read as the log's own level.
         Some(db) => db.message().to_string(),
-        None => e.to_string(),
+        // The driver's own words ("error connecting to server") leave out why: the cause
+        // (connection refused, timed out, no such host) is its source.
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
     }
 }
 

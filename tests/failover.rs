@@ -363,6 +363,20 @@ fn both_nodes_survive_the_loss_of_the_primary_whole() {
             assert_eq!(lost, 1, "{who} said the outage {lost} time(s):\n{log}");
             assert_eq!(back, 1, "{who} said it recovered {back} time(s):\n{log}");
         }
+        // The pool speaks only when it cannot make a connection twice running (a dead
+        // idle connection it replaces at once is no outage): at most once each way, and
+        // never "back after 0.0 s" for an outage it did not have.
+        let pool_lost = log
+            .matches("the connection pool cannot reach the database")
+            .count();
+        let pool_back = log
+            .matches("the connection pool: database reachable again after")
+            .count();
+        assert!(pool_lost <= 1 && pool_back == pool_lost, "{log}");
+        assert!(
+            !log.contains("the connection pool: database reachable again after 0.0 s"),
+            "{log}"
+        );
         for repeated in [
             "cannot reread bans",
             "could not store",

@@ -76,13 +76,32 @@ impl Link {
     }
 
     fn parse_with(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Link> {
-        let (rest, ours) = take_params(url, &["sslmode", "sslrootcert"]);
-        let mode = match ours.get("sslmode").cloned().or_else(|| env("PGSSLMODE")) {
-            // libpq's default: TLS where the server offers it, so a server with `ssl = on`
-            // gets an encrypted link with no setting, and one without still works.
-            None => SslMode::Prefer,
-            Some(m) => m.parse()?,
+        let (rest, ours) = take_params(url, &["sslmode", "sslrootcert", "sslcert", "sslkey"]);
+        if ours.contains_key("sslcert") || ours.contains_key("sslkey") {
+            return Err(Error::DbUrl(
+                "client certificates (sslcert, sslkey) are not supported yet: log in with a \
+                 password, over TLS checked with sslmode=verify-full"
+                    .into(),
+            ));
+        }
+        // A value from the environment is named as the environment names it, so the operator
+        // sees where it came from (the URL shown beside the error does not have it).
+        let from_env = |name: &'static str, env_name: &'static str| {
+            move |e: Error| match e {
+                Error::DbUrl(m) => Error::DbUrl(m.replacen(name, env_name, 1)),
+                other => other,
+            }
         };
+        let mode = match ours.get("sslmode") {
+            Some(m) => m.parse()?,
+            None => match env("PGSSLMODE") {
+                Some(m) => m.parse().map_err(from_env("sslmode", "PGSSLMODE"))?,
+                // libpq's default: TLS where the server offers it, so a server with `ssl = on`
+                // gets an encrypted link with no setting, and one without still works.
+                None => SslMode::Prefer,
+            },
+        };
+        let root_in_url = ours.contains_key("sslrootcert");
         let root = ours
             .get("sslrootcert")
             .cloned()
@@ -95,7 +114,13 @@ impl Link {
             _ => Driver::Require,
         });
         let home = env("HOME").map(PathBuf::from);
-        let tls = connector(mode, root.as_deref(), home.as_deref())?;
+        let tls = connector(mode, root.as_deref(), home.as_deref()).map_err(|e| {
+            if root_in_url || root.is_none() {
+                e
+            } else {
+                from_env("sslrootcert", "PGSSLROOTCERT")(e)
+            }
+        })?;
         Ok(Link { config, tls })
     }
 
@@ -300,8 +325,26 @@ fn reason(e: &rustls::Error) -> String {
             CertificateError::BadEncoding => "certificate unreadable".into(),
             CertificateError::Revoked => "certificate revoked".into(),
             // These say it in words, with what they found.
-            CertificateError::NotValidForNameContext { .. }
-            | CertificateError::ExpiredContext { .. }
+            CertificateError::NotValidForNameContext {
+                expected,
+                presented,
+            } => {
+                // rustls names them as `DnsName("x")`: the names alone.
+                let names: Vec<String> = presented
+                    .iter()
+                    .map(|p| {
+                        p.split_once('(')
+                            .and_then(|(_, r)| r.strip_suffix(')'))
+                            .map_or(p.clone(), |r| r.trim_matches('"').to_string())
+                    })
+                    .collect();
+                format!(
+                    "certificate not valid for name {:?}; it is for {}",
+                    expected.to_str(),
+                    names.join(", ")
+                )
+            }
+            CertificateError::ExpiredContext { .. }
             | CertificateError::NotValidYetContext { .. }
             | CertificateError::InvalidPurposeContext { .. } => c.to_string(),
             other => format!("certificate refused: {other}"),
@@ -411,9 +454,28 @@ mod tests {
             "postgres://u@h/db?sslmode=verify-ca",
             &[("PGSSLROOTCERT", "/nonexistent/ca.pem")],
         );
+        // Named as the environment names it: the URL shown beside it does not have it.
+        assert!(err
+            .unwrap()
+            .contains("PGSSLROOTCERT /nonexistent/ca.pem: No such file"));
+        let err = parse(
+            "postgres://u@h/db?sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem",
+            &[],
+        );
         assert!(err
             .unwrap()
             .contains("sslrootcert /nonexistent/ca.pem: No such file"));
+        let err = parse("postgres://u@h/db", &[("PGSSLMODE", "verifyfull")]);
+        assert!(err
+            .unwrap()
+            .contains("PGSSLMODE \"verifyfull\" is not one of"));
+        let err = parse(
+            "postgres://u@h/db?sslmode=require&sslcert=/x&sslkey=/y",
+            &[],
+        );
+        assert!(err
+            .unwrap()
+            .contains("client certificates (sslcert, sslkey) are not supported"));
         let err = parse(
             "postgres://u@h/db?sslmode=require&sslrootcert=/dev/null",
             &[],

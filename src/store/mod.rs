@@ -270,10 +270,7 @@ fn pool<M: r2d2::ManageConnection>(manager: M) -> Result<r2d2::Pool<M>>
 where
     crate::error::Error: From<r2d2::Error> + From<M::Error>,
 {
-    let outage = PoolOutage(std::sync::Arc::new(std::sync::Mutex::new(Outage::new(
-        "the connection pool",
-        "besedka::store::pool",
-    ))));
+    let outage = PoolOutage::default();
     Ok(r2d2::Pool::builder()
         .error_handler(Box::new(outage.clone()))
         .event_handler(Box::new(outage))
@@ -286,26 +283,49 @@ where
 
 /// What the pool says while the database is away: once when it cannot make a connection,
 /// once when it makes one again (r2d2's own handler logs every failed attempt, several a
-/// second). Broken connections it finds itself, on checkout, and replaces.
-#[derive(Debug, Clone)]
-struct PoolOutage(std::sync::Arc<std::sync::Mutex<Outage>>);
+/// second). r2d2 reports each dead idle connection it finds on checkout as an error too
+/// (after a failover, every one it holds), then replaces them at once: that alone is no
+/// outage, so the pool speaks only at an error a second or more after the first with no
+/// connection made in between, and counts the outage from the first.
+#[derive(Debug, Clone, Default)]
+struct PoolOutage(std::sync::Arc<std::sync::Mutex<PoolState>>);
+
+#[derive(Debug, Default)]
+struct PoolState {
+    /// The first error since a connection was last made.
+    first: Option<std::time::Instant>,
+    /// The outage was said.
+    said: bool,
+}
 
 impl<E> r2d2::HandleError<E> for PoolOutage
 where
     crate::error::Error: From<E>,
 {
     fn handle_error(&self, e: E) {
-        if let Ok(mut o) = self.0.lock() {
-            o.failed(&e.into());
+        let Ok(mut st) = self.0.lock() else { return };
+        match st.first {
+            None => st.first = Some(std::time::Instant::now()),
+            Some(first) if !st.said && first.elapsed() >= std::time::Duration::from_secs(1) => {
+                let e: crate::error::Error = e.into();
+                log::warn!(target: "besedka::store::pool",
+                    "the connection pool cannot reach the database ({e}); trying again by itself");
+                st.said = true;
+            }
+            Some(_) => {}
         }
     }
 }
 
 impl r2d2::HandleEvent for PoolOutage {
     fn handle_acquire(&self, _: r2d2::event::AcquireEvent) {
-        if let Ok(mut o) = self.0.lock() {
-            o.reached();
+        let Ok(mut st) = self.0.lock() else { return };
+        if let (Some(first), true) = (st.first, st.said) {
+            log::info!(target: "besedka::store::pool",
+                "the connection pool: database reachable again after {:.1} s",
+                first.elapsed().as_secs_f64());
         }
+        *st = PoolState::default();
     }
 }
 

@@ -24,10 +24,10 @@ fn cluster() -> &'static Result<Cluster, String> {
     CLUSTER.get_or_init(|| {
         let c = super::pg::start();
         if c.is_ok() {
-            // Statics are not dropped: stop the cluster when the test binary exits.
+            // Statics are not dropped: stop the cluster and delete it when the test binary exits.
             extern "C" fn stop() {
                 if let Some(Ok(c)) = CLUSTER_REF.get() {
-                    c.stop_server();
+                    c.stop_and_remove();
                 }
             }
             // SAFETY: registering a plain function to run at exit.
