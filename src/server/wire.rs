@@ -50,13 +50,13 @@ pub fn numeric(code: u16, nick: &str, params: &str) -> String {
     format!(":{SERVER} {code:03} {nick} {params}\r\n")
 }
 
-/// A committed message as IRC: a public line as `PRIVMSG #room`, a private one as
-/// `PRIVMSG nick`, a `/me` as a CTCP ACTION.
-pub fn privmsg(m: &Message) -> String {
-    let target = match (&m.recipient, &m.room) {
-        (Some((_, to)), _) => to.as_str(),
-        (None, Some((_, room))) => room.as_str(),
-        (None, None) => "#lobby",
+/// A committed message as IRC: a public line as `PRIVMSG #room` (`room`: its room's name,
+/// which a message staged by the hub does not carry), a private one as `PRIVMSG nick`, a
+/// `/me` as a CTCP ACTION.
+pub fn privmsg(m: &Message, room: &str) -> String {
+    let target = match &m.recipient {
+        Some((_, to)) => to.as_str(),
+        None => room,
     };
     let body = match m.kind {
         Kind::Me => format!("\u{1}ACTION {}\u{1}", m.body),
@@ -120,7 +120,11 @@ pub fn names(nick: &str, room: &str, names: &[String]) -> String {
 pub fn who(nick: &str, room: &str, people: &[(String, bool, bool)]) -> String {
     let mut out = String::new();
     for (name, op, away) in people {
-        let flags = format!("{}{}", if *away { "G" } else { "H" }, if *op { "@" } else { "" });
+        let flags = format!(
+            "{}{}",
+            if *away { "G" } else { "H" },
+            if *op { "@" } else { "" }
+        );
         out.push_str(&numeric(
             352,
             nick,
@@ -193,7 +197,11 @@ mod tests {
     fn formatting_goes_and_the_text_stays() {
         assert_eq!(strip_formatting("\u{2}bold\u{2} \u{1d}it\u{f}"), "bold it");
         assert_eq!(strip_formatting("\u{3}04red\u{3} \u{3}4,12x"), "red x");
-        assert_eq!(strip_formatting("\u{3}4,a"), ",a", "a comma without a colour stays");
+        assert_eq!(
+            strip_formatting("\u{3}4,a"),
+            ",a",
+            "a comma without a colour stays"
+        );
         assert_eq!(strip_formatting("\u{4}ff0000hex"), "hex");
         assert_eq!(strip_formatting("12\u{3}345"), "125", "two digits at most");
     }

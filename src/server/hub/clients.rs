@@ -255,7 +255,9 @@ fn queue_text(id: ConnId, c: &mut Client, dirty: &mut Vec<ConnId>, max: usize, t
         Wire::Line => queue_to(id, c, dirty, max, |out| out.queue(text)),
         Wire::Irc => {
             let notices = wire::notices(&c.user.name, &String::from_utf8_lossy(text));
-            queue_to(id, c, dirty, max, |out| out.queue_owned(notices.into_bytes()))
+            queue_to(id, c, dirty, max, |out| {
+                out.queue_owned(notices.into_bytes())
+            })
         }
     }
 }

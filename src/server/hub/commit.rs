@@ -119,7 +119,7 @@ impl Hub {
         while i < msgs.len() {
             if let Some((to, _)) = &msgs[i].recipient {
                 let line: Bytes = chat_line(&msgs[i], false).into_bytes().into();
-                let irc: Bytes = wire::privmsg(&msgs[i]).into_bytes().into();
+                let irc: Bytes = wire::privmsg(&msgs[i], "").into_bytes().into();
                 let mut conns: Vec<ConnId> = Vec::new();
                 for user in [msgs[i].author_id, Some(*to)].into_iter().flatten() {
                     conns.extend(self.sessions_of(user));
@@ -197,11 +197,12 @@ impl Hub {
         let mut run = Vec::new();
         let mut ends = Vec::new();
         let mut marks = Vec::new();
+        let name = self.rooms.name(room).to_string();
         for (k_msg, m) in msgs.iter().enumerate() {
             if m.room.as_ref().map_or(0, |r| r.0) != room {
                 continue;
             }
-            run.extend_from_slice(wire::privmsg(m).as_bytes());
+            run.extend_from_slice(wire::privmsg(m, &name).as_bytes());
             if let Some(from) = from {
                 marks.push((from[k_msg], ends.len(), Mark::Skip));
             }

@@ -152,8 +152,7 @@ impl Hub {
             });
         }
         let irc = via.wire() == Wire::Irc;
-        if self.rooms.enter(&room, (user.id, conn, irc)) && !self.others.in_room(user.id, room.id)
-        {
+        if self.rooms.enter(&room, (user.id, conn, irc)) && !self.others.in_room(user.id, room.id) {
             p.pending.push(Change {
                 name: user.name.clone(),
                 room: room.id,
@@ -225,7 +224,8 @@ impl Hub {
         }
         let p = &mut self.presence;
         let irc = c.wire == Wire::Irc;
-        if self.rooms.exit(c.room, (c.user.id, conn, irc)) && !self.others.in_room(c.user.id, c.room)
+        if self.rooms.exit(c.room, (c.user.id, conn, irc))
+            && !self.others.in_room(c.user.id, c.room)
         {
             let last = p.online.get(&c.user.id).is_none_or(|o| o.conns.len() <= 1);
             p.pending.push(Change {
@@ -360,12 +360,16 @@ impl Hub {
         let answer = match (&away, c_wire(self, conn)) {
             (Some(why), Wire::Line) => text::now_away(why),
             (None, Wire::Line) => text::now_back(),
-            (Some(_), Wire::Irc) => {
-                wire::numeric(306, &c_nick(self, conn), ":You have been marked as being away")
-            }
-            (None, Wire::Irc) => {
-                wire::numeric(305, &c_nick(self, conn), ":You are no longer marked as being away")
-            }
+            (Some(_), Wire::Irc) => wire::numeric(
+                306,
+                &c_nick(self, conn),
+                ":You have been marked as being away",
+            ),
+            (None, Wire::Irc) => wire::numeric(
+                305,
+                &c_nick(self, conn),
+                ":You are no longer marked as being away",
+            ),
         };
         if self.shared_db {
             self.presence_ops.push(Op::Away {

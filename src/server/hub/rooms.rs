@@ -332,8 +332,14 @@ mod tests {
     #[test]
     fn a_user_is_in_a_room_while_any_of_their_sessions_is() {
         let (lobby, mut rooms) = (room(1, "#lobby"), Rooms::default());
-        assert!(rooms.enter(&lobby, (10, 100, false)), "first session: the user came");
-        assert!(!rooms.enter(&lobby, (10, 101, false)), "second session: already in");
+        assert!(
+            rooms.enter(&lobby, (10, 100, false)),
+            "first session: the user came"
+        );
+        assert!(
+            !rooms.enter(&lobby, (10, 101, false)),
+            "second session: already in"
+        );
         assert!(rooms.enter(&lobby, (20, 200, false)), "another user");
         let r = &rooms.by_id[&1];
         assert_eq!(
@@ -342,7 +348,10 @@ mod tests {
         );
         assert_eq!(r.members, HashSet::from([100, 101, 200]));
         assert_eq!(r.users, HashMap::from([(10, 2), (20, 1)]));
-        assert!(!rooms.exit(1, (10, 100, false)), "one session of two left: still in");
+        assert!(
+            !rooms.exit(1, (10, 100, false)),
+            "one session of two left: still in"
+        );
         assert!(rooms.exit(1, (10, 101, false)), "the last one: gone");
         assert_eq!(rooms.by_id[&1].members, HashSet::from([200]));
         assert!(!rooms.by_id[&1].users.contains_key(&10));

@@ -427,6 +427,11 @@ impl<'a> Session<'a> {
         keep
     }
 
+    /// Bounds each wait for the client's next bytes (a way in that pings its clients).
+    pub fn set_read_timeout(&self, limit: Option<Duration>) {
+        let _ = self.stream.set_read_timeout(limit);
+    }
+
     /// In the chat stage: the hub took the login.
     pub fn chatting(&self) -> bool {
         self.chatting
