@@ -358,6 +358,19 @@ mod tests {
     }
 
     #[test]
+    fn a_room_counts_its_irc_members_once_each() {
+        let (lobby, mut rooms) = (room(1, "#lobby"), Rooms::default());
+        rooms.enter(&lobby, (10, 100, true));
+        rooms.enter(&lobby, (10, 100, true)); // the same session again: no change
+        rooms.enter(&lobby, (20, 200, false));
+        assert_eq!(rooms.by_id[&1].irc, 1);
+        rooms.exit(1, (10, 999, true)); // not a member: no change
+        assert_eq!(rooms.by_id[&1].irc, 1);
+        rooms.exit(1, (10, 100, true));
+        assert_eq!(rooms.by_id[&1].irc, 0);
+    }
+
+    #[test]
     fn the_last_one_out_forgets_the_room_and_unknown_exits_change_nothing() {
         let mut rooms = Rooms::default();
         rooms.enter(&room(1, "#lobby"), (10, 100, false));

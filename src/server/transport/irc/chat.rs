@@ -246,7 +246,7 @@ fn mode(s: &mut Session, m: &Message) {
         (true, Some(_)) => wire::numeric(
             482,
             &nick,
-            &format!("{target} :Modes are not kept here; operators use /quote KICK or besedka's /ban"),
+            &format!("{target} :Modes are not kept here; operators use besedka's /ban and /kick"),
         ),
         (false, _) => wire::numeric(221, &nick, "+"),
     };
