@@ -22,7 +22,8 @@
 //! 4. Connection primitives, knowing nothing of sessions, rooms or how a way in works:
 //!    [`server::socket`] (the socket, the connection id, the way it came in),
 //!    [`server::telnet`] (the line codec), [`server::protocol`] (names, cleaning, how server
-//!    lines look), [`server::text`] (what the server says), [`server::outbox`] (a client's
+//!    lines look), [`server::text`] (what the server says), [`server::wire`] (what a client
+//!    reads: the line protocol or IRC messages), [`server::outbox`] (a client's
 //!    bounded send queue), [`server::limits`] (per-address, per-account, per-user counters),
 //!    [`server::bucket`] (the token bucket that paces a user's lines),
 //!    [`server::quiet`] (a log throttle), [`server::metrics`] (the counters),

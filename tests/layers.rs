@@ -24,6 +24,7 @@ const LAYERS: &[&[&str]] = &[
         "server::telnet",
         "server::protocol",
         "server::text",
+        "server::wire",
         "server::outbox",
         "server::limits",
         "server::bucket",

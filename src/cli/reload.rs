@@ -23,6 +23,8 @@ pub const NEEDS_RESTART: &[&str] = &[
     "ssh-addr",
     "ssh-host-key",
     "web-addr",
+    "irc-addr",
+    "irc-ping",
     "db",
     "sync",
     "state-dir",

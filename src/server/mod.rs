@@ -53,6 +53,7 @@ pub mod socket;
 pub mod telnet;
 pub mod text;
 pub mod transport;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

@@ -23,6 +23,7 @@ struct Info {
     name: &'static str,
     slot: usize,
     telnet: bool,
+    wire: super::wire::Wire,
 }
 
 impl Via {
@@ -30,11 +31,22 @@ impl Via {
     /// protocol to the client, so the session offers telnet options. Made once per way in
     /// when the server starts (it lives as long as the process).
     pub fn new(name: &'static str, telnet: bool) -> Via {
+        Via::framed(name, telnet, super::wire::Wire::Line)
+    }
+
+    /// A way in whose clients read `wire` (IRC's clients read IRC messages).
+    pub fn framed(name: &'static str, telnet: bool, wire: super::wire::Wire) -> Via {
         Via(Box::leak(Box::new(Info {
             name,
             slot: super::metrics::slot(name),
             telnet,
+            wire,
         })))
+    }
+
+    /// What its clients read.
+    pub fn wire(&self) -> super::wire::Wire {
+        self.0.wire
     }
 
     pub fn name(&self) -> &'static str {

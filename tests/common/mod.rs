@@ -66,6 +66,8 @@ pub struct Server {
     pub ssh_addr: Option<SocketAddr>,
     /// The web listener's, from the startup line (`--web-addr`).
     pub web_addr: Option<SocketAddr>,
+    /// The IRC listener's, from the startup line (`--irc-addr`).
+    pub irc_addr: Option<SocketAddr>,
     pub db: PathBuf,
     pub stdin: Option<ChildStdin>,
     /// Everything the server wrote to stdout after the listening line.
@@ -164,6 +166,7 @@ impl Server {
                 .map(|a| a.parse().expect("address in startup line"))
         };
         let (tls_addr, ssh_addr, web_addr) = (listener("tls"), listener("ssh"), listener("web"));
+        let irc_addr = listener("irc");
         let stdout = Arc::new(Mutex::new(String::new()));
         drain(out.into_inner(), stdout.clone());
         let stdin = child.stdin.take();
@@ -173,6 +176,7 @@ impl Server {
             tls_addr,
             ssh_addr,
             web_addr,
+            irc_addr,
             db: db.to_path_buf(),
             stdin,
             stdout,

@@ -8,6 +8,8 @@ mod keys;
 mod moderation;
 mod rooms;
 
+pub use rooms::MAX_TOPIC;
+
 use super::protocol::quote;
 use super::session::{End, Flow, Session, Stage};
 use crate::server::text;

@@ -12,12 +12,15 @@ use crate::server::outbox::{Bytes, Flushed, Outbox};
 use crate::server::socket::ConnId;
 use crate::server::socket::Via;
 use crate::server::text;
+use crate::server::wire::{self, Wire};
 use crate::store::users::User;
 
 pub(super) struct Client {
     pub user: User,
     pub addr: SocketAddr,
     pub via: Via,
+    /// What it reads (`via`'s wire, kept here for the hot paths).
+    pub wire: Wire,
     pub out: Outbox,
     /// Queued to this batch already (listed in `Hub::dirty`).
     pub dirty: bool,
@@ -60,11 +63,27 @@ enum Cut {
 }
 
 impl Hub {
-    /// Queues shared bytes to one client.
+    /// Queues the line protocol's text to one client, in its wire (an IRC client gets it as
+    /// notices).
     pub(super) fn queue(&mut self, conn: ConnId, bytes: &Bytes) {
         let max = self.settings.max_backlog;
         if let Some(c) = self.clients.get_mut(&conn) {
-            queue_to(conn, c, &mut self.dirty, max, |out| out.queue(bytes));
+            queue_text(conn, c, &mut self.dirty, max, bytes);
+        }
+    }
+
+    /// Queues one client what it reads: `line` to a line-protocol client, `irc` (already
+    /// IRC) to an IRC client; `None`, nothing.
+    pub(super) fn queue_as(&mut self, conn: ConnId, line: Option<&Bytes>, irc: Option<&Bytes>) {
+        let max = self.settings.max_backlog;
+        if let Some(c) = self.clients.get_mut(&conn) {
+            let bytes = match c.wire {
+                Wire::Line => line,
+                Wire::Irc => irc,
+            };
+            if let Some(bytes) = bytes {
+                queue_to(conn, c, &mut self.dirty, max, |out| out.queue(bytes));
+            }
         }
     }
 
@@ -81,7 +100,7 @@ impl Hub {
         let max = self.settings.max_backlog;
         for (&id, c) in self.clients.iter_mut() {
             if Some(id) != skip {
-                queue_to(id, c, &mut self.dirty, max, |out| out.queue(bytes));
+                queue_text(id, c, &mut self.dirty, max, bytes);
             }
         }
     }
@@ -91,26 +110,38 @@ impl Hub {
     /// sender's own lines are left out of its share, and a mentioned user's line gets a bell
     /// in front. One or a few slices of the same bytes per client, however many lines the
     /// run holds.
-    pub(super) fn send_run(&mut self, room: i64, run: &Bytes, ends: &[usize], marks: &Marks) {
+    /// The run is in `wire` and goes to the room's sessions that read it.
+    pub(super) fn send_run(
+        &mut self,
+        (room, wire): (i64, Wire),
+        run: &Bytes,
+        ends: &[usize],
+        marks: &Marks,
+    ) {
         let max = self.settings.max_backlog;
         let Some(r) = self.rooms.by_id.get(&room) else {
             return;
         };
         let dirty = &mut self.dirty;
+        let readers = match wire {
+            Wire::Line => r.members.len() - r.irc,
+            Wire::Irc => r.irc,
+        };
         // Every member gets every line, but its own plain lines (marked `Skip`).
         let skips = marks.iter().filter(|m| m.2 == Mark::Skip).count();
-        let delivered = (r.members.len() * ends.len()).saturating_sub(skips);
+        let delivered = (readers * ends.len()).saturating_sub(skips);
         METRICS
             .deliveries
             .fetch_add(delivered as u64, std::sync::atomic::Ordering::Relaxed);
-        if r.members.len() == self.clients.len() {
-            // Everyone is in this room (one room, or one busy room): no lookups.
+        if r.members.len() == self.clients.len() && r.irc == 0 {
+            // Everyone is in this room (one room, or one busy room) and reads the line
+            // protocol: no lookups.
             for (&id, c) in self.clients.iter_mut() {
                 share(id, c, dirty, max, (run, ends, marks));
             }
         } else {
             for &id in &r.members {
-                if let Some(c) = self.clients.get_mut(&id) {
+                if let Some(c) = self.clients.get_mut(&id).filter(|c| c.wire == wire) {
                     share(id, c, dirty, max, (run, ends, marks));
                 }
             }
@@ -166,7 +197,13 @@ impl Hub {
         let closing = self.closing;
         for c in self.clients.values_mut() {
             if !c.dead && which(&c.user, c.addr) {
-                let _ = c.out.queue(&text((&c.user, c.addr)).into_bytes().into());
+                let text = text((&c.user, c.addr));
+                let bytes = match c.wire {
+                    Wire::Line => text,
+                    // An IRC client is told why, then ERROR, as IRC servers close a link.
+                    Wire::Irc => wire::notices(&c.user.name, &text) + &wire::error(&text),
+                };
+                let _ = c.out.queue(&bytes.into_bytes().into());
                 let _ = c.out.flush();
                 if closing {
                     c.out.finish(); // the server closes the rest after a grace period
@@ -208,6 +245,19 @@ impl Hub {
     pub(super) fn unpoll(&self, c: &Client) {
         if c.polled {
             let _ = self.poller.delete(c.out.socket());
+        }
+    }
+}
+
+/// Queues the line protocol's `text` to one client in its wire.
+fn queue_text(id: ConnId, c: &mut Client, dirty: &mut Vec<ConnId>, max: usize, text: &Bytes) {
+    match c.wire {
+        Wire::Line => queue_to(id, c, dirty, max, |out| out.queue(text)),
+        Wire::Irc => {
+            let notices = wire::notices(&c.user.name, &String::from_utf8_lossy(text));
+            queue_to(id, c, dirty, max, |out| {
+                out.queue_owned(notices.into_bytes())
+            })
         }
     }
 }

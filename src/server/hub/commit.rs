@@ -8,6 +8,7 @@ use crate::server::outbox::Bytes;
 use crate::server::protocol::chat_line;
 use crate::server::socket::ConnId;
 use crate::server::text;
+use crate::server::wire::{self, Wire};
 use crate::store::messages::{self, Kind, Message};
 use crate::store::users::{self, User};
 
@@ -136,6 +137,7 @@ impl Hub {
         while i < msgs.len() {
             if let Some((to, _)) = &msgs[i].recipient {
                 let line: Bytes = chat_line(&msgs[i], false).into_bytes().into();
+                let irc: Bytes = wire::privmsg(&msgs[i], "").into_bytes().into();
                 let mut conns: Vec<ConnId> = Vec::new();
                 for user in [msgs[i].author_id, Some(*to)].into_iter().flatten() {
                     conns.extend(self.sessions_of(user));
@@ -145,7 +147,10 @@ impl Hub {
                 m.deliveries
                     .fetch_add(conns.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 for conn in conns {
-                    self.queue(conn, &line);
+                    // An IRC client shows what it sent itself (there is no echo-message yet):
+                    // its own line is not sent back to it.
+                    let sender = from.is_some_and(|from| from[i] == conn);
+                    self.queue_as(conn, Some(&line), (!sender).then_some(&irc));
                 }
                 if let Some(from) = from {
                     let (to, to_name) = (*to, msgs[i].recipient.as_ref().map(|r| r.1.clone()));
@@ -167,6 +172,17 @@ impl Hub {
                 }
             }
             for room in rooms {
+                let (members, irc) = self
+                    .rooms
+                    .by_id
+                    .get(&room)
+                    .map_or((0, 0), |r| (r.members.len(), r.irc));
+                if irc > 0 {
+                    self.send_irc_run(room, &msgs[start..i], from.map(|f| &f[start..i]));
+                }
+                if members == irc {
+                    continue;
+                }
                 let mut run = Vec::new();
                 let mut ends = Vec::new();
                 // A plain line goes to everyone in the room but the connection it came
@@ -187,8 +203,30 @@ impl Hub {
                     ends.push(run.len());
                 }
                 marks.sort_unstable();
-                self.send_run(room, &run.into(), &ends, &marks);
+                self.send_run((room, Wire::Line), &run.into(), &ends, &marks);
             }
         }
+    }
+
+    /// A run of public lines (`from`: where each came from) to `room`'s IRC clients, made
+    /// once for all of them: `PRIVMSG`s, each client's own lines left out (it showed them
+    /// itself when it sent them), no bell (an IRC client highlights its nick itself).
+    fn send_irc_run(&mut self, room: i64, msgs: &[Message], from: Option<&[ConnId]>) {
+        let mut run = Vec::new();
+        let mut ends = Vec::new();
+        let mut marks = Vec::new();
+        let name = self.rooms.name(room).to_string();
+        for (k_msg, m) in msgs.iter().enumerate() {
+            if m.room.as_ref().map_or(0, |r| r.0) != room {
+                continue;
+            }
+            run.extend_from_slice(wire::privmsg(m, &name).as_bytes());
+            if let Some(from) = from {
+                marks.push((from[k_msg], ends.len(), Mark::Skip));
+            }
+            ends.push(run.len());
+        }
+        marks.sort_unstable();
+        self.send_run((room, Wire::Irc), &run.into(), &ends, &marks);
     }
 }

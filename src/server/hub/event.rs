@@ -60,6 +60,8 @@ pub enum Event {
     Reply { conn: ConnId, bytes: Vec<u8> },
     /// `/who` (the session's room) or `/who *` (`all`: everyone, with their rooms).
     Who { conn: ConnId, all: bool },
+    /// IRC's `NAMES` (or with `who`, `WHO`) of the session's room, answered in IRC.
+    Names { conn: ConnId, who: bool },
     /// `/join`: the session moves to `room` (stored as the user's room already). Answered,
     /// like `Join`, with the watermark the session loads the room's history up to; then
     /// `Welcome` with it. No answer: the client is gone.

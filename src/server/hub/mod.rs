@@ -361,6 +361,16 @@ impl Hub {
                 };
                 self.queue(conn, &line);
             }
+            Event::Names { conn, who } => {
+                if let Some((room, nick)) = self
+                    .clients
+                    .get(&conn)
+                    .map(|c| (c.room, c.user.name.clone()))
+                {
+                    let listed = self.room_irc(room, &nick, who);
+                    self.queue_as(conn, None, Some(&listed));
+                }
+            }
             Event::Move {
                 conn,
                 room,

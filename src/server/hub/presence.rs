@@ -18,6 +18,7 @@ use crate::server::outbox::{Bytes, Outbox};
 use crate::server::socket::ConnId;
 use crate::server::socket::{Socket, Via};
 use crate::server::text;
+use crate::server::wire::{self, Wire};
 use crate::store::presence::Op;
 use crate::store::rooms::Room;
 use crate::store::users::{name_key, User};
@@ -81,8 +82,8 @@ pub(super) struct Change {
 pub(super) enum What {
     /// Came online (their first session), into this room.
     Came,
-    /// Went: offline, or their last session in this room ended.
-    Went,
+    /// Went: offline (`true`: IRC says QUIT), or their last session in this room ended.
+    Went(bool),
     /// Already online, came into this room (`/join`, or a session that starts here).
     Entered(String),
     /// Moved to another room (`/join`).
@@ -115,6 +116,10 @@ impl Hub {
                 .map(|ban| banned_line(&ban))
         };
         if let Some(text) = refusal {
+            let text = match via.wire() {
+                Wire::Line => text,
+                Wire::Irc => wire::notices(&user.name, &text) + &wire::error(&text),
+            };
             let _ = out.queue(&text.into_bytes().into());
             let _ = out.flush();
             out.close();
@@ -146,7 +151,8 @@ impl Hub {
                 room: room.id,
             });
         }
-        if self.rooms.enter(&room, user.id, conn) && !self.others.in_room(user.id, room.id) {
+        let irc = via.wire() == Wire::Irc;
+        if self.rooms.enter(&room, (user.id, conn, irc)) && !self.others.in_room(user.id, room.id) {
             p.pending.push(Change {
                 name: user.name.clone(),
                 room: room.id,
@@ -167,6 +173,7 @@ impl Hub {
                 user,
                 addr,
                 via,
+                wire: via.wire(),
                 out,
                 dirty: false,
                 dead: false,
@@ -216,11 +223,15 @@ impl Hub {
             self.presence_ops.push(Op::Remove { conn: conn as i64 });
         }
         let p = &mut self.presence;
-        if self.rooms.exit(c.room, c.user.id, conn) && !self.others.in_room(c.user.id, c.room) {
+        let irc = c.wire == Wire::Irc;
+        if self.rooms.exit(c.room, (c.user.id, conn, irc))
+            && !self.others.in_room(c.user.id, c.room)
+        {
+            let last = p.online.get(&c.user.id).is_none_or(|o| o.conns.len() <= 1);
             p.pending.push(Change {
                 name: c.user.name.clone(),
                 room: c.room,
-                what: What::Went,
+                what: What::Went(last && !self.others.online(c.user.id)),
                 conn,
             });
         }
@@ -249,28 +260,57 @@ impl Hub {
             }
         }
         for (room, changes) in by_room {
-            if changes.len() > COALESCE_OVER {
+            let irc = self.rooms.by_id.get(&room).is_some_and(|r| r.irc > 0);
+            let crowd = changes.len() > COALESCE_OVER;
+            if crowd {
                 let came = changes.iter().filter(|c| c.what.came()).count();
                 let went = changes.len() - came;
-                self.send_to_room(room, &text::crowd(came, went).into_bytes().into(), None);
-                continue;
+                let line = text::crowd(came, went).into_bytes().into();
+                self.send_to_room_as(room, Some(&line), None, None);
+                if !irc {
+                    continue;
+                }
             }
+            let name = self.rooms.name(room).to_string();
             for c in changes {
                 let (line, skip) = match &c.what {
                     What::Came => (text::joined(&c.name), Some(c.conn)),
                     What::Entered(room) => (text::entered(&c.name, room), Some(c.conn)),
-                    What::Went => (text::left(&c.name), None),
+                    What::Went(_) => (text::left(&c.name), None),
                     What::LeftFor(room) => (text::left_for(&c.name, room), None),
                 };
-                self.send_to_room(room, &line.into_bytes().into(), skip);
+                // IRC clients keep a list of each channel's people: every change, by name,
+                // however many (an IRC client shows a storm of joins folded itself).
+                let irc = irc.then(|| {
+                    match &c.what {
+                        What::Came | What::Entered(_) => wire::join(&c.name, &name),
+                        What::Went(true) => wire::quit(&c.name, "left"),
+                        What::Went(false) => wire::part(&c.name, &name, "left"),
+                        What::LeftFor(to) => wire::part(&c.name, &name, &format!("left for {to}")),
+                    }
+                    .into_bytes()
+                    .into()
+                });
+                let line = (!crowd).then(|| line.into_bytes().into());
+                self.send_to_room_as(room, line.as_ref(), irc.as_ref(), skip);
             }
         }
         let greet = std::mem::take(&mut self.presence.greet);
         let mut lines: HashMap<i64, Bytes> = HashMap::new();
         for conn in greet {
-            let Some(room) = self.clients.get(&conn).map(|c| c.room) else {
+            let Some((room, wire, nick)) = self
+                .clients
+                .get(&conn)
+                .map(|c| (c.room, c.wire, c.user.name.clone()))
+            else {
                 continue;
             };
+            if wire == Wire::Irc {
+                // The channel's NAMES, as an IRC client expects after its JOIN.
+                let names = self.room_irc(room, &nick, false);
+                self.queue_as(conn, None, Some(&names));
+                continue;
+            }
             let line = lines
                 .entry(room)
                 .or_insert_with(|| self.room_line(room, Some(NAMES_AT_LOGIN)))
@@ -317,9 +357,19 @@ impl Hub {
         let Some(user) = self.clients.get(&conn).map(|c| c.user.id) else {
             return;
         };
-        let answer = match &away {
-            Some(why) => text::now_away(why),
-            None => text::now_back(),
+        let answer = match (&away, c_wire(self, conn)) {
+            (Some(why), Wire::Line) => text::now_away(why),
+            (None, Wire::Line) => text::now_back(),
+            (Some(_), Wire::Irc) => wire::numeric(
+                306,
+                &c_nick(self, conn),
+                ":You have been marked as being away",
+            ),
+            (None, Wire::Irc) => wire::numeric(
+                305,
+                &c_nick(self, conn),
+                ":You are no longer marked as being away",
+            ),
         };
         if self.shared_db {
             self.presence_ops.push(Op::Away {
@@ -330,7 +380,8 @@ impl Hub {
         if let Some(o) = self.presence.online.get_mut(&user) {
             o.away = away;
         }
-        self.queue(conn, &answer.into_bytes().into());
+        let answer = answer.into_bytes().into();
+        self.queue_as(conn, Some(&answer), Some(&answer));
     }
 
     /// After a private message to `to` from `conn`: tells the sender if `to` will not read
@@ -388,4 +439,17 @@ impl Hub {
         }
         ring
     }
+}
+
+/// What the client `conn` reads.
+fn c_wire(hub: &Hub, conn: ConnId) -> Wire {
+    hub.clients.get(&conn).map_or(Wire::Line, |c| c.wire)
+}
+
+/// The client `conn`'s nick (its user's name).
+fn c_nick(hub: &Hub, conn: ConnId) -> String {
+    hub.clients
+        .get(&conn)
+        .map(|c| c.user.name.clone())
+        .unwrap_or_default()
 }

@@ -177,7 +177,8 @@ impl Hub {
                 .map(|r| r.room_name.clone());
             let what = match moved {
                 Some(to) if !self.presence.is_online(user) => What::LeftFor(to),
-                _ => What::Went,
+                Some(_) => What::Went(false),
+                None => What::Went(!self.presence.is_online(user)),
             };
             self.presence.pending.push(Change {
                 name: name.clone(),

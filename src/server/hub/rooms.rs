@@ -14,6 +14,7 @@ use crate::server::outbox::Bytes;
 use crate::server::protocol::online_line;
 use crate::server::socket::ConnId;
 use crate::server::text;
+use crate::server::wire::{self, Wire};
 use crate::store::rooms::Room;
 use crate::store::users::name_key;
 
@@ -26,6 +27,8 @@ pub(super) struct RoomState {
     pub users: HashMap<i64, usize>,
     /// The sessions in the room: who a line said in it goes to.
     pub members: HashSet<ConnId>,
+    /// How many of them read IRC: the room's lines are made in IRC too when there are any.
+    pub irc: usize,
 }
 
 /// A room as `/rooms` lists it.
@@ -44,26 +47,33 @@ pub(super) struct Rooms {
 }
 
 impl Rooms {
-    /// Puts `conn` (of `user`) in `room`; true if the user was not in it before.
-    pub fn enter(&mut self, room: &Room, user: i64, conn: ConnId) -> bool {
+    /// Puts `conn` (of `user`; `irc`: it reads IRC) in `room`; true if the user was not in
+    /// it before.
+    pub fn enter(&mut self, room: &Room, (user, conn, irc): (i64, ConnId, bool)) -> bool {
         let r = self.by_id.entry(room.id).or_insert_with(|| RoomState {
             name: room.name.clone(),
             topic: room.topic.clone(),
             users: HashMap::new(),
             members: HashSet::new(),
+            irc: 0,
         });
-        r.members.insert(conn);
+        if r.members.insert(conn) && irc {
+            r.irc += 1;
+        }
         let n = r.users.entry(user).or_insert(0);
         *n += 1;
         *n == 1
     }
 
-    /// Takes `conn` (of `user`) out of `room`; true if the user is in it no more.
-    pub fn exit(&mut self, room: i64, user: i64, conn: ConnId) -> bool {
+    /// Takes `conn` (of `user`; `irc`: it reads IRC) out of `room`; true if the user is in
+    /// it no more.
+    pub fn exit(&mut self, room: i64, (user, conn, irc): (i64, ConnId, bool)) -> bool {
         let Some(r) = self.by_id.get_mut(&room) else {
             return false;
         };
-        r.members.remove(&conn);
+        if r.members.remove(&conn) && irc {
+            r.irc -= 1;
+        }
         let gone = match r.users.get_mut(&user) {
             Some(n) if *n > 1 => {
                 *n -= 1;
@@ -96,6 +106,7 @@ impl Hub {
             return; // dropping `watermark` tells the session
         };
         let (user, name, from) = (c.user.id, c.user.name.clone(), c.room);
+        let irc = c.wire == Wire::Irc;
         c.room = room.id;
         c.mark = Some(c.out.mark());
         c.held = true;
@@ -106,7 +117,7 @@ impl Hub {
                 room: room.id,
             });
         }
-        if self.rooms.exit(from, user, conn) && !self.others.in_room(user, from) {
+        if self.rooms.exit(from, (user, conn, irc)) && !self.others.in_room(user, from) {
             self.presence.pending.push(Change {
                 name: name.clone(),
                 room: from,
@@ -114,7 +125,7 @@ impl Hub {
                 conn,
             });
         }
-        if self.rooms.enter(&room, user, conn) && !self.others.in_room(user, room.id) {
+        if self.rooms.enter(&room, (user, conn, irc)) && !self.others.in_room(user, room.id) {
             self.presence.pending.push(Change {
                 name,
                 room: room.id,
@@ -132,10 +143,12 @@ impl Hub {
             return;
         };
         let (room, line) = (c.room, text::topic_set(&c.user.name, &topic));
+        let irc = wire::topic(&c.user.name, self.rooms.name(room), &topic);
         if let Some(r) = self.rooms.by_id.get_mut(&room) {
             r.topic = topic;
         }
-        self.send_to_room(room, &line.into_bytes().into(), None);
+        let (line, irc) = (line.into_bytes().into(), irc.into_bytes().into());
+        self.send_to_room_as(room, Some(&line), Some(&irc), None);
     }
 
     /// The rooms with someone in them, busiest first.
@@ -172,17 +185,36 @@ impl Hub {
         }
     }
 
-    /// `* In #room (N): @alice, bob (away: lunch)`, at most `limit` names: the room's
-    /// people on this node and on the others.
-    pub(super) fn room_line(&self, room: i64, limit: Option<usize>) -> Bytes {
+    /// Queues to every live session in `room` but `skip` what it reads: `line` to the line
+    /// protocol's, `irc` to IRC's.
+    pub(super) fn send_to_room_as(
+        &mut self,
+        room: i64,
+        line: Option<&Bytes>,
+        irc: Option<&Bytes>,
+        skip: Option<ConnId>,
+    ) {
+        let members: Vec<ConnId> = match self.rooms.by_id.get(&room) {
+            Some(r) => r.members.iter().copied().collect(),
+            None => return,
+        };
+        for conn in members {
+            if Some(conn) != skip {
+                self.queue_as(conn, line, irc);
+            }
+        }
+    }
+
+    /// The room's name and its people on this node and on the others, by name key: name
+    /// key, name, away text.
+    fn people(&self, room: i64) -> (String, Vec<(String, String, Option<String>)>) {
         let local = self.rooms.by_id.get(&room);
         let mut seen: Vec<i64> = Vec::new();
-        let mut entries: Vec<(String, String)> = Vec::new();
+        let mut entries = Vec::new();
         for (id, key, o) in self.presence.names() {
             if local.is_some_and(|r| r.users.contains_key(&id)) {
                 seen.push(id);
-                let shown = self.shown_name(key, &o.name, o.away.as_deref(), None);
-                entries.push((key.to_string(), shown));
+                entries.push((key.to_string(), o.name.clone(), o.away.clone()));
             }
         }
         let mut room_name = local.map(|r| r.name.clone());
@@ -190,22 +222,50 @@ impl Hub {
             room_name.get_or_insert_with(|| r.room_name.clone());
             if !seen.contains(&r.user) {
                 seen.push(r.user);
-                let key = name_key(&r.name);
-                let shown = self.shown_name(&key, &r.name, r.away.as_deref(), None);
-                entries.push((key, shown));
+                entries.push((name_key(&r.name), r.name.clone(), r.away.clone()));
             }
         }
         entries.sort();
+        let room_name = room_name.unwrap_or_else(|| self.rooms.name(room).to_string());
+        (room_name, entries)
+    }
+
+    /// `* In #room (N): @alice, bob (away: lunch)`, at most `limit` names: the room's
+    /// people on this node and on the others.
+    pub(super) fn room_line(&self, room: i64, limit: Option<usize>) -> Bytes {
+        let (room_name, entries) = self.people(room);
         let total = entries.len();
         let names: Vec<String> = entries
             .into_iter()
             .take(limit.unwrap_or(usize::MAX))
-            .map(|(_, shown)| shown)
+            .map(|(key, name, away)| self.shown_name(&key, &name, away.as_deref(), None))
             .collect();
-        let room_name = room_name.unwrap_or_else(|| self.rooms.name(room).to_string());
         online_line(&format!("In {room_name}"), total, &names)
             .into_bytes()
             .into()
+    }
+
+    /// The room's people as IRC tells one of them (`nick`): `NAMES` (353, 366), or with
+    /// `who`, `WHO` (352, 315). Operators are marked `@`, the away `G` in `WHO`.
+    pub(super) fn room_irc(&self, room: i64, nick: &str, who: bool) -> Bytes {
+        let (room_name, entries) = self.people(room);
+        let listed = if who {
+            let people: Vec<(String, bool, bool)> = entries
+                .into_iter()
+                .map(|(key, name, away)| (name, self.moderation.is_op(&key), away.is_some()))
+                .collect();
+            wire::who(nick, &room_name, &people)
+        } else {
+            let names: Vec<String> = entries
+                .into_iter()
+                .map(|(key, name, _)| match self.moderation.is_op(&key) {
+                    true => format!("@{name}"),
+                    false => name,
+                })
+                .collect();
+            wire::names(nick, &room_name, &names)
+        };
+        listed.into_bytes().into()
     }
 
     /// `/who *`: `* Online (N): @alice (#lobby), bob (#rust, away: lunch)`, every node.
@@ -272,9 +332,15 @@ mod tests {
     #[test]
     fn a_user_is_in_a_room_while_any_of_their_sessions_is() {
         let (lobby, mut rooms) = (room(1, "#lobby"), Rooms::default());
-        assert!(rooms.enter(&lobby, 10, 100), "first session: the user came");
-        assert!(!rooms.enter(&lobby, 10, 101), "second session: already in");
-        assert!(rooms.enter(&lobby, 20, 200), "another user");
+        assert!(
+            rooms.enter(&lobby, (10, 100, false)),
+            "first session: the user came"
+        );
+        assert!(
+            !rooms.enter(&lobby, (10, 101, false)),
+            "second session: already in"
+        );
+        assert!(rooms.enter(&lobby, (20, 200, false)), "another user");
         let r = &rooms.by_id[&1];
         assert_eq!(
             (r.name.as_str(), r.topic.as_str()),
@@ -282,26 +348,42 @@ mod tests {
         );
         assert_eq!(r.members, HashSet::from([100, 101, 200]));
         assert_eq!(r.users, HashMap::from([(10, 2), (20, 1)]));
-        assert!(!rooms.exit(1, 10, 100), "one session of two left: still in");
-        assert!(rooms.exit(1, 10, 101), "the last one: gone");
+        assert!(
+            !rooms.exit(1, (10, 100, false)),
+            "one session of two left: still in"
+        );
+        assert!(rooms.exit(1, (10, 101, false)), "the last one: gone");
         assert_eq!(rooms.by_id[&1].members, HashSet::from([200]));
         assert!(!rooms.by_id[&1].users.contains_key(&10));
     }
 
     #[test]
+    fn a_room_counts_its_irc_members_once_each() {
+        let (lobby, mut rooms) = (room(1, "#lobby"), Rooms::default());
+        rooms.enter(&lobby, (10, 100, true));
+        rooms.enter(&lobby, (10, 100, true)); // the same session again: no change
+        rooms.enter(&lobby, (20, 200, false));
+        assert_eq!(rooms.by_id[&1].irc, 1);
+        rooms.exit(1, (10, 999, true)); // not a member: no change
+        assert_eq!(rooms.by_id[&1].irc, 1);
+        rooms.exit(1, (10, 100, true));
+        assert_eq!(rooms.by_id[&1].irc, 0);
+    }
+
+    #[test]
     fn the_last_one_out_forgets_the_room_and_unknown_exits_change_nothing() {
         let mut rooms = Rooms::default();
-        rooms.enter(&room(1, "#lobby"), 10, 100);
-        rooms.enter(&room(2, "#tea"), 10, 101);
-        assert!(!rooms.exit(3, 10, 100), "a room nobody is in");
-        assert!(!rooms.exit(1, 99, 999), "a session not in it");
+        rooms.enter(&room(1, "#lobby"), (10, 100, false));
+        rooms.enter(&room(2, "#tea"), (10, 101, false));
+        assert!(!rooms.exit(3, (10, 100, false)), "a room nobody is in");
+        assert!(!rooms.exit(1, (99, 999, false)), "a session not in it");
         assert_eq!(rooms.by_id[&1].members, HashSet::from([100]));
-        assert!(rooms.exit(2, 10, 101));
+        assert!(rooms.exit(2, (10, 101, false)));
         assert!(!rooms.by_id.contains_key(&2), "#tea is empty: forgotten");
         assert_eq!(rooms.name(2), "#?");
         assert_eq!(rooms.name(1), "#lobby");
         // Coming back makes it again, with the topic it is given.
-        rooms.enter(&room(2, "#tea"), 20, 200);
+        rooms.enter(&room(2, "#tea"), (20, 200, false));
         assert_eq!(rooms.by_id[&2].topic, "about #tea");
     }
 }

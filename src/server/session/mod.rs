@@ -25,6 +25,7 @@ use super::socket::ConnId;
 use super::socket::{Socket, Via};
 use super::telnet::{Input, LineReader, ECHO_OFF, ECHO_ON};
 use super::text;
+use super::wire::{self, Wire};
 use crate::store::messages::Kind;
 use crate::store::rooms::{self, Room};
 use crate::store::users::{self, name_key, User};
@@ -215,13 +216,28 @@ impl<'a> Session<'a> {
 
     // ---- output ----
 
-    /// Sends text to the client: directly before login, through the hub after. A prompt is
-    /// sent the same way; it just has no line end.
+    /// Sends the line protocol's text to the client, in its wire (an IRC client gets
+    /// notices): directly before login, through the hub after. A prompt is sent the same
+    /// way; it just has no line end.
     pub fn send(&mut self, text: &str) {
-        self.send_bytes(text.as_bytes().to_vec());
+        match self.via.wire() {
+            Wire::Line => self.send_bytes(text.as_bytes().to_vec()),
+            Wire::Irc => {
+                let notices = wire::notices(&self.nick(), text);
+                self.send_bytes(notices.into_bytes());
+            }
+        }
     }
 
-    fn send_bytes(&mut self, bytes: Vec<u8>) {
+    /// The client's name on IRC: its account's once logged in, `*` before.
+    pub fn nick(&self) -> String {
+        self.login
+            .as_ref()
+            .map_or_else(|| "*".to_string(), |l| l.user.name.clone())
+    }
+
+    /// Sends bytes already in the client's wire (IRC's numerics), as [`Session::send`] does.
+    pub fn send_bytes(&mut self, bytes: Vec<u8>) {
         if self.joined {
             let _ = self.shared.hub.send(Event::Reply {
                 conn: self.conn,
@@ -296,7 +312,15 @@ impl<'a> Session<'a> {
                     Err(_) => self.send(&text::not_utf8()),
                 },
                 Input::TooLong => {
-                    self.send(&text::line_too_long(self.shared.config.get().max_line))
+                    let max = self.shared.config.get().max_line;
+                    match self.via.wire() {
+                        Wire::Line => self.send(&text::line_too_long(max)),
+                        Wire::Irc => {
+                            let why = format!(":Input line was too long (at most {max} bytes)");
+                            let reply = wire::numeric(417, &self.nick(), &why);
+                            self.send_bytes(reply.into_bytes());
+                        }
+                    }
                 }
             }
         }
@@ -401,6 +425,11 @@ impl<'a> Session<'a> {
         });
         self.chatting = keep;
         keep
+    }
+
+    /// Bounds each wait for the client's next bytes (a way in that pings its clients).
+    pub fn set_read_timeout(&self, limit: Option<Duration>) {
+        let _ = self.stream.set_read_timeout(limit);
     }
 
     /// In the chat stage: the hub took the login.

@@ -9,6 +9,7 @@ use super::super::hub::Event;
 use super::super::protocol::history_lines;
 use super::super::shared::ASK_TIMEOUT;
 use super::super::text;
+use super::super::wire::{self, Wire};
 use super::Session;
 use crate::store::messages;
 use crate::store::rooms::Room;
@@ -42,14 +43,15 @@ impl Session<'_> {
             Ok(Some(((missed, total), mut history))) => {
                 let mut out = String::new();
                 if total > 0 {
-                    out.push_str(&text::missed(total as usize, missed.len()));
-                    out.push_str(&history_lines(&missed, budget / 2));
+                    let mut missed_text = text::missed(total as usize, missed.len());
+                    missed_text.push_str(&history_lines(&missed, budget / 2));
+                    out.push_str(&self.render(&missed_text, None));
                     // Shown once: not again in the history below.
                     history.retain(|m| !missed.iter().any(|x| x.id == m.id));
                 }
-                out.push_str(&text::you_are_in(&self.room.name, &self.room.topic));
+                out.push_str(&self.came_in(None));
                 let left = budget.saturating_sub(out.len());
-                out.push_str(&history_lines(&history, left));
+                out.push_str(&self.render(&history_lines(&history, left), Some(&self.room.name)));
                 (out, true)
             }
             Ok(None) => (text::account_removed(), false),
@@ -77,8 +79,9 @@ impl Session<'_> {
         let Ok(watermark) = rx.recv_timeout(ASK_TIMEOUT) else {
             return false;
         };
-        self.room = room;
-        let mut out = text::you_are_in(&self.room.name, &self.room.topic);
+        let left = std::mem::replace(&mut self.room, room);
+        let mut out = self.came_in(Some(&left.name));
+        let mut history = String::new();
         let limit = self.shared.config.get().history;
         let budget = self.shared.config.get().max_backlog / 2;
         match self
@@ -87,12 +90,13 @@ impl Session<'_> {
             .conn()
             .and_then(|c| messages::visible(&c, self.room.id, None, limit, Some(watermark + 1)))
         {
-            Ok(history) => out.push_str(&history_lines(&history, budget)),
+            Ok(msgs) => history.push_str(&history_lines(&msgs, budget)),
             Err(e) => {
                 log::error!("could not load the history of {}: {e}", self.room.name);
-                out.push_str(&text::history_unavailable());
+                history.push_str(&text::history_unavailable());
             }
         }
+        out.push_str(&self.render(&history, Some(&self.room.name)));
         // Always sent: the hub holds this client's lines until it arrives.
         let _ = self.shared.hub.send(Event::Welcome {
             conn: self.conn,
@@ -100,5 +104,36 @@ impl Session<'_> {
             keep: true,
         });
         true
+    }
+}
+
+impl Session<'_> {
+    /// What tells the client it is in its room now (`left`: the room it was in): `* You are
+    /// in #room.`, or on IRC the channel's `PART` and `JOIN` with its topic (the hub sends
+    /// its `NAMES`).
+    fn came_in(&self, left: Option<&str>) -> String {
+        let room = &self.room;
+        match self.via.wire() {
+            Wire::Line => text::you_are_in(&room.name, &room.topic),
+            Wire::Irc => {
+                let nick = self.nick();
+                let mut out = String::new();
+                if let Some(left) = left {
+                    out.push_str(&wire::part(&nick, left, &format!("left for {}", room.name)));
+                }
+                out.push_str(&wire::join(&nick, &room.name));
+                out.push_str(&wire::topic_reply(&nick, &room.name, &room.topic));
+                out
+            }
+        }
+    }
+
+    /// The line protocol's `text` in the client's wire; on IRC, notices to `channel` (the
+    /// room's history, shown in the channel's buffer) or to the client.
+    fn render(&self, text: &str, channel: Option<&str>) -> String {
+        match self.via.wire() {
+            Wire::Line => text.to_string(),
+            Wire::Irc => wire::notices(channel.unwrap_or(&self.nick()), text),
+        }
     }
 }

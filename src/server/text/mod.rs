@@ -31,6 +31,33 @@ pub fn how_to_log_in() -> String {
     notice("Type your name to log in or register, or /token TOKEN to resume a session.")
 }
 
+/// To an IRC client not logged in at the end of registration.
+pub fn irc_how_to_log_in(may_register: bool) -> String {
+    let mut out = notice(
+        "You are not logged in. Your nick is your account's name: /msg NickServ IDENTIFY \
+         PASSWORD, or set your client's SASL (PLAIN) or server password (NAME:PASSWORD) and \
+         reconnect.",
+    );
+    out.push_str(&notice(if may_register {
+        "New here? /msg NickServ REGISTER PASSWORD makes an account with your nick as its name."
+    } else {
+        "New accounts are not taken on this server."
+    }));
+    out
+}
+
+/// To an IRC client that talks to NickServ once logged in.
+pub fn irc_logged_in_as(name: &str) -> String {
+    notice(&format!("You are logged in as {name}."))
+}
+
+/// To an IRC client that parts the room every session can go back to.
+pub fn irc_cannot_part(lobby: &str) -> String {
+    notice(&format!(
+        "You are in one room at a time and {lobby} is home: JOIN another room to leave it."
+    ))
+}
+
 /// The login deadline passed.
 pub fn login_timed_out() -> String {
     error(LOGIN_TIMED_OUT)

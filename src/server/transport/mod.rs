@@ -48,7 +48,7 @@ macro_rules! ways {
     };
 }
 
-ways!(plain, tls, ssh, web);
+ways!(plain, tls, ssh, web, irc);
 
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

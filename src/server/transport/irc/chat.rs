@@ -1,0 +1,276 @@
+//! A logged-in IRC client's commands, each turned into what a session does: a line said, a
+//! slash-command run through the command table (so its checks and answers are the same as
+//! for every client), or a question to the hub answered in IRC.
+//!
+//! A session is in one room at a time: `JOIN #b` leaves `#a` (the client is sent `PART #a`
+//! and `JOIN #b`), `PART` of the room goes back to `#lobby`.
+
+use std::time::{Duration, Instant};
+
+use super::message::{parse, Message};
+use super::registration::{cap, is_nickserv, pong};
+use crate::server::commands;
+use crate::server::hub::Event;
+use crate::server::protocol::{clean, room_name};
+use crate::server::session::{End, Flow, Session, Stage};
+use crate::server::text;
+use crate::server::wire;
+use crate::store::messages::Kind;
+use crate::store::users::{self, name_key};
+
+/// The room every session can go back to.
+const LOBBY: &str = "#lobby";
+
+/// Reads and runs the client's commands until it quits or goes; returns why, for the log.
+/// After `ping` of silence the client is sent a `PING`; after as long again without a word,
+/// it is cut (or sooner, at `--idle-timeout`).
+pub fn run(s: &mut Session, ping: Duration) -> &'static str {
+    let idle = s.shared.config.get().idle_timeout;
+    s.set_read_timeout(Some(idle.map_or(ping, |idle| idle.min(ping))));
+    let mut heard = Instant::now();
+    let mut pinged = false;
+    loop {
+        let line = match s.read_line() {
+            Ok(line) => line,
+            Err(End::Gone) => return "connection closed",
+            Err(End::TimedOut) => {
+                let silent = heard.elapsed();
+                if idle.is_some_and(|idle| silent >= idle) {
+                    if let Some(idle) = idle {
+                        let why = text::idle_timeout(&crate::server::moderation::short(idle));
+                        s.send(&why);
+                        s.send_bytes(wire::error(&why).into_bytes());
+                    }
+                    return "idle timeout";
+                }
+                if pinged && silent >= ping * 2 {
+                    let why = format!("Ping timeout: {} seconds", silent.as_secs());
+                    s.send_bytes(wire::error(&why).into_bytes());
+                    return "ping timeout";
+                }
+                if !pinged && silent >= ping {
+                    pinged = true;
+                    s.send_bytes(format!("PING :{}\r\n", wire::SERVER).into_bytes());
+                }
+                continue;
+            }
+        };
+        heard = Instant::now();
+        pinged = false;
+        let Some(m) = parse(&line) else {
+            continue;
+        };
+        match command(s, &m) {
+            Ok(Flow::Close) => return "quit",
+            Ok(_) => {}
+            Err(_) => return "connection closed",
+        }
+    }
+}
+
+fn command(s: &mut Session, m: &Message) -> Result<Flow, End> {
+    let nick = s.nick();
+    match m.command.as_str() {
+        "PRIVMSG" | "NOTICE" => return privmsg(s, m),
+        "JOIN" => {
+            let Some(list) = m.param(0) else {
+                return need_more(s, m);
+            };
+            for ch in list.split(',').filter(|c| *c != "0") {
+                join(s, ch)?;
+            }
+        }
+        "PART" => {
+            let Some(list) = m.param(0) else {
+                return need_more(s, m);
+            };
+            for ch in list.split(',') {
+                part(s, ch)?;
+            }
+        }
+        "TOPIC" => {
+            let Some(ch) = m.param(0) else {
+                return need_more(s, m);
+            };
+            if !here(s, ch) {
+                return not_on(s, ch);
+            }
+            match m.param(1) {
+                None => {
+                    let room = s.room.clone();
+                    let current = s
+                        .db(|c| crate::store::rooms::by_id(c, room.id))
+                        .map_or(room.topic, |r| r.topic);
+                    reply(s, wire::topic_reply(&nick, &room.name, &current));
+                }
+                Some("") => return commands::dispatch(s, "/topic -", Stage::Chat),
+                Some(topic) => {
+                    let topic = wire::strip_formatting(topic);
+                    return commands::dispatch(s, &format!("/topic {topic}"), Stage::Chat);
+                }
+            }
+        }
+        "NAMES" | "WHO" => {
+            let who = m.command == "WHO";
+            match m.param(0) {
+                Some(ch) if !here(s, ch) => {
+                    let (code, what) = if who { (315, "WHO") } else { (366, "NAMES") };
+                    let end = format!("{ch} :End of /{what} list");
+                    reply(s, wire::numeric(code, &nick, &end));
+                }
+                _ => {
+                    let _ = s.shared.hub.send(Event::Names { conn: s.conn, who });
+                }
+            }
+        }
+        "MOTD" => reply(s, super::motd(&nick)),
+        "PING" => pong(s, m),
+        "PONG" => {}
+        "QUIT" => {
+            reply(s, wire::error("Closing link (quit)"));
+            return Ok(Flow::Close);
+        }
+        "AWAY" => {
+            return match m.param(0).filter(|t| !t.trim().is_empty()) {
+                Some(why) => commands::dispatch(s, &format!("/away {why}"), Stage::Chat),
+                None => commands::dispatch(s, "/back", Stage::Chat),
+            };
+        }
+        "CAP" => cap(s, &nick, m, &mut false),
+        "NICK" => {
+            let asked = m.param(0).unwrap_or("");
+            if name_key(asked) != name_key(&nick) {
+                let why = format!("{asked} :Your nick is your account's name");
+                reply(s, wire::numeric(432, &nick, &why));
+            }
+        }
+        "USER" | "PASS" => reply(s, wire::numeric(462, &nick, ":You are already registered")),
+        "MODE" => mode(s, m),
+        _ => {
+            let why = format!("{} :Unknown command", m.command);
+            reply(s, wire::numeric(421, &nick, &why));
+        }
+    }
+    Ok(Flow::Continue)
+}
+
+/// `PRIVMSG`/`NOTICE` to the session's channel (a line said), to a nick (a private
+/// message) or to NickServ. IRC formatting is stripped, then the text is cleaned as every
+/// client's is; a CTCP `ACTION` is a `/me`, other CTCP is dropped.
+fn privmsg(s: &mut Session, m: &Message) -> Result<Flow, End> {
+    let nick = s.nick();
+    let Some(target) = m.param(0) else {
+        reply(s, wire::numeric(411, &nick, ":No recipient given"));
+        return Ok(Flow::Continue);
+    };
+    let Some(text) = m.param(1).filter(|t| !t.is_empty()) else {
+        reply(s, wire::numeric(412, &nick, ":No text to send"));
+        return Ok(Flow::Continue);
+    };
+    let (kind, text) = match text.strip_prefix('\u{1}') {
+        Some(ctcp) => match ctcp.strip_prefix("ACTION ") {
+            Some(action) => (Kind::Me, action.trim_end_matches('\u{1}')),
+            None => return Ok(Flow::Continue),
+        },
+        None => (Kind::Say, text),
+    };
+    let text = wire::strip_formatting(text);
+    if target.starts_with('#') {
+        if here(s, target) {
+            s.say(kind, &text);
+        } else {
+            let why = format!(
+                "{target} :Cannot send to channel (you are in {}: one room at a time)",
+                s.room.name
+            );
+            reply(s, wire::numeric(404, &nick, &why));
+        }
+        return Ok(Flow::Continue);
+    }
+    if is_nickserv(target) {
+        s.send(&text::irc_logged_in_as(&nick));
+        return Ok(Flow::Continue);
+    }
+    let body = clean(&text);
+    if body.trim().is_empty() || s.muted() {
+        return Ok(Flow::Continue);
+    }
+    match s.db(|c| users::find(c, &users::normalize(target))) {
+        Some(Some((to, _))) => {
+            let _ = s.shared.hub.send(Event::Private {
+                conn: s.conn,
+                to,
+                body,
+            });
+        }
+        Some(None) => reply(s, wire::numeric(401, &nick, &format!("{target} :No such nick"))),
+        None => {}
+    }
+    Ok(Flow::Continue)
+}
+
+/// `JOIN #room`: moves the session there (the room it leaves is parted on the wire).
+fn join(s: &mut Session, ch: &str) -> Result<Flow, End> {
+    if room_name(ch).is_none() {
+        let nick = s.nick();
+        reply(s, wire::numeric(403, &nick, &format!("{ch} :No such channel")));
+        return Ok(Flow::Continue);
+    }
+    if here(s, ch) {
+        return Ok(Flow::Continue); // in it already: IRC says nothing
+    }
+    commands::dispatch(s, &format!("/join {ch}"), Stage::Chat)
+}
+
+/// `PART #room`: back to `#lobby`; `#lobby` itself cannot be left but by `JOIN` of another.
+fn part(s: &mut Session, ch: &str) -> Result<Flow, End> {
+    if !here(s, ch) {
+        return not_on(s, ch);
+    }
+    if name_key(ch) == name_key(LOBBY) {
+        s.send(&text::irc_cannot_part(LOBBY));
+        return Ok(Flow::Continue);
+    }
+    commands::dispatch(s, &format!("/join {LOBBY}"), Stage::Chat)
+}
+
+/// `MODE`: the channel's and the user's modes are empty; ban lists are besedka's `/ban`.
+fn mode(s: &mut Session, m: &Message) {
+    let nick = s.nick();
+    let target = m.param(0).unwrap_or("");
+    let out = match (target.starts_with('#'), m.param(1)) {
+        (true, None) => wire::numeric(324, &nick, &format!("{target} +")),
+        (true, Some("b" | "+b")) => {
+            wire::numeric(368, &nick, &format!("{target} :End of channel ban list"))
+        }
+        (true, Some(_)) => wire::numeric(
+            482,
+            &nick,
+            &format!("{target} :Modes are not kept here; operators use besedka's /ban and /kick"),
+        ),
+        (false, _) => wire::numeric(221, &nick, "+"),
+    };
+    reply(s, out);
+}
+
+/// Whether `ch` is the session's room.
+fn here(s: &Session, ch: &str) -> bool {
+    name_key(ch) == name_key(&s.room.name)
+}
+
+fn not_on(s: &mut Session, ch: &str) -> Result<Flow, End> {
+    let nick = s.nick();
+    reply(s, wire::numeric(442, &nick, &format!("{ch} :You're not on that channel")));
+    Ok(Flow::Continue)
+}
+
+fn need_more(s: &mut Session, m: &Message) -> Result<Flow, End> {
+    let nick = s.nick();
+    let why = format!("{} :Not enough parameters", m.command);
+    reply(s, wire::numeric(461, &nick, &why));
+    Ok(Flow::Continue)
+}
+
+fn reply(s: &mut Session, bytes: String) {
+    s.send_bytes(bytes.into_bytes());
+}

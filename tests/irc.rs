@@ -1,0 +1,333 @@
+//! The IRC way in (`--irc-addr`), driven by a small raw IRC client (a TCP stream speaking
+//! IRC lines) next to telnet clients on the same server.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use common::{Client, Server};
+
+/// A server with an IRC listener and `extra` options.
+fn server(extra: &[&str]) -> Server {
+    Server::start(&[&["--irc-addr", "127.0.0.1:0"], extra].concat())
+}
+
+fn irc(server: &Server) -> Client {
+    Client::connect(
+        server
+            .irc_addr
+            .expect("the IRC listener in the startup line"),
+    )
+}
+
+fn plain(name: &str, password: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{name}\0{name}\0{password}"))
+}
+
+/// Negotiates SASL PLAIN as weechat does, up to `AUTHENTICATE`'s answer (returned).
+fn sasl(server: &Server, name: &str, password: &str) -> (Client, String) {
+    let mut c = irc(server);
+    c.send("CAP LS 302");
+    c.send(&format!("NICK {name}"));
+    c.send(&format!("USER {name} 0 * :{name}"));
+    c.expect(":besedka CAP * LS :sasl=PLAIN\r\n");
+    c.send("CAP REQ :sasl");
+    c.expect(&format!("CAP {name} ACK :sasl\r\n"));
+    c.send("AUTHENTICATE PLAIN");
+    c.expect("AUTHENTICATE +\r\n");
+    c.send(&format!("AUTHENTICATE {}", plain(name, password)));
+    let answer = c.expect(" :SASL authentication ");
+    (c, answer)
+}
+
+/// Logged in with SASL, through the burst, its JOIN and the channel's NAMES.
+fn sasl_login(server: &Server, name: &str, password: &str) -> Client {
+    let (mut c, answer) = sasl(server, name, password);
+    assert!(answer.contains(" 900 "), "{answer}");
+    c.expect("successful\r\n");
+    c.send("CAP END");
+    c.expect(&format!(
+        ":besedka 001 {name} :Welcome to besedka, {name}\r\n"
+    ));
+    c.expect(" 366 ");
+    c.expect("\r\n");
+    c
+}
+
+#[test]
+fn sasl_plain_logs_in_with_the_burst_the_isupport_limits_and_the_channel() {
+    let server = server(&["--max-line", "300"]);
+    drop(server.register("alice", "secret1"));
+    let (mut c, answer) = sasl(&server, "alice", "secret1");
+    assert!(
+        answer.contains(":besedka 900 alice alice!alice@besedka alice :You are now logged in"),
+        "{answer}"
+    );
+    c.expect("successful\r\n");
+    c.send("CAP END");
+    let burst = c.expect(" 366 ");
+    for want in [
+        ":besedka 001 alice ",
+        ":besedka 005 alice CHANTYPES=# CASEMAPPING=rfc8265 NICKLEN=32 CHANNELLEN=33 TOPICLEN=200 LINELEN=300 ",
+        ":besedka 376 alice ",
+        ":alice!alice@besedka JOIN #lobby\r\n",
+        ":besedka 331 alice #lobby :No topic is set\r\n",
+        ":besedka 353 alice = #lobby :alice\r\n",
+    ] {
+        assert!(burst.contains(want), "{want:?} not in {burst:?}");
+    }
+    // Before the burst, no line protocol text: every line is an IRC message.
+    for line in burst.lines() {
+        assert!(
+            line.starts_with(':') || line.starts_with("AUTHENTICATE"),
+            "{line:?}"
+        );
+    }
+}
+
+#[test]
+fn pass_logs_in_as_name_colon_password_or_with_the_nick_as_the_name() {
+    let server = server(&[]);
+    drop(server.register("alice", "secret1"));
+    let mut c = irc(&server);
+    c.send("PASS alice:secret1");
+    c.send("NICK whatever");
+    c.send("USER u 0 * :u");
+    c.expect(":besedka 001 alice ");
+    c.expect(":alice!alice@besedka JOIN #lobby\r\n");
+
+    let mut c = irc(&server);
+    c.send("PASS secret1");
+    c.send("NICK alice");
+    c.send("USER u 0 * :u");
+    c.expect(":besedka 001 alice ");
+}
+
+#[test]
+fn a_wrong_password_is_904_over_sasl_and_464_over_pass() {
+    let server = server(&[]);
+    drop(server.register("alice", "secret1"));
+    let (mut c, answer) = sasl(&server, "alice", "nope-nope");
+    assert!(answer.contains(":besedka 904 alice :SASL"), "{answer}");
+    // Registration ends unauthenticated: told how to log in, and IDENTIFY works.
+    c.send("CAP END");
+    c.expect("NOTICE * :You are not logged in.");
+    c.send("PRIVMSG NickServ :IDENTIFY secret1");
+    c.expect(":besedka 001 alice ");
+
+    let mut c = irc(&server);
+    c.send("PASS alice:wrong-one");
+    c.send("NICK alice");
+    c.send("USER u 0 * :u");
+    c.expect(":besedka 464 * :Password incorrect\r\n");
+    c.expect("ERROR :Password incorrect\r\n");
+    c.expect_closed();
+}
+
+#[test]
+fn the_password_lock_holds_over_irc_as_over_telnet() {
+    let server = Server::start_strict(&["--irc-addr", "127.0.0.1:0", "--max-failed-logins", "2"]);
+    drop(server.register("alice", "secret1"));
+    for _ in 0..2 {
+        let (_, answer) = sasl(&server, "alice", "wrong-one");
+        assert!(answer.contains(" 904 "), "{answer}");
+    }
+    // Locked now: the right password is refused, with the wait in words, over IRC...
+    let (_, answer) = sasl(&server, "alice", "secret1");
+    assert!(
+        answer.contains("NOTICE * :! Too many failed logins. Try again in 10 minutes."),
+        "{answer}"
+    );
+    assert!(answer.contains(" 904 "), "{answer}");
+    // ... and over telnet: the lock is the account's, whichever way the failures came.
+    let mut t = server.connect();
+    t.expect("Name: ");
+    t.send("/login alice secret1");
+    t.expect("! Too many failed logins.");
+}
+
+#[test]
+fn a_client_not_logged_in_is_told_how_and_cut_at_the_login_deadline() {
+    let server = server(&["--login-timeout", "2"]);
+    let mut c = irc(&server);
+    c.send("NICK newbie");
+    c.send("USER u 0 * :u");
+    c.expect(":besedka NOTICE * :You are not logged in.");
+    c.expect(":besedka NOTICE * :New here? /msg NickServ REGISTER PASSWORD");
+    c.send("JOIN #lobby");
+    c.expect(":besedka 451 newbie :You have not logged in\r\n");
+    let rest = c.expect_closed();
+    assert!(rest.contains("NOTICE * :! Login timed out."), "{rest}");
+    assert!(rest.contains("ERROR :Login timed out."), "{rest}");
+}
+
+#[test]
+fn nickserv_register_makes_an_account_that_telnet_then_logs_in_with() {
+    let server = server(&[]);
+    let mut c = irc(&server);
+    c.send("NICK carol");
+    c.send("USER u 0 * :u");
+    c.expect("You are not logged in.");
+    c.send("PRIVMSG NickServ :REGISTER carolpass1");
+    c.expect(":besedka 001 carol ");
+    drop(server.login("carol", "carolpass1"));
+}
+
+#[test]
+fn a_ban_keeps_an_irc_client_out() {
+    let mut server = server(&[]);
+    drop(server.register("bob", "secret1"));
+    server.ask("ban bob 1h spam", "Banned bob");
+    let (mut c, answer) = sasl(&server, "bob", "secret1");
+    assert!(answer.contains("NOTICE * :! You are banned"), "{answer}");
+    assert!(answer.contains(": spam."), "{answer}");
+    c.expect("ERROR :");
+    c.expect_closed();
+}
+
+#[test]
+fn telnet_and_irc_users_talk_both_ways_in_lobby_and_in_private() {
+    let server = server(&[]);
+    let (mut alice, _) = server.register("alice", "secret1");
+    drop(server.register("bob", "secret2"));
+    let mut bob = sasl_login(&server, "bob", "secret2");
+    alice.expect("* bob joined\r\n");
+    // IRC → telnet.
+    bob.send("PRIVMSG #lobby :hello from irc");
+    alice.expect("] bob: hello from irc\r\n");
+    // telnet → IRC.
+    alice.send("hello from telnet");
+    bob.expect(":alice!alice@besedka PRIVMSG #lobby :hello from telnet\r\n");
+    // /me both ways, as CTCP ACTION.
+    alice.send("/me waves");
+    bob.expect(":alice!alice@besedka PRIVMSG #lobby :\u{1}ACTION waves\u{1}\r\n");
+    bob.send("PRIVMSG #lobby :\u{1}ACTION bows\u{1}");
+    alice.expect("] * bob bows\r\n");
+    // Private messages both ways.
+    alice.send("/msg bob psst");
+    bob.expect(":alice!alice@besedka PRIVMSG bob :psst\r\n");
+    bob.send("PRIVMSG alice :secret back");
+    alice.expect("] bob -> alice: secret back\r\n");
+    // Server notices reach IRC as NOTICEs.
+    let mut console = server;
+    console.command("say maintenance soon");
+    bob.expect(":besedka NOTICE bob :[server] maintenance soon\r\n");
+    // Nothing IRC sent came back to it: its own lines are not echoed.
+    bob.send("PING :mark");
+    let between = bob.expect("PONG besedka :mark\r\n");
+    assert!(!between.contains("hello from irc"), "{between}");
+    assert!(!between.contains("secret back"), "{between}");
+}
+
+#[test]
+fn joining_another_room_parts_the_old_one_and_is_seen_there() {
+    let server = server(&[]);
+    let (mut alice, _) = server.register("alice", "secret1");
+    alice.send("/join #tea");
+    alice.expect("* You are in #tea.");
+    drop(server.register("bob", "secret2"));
+    let mut bob = sasl_login(&server, "bob", "secret2");
+    bob.send("JOIN #tea");
+    bob.expect(":bob!bob@besedka PART #lobby :left for #tea\r\n");
+    bob.expect(":bob!bob@besedka JOIN #tea\r\n");
+    let names = bob.expect(":besedka 366 bob #tea :End of /NAMES list\r\n");
+    assert!(
+        names.contains(":besedka 353 bob = #tea :alice bob\r\n"),
+        "{names}"
+    );
+    alice.expect("* bob joined #tea\r\n");
+    bob.send("PRIVMSG #tea :tea time");
+    alice.expect("] bob: tea time\r\n");
+    // Its old channel is no longer its: refused, not sent.
+    bob.send("PRIVMSG #lobby :anyone?");
+    bob.expect(":besedka 404 bob #lobby :Cannot send to channel");
+    // PART goes back to #lobby; the telnet user in #tea sees it leave.
+    bob.send("PART #tea");
+    bob.expect(":bob!bob@besedka PART #tea :left for #lobby\r\n");
+    bob.expect(":bob!bob@besedka JOIN #lobby\r\n");
+    alice.expect("* bob left for #lobby\r\n");
+}
+
+#[test]
+fn ping_and_pong_go_both_ways_and_quit_is_seen_by_telnet() {
+    let server = server(&["--irc-ping", "1"]);
+    let (mut alice, _) = server.register("alice", "secret1");
+    drop(server.register("bob", "secret2"));
+    let mut bob = sasl_login(&server, "bob", "secret2");
+    bob.send("PING :12345");
+    bob.expect(":besedka PONG besedka :12345\r\n");
+    // Silent for a second: the server pings; an answer keeps the client on.
+    bob.expect("PING :besedka\r\n");
+    bob.send("PONG :besedka");
+    bob.send("PING :still-here");
+    bob.expect("PONG besedka :still-here\r\n");
+    alice.expect("* bob joined\r\n");
+    bob.send("QUIT :bye");
+    bob.expect("ERROR :");
+    bob.expect_closed();
+    alice.expect("* bob left\r\n");
+}
+
+#[test]
+fn a_silent_client_that_never_answers_a_ping_is_cut() {
+    let server = server(&["--irc-ping", "1"]);
+    drop(server.register("bob", "secret2"));
+    let mut bob = sasl_login(&server, "bob", "secret2");
+    bob.expect("PING :besedka\r\n");
+    let rest = bob.expect_closed();
+    assert!(rest.contains("ERROR :Ping timeout"), "{rest}");
+}
+
+#[test]
+fn an_over_long_line_is_refused_with_417_and_the_client_stays() {
+    let server = server(&["--max-line", "100"]);
+    let (mut alice, _) = server.register("alice", "secret1");
+    drop(server.register("bob", "secret2"));
+    let mut bob = sasl_login(&server, "bob", "secret2");
+    bob.send(&format!("PRIVMSG #lobby :{}", "x".repeat(200)));
+    bob.expect(":besedka 417 bob :Input line was too long");
+    bob.send("PRIVMSG #lobby :short one");
+    alice.expect("] bob: short one\r\n");
+    let seen = alice.drain(Duration::from_millis(300));
+    assert!(!seen.contains("xxxx"), "{seen}");
+}
+
+#[test]
+fn control_and_formatting_characters_from_irc_reach_telnet_cleaned() {
+    let server = server(&[]);
+    let (mut alice, _) = server.register("alice", "secret1");
+    drop(server.register("bob", "secret2"));
+    let mut bob = sasl_login(&server, "bob", "secret2");
+    bob.send("PRIVMSG #lobby :a\u{1b}[2Jb\u{2}bold\u{2} \u{3}04,01red\u{3} \u{7}bell\u{202e}end");
+    let line = alice.expect("end\r\n");
+    assert!(line.ends_with("] bob: abbold red bellend\r\n"), "{line:?}");
+    // And the topic, set from IRC, is cleaned too.
+    bob.send("TOPIC #lobby :\u{1b}]0;pwned\u{7}\u{2}tea\u{2} time");
+    alice.expect("* bob set the topic: tea time\r\n");
+    bob.expect(":bob!bob@besedka TOPIC #lobby :tea time\r\n");
+}
+
+#[test]
+fn names_who_away_motd_and_unknown_commands_answer_in_numerics() {
+    let mut server = server(&[]);
+    drop(server.register("alice", "secret1"));
+    drop(server.register("bob", "secret2"));
+    server.ask("op alice", "alice");
+    let (_alice, _) = (server.login("alice", "secret1"), ());
+    let mut bob = sasl_login(&server, "bob", "secret2");
+    bob.send("NAMES #lobby");
+    bob.expect(":besedka 353 bob = #lobby :@alice bob\r\n");
+    bob.send("AWAY :lunch");
+    bob.expect(":besedka 306 bob :You have been marked as being away\r\n");
+    bob.send("WHO #lobby");
+    bob.expect(":besedka 352 bob #lobby alice besedka besedka alice H@ :0 alice\r\n");
+    bob.expect(":besedka 352 bob #lobby bob besedka besedka bob G :0 bob\r\n");
+    bob.expect(":besedka 315 bob #lobby :End of /WHO list\r\n");
+    bob.send("AWAY");
+    bob.expect(":besedka 305 bob ");
+    bob.send("MOTD");
+    bob.expect(":besedka 376 bob :End of /MOTD command\r\n");
+    bob.send("FROBNICATE now");
+    bob.expect(":besedka 421 bob FROBNICATE :Unknown command\r\n");
+}
