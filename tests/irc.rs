@@ -154,7 +154,7 @@ fn a_client_not_logged_in_is_told_how_and_cut_at_the_login_deadline() {
     c.send("NICK newbie");
     c.send("USER u 0 * :u");
     c.expect(":besedka NOTICE * :You are not logged in.");
-    c.expect(":besedka NOTICE * :New here? /msg NickServ REGISTER PASSWORD");
+    c.expect(":besedka NOTICE * :New here? /quote PRIVMSG NickServ :REGISTER PASSWORD");
     c.send("JOIN #lobby");
     c.expect(":besedka 451 newbie :You have not logged in\r\n");
     let rest = c.expect_closed();

@@ -34,12 +34,14 @@ pub fn how_to_log_in() -> String {
 /// To an IRC client not logged in at the end of registration.
 pub fn irc_how_to_log_in(may_register: bool) -> String {
     let mut out = notice(
-        "You are not logged in. Your nick is your account's name: /msg NickServ IDENTIFY \
-         PASSWORD, or set your client's SASL (PLAIN) or server password (NAME:PASSWORD) and \
-         reconnect.",
+        // Clients send /msg only once registered (001): /quote passes the line as it is.
+        "You are not logged in. Your nick is your account's name: /quote PRIVMSG NickServ \
+         :IDENTIFY PASSWORD, or set your client's SASL (PLAIN) or server password \
+         (NAME:PASSWORD) and reconnect.",
     );
     out.push_str(&notice(if may_register {
-        "New here? /msg NickServ REGISTER PASSWORD makes an account with your nick as its name."
+        "New here? /quote PRIVMSG NickServ :REGISTER PASSWORD makes an account with your nick \
+         as its name."
     } else {
         "New accounts are not taken on this server."
     }));
