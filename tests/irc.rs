@@ -331,3 +331,78 @@ fn names_who_away_motd_and_unknown_commands_answer_in_numerics() {
     bob.send("FROBNICATE now");
     bob.expect(":besedka 421 bob FROBNICATE :Unknown command\r\n");
 }
+
+#[test]
+fn whois_tells_the_room_the_away_text_and_the_operator_and_401_for_the_offline() {
+    let mut server = server(&[]);
+    drop(server.register("alice", "secret1"));
+    drop(server.register("bob", "secret2"));
+    drop(server.register("carol", "secret3"));
+    server.ask("op alice", "alice");
+    let mut alice = server.login("alice", "secret1");
+    alice.send("/join #tea");
+    alice.expect("* You are in #tea.");
+    alice.send("/away lunch");
+    alice.expect("lunch");
+    let mut bob = sasl_login(&server, "bob", "secret2");
+    bob.send("WHOIS ALICE");
+    let answer = bob.expect(":besedka 318 bob alice :End of /WHOIS list\r\n");
+    for want in [
+        ":besedka 311 bob alice alice besedka * :alice\r\n",
+        ":besedka 319 bob alice :@#tea\r\n",
+        ":besedka 312 bob alice besedka :",
+        ":besedka 301 bob alice :lunch\r\n",
+        ":besedka 313 bob alice :is a server operator\r\n",
+    ] {
+        assert!(answer.contains(want), "{want:?} not in {answer:?}");
+    }
+    // Someone online, not away, not an operator: no 301, no 313 ("bob" asks of himself).
+    bob.send("WHOIS bob");
+    let answer = bob.expect(":besedka 318 bob bob :End of /WHOIS list\r\n");
+    assert!(
+        answer.contains(":besedka 319 bob bob :#lobby\r\n"),
+        "{answer}"
+    );
+    assert!(
+        !answer.contains(" 301 ") && !answer.contains(" 313 "),
+        "{answer}"
+    );
+    // carol has an account but is offline; nobody is called zed: both are 401.
+    for asked in ["carol", "zed"] {
+        bob.send(&format!("WHOIS {asked}"));
+        bob.expect(&format!(":besedka 401 bob {asked} :No such nick\r\n"));
+        bob.expect(&format!(":besedka 318 bob {asked} :End of /WHOIS list\r\n"));
+    }
+    bob.send("WHOIS");
+    bob.expect(":besedka 431 bob :No nickname given\r\n");
+}
+
+#[test]
+fn list_gives_the_rooms_busiest_first_with_their_people_and_topics() {
+    let server = server(&[]);
+    drop(server.register("alice", "secret1"));
+    drop(server.register("bob", "secret2"));
+    drop(server.register("carol", "secret3"));
+    let mut alice = server.login("alice", "secret1");
+    alice.send("/join #tea");
+    alice.expect("* You are in #tea.");
+    alice.send("/topic green or black");
+    alice.expect("green or black");
+    let mut carol = server.login("carol", "secret3");
+    carol.send("/join #tea");
+    carol.expect("* You are in #tea.");
+    let mut bob = sasl_login(&server, "bob", "secret2");
+    bob.send("LIST");
+    let answer = bob.expect(":besedka 323 bob :End of /LIST\r\n");
+    let tea = answer
+        .find(":besedka 322 bob #tea 2 :green or black\r\n")
+        .unwrap_or_else(|| panic!("#tea with 2 people and its topic in {answer:?}"));
+    let lobby = answer
+        .find(":besedka 322 bob #lobby 1 :\r\n")
+        .unwrap_or_else(|| panic!("#lobby with bob in {answer:?}"));
+    assert!(tea < lobby, "busiest first: {answer}");
+    assert!(
+        answer.contains(":besedka 321 bob Channel :Users  Name\r\n"),
+        "{answer}"
+    );
+}

@@ -135,6 +135,45 @@ pub fn who(nick: &str, room: &str, people: &[(String, bool, bool)]) -> String {
     out
 }
 
+/// `WHOIS` of someone online, told to `nick`: `RPL_WHOISUSER` (311, host `besedka`),
+/// `RPL_WHOISCHANNELS` (319: their rooms, `@` before each for an operator, as `NAMES`
+/// marks them), `RPL_WHOISSERVER` (312), `RPL_AWAY` (301) when away, `RPL_WHOISOPERATOR`
+/// (313) for an operator (besedka's operators moderate the whole server, as IRC
+/// operators), then `RPL_ENDOFWHOIS` (318).
+pub fn whois(nick: &str, name: &str, rooms: &[String], away: Option<&str>, op: bool) -> String {
+    let mut out = numeric(311, nick, &format!("{name} {name} {SERVER} * :{name}"));
+    if !rooms.is_empty() {
+        let mark = if op { "@" } else { "" };
+        let list: Vec<String> = rooms.iter().map(|r| format!("{mark}{r}")).collect();
+        out.push_str(&numeric(319, nick, &format!("{name} :{}", list.join(" "))));
+    }
+    out.push_str(&numeric(
+        312,
+        nick,
+        &format!("{name} {SERVER} :besedka, one chat for telnet, SSH, the web and IRC"),
+    ));
+    if let Some(why) = away {
+        out.push_str(&numeric(301, nick, &format!("{name} :{}", trailing(why))));
+    }
+    if op {
+        out.push_str(&numeric(
+            313,
+            nick,
+            &format!("{name} :is a server operator"),
+        ));
+    }
+    out.push_str(&numeric(318, nick, &format!("{name} :End of /WHOIS list")));
+    out
+}
+
+/// `WHOIS` of a nick that is not online (no such account, or one that is offline):
+/// `ERR_NOSUCHNICK` (401) and `RPL_ENDOFWHOIS` (318).
+pub fn no_such_nick_whois(nick: &str, asked: &str) -> String {
+    let mut out = numeric(401, nick, &format!("{asked} :No such nick"));
+    out.push_str(&numeric(318, nick, &format!("{asked} :End of /WHOIS list")));
+    out
+}
+
 /// A closing line: `ERROR :why`.
 pub fn error(why: &str) -> String {
     let why = why.trim_end().trim_start_matches(['*', '!', ' ']);

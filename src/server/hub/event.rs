@@ -62,6 +62,13 @@ pub enum Event {
     Who { conn: ConnId, all: bool },
     /// IRC's `NAMES` (or with `who`, `WHO`) of the session's room, answered in IRC.
     Names { conn: ConnId, who: bool },
+    /// IRC's `WHOIS` of the account whose name key is `key` (`asked`: as the client wrote
+    /// it), answered in IRC from who is online: no database.
+    Whois {
+        conn: ConnId,
+        key: String,
+        asked: String,
+    },
     /// `/join`: the session moves to `room` (stored as the user's room already). Answered,
     /// like `Join`, with the watermark the session loads the room's history up to; then
     /// `Welcome` with it. No answer: the client is gone.

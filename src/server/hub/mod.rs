@@ -27,6 +27,7 @@ mod remote;
 mod rooms;
 #[cfg(test)]
 mod tests;
+mod whois;
 
 use std::collections::HashMap;
 use std::io;
@@ -369,6 +370,12 @@ impl Hub {
                 {
                     let listed = self.room_irc(room, &nick, who);
                     self.queue_as(conn, None, Some(&listed));
+                }
+            }
+            Event::Whois { conn, key, asked } => {
+                if let Some(nick) = self.clients.get(&conn).map(|c| c.user.name.clone()) {
+                    let answer = self.whois(&key, &asked, &nick);
+                    self.queue_as(conn, None, Some(&answer));
                 }
             }
             Event::Move {

@@ -52,6 +52,12 @@ impl Presence {
         self.online.len()
     }
 
+    /// The user whose name key is `key`, if online on this node: id, state.
+    pub fn by_key(&self, key: &str) -> Option<(i64, &Online)> {
+        let id = *self.by_key.get(key)?;
+        Some((id, self.online.get(&id)?))
+    }
+
     /// Everyone online in name order: id, name key, state.
     pub fn names(&self) -> impl Iterator<Item = (i64, &str, &Online)> + '_ {
         self.by_key

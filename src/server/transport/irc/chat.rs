@@ -21,6 +21,9 @@ use crate::store::users::{self, name_key};
 /// The room every session can go back to.
 const LOBBY: &str = "#lobby";
 
+/// Nicks one `WHOIS` asks about at most (`WHOIS a,b,c`).
+const MAX_WHOIS: usize = 5;
+
 /// Reads and runs the client's commands until it quits or goes; returns why, for the log.
 /// After `ping` of silence the client is sent a `PING`; after as long again without a word,
 /// it is cut (or sooner, at `--idle-timeout`).
@@ -123,6 +126,21 @@ fn command(s: &mut Session, m: &Message) -> Result<Flow, End> {
                 }
             }
         }
+        "WHOIS" => {
+            // `WHOIS [server] nick`: the nick is the last parameter; `a,b` asks for each.
+            let Some(list) = m.params.last().copied() else {
+                reply(s, wire::numeric(431, &nick, ":No nickname given"));
+                return Ok(Flow::Continue);
+            };
+            for asked in list.split(',').filter(|a| !a.is_empty()).take(MAX_WHOIS) {
+                let _ = s.shared.hub.send(Event::Whois {
+                    conn: s.conn,
+                    key: name_key(asked),
+                    asked: asked.to_string(),
+                });
+            }
+        }
+        "LIST" => list(s),
         "MOTD" => reply(s, super::motd(&nick)),
         "PING" => pong(s, m),
         "PONG" => {}
@@ -232,6 +250,28 @@ fn part(s: &mut Session, ch: &str) -> Result<Flow, End> {
         return Ok(Flow::Continue);
     }
     commands::dispatch(s, &format!("/join {LOBBY}"), Stage::Chat)
+}
+
+/// `LIST`: the rooms, busiest first, as many as `/rooms` lists (the people in each, its
+/// topic); a channel mask is not taken, the list is always the same.
+fn list(s: &mut Session) {
+    let nick = s.nick();
+    let mut out = wire::numeric(321, &nick, "Channel :Users  Name");
+    match s.shared.rooms(commands::ROOMS_LISTED) {
+        Ok((listed, _)) => {
+            for r in &listed {
+                let topic = r.topic.replace(['\r', '\n'], " ");
+                let entry = format!("{} {} :{topic}", r.name, r.people);
+                out.push_str(&wire::numeric(322, &nick, &entry));
+            }
+        }
+        Err(e) => {
+            log::error!("{}: LIST: {e}", s.addr);
+            s.send(&text::database_unavailable());
+        }
+    }
+    out.push_str(&wire::numeric(323, &nick, ":End of /LIST"));
+    reply(s, out);
 }
 
 /// `MODE`: the channel's and the user's modes are empty; ban lists are besedka's `/ban`.
