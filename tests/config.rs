@@ -337,13 +337,15 @@ fn sighup_rereads_the_tls_certificate_and_open_sessions_stay() {
     write(
         &conf,
         &format!(
-            "tls-addr = \"127.0.0.1:0\"\ntls-cert = \"{}\"\ntls-key = \"{}\"\n",
+            "tls-addr = \"127.0.0.1:0\"\nircs-addr = \"127.0.0.1:0\"\n\
+             tls-cert = \"{}\"\ntls-key = \"{}\"\n",
             cert.display(),
             key.display()
         ),
     );
     let server = Server::start(&["--config", conf.to_str().unwrap()]);
     let tls_addr = server.tls_addr.expect("TLS listener from the file");
+    let ircs_addr = server.ircs_addr.expect("IRC-in-TLS listener from the file");
     let mut old = TlsClient::connect(tls_addr, &cert_a);
     old.expect("Name: ");
     old.send("/register alice secret1");
@@ -360,6 +362,10 @@ fn sighup_rereads_the_tls_certificate_and_open_sessions_stay() {
     let refused = handshake(tls_addr, &cert_a).expect_err("the old certificate is presented");
     assert!(refused.contains("invalid peer certificate"), "{refused}");
     handshake(tls_addr, &cert_b).expect("the new certificate");
+    // IRC inside TLS shares the pair, and rereads it with the TLS way.
+    let refused = handshake(ircs_addr, &cert_a).expect_err("the old certificate on ircs");
+    assert!(refused.contains("invalid peer certificate"), "{refused}");
+    handshake(ircs_addr, &cert_b).expect("the new certificate on ircs");
     let mut new = TlsClient::connect(tls_addr, &cert_b);
     new.expect("Name: ");
     new.send("/register bob secret1");

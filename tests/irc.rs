@@ -406,3 +406,61 @@ fn list_gives_the_rooms_busiest_first_with_their_people_and_topics() {
         "{answer}"
     );
 }
+
+#[test]
+fn irc_inside_tls_logs_in_with_sasl_and_talks_with_a_telnet_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = common::tls::gen_cert(dir.path());
+    let (cert_s, key_s) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    // No --tls-addr: --ircs-addr alone takes the certificate.
+    let server = Server::start(&[
+        "--ircs-addr",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert_s,
+        "--tls-key",
+        key_s,
+    ]);
+    assert!(server.tls_addr.is_none() && server.irc_addr.is_none());
+    let ircs = server
+        .ircs_addr
+        .expect("the ircs listener in the startup line");
+    let (mut alice, _) = server.register("alice", "secret1");
+    drop(server.register("bob", "secret2"));
+    let mut bob = common::tls::TlsClient::connect(ircs, &cert);
+    bob.send("CAP LS 302");
+    bob.send("NICK bob");
+    bob.send("USER bob 0 * :bob");
+    bob.expect(":besedka CAP * LS :sasl=PLAIN\r\n");
+    bob.send("CAP REQ :sasl");
+    bob.expect("CAP bob ACK :sasl\r\n");
+    bob.send("AUTHENTICATE PLAIN");
+    bob.expect("AUTHENTICATE +\r\n");
+    bob.send(&format!("AUTHENTICATE {}", plain("bob", "secret2")));
+    bob.expect(":besedka 903 bob :SASL authentication successful\r\n");
+    bob.send("CAP END");
+    bob.expect(":besedka 001 bob :Welcome to besedka, bob\r\n");
+    bob.expect(":besedka 366 bob #lobby :End of /NAMES list\r\n");
+    alice.expect("* bob joined\r\n");
+    bob.send("PRIVMSG #lobby :hello over ircs");
+    alice.expect("] bob: hello over ircs\r\n");
+    alice.send("hello back");
+    bob.expect(":alice!alice@besedka PRIVMSG #lobby :hello back\r\n");
+    // The console tells it apart from plain IRC.
+    let mut console = server;
+    console.ask("who", "(ircs, #lobby)");
+}
+
+#[test]
+fn ircs_needs_the_tls_certificate_and_key() {
+    let out = std::process::Command::new(common::bin())
+        .args(["serve", "--ircs-addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--tls-cert") && err.contains("--tls-key"),
+        "{err}"
+    );
+}

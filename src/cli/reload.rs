@@ -24,6 +24,7 @@ pub const NEEDS_RESTART: &[&str] = &[
     "ssh-host-key",
     "web-addr",
     "irc-addr",
+    "ircs-addr",
     "irc-ping",
     "db",
     "sync",
@@ -125,7 +126,11 @@ impl Origin {
             format!("changed {}", live.join(", "))
         };
         // Reread whatever the paths: an ACME renewal changes the files, not the settings.
-        if server.listening().iter().any(|(way, _)| *way == "tls") {
+        if server
+            .listening()
+            .iter()
+            .any(|(way, _)| matches!(*way, "tls" | "ircs"))
+        {
             line += "; TLS certificate and key reread";
         }
         if !restart.is_empty() {

@@ -68,6 +68,8 @@ pub struct Server {
     pub web_addr: Option<SocketAddr>,
     /// The IRC listener's, from the startup line (`--irc-addr`).
     pub irc_addr: Option<SocketAddr>,
+    /// The IRC-in-TLS listener's (`--ircs-addr`).
+    pub ircs_addr: Option<SocketAddr>,
     pub db: PathBuf,
     pub stdin: Option<ChildStdin>,
     /// Everything the server wrote to stdout after the listening line.
@@ -166,7 +168,7 @@ impl Server {
                 .map(|a| a.parse().expect("address in startup line"))
         };
         let (tls_addr, ssh_addr, web_addr) = (listener("tls"), listener("ssh"), listener("web"));
-        let irc_addr = listener("irc");
+        let (irc_addr, ircs_addr) = (listener("irc"), listener("ircs"));
         let stdout = Arc::new(Mutex::new(String::new()));
         drain(out.into_inner(), stdout.clone());
         let stdin = child.stdin.take();
@@ -177,6 +179,7 @@ impl Server {
             ssh_addr,
             web_addr,
             irc_addr,
+            ircs_addr,
             db: db.to_path_buf(),
             stdin,
             stdout,

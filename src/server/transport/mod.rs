@@ -10,7 +10,8 @@
 //!   reach the session as the telnet line protocol, which [`telnet`] decodes (TLS carries it
 //!   as is; the SSH line editor speaks it).
 //! - **tls** ([`tls`]): a thread of the transport terminates TLS and relays the plain bytes
-//!   to one end of a Unix socket pair; the session gets the other end.
+//!   to one end of a Unix socket pair; the session gets the other end (IRC's front, for
+//!   `--ircs-addr`).
 //! - **ssh** ([`ssh`]): an SSH library on its own thread (a tokio runtime, the only one in
 //!   the server) terminates SSH, edits the user's line, and relays it the same way.
 //!
@@ -38,10 +39,11 @@ macro_rules! ways {
 
         impl Options {
             /// Binds every way in the options ask for, the main one first; `state`: the
-            /// directory for what a way keeps between runs (SSH's host key).
+            /// directory for what a way keeps between runs (SSH's host key). Each way is
+            /// given every way's options too (IRC in TLS takes the TLS certificate).
             pub fn bind(&self, state: &std::path::Path) -> Result<Vec<Bound>, String> {
                 let mut ways = Vec::new();
-                $(ways.extend(self.$way.bind(state)?);)*
+                $(ways.extend(self.$way.bind(state, self)?);)*
                 Ok(ways)
             }
         }
@@ -147,6 +149,21 @@ fn relayed(
     via: Via,
     relay: impl FnOnce(UnixStream) + Send + 'static,
 ) {
+    relayed_to(shared, conn, addr, via, relay, |end| {
+        crate::server::connection::run(shared, conn, end, addr, via, None)
+    });
+}
+
+/// [`relayed`], with `session` serving the session's end of the pair instead of the
+/// ordinary line-protocol session (IRC inside TLS runs the IRC front there).
+fn relayed_to(
+    shared: &crate::server::shared::Shared,
+    conn: crate::server::socket::ConnId,
+    addr: std::net::SocketAddr,
+    via: Via,
+    relay: impl FnOnce(UnixStream) + Send + 'static,
+    session: impl FnOnce(Arc<Socket>),
+) {
     let (theirs, ours) = match UnixStream::pair() {
         Ok(pair) => pair,
         Err(e) => {
@@ -168,7 +185,7 @@ fn relayed(
             return;
         }
     };
-    crate::server::connection::run(shared, conn, session_end.clone(), addr, via, None);
+    session(session_end.clone());
     release(shared, conn, &session_end);
     let _ = relay.join();
 }

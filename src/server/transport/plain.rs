@@ -17,7 +17,11 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn bind(&self, _state: &std::path::Path) -> Result<Option<Bound>, String> {
+    pub fn bind(
+        &self,
+        _state: &std::path::Path,
+        _all: &crate::server::transport::Options,
+    ) -> Result<Option<Bound>, String> {
         listening(&self.addr, Arc::new(Plain::new())).map(Some)
     }
 }

@@ -24,7 +24,7 @@ use rustls::{ServerConfig, ServerConnection};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::{end, listening, relayed, wait_pair, Accepted, Socket, Via, Way};
+use super::{end, listening, relayed_to, wait_pair, Accepted, Socket, Via, Way};
 use crate::server::shared::Shared;
 use crate::server::socket::ConnId;
 
@@ -108,24 +108,35 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// The listeners that take the certificate (`--tls-addr`, `--ircs-addr`): `--tls-cert` and
+/// `--tls-key` need one of them. Declared here with `multiple`, or clap would make one
+/// group of its own that refuses both at once.
+pub(super) const TLS_LISTENER: &str = "tls_listener";
+
 /// Its options.
 #[derive(clap::Args, Debug)]
 #[group(skip)]
+#[command(group(clap::ArgGroup::new(TLS_LISTENER).multiple(true)))]
 pub struct Options {
     /// Also listen for TLS connections here (the telnet/nc protocol inside TLS), e.g.
     /// 0.0.0.0:7443; needs --tls-cert and --tls-key.
-    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    #[arg(long, requires_all = ["tls_cert", "tls_key"], group = TLS_LISTENER)]
     pub tls_addr: Option<String>,
-    /// The TLS certificate chain (PEM); `besedka gen-cert` makes a self-signed one.
-    #[arg(long, requires = "tls_addr")]
+    /// The TLS certificate chain (PEM), for --tls-addr and --ircs-addr; `besedka gen-cert`
+    /// makes a self-signed one.
+    #[arg(long, requires = TLS_LISTENER)]
     pub tls_cert: Option<PathBuf>,
     /// The TLS private key (PEM).
-    #[arg(long, requires = "tls_addr")]
+    #[arg(long, requires = TLS_LISTENER)]
     pub tls_key: Option<PathBuf>,
 }
 
 impl Options {
-    pub fn bind(&self, _state: &std::path::Path) -> Result<Option<super::Bound>, String> {
+    pub fn bind(
+        &self,
+        _state: &std::path::Path,
+        _all: &crate::server::transport::Options,
+    ) -> Result<Option<super::Bound>, String> {
         let (Some(addr), Some(cert), Some(key)) = (&self.tls_addr, &self.tls_cert, &self.tls_key)
         else {
             return Ok(None);
@@ -134,24 +145,44 @@ impl Options {
     }
 }
 
+/// A certificate in use: replaced whole by a reload, new handshakes take the new one,
+/// sessions keep theirs. The TLS way's and IRC-in-TLS's.
+pub(super) struct Certificate(std::sync::RwLock<Arc<ServerConfig>>);
+
+impl Certificate {
+    pub(super) fn new(config: Arc<ServerConfig>) -> Certificate {
+        Certificate(std::sync::RwLock::new(config))
+    }
+
+    pub(super) fn get(&self) -> Arc<ServerConfig> {
+        // Written only by a whole-value store, so a poisoned lock still holds a whole value.
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Rereads the certificate and key (renewed by ACME every 60–90 days): an unreadable or
+    /// mismatched pair keeps the old one.
+    pub(super) fn reload(&self, options: &super::Options) -> Result<(), String> {
+        let (Some(cert), Some(key)) = (&options.tls.tls_cert, &options.tls.tls_key) else {
+            return Ok(());
+        };
+        let new = load(cert, key)?;
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = new;
+        Ok(())
+    }
+}
+
 /// The TLS way in: its certificate.
 pub struct Tls {
-    /// Replaced whole by a reload: new handshakes take the new one, sessions keep theirs.
-    config: std::sync::RwLock<Arc<ServerConfig>>,
+    certificate: Certificate,
     via: Via,
 }
 
 impl Tls {
     pub fn new(config: Arc<ServerConfig>) -> Tls {
         Tls {
-            config: std::sync::RwLock::new(config),
+            certificate: Certificate::new(config),
             via: Via::new("tls", true),
         }
-    }
-
-    fn config(&self) -> Arc<ServerConfig> {
-        // Written only by a whole-value store, so a poisoned lock still holds a whole value.
-        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -160,38 +191,30 @@ impl Way for Tls {
         self.via
     }
 
-    /// Rereads the certificate and key (renewed by ACME every 60–90 days): an unreadable or
-    /// mismatched pair keeps the old one.
+    /// Rereads the certificate and key: see [`Certificate::reload`].
     fn reload(&self, options: &super::Options) -> Result<(), String> {
-        let (Some(cert), Some(key)) = (&options.tls.tls_cert, &options.tls.tls_key) else {
-            return Ok(());
-        };
-        let new = load(cert, key)?;
-        *self.config.write().unwrap_or_else(|p| p.into_inner()) = new;
-        Ok(())
+        self.certificate.reload(options)
     }
 
     fn serve(&self, c: Accepted) {
         let _admitted = c.admitted; // released when the session ends, a panic included
-        serve(
-            &c.shared,
-            c.conn,
-            c.sock,
-            c.addr,
-            self.config(),
-            self.via,
-        );
+        let (shared, conn, addr, via) = (&c.shared, c.conn, c.addr, self.via);
+        serve(shared, conn, c.sock, addr, self.certificate.get(), via, |end| {
+            crate::server::connection::run(shared, conn, end, addr, via, None)
+        });
     }
 }
 
-/// Serves one TLS connection on a worker: handshake, relay, session.
-fn serve(
+/// Serves one TLS connection on a worker: handshake, relay, then `session` on the plain end
+/// of the pair (the line protocol's, or IRC's for `--ircs-addr`).
+pub(super) fn serve(
     shared: &Shared,
     conn: ConnId,
     tcp: Arc<Socket>,
     addr: SocketAddr,
     config: Arc<ServerConfig>,
     via: Via,
+    session: impl FnOnce(Arc<Socket>),
 ) {
     let deadline = shared
         .door
@@ -204,7 +227,14 @@ fn serve(
             return;
         }
     };
-    relayed(shared, conn, addr, via, move |plain| relay(tls, tcp, plain));
+    relayed_to(
+        shared,
+        conn,
+        addr,
+        via,
+        move |plain| relay(tls, tcp, plain),
+        session,
+    );
 }
 
 /// Runs the handshake in steps, so a client that never finishes it is cut at the login

@@ -4,6 +4,9 @@
 //! hub write to it in IRC ([`crate::server::wire`]). Accounts, rooms, limits, bans and
 //! history are besedka's: a nick is an account name, a channel is a room.
 //!
+//! `--ircs-addr` is the same front inside TLS: the TLS way's handshake and relay
+//! ([`super::tls::serve`]) with this front on the plain end of the pair.
+//!
 //! [`registration`]: `CAP`, SASL `PLAIN`, `PASS`, `NICK`/`USER`, NickServ; [`chat`]: the
 //! commands of a logged-in client.
 
@@ -11,12 +14,15 @@ mod chat;
 mod message;
 mod registration;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::tls::Certificate;
 use super::{listening, say_and_close, Accepted, Bound, Way};
 use crate::server::session::Session;
-use crate::server::socket::{Socket, Via};
+use crate::server::shared::Shared;
+use crate::server::socket::{ConnId, Socket, Via};
 use crate::server::wire::{self, Wire};
 
 /// Its options.
@@ -26,6 +32,10 @@ pub struct Options {
     /// Also take IRC clients here (plain text, as on --addr), e.g. 127.0.0.1:6667.
     #[arg(long)]
     pub irc_addr: Option<String>,
+    /// Also take IRC clients inside TLS here, e.g. 0.0.0.0:6697, with --tls-addr's
+    /// certificate and key (--tls-cert, --tls-key).
+    #[arg(long, requires_all = ["tls_cert", "tls_key"], group = super::tls::TLS_LISTENER)]
+    pub ircs_addr: Option<String>,
     /// Seconds of silence after which an IRC client is sent a PING; one that answers
     /// nothing for as long again is disconnected.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
@@ -33,15 +43,30 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn bind(&self, _state: &std::path::Path) -> Result<Option<Bound>, String> {
-        let Some(addr) = &self.irc_addr else {
-            return Ok(None);
-        };
-        let irc = Irc {
-            via: Via::framed("irc", false, Wire::Irc),
-            ping: Duration::from_secs(self.irc_ping),
-        };
-        listening(addr, Arc::new(irc)).map(Some)
+    pub fn bind(
+        &self,
+        _state: &std::path::Path,
+        all: &super::Options,
+    ) -> Result<Vec<Bound>, String> {
+        let ping = Duration::from_secs(self.irc_ping);
+        let mut bound = Vec::new();
+        if let Some(addr) = &self.irc_addr {
+            let irc = Irc {
+                via: Via::framed("irc", false, Wire::Irc),
+                ping,
+            };
+            bound.push(listening(addr, Arc::new(irc))?);
+        }
+        let (tls_cert, tls_key) = (&all.tls.tls_cert, &all.tls.tls_key);
+        if let (Some(addr), Some(cert), Some(key)) = (&self.ircs_addr, tls_cert, tls_key) {
+            let ircs = Ircs {
+                certificate: Certificate::new(super::tls::load(cert, key)?),
+                via: Via::framed("ircs", false, Wire::Irc),
+                ping,
+            };
+            bound.push(listening(addr, Arc::new(ircs))?);
+        }
+        Ok(bound)
     }
 }
 
@@ -61,19 +86,54 @@ impl Way for Irc {
 
     fn serve(&self, c: Accepted) {
         let _admitted = c.admitted; // released when the session ends, a panic included
-        let addr = c.addr;
-        let mut s = match Session::new(&c.shared, c.conn, c.sock, addr, self.via) {
-            Ok(s) => s,
-            Err(e) => {
-                log::warn!("{addr}: cannot set up the connection: {e}");
-                return;
-            }
-        };
-        let reason = serve(&mut s, self.ping);
-        match &s.login {
-            Some(l) => log::info!("{addr}: {} disconnected (irc, {reason})", l.user.name),
-            None => log::info!("{addr}: disconnected before login (irc, {reason})"),
+        session(&c.shared, c.conn, c.sock, c.addr, self.via, self.ping);
+    }
+}
+
+/// IRC inside TLS (`--ircs-addr`): the TLS way's handshake and relay, with the IRC front
+/// on the plain end of the pair, unchanged.
+pub struct Ircs {
+    /// The TLS way's certificate and key, reread at a reload as that way's are.
+    certificate: Certificate,
+    via: Via,
+    ping: Duration,
+}
+
+impl Way for Ircs {
+    fn via(&self) -> Via {
+        self.via
+    }
+
+    // A refusal is closed without a word (the default): the client expects a handshake.
+
+    fn reload(&self, options: &super::Options) -> Result<(), String> {
+        self.certificate.reload(options)
+    }
+
+    fn serve(&self, c: Accepted) {
+        let _admitted = c.admitted; // released when the session ends, a panic included
+        let (shared, conn, addr, via, ping) = (&c.shared, c.conn, c.addr, self.via, self.ping);
+        let config = self.certificate.get();
+        super::tls::serve(shared, conn, c.sock, addr, config, via, |end| {
+            session(shared, conn, end, addr, via, ping)
+        });
+    }
+}
+
+/// An IRC client's session on `sock` (the TCP socket, or the plain end of a TLS relay's
+/// pair), from registration to goodbye.
+fn session(shared: &Shared, conn: ConnId, sock: Arc<Socket>, addr: SocketAddr, via: Via, ping: Duration) {
+    let mut s = match Session::new(shared, conn, sock, addr, via) {
+        Ok(s) => s,
+        Err(e) => {
+            log::warn!("{addr}: cannot set up the connection: {e}");
+            return;
         }
+    };
+    let reason = serve(&mut s, ping);
+    match &s.login {
+        Some(l) => log::info!("{addr}: {} disconnected ({via}, {reason})", l.user.name),
+        None => log::info!("{addr}: disconnected before login ({via}, {reason})"),
     }
 }
 

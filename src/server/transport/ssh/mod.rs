@@ -66,6 +66,7 @@ impl Options {
     pub fn bind(
         &self,
         state: &std::path::Path,
+        _all: &crate::server::transport::Options,
     ) -> Result<Option<crate::server::transport::Bound>, String> {
         let Some(addr) = &self.ssh_addr else {
             return Ok(None);

@@ -56,7 +56,11 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn bind(&self, _state: &std::path::Path) -> Result<Option<crate::server::transport::Bound>, String> {
+    pub fn bind(
+        &self,
+        _state: &std::path::Path,
+        _all: &crate::server::transport::Options,
+    ) -> Result<Option<crate::server::transport::Bound>, String> {
         let Some(addr) = &self.web_addr else {
             return Ok(None);
         };
