@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod expect;
+pub mod irc;
 pub mod pg;
 pub mod proxies;
 pub mod tls;

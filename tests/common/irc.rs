@@ -1,0 +1,53 @@
+//! A raw IRC client for the tests: a server with an IRC listener, and logging in with SASL
+//! PLAIN as weechat does (tests/irc.rs, tests/irc_moderation.rs).
+
+use base64::Engine;
+
+use super::{Client, Server};
+
+/// A server with an IRC listener and `extra` options.
+pub fn server(extra: &[&str]) -> Server {
+    Server::start(&[&["--irc-addr", "127.0.0.1:0"], extra].concat())
+}
+
+pub fn irc(server: &Server) -> Client {
+    Client::connect(
+        server
+            .irc_addr
+            .expect("the IRC listener in the startup line"),
+    )
+}
+
+pub fn plain(name: &str, password: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{name}\0{name}\0{password}"))
+}
+
+/// Negotiates SASL PLAIN as weechat does, up to `AUTHENTICATE`'s answer (returned).
+pub fn sasl(server: &Server, name: &str, password: &str) -> (Client, String) {
+    let mut c = irc(server);
+    c.send("CAP LS 302");
+    c.send(&format!("NICK {name}"));
+    c.send(&format!("USER {name} 0 * :{name}"));
+    c.expect(":besedka CAP * LS :sasl=PLAIN\r\n");
+    c.send("CAP REQ :sasl");
+    c.expect(&format!("CAP {name} ACK :sasl\r\n"));
+    c.send("AUTHENTICATE PLAIN");
+    c.expect("AUTHENTICATE +\r\n");
+    c.send(&format!("AUTHENTICATE {}", plain(name, password)));
+    let answer = c.expect(" :SASL authentication ");
+    (c, answer)
+}
+
+/// Logged in with SASL, through the burst, its JOIN and the channel's NAMES.
+pub fn sasl_login(server: &Server, name: &str, password: &str) -> Client {
+    let (mut c, answer) = sasl(server, name, password);
+    assert!(answer.contains(" 900 "), "{answer}");
+    c.expect("successful\r\n");
+    c.send("CAP END");
+    c.expect(&format!(
+        ":besedka 001 {name} :Welcome to besedka, {name}\r\n"
+    ));
+    c.expect(" 366 ");
+    c.expect("\r\n");
+    c
+}
