@@ -174,12 +174,15 @@ impl<'a> Session<'a> {
         addr: SocketAddr,
         via: Via,
     ) -> io::Result<Session<'a>> {
+        // One snapshot of the configuration for the session's start: a reload meanwhile
+        // must not give it a line limit from one file and a telnet setting from another.
+        let config = shared.config.get();
         // The deadline runs from when the connection came in, not from here: a TLS
         // handshake, an SSH key exchange or a web request before the session do not extend it.
         let deadline = shared
             .door
             .deadline(conn)
-            .unwrap_or_else(|| Instant::now() + shared.config.get().login_timeout);
+            .unwrap_or_else(|| Instant::now() + config.login_timeout);
         let reader = Reader {
             sock: stream.clone(),
             deadline: Some(deadline),
@@ -188,20 +191,16 @@ impl<'a> Session<'a> {
         };
         // Before login the session writes itself; a client that doesn't read holds it this
         // long per write at most (the login deadline bounds the rest).
-        stream.set_write_timeout(Some(shared.config.get().login_timeout.min(WRITE_TIMEOUT)))?;
+        stream.set_write_timeout(Some(config.login_timeout.min(WRITE_TIMEOUT)))?;
         Ok(Session {
             shared,
             conn,
             addr,
             via,
             stream,
-            reader: LineReader::new(
-                reader,
-                shared.config.get().max_line,
-                shared.config.get().telnet,
-            ),
+            reader: LineReader::new(reader, config.max_line, config.telnet),
             failures: 0,
-            pace: Bucket::new(shared.config.get().limits.max_rate),
+            pace: Bucket::new(config.limits.max_rate),
             slot: None,
             login: None,
             joined: false,

@@ -26,8 +26,8 @@ impl Session<'_> {
     /// user is online (then they were seen there); the user's private messages are in the
     /// history too.
     pub(super) fn welcome_text(&self, user: &User, watermark: i64, online: bool) -> (String, bool) {
-        let limit = self.shared.config.get().history;
-        let budget = self.shared.config.get().max_backlog / 2;
+        let config = self.shared.config.get();
+        let (limit, budget) = (config.history, config.max_backlog / 2);
         let room = self.room.id;
         let loaded = self.shared.store.conn().and_then(|c| {
             // One read: the account is still there, and what it had seen.
@@ -82,8 +82,8 @@ impl Session<'_> {
         let left = std::mem::replace(&mut self.room, room);
         let mut out = self.came_in(Some(&left.name));
         let mut history = String::new();
-        let limit = self.shared.config.get().history;
-        let budget = self.shared.config.get().max_backlog / 2;
+        let config = self.shared.config.get();
+        let (limit, budget) = (config.history, config.max_backlog / 2);
         match self
             .shared
             .store
