@@ -218,12 +218,6 @@ fn mode(s: &mut Session, m: &Message) {
     reply(s, out);
 }
 
-pub fn need_more(s: &mut Session, m: &Message) -> Result<Flow, End> {
-    let nick = s.nick();
-    let why = format!("{} :Not enough parameters", m.command);
-    reply(s, wire::numeric(461, &nick, &why));
-    Ok(Flow::Continue)
-}
 
 fn reply(s: &mut Session, bytes: String) {
     s.send_bytes(bytes.into_bytes());
