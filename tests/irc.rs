@@ -140,32 +140,70 @@ fn telnet_and_irc_users_talk_both_ways_in_lobby_and_in_private() {
 }
 
 #[test]
-fn joining_another_room_parts_the_old_one_and_is_seen_there() {
+fn an_irc_client_is_in_several_channels_at_once_and_each_hears_its_own_lines() {
     let server = server(&[]);
     let (mut alice, _) = server.register("alice", "secret1");
     alice.send("/join #tea");
     alice.expect("* You are in #tea.");
+    let (mut carol, _) = server.register("carol", "secret3");
     drop(server.register("bob", "secret2"));
     let mut bob = sasl_login(&server, "bob", "secret2");
-    bob.send("JOIN #tea");
-    bob.expect(":bob!bob@besedka PART #lobby :left for #tea\r\n");
+    carol.expect("* bob joined\r\n");
+    // Two channels in one JOIN; #lobby is kept: no PART.
+    bob.send("JOIN #tea,#coffee");
     bob.expect(":bob!bob@besedka JOIN #tea\r\n");
     let names = bob.expect(":besedka 366 bob #tea :End of /NAMES list\r\n");
+    assert!(names.contains(" 353 bob = #tea :alice bob\r\n"), "{names}");
+    let coffee = bob.expect(":besedka 366 bob #coffee :End of /NAMES list\r\n");
     assert!(
-        names.contains(":besedka 353 bob = #tea :alice bob\r\n"),
-        "{names}"
+        coffee.contains(":bob!bob@besedka JOIN #coffee\r\n"),
+        "{coffee}"
     );
+    assert!(!coffee.contains("PART"), "{coffee}");
     alice.expect("* bob joined #tea\r\n");
+    // Each channel's lines go to that room alone, both ways.
     bob.send("PRIVMSG #tea :tea time");
+    bob.send("PRIVMSG #lobby :lobby time");
     alice.expect("] bob: tea time\r\n");
-    // Its old channel is no longer its: refused, not sent.
-    bob.send("PRIVMSG #lobby :anyone?");
-    bob.expect(":besedka 404 bob #lobby :Cannot send to channel");
-    // PART goes back to #lobby; the telnet user in #tea sees it leave.
+    carol.expect("] bob: lobby time\r\n");
+    alice.send("in tea");
+    bob.expect(":alice!alice@besedka PRIVMSG #tea :in tea\r\n");
+    carol.send("in lobby");
+    bob.expect(":carol!carol@besedka PRIVMSG #lobby :in lobby\r\n");
+    // Neither telnet user heard the other room's line.
+    alice.send("/who");
+    let who = alice.expect("* In #tea (2): alice, bob\r\n");
+    assert!(!who.contains("lobby time"), "{who}");
+    carol.send("/who");
+    let who = carol.expect("* In #lobby (2): bob, carol\r\n");
+    assert!(!who.contains("tea time"), "{who}");
+    // A channel it is not in: refused, not sent.
+    bob.send("PRIVMSG #elsewhere :anyone?");
+    bob.expect(":besedka 404 bob #elsewhere :Cannot send to channel");
+    // PART takes one channel; the others stay.
     bob.send("PART #tea");
-    bob.expect(":bob!bob@besedka PART #tea :left for #lobby\r\n");
-    bob.expect(":bob!bob@besedka JOIN #lobby\r\n");
-    alice.expect("* bob left for #lobby\r\n");
+    bob.expect(":bob!bob@besedka PART #tea :left\r\n");
+    alice.expect("* bob left\r\n");
+    bob.send("PRIVMSG #tea :still here?");
+    bob.expect(":besedka 404 bob #tea :Cannot send to channel");
+    bob.send("PRIVMSG #coffee :coffee is fine");
+    bob.send("PRIVMSG #lobby :and the lobby");
+    carol.expect("] bob: and the lobby\r\n");
+    // A bad name, and more channels than CHANLIMIT.
+    bob.send("JOIN #bad!name");
+    bob.expect(":besedka 479 bob #bad!name :Illegal channel name");
+    // (The rooms are made beforehand: one user may make five an hour.)
+    let sql = server.sql();
+    for i in 0..25 {
+        sql.execute(
+            "INSERT INTO rooms (name, name_key, created_at) VALUES (?1, ?1, '2026-01-01T00:00:00Z')",
+            [format!("#c{i}")],
+        )
+        .unwrap();
+    }
+    let many: Vec<String> = (0..25).map(|i| format!("#c{i}")).collect();
+    bob.send(&format!("JOIN {}", many.join(",")));
+    bob.expect(":besedka 405 bob #c18 :You have joined too many channels (at most 20)\r\n");
 }
 
 #[test]
@@ -350,7 +388,7 @@ fn irc_inside_tls_logs_in_with_sasl_and_talks_with_a_telnet_user() {
     bob.send("CAP LS 302");
     bob.send("NICK bob");
     bob.send("USER bob 0 * :bob");
-    bob.expect(":besedka CAP * LS :sasl=PLAIN\r\n");
+    bob.expect(":besedka CAP * LS :sasl=PLAIN server-time ");
     bob.send("CAP REQ :sasl");
     bob.expect("CAP bob ACK :sasl\r\n");
     bob.send("AUTHENTICATE PLAIN");

@@ -28,7 +28,7 @@ pub fn sasl(server: &Server, name: &str, password: &str) -> (Client, String) {
     c.send("CAP LS 302");
     c.send(&format!("NICK {name}"));
     c.send(&format!("USER {name} 0 * :{name}"));
-    c.expect(":besedka CAP * LS :sasl=PLAIN\r\n");
+    c.expect(":besedka CAP * LS :sasl=PLAIN server-time ");
     c.send("CAP REQ :sasl");
     c.expect(&format!("CAP {name} ACK :sasl\r\n"));
     c.send("AUTHENTICATE PLAIN");
@@ -47,6 +47,26 @@ pub fn sasl_login(server: &Server, name: &str, password: &str) -> Client {
     c.expect(&format!(
         ":besedka 001 {name} :Welcome to besedka, {name}\r\n"
     ));
+    c.expect(" 366 ");
+    c.expect("\r\n");
+    c
+}
+
+/// Logged in with SASL and the IRCv3 capabilities `caps` (space-separated, `sasl` added),
+/// through the burst, its JOIN and the channel's NAMES.
+pub fn login_with_caps(server: &Server, name: &str, password: &str, caps: &str) -> Client {
+    let mut c = irc(server);
+    c.send("CAP LS 302");
+    c.send(&format!("NICK {name}"));
+    c.send(&format!("USER {name} 0 * :{name}"));
+    c.expect(":besedka CAP * LS :");
+    c.send(&format!("CAP REQ :sasl {caps}"));
+    c.expect(&format!("CAP {name} ACK :sasl {caps}\r\n"));
+    c.send("AUTHENTICATE PLAIN");
+    c.expect("AUTHENTICATE +\r\n");
+    c.send(&format!("AUTHENTICATE {}", plain(name, password)));
+    c.expect(" 903 ");
+    c.send("CAP END");
     c.expect(" 366 ");
     c.expect("\r\n");
     c

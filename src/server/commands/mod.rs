@@ -8,7 +8,7 @@ mod keys;
 mod moderation;
 mod rooms;
 
-pub use rooms::{MAX_TOPIC, ROOMS_LISTED};
+pub use rooms::{open as open_room, MAX_TOPIC, ROOMS_LISTED};
 
 use super::protocol::quote;
 use super::session::{End, Flow, Session, Stage};

@@ -3,7 +3,7 @@
 use crate::server::protocol::{clean, quote, room_name, ROOM_RULE};
 use crate::server::session::{End, Flow, Session};
 use crate::server::text;
-use crate::store::rooms::{self, Opened};
+use crate::store::rooms::{self, Opened, Room};
 
 /// Rooms one user may make in an hour: a user cannot fill the table (or `/rooms`).
 pub const ROOMS_PER_HOUR: u32 = 5;
@@ -16,13 +16,29 @@ pub const ROOMS_LISTED: usize = 50;
 
 /// `/join #name`: moves this session to the room, making it if it does not exist.
 pub fn join(s: &mut Session, args: &str) -> Result<Flow, End> {
+    let room = match open(s, args) {
+        Some(room) if room.id == s.room.id => {
+            s.send(&text::already_in(&s.room.name.clone()));
+            return Ok(Flow::Continue);
+        }
+        Some(room) => room,
+        None => return Ok(Flow::Continue),
+    };
+    if !s.move_to(room, false) {
+        return Err(End::Gone);
+    }
+    Ok(Flow::Continue)
+}
+
+/// The room `args` names, made if it does not exist (within the limits on making rooms)
+/// and stored as the user's room, where their next login starts. `None`: the client was
+/// told why not (a bad name, a limit, the database).
+pub fn open(s: &mut Session, args: &str) -> Option<Room> {
     let Some(name) = room_name(args) else {
         s.send(&text::invalid_room(&quote(args), ROOM_RULE));
-        return Ok(Flow::Continue);
+        return None;
     };
-    let Some(user) = s.login.as_ref().map(|l| l.user.id) else {
-        return Ok(Flow::Continue);
-    };
+    let user = s.login.as_ref().map(|l| l.user.id)?;
     let opened = s.db(|c| {
         let opened = rooms::open(c, &name, user, ROOMS_PER_HOUR, MAX_ROOMS)?;
         if let Opened::Found(room) | Opened::Created(room) = &opened {
@@ -30,26 +46,17 @@ pub fn join(s: &mut Session, args: &str) -> Result<Flow, End> {
         }
         Ok(opened)
     });
-    let room = match opened {
-        None => return Ok(Flow::Continue),
-        Some(Opened::TooManyForUser) => {
+    match opened? {
+        Opened::TooManyForUser => {
             s.send(&text::too_many_rooms_made(ROOMS_PER_HOUR));
-            return Ok(Flow::Continue);
+            None
         }
-        Some(Opened::Full) => {
+        Opened::Full => {
             s.send(&text::rooms_full(MAX_ROOMS));
-            return Ok(Flow::Continue);
+            None
         }
-        Some(Opened::Found(room)) if room.id == s.room.id => {
-            s.send(&text::already_in(&s.room.name.clone()));
-            return Ok(Flow::Continue);
-        }
-        Some(Opened::Found(room) | Opened::Created(room)) => room,
-    };
-    if !s.move_to(room) {
-        return Err(End::Gone);
+        Opened::Found(room) | Opened::Created(room) => Some(room),
     }
-    Ok(Flow::Continue)
 }
 
 /// `/rooms`: the rooms, busiest first, with their people and topics.
@@ -98,6 +105,7 @@ pub fn topic(s: &mut Session, args: &str) -> Result<Flow, End> {
     if s.db(|c| rooms::set_topic(c, id, &topic)).is_some() {
         s.room.topic = topic.clone();
         let _ = s.shared.hub.send(crate::server::hub::Event::Topic {
+            room: s.room.id,
             conn: s.conn,
             topic,
         });

@@ -34,8 +34,9 @@ pub(super) struct Client {
     pub held: bool,
     /// Its socket is registered with the poller (it has been stalled once); deleted at leave.
     pub polled: bool,
-    /// The room its session is in.
-    pub room: i64,
+    /// The rooms its session is in: one for the line protocol, any number (capped by the
+    /// IRC front) for IRC.
+    pub rooms: Vec<i64>,
     /// Held for a move (`/join`): where in its queue the room's history goes
     /// ([`Outbox::mark`]).
     pub mark: Option<u64>,
@@ -79,7 +80,7 @@ impl Hub {
         if let Some(c) = self.clients.get_mut(&conn) {
             let bytes = match c.wire {
                 Wire::Line => line,
-                Wire::Irc => irc,
+                Wire::Irc(_) => irc,
             };
             if let Some(bytes) = bytes {
                 queue_to(conn, c, &mut self.dirty, max, |out| out.queue(bytes));
@@ -125,7 +126,11 @@ impl Hub {
         let dirty = &mut self.dirty;
         let readers = match wire {
             Wire::Line => r.members.len() - r.irc,
-            Wire::Irc => r.irc,
+            Wire::Irc(_) => r
+                .formats
+                .iter()
+                .find(|(w, _)| *w == wire)
+                .map_or(0, |f| f.1),
         };
         // Every member gets every line, but its own plain lines (marked `Skip`).
         let skips = marks.iter().filter(|m| m.2 == Mark::Skip).count();
@@ -141,7 +146,11 @@ impl Hub {
             }
         } else {
             for &id in &r.members {
-                if let Some(c) = self.clients.get_mut(&id).filter(|c| c.wire == wire) {
+                if let Some(c) = self
+                    .clients
+                    .get_mut(&id)
+                    .filter(|c| c.wire.for_runs() == wire)
+                {
                     share(id, c, dirty, max, (run, ends, marks));
                 }
             }
@@ -201,7 +210,7 @@ impl Hub {
                 let bytes = match c.wire {
                     Wire::Line => text,
                     // An IRC client is told why, then ERROR, as IRC servers close a link.
-                    Wire::Irc => wire::notices(&c.user.name, &text) + &wire::error(&text),
+                    Wire::Irc(_) => wire::notices(&c.user.name, &text) + &wire::error(&text),
                 };
                 let _ = c.out.queue(&bytes.into_bytes().into());
                 let _ = c.out.flush();
@@ -253,7 +262,7 @@ impl Hub {
 fn queue_text(id: ConnId, c: &mut Client, dirty: &mut Vec<ConnId>, max: usize, text: &Bytes) {
     match c.wire {
         Wire::Line => queue_to(id, c, dirty, max, |out| out.queue(text)),
-        Wire::Irc => {
+        Wire::Irc(_) => {
             let notices = wire::notices(&c.user.name, &String::from_utf8_lossy(text));
             queue_to(id, c, dirty, max, |out| {
                 out.queue_owned(notices.into_bytes())

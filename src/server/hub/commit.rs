@@ -8,19 +8,37 @@ use crate::server::outbox::Bytes;
 use crate::server::protocol::chat_line;
 use crate::server::socket::ConnId;
 use crate::server::text;
-use crate::server::wire::{self, Wire};
+use crate::server::wire::{self, Caps, Wire};
 use crate::store::messages::{self, Kind, Message};
 use crate::store::users::{self, User};
 
 impl Hub {
-    pub(super) fn stage(&mut self, conn: ConnId, kind: Kind, to: Option<User>, body: String) {
+    /// Stages a line from `conn`: public in `room`, or private to `to`.
+    pub(super) fn stage(
+        &mut self,
+        conn: ConnId,
+        room: Option<i64>,
+        kind: Kind,
+        to: Option<User>,
+        body: String,
+    ) {
         // A session the hub has cut (kicked, banned, removed, not reading) may still hand in
-        // lines it had read: nothing from it is stored after its removal.
+        // lines it had read: nothing from it is stored after its removal. A line for a room
+        // the session has just left (IRC's PART) is dropped, as one after a QUIT would be.
         let Some(c) = self.clients.get(&conn).filter(|c| !c.removed) else {
             return;
         };
+        let room = match room {
+            Some(room) if !c.rooms.contains(&room) => return,
+            Some(room) => room,
+            None => c
+                .rooms
+                .first()
+                .copied()
+                .unwrap_or(crate::store::rooms::LOBBY),
+        };
         self.staged
-            .push(Message::new(&c.user, to.as_ref(), Some(c.room), kind, body));
+            .push(Message::new(&c.user, to.as_ref(), Some(room), kind, body));
         self.staged_from.push(conn);
     }
 
@@ -137,7 +155,6 @@ impl Hub {
         while i < msgs.len() {
             if let Some((to, _)) = &msgs[i].recipient {
                 let line: Bytes = chat_line(&msgs[i], false).into_bytes().into();
-                let irc: Bytes = wire::privmsg(&msgs[i], "").into_bytes().into();
                 let mut conns: Vec<ConnId> = Vec::new();
                 for user in [msgs[i].author_id, Some(*to)].into_iter().flatten() {
                     conns.extend(self.sessions_of(user));
@@ -147,10 +164,16 @@ impl Hub {
                 m.deliveries
                     .fetch_add(conns.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 for conn in conns {
-                    // An IRC client shows what it sent itself (there is no echo-message yet):
-                    // its own line is not sent back to it.
+                    // An IRC client shows what it sent itself, unless it asked for
+                    // echo-message: then its own line comes back, with its tags.
                     let sender = from.is_some_and(|from| from[i] == conn);
-                    self.queue_as(conn, Some(&line), (!sender).then_some(&irc));
+                    let caps = self
+                        .clients
+                        .get(&conn)
+                        .map_or(Caps::NONE, |c| c.wire.caps());
+                    let irc = (!sender || caps.has(Caps::ECHO_MESSAGE))
+                        .then(|| Bytes::from(wire::privmsg(&msgs[i], "", caps).into_bytes()));
+                    self.queue_as(conn, Some(&line), irc.as_ref());
                 }
                 if let Some(from) = from {
                     let (to, to_name) = (*to, msgs[i].recipient.as_ref().map(|r| r.1.clone()));
@@ -172,13 +195,13 @@ impl Hub {
                 }
             }
             for room in rooms {
-                let (members, irc) = self
-                    .rooms
-                    .by_id
-                    .get(&room)
-                    .map_or((0, 0), |r| (r.members.len(), r.irc));
-                if irc > 0 {
-                    self.send_irc_run(room, &msgs[start..i], from.map(|f| &f[start..i]));
+                let (members, irc, formats) =
+                    self.rooms.by_id.get(&room).map_or((0, 0, Vec::new()), |r| {
+                        (r.members.len(), r.irc, r.formats.clone())
+                    });
+                for (format, _) in formats {
+                    let from = from.map(|f| &f[start..i]);
+                    self.send_irc_run((room, format), &msgs[start..i], from);
                 }
                 if members == irc {
                     continue;
@@ -208,10 +231,16 @@ impl Hub {
         }
     }
 
-    /// A run of public lines (`from`: where each came from) to `room`'s IRC clients, made
-    /// once for all of them: `PRIVMSG`s, each client's own lines left out (it showed them
-    /// itself when it sent them), no bell (an IRC client highlights its nick itself).
-    fn send_irc_run(&mut self, room: i64, msgs: &[Message], from: Option<&[ConnId]>) {
+    /// A run of public lines (`from`: where each came from) to `room`'s IRC clients that
+    /// read `format`, made once for all of them: `PRIVMSG`s with the format's tags, each
+    /// client's own lines left out (it showed them itself when it sent them) unless it asked
+    /// for echo-message, no bell (an IRC client highlights its nick itself).
+    fn send_irc_run(
+        &mut self,
+        (room, format): (i64, Wire),
+        msgs: &[Message],
+        from: Option<&[ConnId]>,
+    ) {
         let mut run = Vec::new();
         let mut ends = Vec::new();
         let mut marks = Vec::new();
@@ -220,13 +249,19 @@ impl Hub {
             if m.room.as_ref().map_or(0, |r| r.0) != room {
                 continue;
             }
-            run.extend_from_slice(wire::privmsg(m, &name).as_bytes());
-            if let Some(from) = from {
-                marks.push((from[k_msg], ends.len(), Mark::Skip));
+            run.extend_from_slice(wire::privmsg(m, &name, format.caps()).as_bytes());
+            if let Some(&conn) = from.map(|f| &f[k_msg]) {
+                let echo = self
+                    .clients
+                    .get(&conn)
+                    .is_some_and(|c| c.wire.caps().has(Caps::ECHO_MESSAGE));
+                if !echo {
+                    marks.push((conn, ends.len(), Mark::Skip));
+                }
             }
             ends.push(run.len());
         }
         marks.sort_unstable();
-        self.send_run((room, Wire::Irc), &run.into(), &ends, &marks);
+        self.send_run((room, format), &run.into(), &ends, &marks);
     }
 }

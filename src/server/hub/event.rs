@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::RoomCount;
 use crate::server::socket::ConnId;
 use crate::server::socket::{Socket, Via};
+use crate::server::wire::Wire;
 use crate::store::messages::Kind;
 use crate::store::rooms::Room;
 use crate::store::users::User;
@@ -27,6 +28,8 @@ pub enum Event {
         sock: Arc<Socket>,
         /// How the client came in, for the console's `who`.
         via: Via,
+        /// What it reads: its way's wire, with the IRC capabilities it asked for.
+        wire: Wire,
         /// A mention rings this user's bell (`/bell`).
         bell: bool,
         /// The room the session starts in (the user's last). Boxed, as in `Move`: events
@@ -44,9 +47,11 @@ pub enum Event {
     },
     /// A session ended (quit, EOF, error, kicked).
     Leave { conn: ConnId },
-    /// A public line or a `/me` action.
+    /// A public line or a `/me` action, said in `room` (one the session is in: a line for a
+    /// room it has left meanwhile is dropped).
     Chat {
         conn: ConnId,
+        room: i64,
         kind: Kind,
         body: String,
     },
@@ -60,8 +65,8 @@ pub enum Event {
     Reply { conn: ConnId, bytes: Vec<u8> },
     /// `/who` (the session's room) or `/who *` (`all`: everyone, with their rooms).
     Who { conn: ConnId, all: bool },
-    /// IRC's `NAMES` (or with `who`, `WHO`) of the session's room, answered in IRC.
-    Names { conn: ConnId, who: bool },
+    /// IRC's `NAMES` (or with `who`, `WHO`) of one of the session's rooms, answered in IRC.
+    Names { conn: ConnId, room: i64, who: bool },
     /// IRC's `WHOIS` of the account whose name key is `key` (`asked`: as the client wrote
     /// it), answered in IRC from who is online: no database.
     Whois {
@@ -69,16 +74,26 @@ pub enum Event {
         key: String,
         asked: String,
     },
-    /// `/join`: the session moves to `room` (stored as the user's room already). Answered,
-    /// like `Join`, with the watermark the session loads the room's history up to; then
-    /// `Welcome` with it. No answer: the client is gone.
+    /// `/join`: the session moves to `room` (stored as the user's room already); with
+    /// `keep` (IRC's `JOIN`) it stays in its other rooms too. Answered, like `Join`, with
+    /// the watermark the session loads the room's history up to; then `Welcome` with it.
+    /// No answer: the client is gone.
     Move {
         conn: ConnId,
         room: Box<Room>,
+        keep: bool,
         watermark: Sender<i64>,
     },
-    /// `/topic TEXT` (stored already): tell the session's room.
-    Topic { conn: ConnId, topic: String },
+    /// IRC's `PART`: the session leaves `room`.
+    Part { conn: ConnId, room: i64 },
+    /// IRC's `CAP REQ` after login: what the client reads from now on.
+    Caps { conn: ConnId, wire: Wire },
+    /// `/topic TEXT` (stored already): tell `room`.
+    Topic {
+        conn: ConnId,
+        room: i64,
+        topic: String,
+    },
     /// The rooms with people in them, busiest first.
     Rooms { reply: Sender<Vec<RoomCount>> },
     /// Another node committed messages, or its sessions changed (PostgreSQL): read what

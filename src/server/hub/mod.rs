@@ -14,11 +14,13 @@
 //! second to look for stuck clients.
 //!
 //! Layout: this file has the events and the loop; [`commit`] stages and commits messages;
-//! [`clients`] queues, sends and cuts; [`presence`] owns who is online, joins and leaves.
+//! [`clients`] queues, sends and cuts; [`presence`] owns who is online, joins and leaves,
+//! [`announce`] tells rooms about them; [`rooms`] owns which sessions are in which rooms.
 //!
 //! After login a session writes to its socket only through the hub (`Event::Reply`), so a
 //! client's lines never interleave.
 
+mod announce;
 mod clients;
 mod commit;
 mod event;
@@ -303,8 +305,13 @@ impl Hub {
     /// Handles one event; true means stop.
     fn handle(&mut self, ev: Event) -> bool {
         match ev {
-            Event::Chat { conn, kind, body } => self.stage(conn, kind, None, body),
-            Event::Private { conn, to, body } => self.stage(conn, Kind::Say, Some(to), body),
+            Event::Chat {
+                conn,
+                room,
+                kind,
+                body,
+            } => self.stage(conn, Some(room), kind, None, body),
+            Event::Private { conn, to, body } => self.stage(conn, None, Kind::Say, Some(to), body),
             // A session's answer to its own client (an error, a telnet CR) takes no place in
             // the chat order, so it does not cut the batch: it may arrive just before lines
             // staged in the same batch.
@@ -318,6 +325,7 @@ impl Hub {
                 addr,
                 sock,
                 via,
+                wire,
                 bell,
                 room,
                 watermark,
@@ -325,7 +333,7 @@ impl Hub {
                 if !self.staged.is_empty() {
                     self.settle();
                 }
-                self.join(conn, user, (addr, via, bell), *room, sock, watermark);
+                self.join(conn, user, (addr, via, wire, bell), *room, sock, watermark);
             }
             Event::Leave { conn } => {
                 if !self.staged.is_empty() {
@@ -357,16 +365,20 @@ impl Hub {
             Event::Who { conn, all } => {
                 let line = match self.clients.get(&conn) {
                     Some(_) if all => self.everyone_line(),
-                    Some(c) => self.room_line(c.room, None),
+                    Some(c) => match c.rooms.first() {
+                        Some(&room) => self.room_line(room, None),
+                        None => return false,
+                    },
                     None => return false,
                 };
                 self.queue(conn, &line);
             }
-            Event::Names { conn, who } => {
-                if let Some((room, nick)) = self
+            Event::Names { conn, room, who } => {
+                if let Some(nick) = self
                     .clients
                     .get(&conn)
-                    .map(|c| (c.room, c.user.name.clone()))
+                    .filter(|c| c.rooms.contains(&room))
+                    .map(|c| c.user.name.clone())
                 {
                     let listed = self.room_irc(room, &nick, who);
                     self.queue_as(conn, None, Some(&listed));
@@ -381,9 +393,12 @@ impl Hub {
             Event::Move {
                 conn,
                 room,
+                keep,
                 watermark,
-            } => self.move_to(conn, *room, watermark),
-            Event::Topic { conn, topic } => self.set_topic(conn, topic),
+            } => self.move_to(conn, *room, keep, watermark),
+            Event::Part { conn, room } => self.part(conn, room),
+            Event::Caps { conn, wire } => self.set_wire(conn, wire),
+            Event::Topic { conn, room, topic } => self.set_topic(conn, room, topic),
             Event::Rooms { reply } => {
                 let _ = reply.send(self.room_counts());
             }

@@ -23,12 +23,6 @@ use crate::store::presence::Op;
 use crate::store::rooms::Room;
 use crate::store::users::{name_key, User};
 
-/// More joins and leaves than this in one batch are announced as one line.
-const COALESCE_OVER: usize = 3;
-
-/// Names in the online line a newcomer gets (`/who` lists everyone).
-const NAMES_AT_LOGIN: usize = 100;
-
 #[derive(Default)]
 pub(super) struct Presence {
     /// Users with at least one session, by id.
@@ -37,8 +31,8 @@ pub(super) struct Presence {
     by_key: BTreeMap<String, i64>,
     /// Joins and leaves not yet announced, in order.
     pub pending: Vec<Change>,
-    /// Sessions owed their room's online line (new, or just moved).
-    pub greet: Vec<ConnId>,
+    /// Sessions owed a room's online line (new, moved, or an IRC client that joined it).
+    pub greet: Vec<(ConnId, i64)>,
 }
 
 impl Presence {
@@ -97,7 +91,7 @@ pub(super) enum What {
 }
 
 impl What {
-    fn came(&self) -> bool {
+    pub(super) fn came(&self) -> bool {
         matches!(self, What::Came | What::Entered(_))
     }
 }
@@ -107,7 +101,7 @@ impl Hub {
         &mut self,
         conn: ConnId,
         user: User,
-        (addr, via, bell): (SocketAddr, Via, bool),
+        (addr, via, wire, bell): (SocketAddr, Via, Wire, bool),
         room: Room,
         sock: Arc<Socket>,
         watermark: Sender<(i64, bool)>,
@@ -122,9 +116,9 @@ impl Hub {
                 .map(|ban| banned_line(&ban))
         };
         if let Some(text) = refusal {
-            let text = match via.wire() {
+            let text = match wire {
                 Wire::Line => text,
-                Wire::Irc => wire::notices(&user.name, &text) + &wire::error(&text),
+                Wire::Irc(_) => wire::notices(&user.name, &text) + &wire::error(&text),
             };
             let _ = out.queue(&text.into_bytes().into());
             let _ = out.flush();
@@ -157,8 +151,8 @@ impl Hub {
                 room: room.id,
             });
         }
-        let irc = via.wire() == Wire::Irc;
-        if self.rooms.enter(&room, (user.id, conn, irc)) && !self.others.in_room(user.id, room.id) {
+        if self.rooms.enter(&room, (user.id, conn, wire)) && !self.others.in_room(user.id, room.id)
+        {
             p.pending.push(Change {
                 name: user.name.clone(),
                 room: room.id,
@@ -171,7 +165,7 @@ impl Hub {
             });
         }
         entry.conns.push(conn);
-        p.greet.push(conn);
+        p.greet.push((conn, room.id));
         self.count_online();
         self.clients.insert(
             conn,
@@ -179,14 +173,14 @@ impl Hub {
                 user,
                 addr,
                 via,
-                wire: via.wire(),
+                wire,
                 out,
                 dirty: false,
                 dead: false,
                 removed: false,
                 held: true,
                 polled: false,
-                room: room.id,
+                rooms: vec![room.id],
                 mark: None,
             },
         );
@@ -229,17 +223,19 @@ impl Hub {
             self.presence_ops.push(Op::Remove { conn: conn as i64 });
         }
         let p = &mut self.presence;
-        let irc = c.wire == Wire::Irc;
-        if self.rooms.exit(c.room, (c.user.id, conn, irc))
-            && !self.others.in_room(c.user.id, c.room)
-        {
-            let last = p.online.get(&c.user.id).is_none_or(|o| o.conns.len() <= 1);
-            p.pending.push(Change {
-                name: c.user.name.clone(),
-                room: c.room,
-                what: What::Went(last && !self.others.online(c.user.id)),
-                conn,
-            });
+        let last = p.online.get(&c.user.id).is_none_or(|o| o.conns.len() <= 1);
+        let offline = last && !self.others.online(c.user.id);
+        for &room in &c.rooms {
+            if self.rooms.exit(room, (c.user.id, conn, c.wire))
+                && !self.others.in_room(c.user.id, room)
+            {
+                p.pending.push(Change {
+                    name: c.user.name.clone(),
+                    room,
+                    what: What::Went(offline),
+                    conn,
+                });
+            }
         }
         let Some(o) = p.online.get_mut(&c.user.id) else {
             return;
@@ -250,78 +246,6 @@ impl Hub {
             p.online.remove(&c.user.id);
             p.by_key.remove(&name_key(&c.user.name));
             self.count_online();
-        }
-    }
-
-    /// Announces the joins and leaves since the last point of order, each to its room, and
-    /// sends this batch's newcomers their room's online line.
-    pub(super) fn announce_presence(&mut self) {
-        let changes = std::mem::take(&mut self.presence.pending);
-        // Rooms in the order they first appear; each room's changes in order.
-        let mut by_room: Vec<(i64, Vec<Change>)> = Vec::new();
-        for c in changes {
-            match by_room.iter_mut().find(|(room, _)| *room == c.room) {
-                Some((_, list)) => list.push(c),
-                None => by_room.push((c.room, vec![c])),
-            }
-        }
-        for (room, changes) in by_room {
-            let irc = self.rooms.by_id.get(&room).is_some_and(|r| r.irc > 0);
-            let crowd = changes.len() > COALESCE_OVER;
-            if crowd {
-                let came = changes.iter().filter(|c| c.what.came()).count();
-                let went = changes.len() - came;
-                let line = text::crowd(came, went).into_bytes().into();
-                self.send_to_room_as(room, Some(&line), None, None);
-                if !irc {
-                    continue;
-                }
-            }
-            let name = self.rooms.name(room).to_string();
-            for c in changes {
-                let (line, skip) = match &c.what {
-                    What::Came => (text::joined(&c.name), Some(c.conn)),
-                    What::Entered(room) => (text::entered(&c.name, room), Some(c.conn)),
-                    What::Went(_) => (text::left(&c.name), None),
-                    What::LeftFor(room) => (text::left_for(&c.name, room), None),
-                };
-                // IRC clients keep a list of each channel's people: every change, by name,
-                // however many (an IRC client shows a storm of joins folded itself).
-                let irc = irc.then(|| {
-                    match &c.what {
-                        What::Came | What::Entered(_) => wire::join(&c.name, &name),
-                        What::Went(true) => wire::quit(&c.name, "left"),
-                        What::Went(false) => wire::part(&c.name, &name, "left"),
-                        What::LeftFor(to) => wire::part(&c.name, &name, &format!("left for {to}")),
-                    }
-                    .into_bytes()
-                    .into()
-                });
-                let line = (!crowd).then(|| line.into_bytes().into());
-                self.send_to_room_as(room, line.as_ref(), irc.as_ref(), skip);
-            }
-        }
-        let greet = std::mem::take(&mut self.presence.greet);
-        let mut lines: HashMap<i64, Bytes> = HashMap::new();
-        for conn in greet {
-            let Some((room, wire, nick)) = self
-                .clients
-                .get(&conn)
-                .map(|c| (c.room, c.wire, c.user.name.clone()))
-            else {
-                continue;
-            };
-            if wire == Wire::Irc {
-                // The channel's NAMES, as an IRC client expects after its JOIN.
-                let names = self.room_irc(room, &nick, false);
-                self.queue_as(conn, None, Some(&names));
-                continue;
-            }
-            let line = lines
-                .entry(room)
-                .or_insert_with(|| self.room_line(room, Some(NAMES_AT_LOGIN)))
-                .clone();
-            self.queue(conn, &line);
         }
     }
 
@@ -337,7 +261,9 @@ impl Hub {
                     .iter()
                     .filter_map(|c| {
                         let c = self.clients.get(c)?;
-                        Some((c.addr, c.via, self.rooms.name(c.room).to_string()))
+                        let rooms: Vec<&str> =
+                            c.rooms.iter().map(|&r| self.rooms.name(r)).collect();
+                        Some((c.addr, c.via, rooms.join(",")))
                     })
                     .collect(),
             })
@@ -366,12 +292,12 @@ impl Hub {
         let answer = match (&away, c_wire(self, conn)) {
             (Some(why), Wire::Line) => text::now_away(why),
             (None, Wire::Line) => text::now_back(),
-            (Some(_), Wire::Irc) => wire::numeric(
+            (Some(_), Wire::Irc(_)) => wire::numeric(
                 306,
                 &c_nick(self, conn),
                 ":You have been marked as being away",
             ),
-            (None, Wire::Irc) => wire::numeric(
+            (None, Wire::Irc(_)) => wire::numeric(
                 305,
                 &c_nick(self, conn),
                 ":You are no longer marked as being away",
@@ -383,11 +309,47 @@ impl Hub {
                 away: away.clone(),
             });
         }
+        self.notify_away(user, away.as_deref());
         if let Some(o) = self.presence.online.get_mut(&user) {
             o.away = away;
         }
         let answer = answer.into_bytes().into();
         self.queue_as(conn, Some(&answer), Some(&answer));
+    }
+
+    /// `away-notify`: IRC clients that share a channel with `user` (and asked for it) are
+    /// sent its `AWAY`, once each.
+    fn notify_away(&mut self, user: i64, away: Option<&str>) {
+        let Some(o) = self.presence.online.get(&user) else {
+            return;
+        };
+        let mut rooms: Vec<i64> = o
+            .conns
+            .iter()
+            .filter_map(|c| self.clients.get(c))
+            .flat_map(|c| c.rooms.iter().copied())
+            .collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        let mut told: Vec<ConnId> = rooms
+            .iter()
+            .filter_map(|r| self.rooms.by_id.get(r))
+            .flat_map(|r| r.members.iter().copied())
+            .filter(|m| {
+                self.clients.get(m).is_some_and(|c| {
+                    c.user.id != user && c.wire.caps().has(wire::Caps::AWAY_NOTIFY)
+                })
+            })
+            .collect();
+        if told.is_empty() {
+            return;
+        }
+        told.sort_unstable();
+        told.dedup();
+        let line: Bytes = wire::away(&o.name, away).into_bytes().into();
+        for conn in told {
+            self.queue_as(conn, None, Some(&line));
+        }
     }
 
     /// After a private message to `to` from `conn`: tells the sender if `to` will not read

@@ -27,6 +27,8 @@ struct Session {
     user: User,
     client: TcpStream,
     watermark: mpsc::Receiver<(i64, bool)>,
+    /// The room it says its lines in.
+    room: std::cell::Cell<i64>,
 }
 
 impl Session {
@@ -58,6 +60,7 @@ impl Session {
     fn chat(&self, body: &str) -> Event {
         Event::Chat {
             conn: self.conn,
+            room: self.room.get(),
             kind: Kind::Say,
             body: body.to_string(),
         }
@@ -142,6 +145,7 @@ impl Fixture {
             addr,
             sock: Arc::new(server.into()),
             via: Via::new("telnet", true),
+            wire: crate::server::wire::Wire::Line,
             bell: false,
             room: Box::new(room.clone()),
             watermark: tx,
@@ -151,6 +155,7 @@ impl Fixture {
             user,
             client,
             watermark: rx,
+            room: std::cell::Cell::new(room.id),
         };
         (session, join)
     }
@@ -286,9 +291,11 @@ fn a_room_hears_only_its_own_lines_in_order() {
         Event::Move {
             conn: alice.conn,
             room: Box::new(tea.clone()),
+            keep: false,
             watermark: tx,
         },
     ]);
+    alice.room.set(tea.id);
     assert_eq!(watermark.try_recv().unwrap(), f.hub.last_id);
     assert_eq!(
         dave.read(),

@@ -17,7 +17,7 @@ impl Hub {
                 o.conns
                     .iter()
                     .filter_map(|c| self.clients.get(c))
-                    .map(|c| self.rooms.name(c.room).to_string()),
+                    .flat_map(|c| c.rooms.iter().map(|&r| self.rooms.name(r).to_string())),
             );
         }
         for r in self.others.sessions.values() {

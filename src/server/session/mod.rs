@@ -153,8 +153,11 @@ pub struct Session<'a> {
     joined: bool,
     /// The hub took the login and the history went out: the chat stage may begin.
     chatting: bool,
-    /// The room this session is in (its id and name; the topic as of when it came in).
+    /// The room this session is in (its id and name; the topic as of when it came in). An
+    /// IRC session may be in several: this is the one its last command was about.
     pub room: Room,
+    /// What the client reads: its way's wire, with the IRC capabilities it asked for.
+    pub wire: Wire,
 }
 
 impl Drop for Session<'_> {
@@ -210,6 +213,7 @@ impl<'a> Session<'a> {
                 name: "#lobby".into(),
                 topic: String::new(),
             },
+            wire: via.wire(),
         })
     }
 
@@ -219,9 +223,9 @@ impl<'a> Session<'a> {
     /// notices): directly before login, through the hub after. A prompt is sent the same
     /// way; it just has no line end.
     pub fn send(&mut self, text: &str) {
-        match self.via.wire() {
+        match self.wire {
             Wire::Line => self.send_bytes(text.as_bytes().to_vec()),
-            Wire::Irc => {
+            Wire::Irc(_) => {
                 let notices = wire::notices(&self.nick(), text);
                 self.send_bytes(notices.into_bytes());
             }
@@ -312,9 +316,9 @@ impl<'a> Session<'a> {
                 },
                 Input::TooLong => {
                     let max = self.shared.config.get().max_line;
-                    match self.via.wire() {
+                    match self.wire {
                         Wire::Line => self.send(&text::line_too_long(max)),
-                        Wire::Irc => {
+                        Wire::Irc(_) => {
                             let why = format!(":Input line was too long (at most {max} bytes)");
                             let reply = wire::numeric(417, &self.nick(), &why);
                             self.send_bytes(reply.into_bytes());
@@ -405,6 +409,7 @@ impl<'a> Session<'a> {
             addr: self.addr,
             sock: self.stream.clone(),
             via: self.via,
+            wire: self.wire,
             bell,
             room: Box::new(room),
             watermark: tx,
@@ -450,14 +455,21 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Sends a public line; control characters are stripped and an empty result is ignored.
+    /// Sends a public line to the session's room; control characters are stripped and an
+    /// empty result is ignored.
     pub fn say(&mut self, kind: Kind, text: &str) {
+        self.say_in(self.room.id, kind, text);
+    }
+
+    /// Sends a public line to `room` (an IRC session's channel), as [`Session::say`].
+    pub fn say_in(&mut self, room: i64, kind: Kind, text: &str) {
         let body = clean(text);
         if body.trim().is_empty() || self.muted() {
             return;
         }
         let _ = self.shared.hub.send(Event::Chat {
             conn: self.conn,
+            room,
             kind,
             body,
         });

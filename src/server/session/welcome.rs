@@ -51,7 +51,7 @@ impl Session<'_> {
                 }
                 out.push_str(&self.came_in(None));
                 let left = budget.saturating_sub(out.len());
-                out.push_str(&self.render(&history_lines(&history, left), Some(&self.room.name)));
+                out.push_str(&self.history(&history, left));
                 (out, true)
             }
             Ok(None) => (text::account_removed(), false),
@@ -62,15 +62,17 @@ impl Session<'_> {
         }
     }
 
-    /// `/join`: moves this session to `room` (already stored as the user's room). The hub
-    /// tells both rooms and answers with its watermark; the room's history up to it goes
-    /// out next, then the room's online line. False if the hub did not answer (the client
-    /// is gone or the server is stopping).
-    pub fn move_to(&mut self, room: Room) -> bool {
+    /// `/join`: moves this session to `room` (already stored as the user's room); with
+    /// `keep` (IRC's `JOIN`), adds it to the session's rooms. The hub tells the rooms and
+    /// answers with its watermark; the room's history up to it goes out next, then the
+    /// room's online line. False if the hub did not answer (the client is gone or the
+    /// server is stopping).
+    pub fn move_to(&mut self, room: Room, keep: bool) -> bool {
         let (tx, rx) = mpsc::channel();
         let ev = Event::Move {
             conn: self.conn,
             room: Box::new(room.clone()),
+            keep,
             watermark: tx,
         };
         if self.shared.hub.send(ev).is_err() {
@@ -80,8 +82,7 @@ impl Session<'_> {
             return false;
         };
         let left = std::mem::replace(&mut self.room, room);
-        let mut out = self.came_in(Some(&left.name));
-        let mut history = String::new();
+        let mut out = self.came_in((!keep).then_some(left.name.as_str()));
         let config = self.shared.config.get();
         let (limit, budget) = (config.history, config.max_backlog / 2);
         match self
@@ -90,13 +91,12 @@ impl Session<'_> {
             .conn()
             .and_then(|c| messages::visible(&c, self.room.id, None, limit, Some(watermark + 1)))
         {
-            Ok(msgs) => history.push_str(&history_lines(&msgs, budget)),
+            Ok(msgs) => out.push_str(&self.history(&msgs, budget)),
             Err(e) => {
                 log::error!("could not load the history of {}: {e}", self.room.name);
-                history.push_str(&text::history_unavailable());
+                out.push_str(&self.render(&text::history_unavailable(), None));
             }
         }
-        out.push_str(&self.render(&history, Some(&self.room.name)));
         // Always sent: the hub holds this client's lines until it arrives.
         let _ = self.shared.hub.send(Event::Welcome {
             conn: self.conn,
@@ -113,15 +113,19 @@ impl Session<'_> {
     /// its `NAMES`).
     fn came_in(&self, left: Option<&str>) -> String {
         let room = &self.room;
-        match self.via.wire() {
+        match self.wire {
             Wire::Line => text::you_are_in(&room.name, &room.topic),
-            Wire::Irc => {
+            Wire::Irc(caps) => {
                 let nick = self.nick();
                 let mut out = String::new();
                 if let Some(left) = left {
                     out.push_str(&wire::part(&nick, left, &format!("left for {}", room.name)));
                 }
-                out.push_str(&wire::join(&nick, &room.name));
+                if caps.has(wire::Caps::EXTENDED_JOIN) {
+                    out.push_str(&wire::extended_join(&nick, &room.name));
+                } else {
+                    out.push_str(&wire::join(&nick, &room.name));
+                }
                 out.push_str(&wire::topic_reply(&nick, &room.name, &room.topic));
                 out
             }
@@ -131,9 +135,20 @@ impl Session<'_> {
     /// The line protocol's `text` in the client's wire; on IRC, notices to `channel` (the
     /// room's history, shown in the channel's buffer) or to the client.
     fn render(&self, text: &str, channel: Option<&str>) -> String {
-        match self.via.wire() {
+        match self.wire {
             Wire::Line => text.to_string(),
-            Wire::Irc => wire::notices(channel.unwrap_or(&self.nick()), text),
+            Wire::Irc(_) => wire::notices(channel.unwrap_or(&self.nick()), text),
         }
+    }
+
+    /// The room's history (`msgs`, the newest that fit in `budget` bytes) in the client's
+    /// wire: lines with their dates; on IRC with server-time, `PRIVMSG`s with their times
+    /// (in a `chathistory` batch if it asked for batches), else notices to the channel.
+    fn history(&self, msgs: &[crate::store::messages::Message], budget: usize) -> String {
+        let room = &self.room.name;
+        if let Some(irc) = wire::history(self.wire.caps(), room, msgs, budget) {
+            return irc;
+        }
+        self.render(&history_lines(msgs, budget), Some(room))
     }
 }

@@ -2,24 +2,21 @@
 //! slash-command run through the command table (so its checks and answers are the same as
 //! for every client), or a question to the hub answered in IRC.
 //!
-//! A session is in one room at a time: `JOIN #b` leaves `#a` (the client is sent `PART #a`
-//! and `JOIN #b`), `PART` of the room goes back to `#lobby`.
+//! The channels the session is in are [`channels`](super::channels)' business.
 
 use std::time::{Duration, Instant};
 
+use super::channels::{self, Channels};
 use super::message::{parse, Message};
 use super::registration::{cap, is_nickserv, pong};
 use crate::server::commands;
 use crate::server::hub::Event;
-use crate::server::protocol::{clean, room_name};
+use crate::server::protocol::clean;
 use crate::server::session::{End, Flow, Session, Stage};
 use crate::server::text;
 use crate::server::wire;
 use crate::store::messages::Kind;
 use crate::store::users::{self, name_key};
-
-/// The room every session can go back to.
-const LOBBY: &str = "#lobby";
 
 /// Nicks one `WHOIS` asks about at most (`WHOIS a,b,c`).
 const MAX_WHOIS: usize = 5;
@@ -32,6 +29,7 @@ pub fn run(s: &mut Session, ping: Duration) -> &'static str {
     s.set_read_timeout(Some(idle.map_or(ping, |idle| idle.min(ping))));
     let mut heard = Instant::now();
     let mut pinged = false;
+    let mut chans = Channels::starting_in(s.room.clone());
     loop {
         let line = match s.read_line() {
             Ok(line) => line,
@@ -63,7 +61,7 @@ pub fn run(s: &mut Session, ping: Duration) -> &'static str {
         let Some(m) = parse(&line) else {
             continue;
         };
-        match command(s, &m) {
+        match command(s, &mut chans, &m) {
             Ok(Flow::Close) => return "quit",
             Ok(_) => {}
             Err(_) => return "connection closed",
@@ -71,61 +69,15 @@ pub fn run(s: &mut Session, ping: Duration) -> &'static str {
     }
 }
 
-fn command(s: &mut Session, m: &Message) -> Result<Flow, End> {
+fn command(s: &mut Session, chans: &mut Channels, m: &Message) -> Result<Flow, End> {
     let nick = s.nick();
     match m.command.as_str() {
-        "PRIVMSG" | "NOTICE" => return privmsg(s, m),
-        "JOIN" => {
-            let Some(list) = m.param(0) else {
-                return need_more(s, m);
-            };
-            for ch in list.split(',').filter(|c| *c != "0") {
-                join(s, ch)?;
-            }
-        }
-        "PART" => {
-            let Some(list) = m.param(0) else {
-                return need_more(s, m);
-            };
-            for ch in list.split(',') {
-                part(s, ch)?;
-            }
-        }
-        "TOPIC" => {
-            let Some(ch) = m.param(0) else {
-                return need_more(s, m);
-            };
-            if !here(s, ch) {
-                return not_on(s, ch);
-            }
-            match m.param(1) {
-                None => {
-                    let room = s.room.clone();
-                    let current = s
-                        .db(|c| crate::store::rooms::by_id(c, room.id))
-                        .map_or(room.topic, |r| r.topic);
-                    reply(s, wire::topic_reply(&nick, &room.name, &current));
-                }
-                Some("") => return commands::dispatch(s, "/topic -", Stage::Chat),
-                Some(topic) => {
-                    let topic = wire::strip_formatting(topic);
-                    return commands::dispatch(s, &format!("/topic {topic}"), Stage::Chat);
-                }
-            }
-        }
-        "NAMES" | "WHO" => {
-            let who = m.command == "WHO";
-            match m.param(0) {
-                Some(ch) if !here(s, ch) => {
-                    let (code, what) = if who { (315, "WHO") } else { (366, "NAMES") };
-                    let end = format!("{ch} :End of /{what} list");
-                    reply(s, wire::numeric(code, &nick, &end));
-                }
-                _ => {
-                    let _ = s.shared.hub.send(Event::Names { conn: s.conn, who });
-                }
-            }
-        }
+        "PRIVMSG" | "NOTICE" => return privmsg(s, chans, m),
+        "JOIN" => return channels::join_all(s, chans, m),
+        "PART" => return channels::part_all(s, chans, m),
+        "TOPIC" => return channels::topic(s, chans, m),
+        "NAMES" => channels::names(s, chans, m, false),
+        "WHO" => channels::names(s, chans, m, true),
         "WHOIS" => {
             // `WHOIS [server] nick`: the nick is the last parameter; `a,b` asks for each.
             let Some(list) = m.params.last().copied() else {
@@ -175,7 +127,7 @@ fn command(s: &mut Session, m: &Message) -> Result<Flow, End> {
 /// `PRIVMSG`/`NOTICE` to the session's channel (a line said), to a nick (a private
 /// message) or to NickServ. IRC formatting is stripped, then the text is cleaned as every
 /// client's is; a CTCP `ACTION` is a `/me`, other CTCP is dropped.
-fn privmsg(s: &mut Session, m: &Message) -> Result<Flow, End> {
+fn privmsg(s: &mut Session, chans: &Channels, m: &Message) -> Result<Flow, End> {
     let nick = s.nick();
     let Some(target) = m.param(0) else {
         reply(s, wire::numeric(411, &nick, ":No recipient given"));
@@ -194,14 +146,12 @@ fn privmsg(s: &mut Session, m: &Message) -> Result<Flow, End> {
     };
     let text = wire::strip_formatting(text);
     if target.starts_with('#') {
-        if here(s, target) {
-            s.say(kind, &text);
-        } else {
-            let why = format!(
-                "{target} :Cannot send to channel (you are in {}: one room at a time)",
-                s.room.name
-            );
-            reply(s, wire::numeric(404, &nick, &why));
+        match chans.get(target) {
+            Some(room) => s.say_in(room.id, kind, &text),
+            None => {
+                let why = format!("{target} :Cannot send to channel (join it first)");
+                reply(s, wire::numeric(404, &nick, &why));
+            }
         }
         return Ok(Flow::Continue);
     }
@@ -225,31 +175,6 @@ fn privmsg(s: &mut Session, m: &Message) -> Result<Flow, End> {
         None => {}
     }
     Ok(Flow::Continue)
-}
-
-/// `JOIN #room`: moves the session there (the room it leaves is parted on the wire).
-fn join(s: &mut Session, ch: &str) -> Result<Flow, End> {
-    if room_name(ch).is_none() {
-        let nick = s.nick();
-        reply(s, wire::numeric(403, &nick, &format!("{ch} :No such channel")));
-        return Ok(Flow::Continue);
-    }
-    if here(s, ch) {
-        return Ok(Flow::Continue); // in it already: IRC says nothing
-    }
-    commands::dispatch(s, &format!("/join {ch}"), Stage::Chat)
-}
-
-/// `PART #room`: back to `#lobby`; `#lobby` itself cannot be left but by `JOIN` of another.
-fn part(s: &mut Session, ch: &str) -> Result<Flow, End> {
-    if !here(s, ch) {
-        return not_on(s, ch);
-    }
-    if name_key(ch) == name_key(LOBBY) {
-        s.send(&text::irc_cannot_part(LOBBY));
-        return Ok(Flow::Continue);
-    }
-    commands::dispatch(s, &format!("/join {LOBBY}"), Stage::Chat)
 }
 
 /// `LIST`: the rooms, busiest first, as many as `/rooms` lists (the people in each, its
@@ -293,18 +218,7 @@ fn mode(s: &mut Session, m: &Message) {
     reply(s, out);
 }
 
-/// Whether `ch` is the session's room.
-fn here(s: &Session, ch: &str) -> bool {
-    name_key(ch) == name_key(&s.room.name)
-}
-
-fn not_on(s: &mut Session, ch: &str) -> Result<Flow, End> {
-    let nick = s.nick();
-    reply(s, wire::numeric(442, &nick, &format!("{ch} :You're not on that channel")));
-    Ok(Flow::Continue)
-}
-
-fn need_more(s: &mut Session, m: &Message) -> Result<Flow, End> {
+pub fn need_more(s: &mut Session, m: &Message) -> Result<Flow, End> {
     let nick = s.nick();
     let why = format!("{} :Not enough parameters", m.command);
     reply(s, wire::numeric(461, &nick, &why));

@@ -10,6 +10,7 @@
 //! [`registration`]: `CAP`, SASL `PLAIN`, `PASS`, `NICK`/`USER`, NickServ; [`chat`]: the
 //! commands of a logged-in client.
 
+mod channels;
 mod chat;
 mod message;
 mod registration;
@@ -52,7 +53,7 @@ impl Options {
         let mut bound = Vec::new();
         if let Some(addr) = &self.irc_addr {
             let irc = Irc {
-                via: Via::framed("irc", false, Wire::Irc),
+                via: Via::framed("irc", false, Wire::Irc(wire::Caps::NONE)),
                 ping,
             };
             bound.push(listening(addr, Arc::new(irc))?);
@@ -61,7 +62,7 @@ impl Options {
         if let (Some(addr), Some(cert), Some(key)) = (&self.ircs_addr, tls_cert, tls_key) {
             let ircs = Ircs {
                 certificate: Certificate::new(super::tls::load(cert, key)?),
-                via: Via::framed("ircs", false, Wire::Irc),
+                via: Via::framed("ircs", false, Wire::Irc(wire::Caps::NONE)),
                 ping,
             };
             bound.push(listening(addr, Arc::new(ircs))?);
@@ -185,11 +186,13 @@ fn welcome_burst(s: &Session, nick: &str) -> String {
     out.push_str(&wire::numeric(4, nick, &format!("{server} {version} i o")));
     let isupport = format!(
         "CHANTYPES=# CASEMAPPING=rfc8265 NICKLEN={} CHANNELLEN={} TOPICLEN={} LINELEN={} \
-         PREFIX=(o)@ CHANMODES=,,, NETWORK=besedka UTF8ONLY :are supported by this server",
+         CHANLIMIT=#:{} PREFIX=(o)@ CHANMODES=b,,, NETWORK=besedka UTF8ONLY \
+         :are supported by this server",
         crate::server::protocol::MAX_NAME_CHARS,
         crate::server::protocol::MAX_ROOM_CHARS + 1,
         crate::server::commands::MAX_TOPIC,
         config.max_line,
+        channels::MAX_CHANNELS,
     );
     out.push_str(&wire::numeric(5, nick, &isupport));
     out.push_str(&motd(nick));
@@ -201,7 +204,7 @@ fn motd(nick: &str) -> String {
     let mut out = wire::numeric(375, nick, &format!(":- {} Message of the day -", wire::SERVER));
     for line in [
         "besedka: one chat by telnet, SSH, the web page and IRC, every line stored.",
-        "You are in one room at a time: JOIN #room leaves the one you were in.",
+        "You start in the room you were last in; JOIN and PART as you like.",
         "Your nick is your account's name.",
     ] {
         out.push_str(&wire::numeric(372, nick, &format!(":- {line}")));

@@ -11,7 +11,8 @@ use base64::Engine;
 use super::message::{parse, Message};
 use crate::server::session::{End, Flow, Login, Session};
 use crate::server::text;
-use crate::server::wire;
+use crate::server::hub::Event;
+use crate::server::wire::{self, Caps, Wire};
 use crate::store::users;
 
 /// What a client told us so far.
@@ -161,7 +162,9 @@ pub fn is_nickserv(target: &str) -> bool {
     target.eq_ignore_ascii_case("NickServ")
 }
 
-/// `CAP`: besedka offers `sasl` (PLAIN) alone in this version.
+/// `CAP`: `LS` lists what besedka offers ([`Caps::OFFERED`]), `REQ` takes a set of them
+/// whole or none (`-name` drops one), `LIST` says what the client has. A change after login
+/// tells the hub, which writes to the client from then on as it asked.
 pub fn cap(s: &mut Session, nick: &str, m: &Message, negotiating: &mut bool) {
     let sub = m.param(0).unwrap_or("").to_ascii_uppercase();
     let line = |rest: &str| format!(":{} CAP {nick} {rest}\r\n", wire::SERVER);
@@ -169,16 +172,23 @@ pub fn cap(s: &mut Session, nick: &str, m: &Message, negotiating: &mut bool) {
         "LS" => {
             *negotiating = s.login.is_none();
             let v302 = m.param(1).and_then(|v| v.parse::<u32>().ok()) >= Some(302);
-            line(if v302 { "LS :sasl=PLAIN" } else { "LS :sasl" })
+            line(&format!("LS :{}", Caps::listed(v302)))
         }
-        "LIST" => line("LIST :"),
+        "LIST" => line(&format!("LIST :{}", s.wire.caps().names())),
         "REQ" => {
             *negotiating = s.login.is_none();
             let asked = m.param(1).unwrap_or("");
-            let known = asked
-                .split_whitespace()
-                .all(|c| c.trim_start_matches('-') == "sasl");
-            line(&format!("{} :{asked}", if known { "ACK" } else { "NAK" }))
+            match requested(s.wire.caps(), asked) {
+                Some(caps) => {
+                    s.wire = Wire::Irc(caps);
+                    if s.login.is_some() {
+                        let (conn, wire) = (s.conn, s.wire);
+                        let _ = s.shared.hub.send(Event::Caps { conn, wire });
+                    }
+                    line(&format!("ACK :{asked}"))
+                }
+                None => line(&format!("NAK :{asked}")),
+            }
         }
         "END" => {
             *negotiating = false;
@@ -187,6 +197,21 @@ pub fn cap(s: &mut Session, nick: &str, m: &Message, negotiating: &mut bool) {
         _ => wire::numeric(410, nick, &format!("{sub} :Invalid CAP command")),
     };
     s.send_bytes(out.into_bytes());
+}
+
+/// `caps` with the changes `CAP REQ :a -b c` asks for, or `None` if it names one not
+/// offered (then nothing changes, as IRCv3 says).
+fn requested(caps: Caps, asked: &str) -> Option<Caps> {
+    let mut out = caps;
+    for word in asked.split_whitespace() {
+        let (off, name) = match word.strip_prefix('-') {
+            Some(name) => (true, name),
+            None => (false, word),
+        };
+        let cap = Caps::named(name)?;
+        out = if off { out.without(cap) } else { out.with(cap) };
+    }
+    Some(out)
 }
 
 /// `AUTHENTICATE`: `PLAIN`, then its payload (`authzid NUL authcid NUL password`, base64, in

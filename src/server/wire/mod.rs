@@ -6,16 +6,44 @@
 //! leaves and topics become the IRC messages for them ([`privmsg`], [`join`], …), so an IRC
 //! client files them in the right buffer. Every IRC line ends in `\r\n`.
 
+mod caps;
+
+pub use caps::{server_time, Caps};
+
 use crate::store::messages::{Kind, Message};
 
 /// How a client's bytes are framed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Wire {
     /// The line protocol: `* notices`, `! errors`, `[TIME] name: text` (telnet, nc, TLS, SSH,
     /// the web page).
     Line,
-    /// IRC messages (RFC 1459/2812 as modern clients speak them).
-    Irc,
+    /// IRC messages (RFC 1459/2812 as modern clients speak them), with the IRCv3
+    /// capabilities the client asked for.
+    Irc(Caps),
+}
+
+impl Wire {
+    pub fn is_irc(self) -> bool {
+        matches!(self, Wire::Irc(_))
+    }
+
+    /// The client's capabilities (none for the line protocol).
+    pub fn caps(self) -> Caps {
+        match self {
+            Wire::Line => Caps::NONE,
+            Wire::Irc(caps) => caps,
+        }
+    }
+
+    /// What decides the bytes of a chat line for this client: clients with equal keys
+    /// share one run ([`Caps::for_runs`]).
+    pub fn for_runs(self) -> Wire {
+        match self {
+            Wire::Line => Wire::Line,
+            Wire::Irc(caps) => Wire::Irc(caps.for_runs()),
+        }
+    }
 }
 
 /// The server's name in IRC prefixes and the host part of every user's mask.
@@ -52,8 +80,14 @@ pub fn numeric(code: u16, nick: &str, params: &str) -> String {
 
 /// A committed message as IRC: a public line as `PRIVMSG #room` (`room`: its room's name,
 /// which a message staged by the hub does not carry), a private one as `PRIVMSG nick`, a
-/// `/me` as a CTCP ACTION.
-pub fn privmsg(m: &Message, room: &str) -> String {
+/// `/me` as a CTCP ACTION; with the tags `caps` asked for (server-time, msgid, account).
+pub fn privmsg(m: &Message, room: &str, caps: Caps) -> String {
+    let account = m.author_id.map(|_| m.author_name.as_str());
+    let tags = caps.tags(m.id, &m.created_at, account);
+    tags + &privmsg_untagged(m, room)
+}
+
+fn privmsg_untagged(m: &Message, room: &str) -> String {
     let target = match &m.recipient {
         Some((_, to)) => to.as_str(),
         None => room,
@@ -71,6 +105,68 @@ pub fn privmsg(m: &Message, room: &str) -> String {
 
 pub fn join(nick: &str, room: &str) -> String {
     format!(":{} JOIN {room}\r\n", mask(nick))
+}
+
+/// `JOIN` as a client with `extended-join` reads it: with the account and the real name
+/// (besedka's nick is the account, and it keeps no real names: the name again).
+pub fn extended_join(nick: &str, room: &str) -> String {
+    format!(":{} JOIN {room} {nick} :{nick}\r\n", mask(nick))
+}
+
+/// `AWAY` (away-notify): `nick` went away (`Some(text)`) or came back.
+pub fn away(nick: &str, away: Option<&str>) -> String {
+    match away {
+        Some(why) => format!(":{} AWAY :{}\r\n", mask(nick), trailing(why)),
+        None => format!(":{} AWAY\r\n", mask(nick)),
+    }
+}
+
+/// Lines of history for a client that reads IRC with `caps`: `PRIVMSG`s with their tags
+/// inside a `chathistory` batch for `target` when it asked for `batch` (and `server-time`,
+/// without which old lines would look new); the newest that fit in `budget` bytes.
+/// `None`: the client cannot tell history from live lines; the caller shows it as notices.
+pub fn history(caps: Caps, target: &str, msgs: &[Message], budget: usize) -> Option<String> {
+    if !caps.has(Caps::SERVER_TIME) {
+        return None;
+    }
+    let lines: Vec<String> = msgs
+        .iter()
+        .map(|m| {
+            let room = m.room.as_ref().map_or(target, |r| r.1.as_str());
+            privmsg(m, room, caps)
+        })
+        .collect();
+    let mut size = 0;
+    let keep = lines
+        .iter()
+        .rev()
+        .take_while(|l| {
+            size += l.len();
+            size <= budget
+        })
+        .count();
+    let lines = &lines[lines.len() - keep..];
+    Some(batch(caps, "chathistory", target, lines))
+}
+
+/// `lines` inside a batch of `kind` for `target` (each line tagged `batch=`), when `caps`
+/// has `batch`; as they are otherwise. A batch's name is unique on the connection: one per
+/// call, from a counter.
+pub fn batch(caps: Caps, kind: &str, target: &str, lines: &[String]) -> String {
+    if !caps.has(Caps::BATCH) {
+        return lines.concat();
+    }
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut out = format!(":{SERVER} BATCH +{id} {kind} {target}\r\n");
+    for line in lines {
+        match line.strip_prefix('@') {
+            Some(tagged) => out.push_str(&format!("@batch={id};{tagged}")),
+            None => out.push_str(&format!("@batch={id} {line}")),
+        }
+    }
+    out.push_str(&format!(":{SERVER} BATCH -{id}\r\n"));
+    out
 }
 
 pub fn part(nick: &str, room: &str, why: &str) -> String {
