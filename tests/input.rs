@@ -24,6 +24,8 @@ fn bad_lines_are_refused_and_nothing_is_stored() {
         a.send("\x1b[2J\x07"); // only controls: nothing at all
         a.send(&"z".repeat(100)); // exactly the limit is fine
         b.expect(&format!("alice: {}\r\n", "z".repeat(100)));
+        // Its own line comes back (/echo), and nothing else: no refused line was stored.
+        a.expect(&format!("alice: {}\r\n", "z".repeat(100)));
         a.expect_silence(QUIET);
         b.expect_silence(QUIET);
         let bodies: Vec<String> = server.texts("SELECT body FROM messages");
@@ -133,9 +135,16 @@ fn telnet_commands_never_reach_names_passwords_or_chat() {
         a.drain(QUIET);
         a.send_raw(b"bare\n");
         b.expect("carl: bare\r\n");
-        assert_eq!(a.drain(QUIET), "\r");
+        // The lone CR, then the line itself coming back (/echo).
+        let got = a.drain(QUIET);
+        assert!(
+            got.starts_with("\r[") && got.ends_with("] carl: bare\r\n"),
+            "{got:?}"
+        );
         a.send_raw(b"crlf\r\n");
         b.expect("carl: crlf\r\n");
+        let got = a.expect("carl: crlf\r\n");
+        assert!(got.starts_with('['), "no CR before it: {got:?}");
         a.expect_silence(QUIET);
         // The password was "password" without the NOP.
         let mut again = server.connect();
