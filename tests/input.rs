@@ -207,3 +207,18 @@ fn cyrillic_names_and_text() {
         dup.expect("! The name бОРИС is taken.");
     });
 }
+
+#[test]
+fn a_control_key_or_arrow_typed_before_a_command_leaves_it_a_command() {
+    let server = Server::start(&[]);
+    let (mut a, _) = server.register("alice", "secret1");
+    let (mut b, _) = server.register("bob", "secret1");
+    a.send("\x0c/who"); // Ctrl-L, then /who
+    a.expect("* In #lobby (2): alice, bob\r\n");
+    a.send("\x1b[A\x1bOB/echo off"); // an arrow key in each of its forms
+    a.expect("* Your lines will not come back to you.\r\n");
+    a.send("\x0c//not a command");
+    b.expect("alice: /not a command\r\n");
+    let bodies: Vec<String> = server.texts("SELECT body FROM messages");
+    assert_eq!(bodies, ["/not a command"], "no command reached the room");
+}
