@@ -6,8 +6,10 @@
 //! leaves and topics become the IRC messages for them ([`privmsg`], [`join`], …), so an IRC
 //! client files them in the right buffer. Every IRC line ends in `\r\n`.
 
+mod batches;
 mod caps;
 
+pub use batches::{batch, chathistory, history, targets};
 pub use caps::{server_time, Caps};
 
 use crate::store::messages::{Kind, Message};
@@ -121,54 +123,6 @@ pub fn away(nick: &str, away: Option<&str>) -> String {
     }
 }
 
-/// Lines of history for a client that reads IRC with `caps`: `PRIVMSG`s with their tags
-/// inside a `chathistory` batch for `target` when it asked for `batch` (and `server-time`,
-/// without which old lines would look new); the newest that fit in `budget` bytes.
-/// `None`: the client cannot tell history from live lines; the caller shows it as notices.
-pub fn history(caps: Caps, target: &str, msgs: &[Message], budget: usize) -> Option<String> {
-    if !caps.has(Caps::SERVER_TIME) {
-        return None;
-    }
-    let lines: Vec<String> = msgs
-        .iter()
-        .map(|m| {
-            let room = m.room.as_ref().map_or(target, |r| r.1.as_str());
-            privmsg(m, room, caps)
-        })
-        .collect();
-    let mut size = 0;
-    let keep = lines
-        .iter()
-        .rev()
-        .take_while(|l| {
-            size += l.len();
-            size <= budget
-        })
-        .count();
-    let lines = &lines[lines.len() - keep..];
-    Some(batch(caps, "chathistory", target, lines))
-}
-
-/// `lines` inside a batch of `kind` for `target` (each line tagged `batch=`), when `caps`
-/// has `batch`; as they are otherwise. A batch's name is unique on the connection: one per
-/// call, from a counter.
-pub fn batch(caps: Caps, kind: &str, target: &str, lines: &[String]) -> String {
-    if !caps.has(Caps::BATCH) {
-        return lines.concat();
-    }
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut out = format!(":{SERVER} BATCH +{id} {kind} {target}\r\n");
-    for line in lines {
-        match line.strip_prefix('@') {
-            Some(tagged) => out.push_str(&format!("@batch={id};{tagged}")),
-            None => out.push_str(&format!("@batch={id} {line}")),
-        }
-    }
-    out.push_str(&format!(":{SERVER} BATCH -{id}\r\n"));
-    out
-}
-
 pub fn part(nick: &str, room: &str, why: &str) -> String {
     format!(":{} PART {room} :{why}\r\n", mask(nick))
 }
@@ -268,6 +222,16 @@ pub fn no_such_nick_whois(nick: &str, asked: &str) -> String {
     let mut out = numeric(401, nick, &format!("{asked} :No such nick"));
     out.push_str(&numeric(318, nick, &format!("{asked} :End of /WHOIS list")));
     out
+}
+
+/// An IRCv3 standard reply: `FAIL COMMAND CODE [CONTEXT…] :why` (`context` as written,
+/// space-separated).
+pub fn fail(command: &str, code: &str, context: &str, why: &str) -> String {
+    let why = trailing(why.trim_end().trim_start_matches(['*', '!', ' ']));
+    match context.is_empty() {
+        true => format!(":{SERVER} FAIL {command} {code} :{why}\r\n"),
+        false => format!(":{SERVER} FAIL {command} {code} {context} :{why}\r\n"),
+    }
 }
 
 /// A closing line: `ERROR :why`.

@@ -76,6 +76,7 @@ fn command(s: &mut Session, chans: &mut Channels, m: &Message) -> Result<Flow, E
         "JOIN" => return channels::join_all(s, chans, m),
         "PART" => return channels::part_all(s, chans, m),
         "TOPIC" => return channels::topic(s, chans, m),
+        "CHATHISTORY" => return super::history::chathistory(s, chans, m),
         "NAMES" => channels::names(s, chans, m, false),
         "WHO" => channels::names(s, chans, m, true),
         "WHOIS" => {
