@@ -88,7 +88,12 @@ fn a_client_not_logged_in_is_told_how_and_cut_at_the_login_deadline() {
     c.expect(":besedka NOTICE * :New here? /quote PRIVMSG NickServ :REGISTER PASSWORD");
     c.send("JOIN #lobby");
     c.expect(":besedka 451 newbie :You have not logged in\r\n");
+    c.send("PRIVMSG #lobby :hello?");
+    let between = c.expect(":besedka 451 newbie :You have not logged in\r\n");
     let rest = c.expect_closed();
+    // Told how once; a 451 does not repeat it.
+    assert!(!between.contains("You are not logged in."), "{between}");
+    assert!(!rest.contains("You are not logged in."), "{rest}");
     assert!(rest.contains("NOTICE * :! Login timed out."), "{rest}");
     assert!(rest.contains("ERROR :Login timed out."), "{rest}");
 }

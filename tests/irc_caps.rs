@@ -158,3 +158,22 @@ fn extended_join_away_notify_cap_list_and_nak() {
     let rest = dave.expect("PONG besedka :x\r\n");
     assert!(!rest.contains("AWAY"), "{rest}");
 }
+
+#[test]
+fn a_quit_reaches_an_irc_reader_once_with_its_message_however_many_channels_they_shared() {
+    let server = server(&[]);
+    drop(server.register("bob", "secret2"));
+    drop(server.register("carol", "secret3"));
+    let mut carol = sasl_login(&server, "carol", "secret3");
+    let mut bob = sasl_login(&server, "bob", "secret2");
+    carol.send("JOIN #tea");
+    carol.expect(" 366 carol #tea ");
+    bob.send("JOIN #tea");
+    bob.expect(" 366 bob #tea ");
+    carol.expect(":bob!bob@besedka JOIN #tea\r\n");
+    bob.send("QUIT :\u{2}gone\u{2} for tea\u{7}");
+    carol.expect(":bob!bob@besedka QUIT :gone for tea\r\n");
+    carol.send("PING :after");
+    let rest = carol.expect("PONG besedka :after\r\n");
+    assert!(!rest.contains("QUIT"), "one QUIT for two channels: {rest}");
+}

@@ -50,6 +50,29 @@ fn a_tls_user_and_a_telnet_user_chat_both_ways() {
 }
 
 #[test]
+fn a_client_that_speaks_in_the_packet_that_ends_the_handshake_is_heard() {
+    // An IRC client (weechat) sends its first line right behind its TLS Finished; the
+    // server reads both at once and must not wait for more before passing the line on.
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = gen_cert(dir.path());
+    let server = Server::start(&[
+        "--ircs-addr",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let mut c = TlsClient::speaking_first(server.ircs_addr.unwrap(), &cert, "CAP LS 302");
+    c.expect(":besedka CAP * LS :sasl=PLAIN");
+    // The line way too: typed ahead of the greeting, answered after it.
+    let (server, cert, _dir) = tls_server(&[]);
+    let mut c = TlsClient::speaking_first(server.tls_addr.unwrap(), &cert, "/who");
+    c.expect("Name: ");
+    c.expect("Log in first to use /who");
+}
+
+#[test]
 fn a_bad_certificate_or_key_is_a_one_line_error_and_exit_1() {
     common::backend::on_each_backend(|| {
         let dir = tempfile::tempdir().unwrap();

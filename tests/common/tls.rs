@@ -94,6 +94,32 @@ impl TlsClient {
         }
     }
 
+    /// Connects with `first` (a line) queued before the handshake, so it leaves in the same
+    /// write as the client's `Finished`, as weechat's first `CAP LS` does: the server reads
+    /// it together with the end of the handshake.
+    pub fn speaking_first(addr: SocketAddr, cert: &Path, first: &str) -> TlsClient {
+        let mut c = TlsClient::connect(addr, cert);
+        c.tls
+            .conn
+            .writer()
+            .write_all(format!("{first}\r\n").as_bytes())
+            .unwrap();
+        let start = Instant::now();
+        while c.tls.conn.is_handshaking() || c.tls.conn.wants_write() {
+            assert!(start.elapsed() < WAIT, "the TLS handshake did not finish");
+            match c.tls.conn.complete_io(&mut c.tls.sock) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("TLS handshake failed: {e}"),
+            }
+        }
+        c
+    }
+
     pub fn send(&mut self, line: &str) {
         self.tls
             .write_all(format!("{line}\r\n").as_bytes())

@@ -84,7 +84,7 @@ impl Hub {
                 }
                 Wire::Irc(caps) => caps,
             };
-            if matches!(c.what, What::Went(true)) && !quits.insert((conn, c.name.clone())) {
+            if matches!(c.what, What::Went(true, _)) && !quits.insert((conn, c.name.clone())) {
                 continue;
             }
             let bytes = if caps.has(Caps::EXTENDED_JOIN) && c.what.came() {
@@ -131,7 +131,7 @@ fn line_for(c: &Change) -> String {
     match &c.what {
         What::Came => text::joined(&c.name),
         What::Entered(room) => text::entered(&c.name, room),
-        What::Went(_) => text::left(&c.name),
+        What::Went(..) => text::left(&c.name),
         What::LeftFor(room) => text::left_for(&c.name, room),
     }
 }
@@ -141,8 +141,8 @@ fn line_for(c: &Change) -> String {
 fn irc_for(c: &Change, room: &str) -> String {
     match &c.what {
         What::Came | What::Entered(_) => wire::join(&c.name, room),
-        What::Went(true) => wire::quit(&c.name, "left"),
-        What::Went(false) => wire::part(&c.name, room, "left"),
+        What::Went(true, why) => wire::quit(&c.name, why.as_deref().unwrap_or("left")),
+        What::Went(false, _) => wire::part(&c.name, room, "left"),
         What::LeftFor(to) => wire::part(&c.name, room, &format!("left for {to}")),
     }
 }

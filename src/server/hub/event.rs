@@ -45,8 +45,9 @@ pub enum Event {
         bytes: Vec<u8>,
         keep: bool,
     },
-    /// A session ended (quit, EOF, error, kicked).
-    Leave { conn: ConnId },
+    /// A session ended (quit, EOF, error, kicked); `why`: an IRC client's quit message,
+    /// which IRC readers see in its `QUIT`.
+    Leave { conn: ConnId, why: Option<String> },
     /// A public line or a `/me` action, said in `room` (one the session is in: a line for a
     /// room it has left meanwhile is dropped).
     Chat {

@@ -335,11 +335,11 @@ impl Hub {
                 }
                 self.join(conn, user, (addr, via, wire, bell), *room, sock, watermark);
             }
-            Event::Leave { conn } => {
+            Event::Leave { conn, why } => {
                 if !self.staged.is_empty() {
                     self.settle();
                 }
-                self.leave(conn);
+                self.leave(conn, why);
             }
             other => {
                 // Anything else is ordered after everything before it.

@@ -82,8 +82,9 @@ pub(super) struct Change {
 pub(super) enum What {
     /// Came online (their first session), into this room.
     Came,
-    /// Went: offline (`true`: IRC says QUIT), or their last session in this room ended.
-    Went(bool),
+    /// Went: offline (`true`: IRC says QUIT, with the client's quit message if it gave
+    /// one), or their last session in this room ended.
+    Went(bool, Option<String>),
     /// Already online, came into this room (`/join`, or a session that starts here).
     Entered(String),
     /// Moved to another room (`/join`).
@@ -210,7 +211,8 @@ impl Hub {
         }
     }
 
-    pub(super) fn leave(&mut self, conn: ConnId) {
+    /// A session ended; `why`: its IRC client's quit message.
+    pub(super) fn leave(&mut self, conn: ConnId, why: Option<String>) {
         let Some(mut c) = self.clients.remove(&conn) else {
             return;
         };
@@ -232,7 +234,7 @@ impl Hub {
                 p.pending.push(Change {
                     name: c.user.name.clone(),
                     room,
-                    what: What::Went(offline),
+                    what: What::Went(offline, why.clone()),
                     conn,
                 });
             }

@@ -177,8 +177,8 @@ impl Hub {
                 .map(|r| r.room_name.clone());
             let what = match moved {
                 Some(to) if !self.presence.is_online(user) => What::LeftFor(to),
-                Some(_) => What::Went(false),
-                None => What::Went(!self.presence.is_online(user)),
+                Some(_) => What::Went(false, None),
+                None => What::Went(!self.presence.is_online(user), None),
             };
             self.presence.pending.push(Change {
                 name: name.clone(),

@@ -204,7 +204,7 @@ impl Hub {
             self.presence.pending.push(Change {
                 name,
                 room,
-                what: What::Went(false),
+                what: What::Went(false, None),
                 conn,
             });
         }

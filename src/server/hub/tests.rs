@@ -75,7 +75,10 @@ impl Session {
     }
 
     fn leave(&self) -> Event {
-        Event::Leave { conn: self.conn }
+        Event::Leave {
+            conn: self.conn,
+            why: None,
+        }
     }
 }
 

@@ -158,13 +158,19 @@ pub struct Session<'a> {
     pub room: Room,
     /// What the client reads: its way's wire, with the IRC capabilities it asked for.
     pub wire: Wire,
+    /// An IRC client's `QUIT` message, for the others' `QUIT`.
+    pub quit_message: Option<String>,
 }
 
 impl Drop for Session<'_> {
     /// Runs on every exit, a panic included, so the hub never keeps a dead client.
     fn drop(&mut self) {
         if self.joined {
-            let _ = self.shared.hub.send(Event::Leave { conn: self.conn });
+            let why = self.quit_message.take();
+            let _ = self.shared.hub.send(Event::Leave {
+                conn: self.conn,
+                why,
+            });
         }
     }
 }
@@ -214,6 +220,7 @@ impl<'a> Session<'a> {
                 topic: String::new(),
             },
             wire: via.wire(),
+            quit_message: None,
         })
     }
 

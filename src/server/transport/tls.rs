@@ -278,6 +278,10 @@ fn relay(mut tls: ServerConnection, tcp: Arc<Socket>, plain: UnixStream) {
     let mut to_session: Vec<u8> = Vec::new();
     let mut buf = [0u8; 4096];
     let (mut client_done, mut session_done, mut told_session) = (false, false, false);
+    // What came in the packet that ended the handshake (an IRC client sends its first line
+    // right behind its Finished) is decrypted already: the socket will not say readable
+    // for it again.
+    client_done |= decrypted(&mut tls, &mut to_session, &mut buf);
     loop {
         // Out to the client: what rustls has encrypted.
         while tls.wants_write() {
@@ -323,16 +327,7 @@ fn relay(mut tls: ServerConnection, tcp: Arc<Socket>, plain: UnixStream) {
             match tls.read_tls(&mut &*tcp) {
                 Ok(0) => client_done = true,
                 Ok(_) => match tls.process_new_packets() {
-                    Ok(_) => loop {
-                        match tls.reader().read(&mut buf) {
-                            Ok(0) => {
-                                client_done = true; // close_notify
-                                break;
-                            }
-                            Ok(n) => to_session.extend_from_slice(&buf[..n]),
-                            Err(_) => break, // WouldBlock: nothing more decrypted yet
-                        }
-                    },
+                    Ok(_) => client_done |= decrypted(&mut tls, &mut to_session, &mut buf),
                     Err(e) => {
                         log::debug!("TLS error from a client: {e}");
                         let _ = tls.write_tls(&mut &*tcp); // the alert, if it fits
@@ -360,6 +355,18 @@ fn relay(mut tls: ServerConnection, tcp: Arc<Socket>, plain: UnixStream) {
                     tls.send_close_notify();
                 }
             }
+        }
+    }
+}
+
+/// Moves what rustls has decrypted to `to_session`; true if the client closed its side
+/// (close_notify).
+fn decrypted(tls: &mut ServerConnection, to_session: &mut Vec<u8>, buf: &mut [u8]) -> bool {
+    loop {
+        match tls.reader().read(buf) {
+            Ok(0) => return true,
+            Ok(n) => to_session.extend_from_slice(&buf[..n]),
+            Err(_) => return false, // WouldBlock: nothing more decrypted yet
         }
     }
 }

@@ -42,7 +42,7 @@ impl Channels {
 /// `JOIN #a,#b` (`JOIN 0`: leave them all).
 pub fn join_all(s: &mut Session, chans: &mut Channels, m: &Message) -> Result<Flow, End> {
     let Some(list) = m.param(0) else {
-        return super::chat::need_more(s, m);
+        return need_more(s, m);
     };
     if list == "0" {
         let names: Vec<String> = chans.list.iter().map(|r| r.name.clone()).collect();
@@ -87,7 +87,7 @@ fn join(s: &mut Session, chans: &mut Channels, ch: &str) -> Result<(), End> {
 /// `PART #a,#b`.
 pub fn part_all(s: &mut Session, chans: &mut Channels, m: &Message) -> Result<Flow, End> {
     let Some(list) = m.param(0) else {
-        return super::chat::need_more(s, m);
+        return need_more(s, m);
     };
     for ch in list.split(',').filter(|c| !c.is_empty()) {
         part(s, chans, ch);
@@ -112,7 +112,7 @@ fn part(s: &mut Session, chans: &mut Channels, ch: &str) {
 /// in, through besedka's `/topic` (its checks and its announcement).
 pub fn topic(s: &mut Session, chans: &Channels, m: &Message) -> Result<Flow, End> {
     let Some(ch) = m.param(0) else {
-        return super::chat::need_more(s, m);
+        return need_more(s, m);
     };
     let Some(room) = chans.get(ch).cloned() else {
         not_on(s, ch);
@@ -160,6 +160,14 @@ pub fn names(s: &mut Session, chans: &Channels, m: &Message, who: bool) {
             }
         }
     }
+}
+
+/// `461`: a command without a parameter it needs.
+pub fn need_more(s: &mut Session, m: &Message) -> Result<Flow, End> {
+    let nick = s.nick();
+    let why = format!("{} :Not enough parameters", m.command);
+    reply(s, wire::numeric(461, &nick, &why));
+    Ok(Flow::Continue)
 }
 
 pub fn not_on(s: &mut Session, ch: &str) {

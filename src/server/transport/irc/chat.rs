@@ -98,6 +98,7 @@ fn command(s: &mut Session, chans: &mut Channels, m: &Message) -> Result<Flow, E
         "PING" => pong(s, m),
         "PONG" => {}
         "QUIT" => {
+            s.quit_message = quit_message(m.param(0));
             reply(s, wire::error("Closing link (quit)"));
             return Ok(Flow::Close);
         }
@@ -219,13 +220,18 @@ fn mode(s: &mut Session, m: &Message) {
     reply(s, out);
 }
 
-pub fn need_more(s: &mut Session, m: &Message) -> Result<Flow, End> {
-    let nick = s.nick();
-    let why = format!("{} :Not enough parameters", m.command);
-    reply(s, wire::numeric(461, &nick, &why));
-    Ok(Flow::Continue)
-}
 
 fn reply(s: &mut Session, bytes: String) {
     s.send_bytes(bytes.into_bytes());
+}
+
+/// Characters of a quit message passed on at most.
+const MAX_QUIT: usize = 200;
+
+/// A `QUIT` message as the others see it: formatting stripped, cleaned as any line, cut to
+/// [`MAX_QUIT`] characters; none if nothing is left.
+fn quit_message(text: Option<&str>) -> Option<String> {
+    let text = clean(&wire::strip_formatting(text?));
+    let text: String = text.trim().chars().take(MAX_QUIT).collect();
+    (!text.is_empty()).then_some(text)
 }

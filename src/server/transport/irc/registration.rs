@@ -29,6 +29,9 @@ struct Registration {
     done: bool,
     /// SASL succeeded: registration ends logged in.
     login: Option<Login>,
+    /// The client was told how to log in (at the end of registration): a 451 after that is
+    /// the numeric alone.
+    told: bool,
 }
 
 /// Runs registration to a login, or returns why the connection ended.
@@ -83,6 +86,7 @@ pub fn run(s: &mut Session) -> Result<Login, &'static str> {
             }
         }
         s.send(&how_to_log_in(s));
+        reg.told = true;
     }
 }
 
@@ -106,7 +110,8 @@ fn step(s: &mut Session, reg: &mut Registration, m: &Message) -> Flow {
         }
         _ => {
             reply(s, 451, &nick, ":You have not logged in");
-            if reg.done {
+            if reg.done && !reg.told {
+                reg.told = true;
                 let how = how_to_log_in(s);
                 s.send(&how);
             }
