@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::irc::{login_with_caps, login_with_caps_burst, server};
+use common::irc::{login_with_caps, login_with_caps_burst, sasl, sasl_login, server};
 use common::{Client, Server};
 
 /// Waits (bounded) until `messages` holds `n` rows: every line said so far is committed.
@@ -250,4 +250,86 @@ fn chathistory_pages_a_channel_and_a_private_conversation_on_each_backend() {
         // A limit past the maximum is taken as the maximum.
         assert_eq!(history(&mut bob, "LATEST #lobby * 5000", "#lobby").len(), 5);
     });
+}
+
+#[test]
+fn operators_kick_and_ban_from_irc_and_everyone_else_gets_the_numerics() {
+    let mut server = server(&[]);
+    for (name, password) in [
+        ("alice", "secret1"),
+        ("bob", "secret2"),
+        ("dave", "secret4"),
+    ] {
+        drop(server.register(name, password));
+    }
+    let (mut carol, _) = server.register("carol", "secret3");
+    server.ask("op alice", "alice is now an operator.");
+    let mut alice = sasl_login(&server, "alice", "secret1");
+    let mut bob = sasl_login(&server, "bob", "secret2");
+    // Not an operator: 482 for a kick and a ban; the ban list is just its end.
+    bob.send("KICK #lobby carol :bye");
+    bob.expect(":besedka 482 bob #lobby :You're not channel operator");
+    bob.send("MODE #lobby +b carol");
+    bob.expect(":besedka 482 bob #lobby :");
+    bob.send("MODE #lobby +b");
+    let got = bob.expect(":besedka 368 bob #lobby :End of channel ban list\r\n");
+    assert!(!got.contains(" 367 "), "{got}");
+    // An operator's mistakes, each with its numeric.
+    carol.send("/join #tea");
+    carol.expect("* You are in #tea.");
+    for (line, reply) in [
+        (
+            "KICK #lobby nobody",
+            ":besedka 401 alice nobody :No such nick\r\n",
+        ),
+        (
+            "KICK #lobby dave",
+            ":besedka 401 alice dave :No such nick\r\n",
+        ),
+        (
+            "KICK #lobby carol",
+            ":besedka 441 alice carol #lobby :They aren't on that channel\r\n",
+        ),
+        (
+            "KICK #tea carol",
+            ":besedka 442 alice #tea :You're not on that channel\r\n",
+        ),
+        (
+            "KICK #lobby",
+            ":besedka 461 alice KICK :Not enough parameters\r\n",
+        ),
+        (
+            "MODE #lobby +b nobody",
+            ":besedka 401 alice nobody :No such nick\r\n",
+        ),
+        (
+            "MODE #lobby +b *!*@10.0.0.1",
+            ":besedka NOTICE alice :! Bans here are by account name",
+        ),
+    ] {
+        alice.send(line);
+        alice.expect(reply);
+    }
+    // KICK is besedka's /kick: server-wide, the reason told, everyone told.
+    alice.send("KICK #lobby bob :flooding");
+    bob.expect(":besedka NOTICE bob :You were disconnected by alice: flooding.\r\n");
+    bob.expect("ERROR :");
+    bob.expect_closed();
+    alice.expect(":besedka NOTICE alice :alice kicked bob: flooding\r\n");
+    carol.expect("* alice kicked bob: flooding\r\n");
+    // MODE +b is /ban (forever), listed by MODE +b, lifted by MODE -b.
+    alice.send("MODE #lobby +b bob!*@*");
+    alice.expect(":besedka NOTICE alice :alice banned bob\r\n");
+    let (mut again, answer) = sasl(&server, "bob", "secret2");
+    assert!(answer.contains("NOTICE * :! You are banned"), "{answer}");
+    again.expect_closed();
+    alice.send("MODE #lobby b");
+    alice.expect(":besedka 367 alice #lobby bob!*@* alice ");
+    alice.expect(":besedka 368 alice #lobby :End of channel ban list\r\n");
+    alice.send("MODE #lobby -b bob");
+    alice.expect(":besedka NOTICE alice :alice unbanned bob\r\n");
+    alice.send("MODE #lobby +b");
+    let got = alice.expect(":besedka 368 alice #lobby :End of channel ban list\r\n");
+    assert!(!got.contains(" 367 "), "{got}");
+    drop(sasl_login(&server, "bob", "secret2"));
 }

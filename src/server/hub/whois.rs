@@ -1,4 +1,4 @@
-//! IRC's `WHOIS`, answered from what the hub knows of who is online (this node's sessions
+//! IRC's `WHOIS` (and `KICK`'s "is this nick in the channel?"), answered from what the hub knows of who is online (this node's sessions
 //! and the other nodes' as last read): no database, as `/who`.
 
 use super::Hub;
@@ -45,5 +45,26 @@ impl Hub {
             None => wire::no_such_nick_whois(nick, asked),
         };
         answer.into_bytes().into()
+    }
+
+    /// Whether the user with name key `key` is online (`Some`) and in `room` (`Some(true)`).
+    pub(super) fn where_is(&self, key: &str, room: i64) -> Option<bool> {
+        let mut online = false;
+        if let Some((_, o)) = self.presence.by_key(key) {
+            online = true;
+            let mut clients = o.conns.iter().filter_map(|c| self.clients.get(c));
+            if clients.any(|c| c.rooms.contains(&room)) {
+                return Some(true);
+            }
+        }
+        for r in self.others.sessions.values() {
+            if crate::store::users::name_key(&r.name) == key {
+                online = true;
+                if r.room == room {
+                    return Some(true);
+                }
+            }
+        }
+        online.then_some(false)
     }
 }

@@ -117,7 +117,11 @@ fn command(s: &mut Session, chans: &mut Channels, m: &Message) -> Result<Flow, E
             }
         }
         "USER" | "PASS" => reply(s, wire::numeric(462, &nick, ":You are already registered")),
-        "MODE" => mode(s, m),
+        "MODE" => match super::operator::ban_mode(s, chans, m) {
+            Some(flow) => return flow,
+            None => mode(s, m),
+        },
+        "KICK" => return super::operator::kick(s, chans, m),
         _ => {
             let why = format!("{} :Unknown command", m.command);
             reply(s, wire::numeric(421, &nick, &why));
@@ -201,15 +205,13 @@ fn list(s: &mut Session) {
     reply(s, out);
 }
 
-/// `MODE`: the channel's and the user's modes are empty; ban lists are besedka's `/ban`.
+/// `MODE`: the channel's and the user's modes are empty; bans are
+/// [`operator`](super::operator)'s.
 fn mode(s: &mut Session, m: &Message) {
     let nick = s.nick();
     let target = m.param(0).unwrap_or("");
     let out = match (target.starts_with('#'), m.param(1)) {
         (true, None) => wire::numeric(324, &nick, &format!("{target} +")),
-        (true, Some("b" | "+b")) => {
-            wire::numeric(368, &nick, &format!("{target} :End of channel ban list"))
-        }
         (true, Some(_)) => wire::numeric(
             482,
             &nick,

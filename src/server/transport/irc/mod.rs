@@ -8,12 +8,14 @@
 //! ([`super::tls::serve`]) with this front on the plain end of the pair.
 //!
 //! [`registration`]: `CAP`, SASL `PLAIN`, `PASS`, `NICK`/`USER`, NickServ; [`chat`]: the
-//! commands of a logged-in client; [`history`]: `CHATHISTORY`.
+//! commands of a logged-in client; [`history`]: `CHATHISTORY`;
+//! [`operator`]: `KICK` and `MODE +b` for besedka's operators.
 
 mod channels;
 mod chat;
 mod history;
 mod message;
+mod operator;
 mod registration;
 
 use std::net::SocketAddr;
