@@ -333,3 +333,90 @@ fn operators_kick_and_ban_from_irc_and_everyone_else_gets_the_numerics() {
     assert!(!got.contains(" 367 "), "{got}");
     drop(sasl_login(&server, "bob", "secret2"));
 }
+
+#[test]
+fn register_makes_an_account_before_or_after_registration_ends_with_telnets_limits() {
+    let server = Server::start_strict(&["--irc-addr", "127.0.0.1:0", "--register-rate", "2"]);
+    drop(server.register("alice", "secret1")); // the address's first new account
+                                               // Before CAP END (before-connect): the account is made and the client logged in.
+    let mut c = common::irc::irc(&server);
+    c.send("CAP LS 302");
+    c.expect("draft/account-registration=before-connect,custom-account-name");
+    c.send("REGISTER * * secret9");
+    c.expect(":besedka FAIL REGISTER NEED_NICK * :");
+    c.send("NICK newbie");
+    c.send("USER newbie 0 * :newbie");
+    c.send("CAP REQ :draft/account-registration");
+    for (line, reply) in [
+        (
+            "REGISTER alice * secret9",
+            "FAIL REGISTER ACCOUNT_EXISTS alice :The name alice is taken.",
+        ),
+        (
+            "REGISTER ALICE * secret9",
+            "FAIL REGISTER ACCOUNT_EXISTS ALICE :The name ALICE is taken.",
+        ),
+        (
+            "REGISTER no:way * secret9",
+            "FAIL REGISTER BAD_ACCOUNT_NAME no:way :Invalid name:",
+        ),
+        (
+            "REGISTER * * abc",
+            "FAIL REGISTER WEAK_PASSWORD newbie :Password too short",
+        ),
+        (
+            "REGISTER *",
+            ":besedka 461 newbie REGISTER :Not enough parameters",
+        ),
+        (
+            "VERIFY newbie 1234",
+            "FAIL VERIFY INVALID_CODE newbie :No verification is needed here",
+        ),
+    ] {
+        c.send(line);
+        c.expect(reply);
+    }
+    c.send("REGISTER * newbie@example.org secret9");
+    c.expect(":besedka REGISTER SUCCESS newbie :Account created; you are logged in\r\n");
+    c.expect(
+        ":besedka 900 newbie newbie!newbie@besedka newbie :You are now logged in as newbie\r\n",
+    );
+    c.send("REGISTER * * secret9");
+    c.expect(":besedka FAIL REGISTER ALREADY_AUTHENTICATED newbie :");
+    c.send("CAP END");
+    c.expect(":besedka 001 newbie :Welcome to besedka, newbie\r\n");
+    c.send("REGISTER other * secret9");
+    c.expect(":besedka FAIL REGISTER ALREADY_AUTHENTICATED newbie :You are logged in as newbie already\r\n");
+    assert_eq!(
+        server.texts("SELECT name FROM users ORDER BY id"),
+        ["alice", "newbie"]
+    );
+    // The address has made its two accounts this hour: IRC and telnet are refused alike.
+    let mut late = common::irc::irc(&server);
+    late.send("NICK late");
+    late.send("USER late 0 * :late");
+    late.expect("NOTICE * :You are not logged in.");
+    late.send("REGISTER * * secret9");
+    late.expect("FAIL REGISTER TEMPORARILY_UNAVAILABLE late :Too many new accounts from your address. Try again in ");
+    let mut t = server.connect();
+    t.expect("Name: ");
+    t.send("/register later secret9");
+    t.expect("! Too many new accounts from your address.");
+}
+
+#[test]
+fn register_after_registration_ends_logs_in_and_no_register_closes_it() {
+    let server = server(&[]);
+    let mut c = common::irc::irc(&server);
+    c.send("NICK fresh");
+    c.send("USER fresh 0 * :fresh");
+    c.expect("NOTICE * :You are not logged in.");
+    c.send("REGISTER fresh * secret9");
+    c.expect(":besedka REGISTER SUCCESS fresh ");
+    c.expect(":besedka 001 fresh :Welcome to besedka, fresh\r\n");
+    let closed = common::irc::server(&["--no-register"]);
+    let mut c = common::irc::irc(&closed);
+    c.send("NICK fresh");
+    c.send("REGISTER * * secret9");
+    c.expect("FAIL REGISTER TEMPORARILY_UNAVAILABLE fresh :Registration is closed on this server.");
+}

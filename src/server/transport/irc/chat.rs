@@ -116,6 +116,7 @@ fn command(s: &mut Session, chans: &mut Channels, m: &Message) -> Result<Flow, E
                 reply(s, wire::numeric(432, &nick, &why));
             }
         }
+        "REGISTER" | "VERIFY" => super::account::already(s, &m.command, &nick),
         "USER" | "PASS" => reply(s, wire::numeric(462, &nick, ":You are already registered")),
         "MODE" => match super::operator::ban_mode(s, chans, m) {
             Some(flow) => return flow,

@@ -7,10 +7,12 @@
 //! `--ircs-addr` is the same front inside TLS: the TLS way's handshake and relay
 //! ([`super::tls::serve`]) with this front on the plain end of the pair.
 //!
-//! [`registration`]: `CAP`, SASL `PLAIN`, `PASS`, `NICK`/`USER`, NickServ; [`chat`]: the
+//! [`registration`]: `CAP`, SASL `PLAIN`, `PASS`, `NICK`/`USER`, NickServ, and
+//! [`account`]'s `REGISTER`; [`chat`]: the
 //! commands of a logged-in client; [`history`]: `CHATHISTORY`;
 //! [`operator`]: `KICK` and `MODE +b` for besedka's operators.
 
+mod account;
 mod channels;
 mod chat;
 mod history;
