@@ -420,3 +420,46 @@ fn register_after_registration_ends_logs_in_and_no_register_closes_it() {
     c.send("REGISTER * * secret9");
     c.expect("FAIL REGISTER TEMPORARILY_UNAVAILABLE fresh :Registration is closed on this server.");
 }
+
+/// `WHOIS nick`'s 317: (idle seconds, signon time).
+fn whois_idle(c: &mut Client, nick: &str) -> (u64, u64) {
+    c.send(&format!("WHOIS {nick}"));
+    let got = c.expect(" 318 ");
+    c.expect("\r\n");
+    let line = got
+        .lines()
+        .find(|l| l.contains(" 317 "))
+        .unwrap_or_else(|| panic!("no 317 in {got}"));
+    let words: Vec<&str> = line.split(' ').collect();
+    assert_eq!(&words[1..4], ["317", "bob", nick], "{line}");
+    assert!(line.ends_with(" :seconds idle, signon time"), "{line}");
+    (words[4].parse().unwrap(), words[5].parse().unwrap())
+}
+
+#[test]
+fn whois_tells_how_long_since_a_user_last_spoke_and_when_they_logged_in() {
+    let server = server(&[]);
+    drop(server.register("bob", "secret2"));
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (mut alice, _) = server.register("alice", "secret1");
+    let mut bob = common::irc::sasl_login(&server, "bob", "secret2");
+    std::thread::sleep(Duration::from_millis(2100));
+    let (idle, signon) = whois_idle(&mut bob, "alice");
+    assert!(idle >= 2, "silent since login, 2 s ago: {idle}");
+    assert!(
+        signon >= before && signon <= before + 60,
+        "{signon} vs {before}"
+    );
+    let spoke = Instant::now(); // the server staged the line after this
+    alice.send("hello");
+    bob.expect("PRIVMSG #lobby :hello\r\n");
+    let (idle, again) = whois_idle(&mut bob, "alice");
+    assert!(
+        idle <= spoke.elapsed().as_secs() + 1,
+        "she just spoke: {idle}"
+    );
+    assert_eq!(again, signon, "the signon time stays");
+}

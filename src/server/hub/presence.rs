@@ -183,6 +183,8 @@ impl Hub {
                 polled: false,
                 rooms: vec![room.id],
                 mark: None,
+                signon: std::time::SystemTime::now(),
+                said_at: std::time::Instant::now(),
             },
         );
     }

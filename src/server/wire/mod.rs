@@ -189,8 +189,15 @@ pub fn who(nick: &str, room: &str, people: &[(String, bool, bool)]) -> String {
 /// `RPL_WHOISCHANNELS` (319: their rooms, `@` before each for an operator, as `NAMES`
 /// marks them), `RPL_WHOISSERVER` (312), `RPL_AWAY` (301) when away, `RPL_WHOISOPERATOR`
 /// (313) for an operator (besedka's operators moderate the whole server, as IRC
-/// operators), then `RPL_ENDOFWHOIS` (318).
-pub fn whois(nick: &str, name: &str, rooms: &[String], away: Option<&str>, op: bool) -> String {
+/// operators), `RPL_WHOISIDLE` (317: seconds since they last said something, and when they
+/// logged in, in Unix seconds) when `idle` is known, then `RPL_ENDOFWHOIS` (318).
+pub fn whois(
+    nick: &str,
+    name: &str,
+    rooms: &[String],
+    (away, op): (Option<&str>, bool),
+    idle: Option<(u64, u64)>,
+) -> String {
     let mut out = numeric(311, nick, &format!("{name} {name} {SERVER} * :{name}"));
     if !rooms.is_empty() {
         let mark = if op { "@" } else { "" };
@@ -211,6 +218,10 @@ pub fn whois(nick: &str, name: &str, rooms: &[String], away: Option<&str>, op: b
             nick,
             &format!("{name} :is a server operator"),
         ));
+    }
+    if let Some((quiet, signon)) = idle {
+        let text = format!("{name} {quiet} {signon} :seconds idle, signon time");
+        out.push_str(&numeric(317, nick, &text));
     }
     out.push_str(&numeric(318, nick, &format!("{name} :End of /WHOIS list")));
     out
