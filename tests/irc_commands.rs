@@ -463,3 +463,31 @@ fn whois_tells_how_long_since_a_user_last_spoke_and_when_they_logged_in() {
     );
     assert_eq!(again, signon, "the signon time stays");
 }
+
+#[test]
+fn a_muted_line_is_404_and_a_message_to_someone_away_is_301() {
+    let mut server = server(&[]);
+    let (mut alice, _) = server.register("alice", "secret1");
+    drop(server.register("bob", "secret2"));
+    let mut bob = sasl_login(&server, "bob", "secret2");
+    alice.send("/away lunch");
+    alice.expect("* You are away: lunch.");
+    bob.send("PRIVMSG alice :hi");
+    bob.expect(":besedka 301 bob alice :lunch\r\n");
+    alice.expect("bob -> alice: hi");
+    server.ask("mute bob 1h", "Muted bob for 1h.");
+    for (line, target) in [
+        ("PRIVMSG #lobby :hello?", "#lobby"),
+        ("PRIVMSG alice :psst", "alice"),
+    ] {
+        bob.send(line);
+        let got = bob.expect(&format!(
+            ":besedka 404 bob {target} :Cannot send to channel (you are muted)\r\n"
+        ));
+        // The notice says why and until when.
+        assert!(
+            got.contains(":besedka NOTICE bob :! You are muted until "),
+            "{got}"
+        );
+    }
+}

@@ -152,6 +152,12 @@ fn privmsg(s: &mut Session, chans: &Channels, m: &Message) -> Result<Flow, End> 
         None => (Kind::Say, text),
     };
     let text = wire::strip_formatting(text);
+    // Muted: told why (the mute's end, in a notice), and IRC's 404.
+    if !clean(&text).trim().is_empty() && !is_nickserv(target) && s.muted() {
+        let why = format!("{target} :Cannot send to channel (you are muted)");
+        reply(s, wire::numeric(404, &nick, &why));
+        return Ok(Flow::Continue);
+    }
     if target.starts_with('#') {
         match chans.get(target) {
             Some(room) => s.say_in(room.id, kind, &text),
@@ -167,7 +173,7 @@ fn privmsg(s: &mut Session, chans: &Channels, m: &Message) -> Result<Flow, End> 
         return Ok(Flow::Continue);
     }
     let body = clean(&text);
-    if body.trim().is_empty() || s.muted() {
+    if body.trim().is_empty() {
         return Ok(Flow::Continue);
     }
     match s.db(|c| users::find(c, &users::normalize(target))) {
