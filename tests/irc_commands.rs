@@ -491,3 +491,42 @@ fn a_muted_line_is_404_and_a_message_to_someone_away_is_301() {
         );
     }
 }
+
+#[test]
+fn besedkas_own_commands_run_from_irc_and_answer_in_notices() {
+    let server = server(&[]);
+    let (mut alice, _) = server.register("alice", "secret1");
+    drop(server.register("bob", "secret2"));
+    alice.send("the teapot is warm, bob");
+    alice.send("/join #tea");
+    alice.expect("* You are in #tea.");
+    let mut bob = sasl_login(&server, "bob", "secret2");
+    bob.send("ROOMS");
+    bob.expect(":besedka NOTICE bob :Rooms (2), busiest first:\r\n");
+    bob.expect(":besedka NOTICE bob :  #tea (1)\r\n");
+    bob.send("HISTORY :5");
+    bob.expect("NOTICE bob :");
+    bob.expect("alice: the teapot is warm, bob\r\n");
+    bob.send("MENTIONS");
+    bob.expect(":besedka NOTICE bob :The last 1 line(s) that named you:\r\n");
+    bob.expect("alice: the teapot is warm, bob\r\n");
+    // The search index is filled in batches, every 2 s: ask until the line is in it.
+    let start = Instant::now();
+    loop {
+        bob.send("SEARCH teapot");
+        let got = bob.expect("NOTICE bob :");
+        let got = got + &bob.expect("\r\n");
+        if got.contains("Found 1 line(s)") {
+            bob.expect("alice: the teapot is warm, bob\r\n");
+            break;
+        }
+        assert!(got.contains("Nothing found."), "{got}");
+        assert!(start.elapsed() < Duration::from_secs(10), "never indexed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The central checks hold: an operator's command is refused; not one of besedka's: 421.
+    bob.send("BAN alice");
+    bob.expect(":besedka NOTICE bob :! Only operators can do that.\r\n");
+    bob.send("FROBNICATE now");
+    bob.expect(":besedka 421 bob FROBNICATE :Unknown command\r\n");
+}

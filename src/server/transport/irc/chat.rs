@@ -123,6 +123,13 @@ fn command(s: &mut Session, chans: &mut Channels, m: &Message) -> Result<Flow, E
             None => mode(s, m),
         },
         "KICK" => return super::operator::kick(s, chans, m),
+        // besedka's own commands (`SEARCH words`, `ROOMS`, `HISTORY 50`, `MENTIONS`, …): IRC
+        // clients send a command they do not know as it is typed, and `/quote` sends any.
+        // The answer comes as notices, as to every client.
+        other if commands::known(other) => {
+            let line = format!("/{} {}", other.to_ascii_lowercase(), m.params.join(" "));
+            return commands::dispatch(s, line.trim_end(), Stage::Chat);
+        }
         _ => {
             let why = format!("{} :Unknown command", m.command);
             reply(s, wire::numeric(421, &nick, &why));
