@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod expect;
 pub mod irc;
+pub mod irc_clients;
 pub mod pg;
 pub mod proxies;
 pub mod tls;

@@ -48,8 +48,12 @@ pub struct Editor {
     line: String,
     /// Bytes of a character not yet complete (UTF-8 split across packets).
     partial: Vec<u8>,
-    /// The session's current unfinished output line (a prompt such as `Name: `).
+    /// The session's current unfinished output line (a prompt such as `Name: `), shown
+    /// below incoming lines until the user presses Enter.
     prompt: Vec<u8>,
+    /// Output after the last line end, not shown yet: the start of a line whose rest is in
+    /// the next read, or, if nothing follows for a moment, a prompt ([`Editor::settle`]).
+    pending: Vec<u8>,
     /// Typed text is shown (false while a password is asked for).
     echo: bool,
     key: Key,
@@ -73,6 +77,7 @@ impl Editor {
             line: String::new(),
             partial: Vec::new(),
             prompt: Vec::new(),
+            pending: Vec::new(),
             echo: true,
             key: Key::Text,
             out: Out::Text,
@@ -206,30 +211,60 @@ impl Editor {
                 (Out::SubIac, _) => Out::Sub,
             };
         }
-        if text.is_empty() {
+        self.pending.extend_from_slice(&text);
+        match self.pending.iter().rposition(|&b| b == b'\n') {
+            Some(end) => {
+                let tail = self.pending.split_off(end + 1);
+                let lines = std::mem::replace(&mut self.pending, tail);
+                self.draw(&lines)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Whether output waits for the rest of its line (or to be taken for a prompt).
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Nothing more came for a moment: the unfinished output is a prompt (`Name: `). It is
+    /// drawn, and kept below incoming lines until the user presses Enter. (Taken for a
+    /// prompt at once, the start of a line split across two reads was erased by the rest
+    /// of it and drawn again under every later line.)
+    pub fn settle(&mut self) -> Vec<u8> {
+        if self.pending.is_empty() {
             return Vec::new();
         }
-        let mut terminal = Vec::with_capacity(text.len() + 16);
-        let shown = !self.prompt.is_empty() || (self.echo && !self.line.is_empty());
-        if shown {
+        let mut terminal = Vec::with_capacity(self.prompt.len() + self.pending.len() + 16);
+        if self.shown() {
             terminal.extend_from_slice(ERASE_LINE);
         }
-        match text.iter().rposition(|&b| b == b'\n') {
-            Some(end) => {
-                terminal.extend_from_slice(&text[..=end]);
-                let tail = &text[end + 1..];
-                if !tail.is_empty() {
-                    self.prompt = tail.to_vec();
-                }
-            }
-            None => self.prompt.extend_from_slice(&text),
-        }
-        // The prompt and what was typed, below the new text.
+        self.prompt.append(&mut self.pending);
         terminal.extend_from_slice(&self.prompt);
         if self.echo {
             terminal.extend_from_slice(self.line.as_bytes());
         }
         terminal
+    }
+
+    /// Whole lines from the session, written above the prompt and what is being typed,
+    /// which are drawn again below them.
+    fn draw(&self, lines: &[u8]) -> Vec<u8> {
+        let mut terminal = Vec::with_capacity(lines.len() + self.prompt.len() + 16);
+        if self.shown() {
+            terminal.extend_from_slice(ERASE_LINE);
+        }
+        terminal.extend_from_slice(lines);
+        terminal.extend_from_slice(&self.prompt);
+        if self.echo {
+            terminal.extend_from_slice(self.line.as_bytes());
+        }
+        terminal
+    }
+
+    /// Something is on the terminal's current line: the prompt, or typed text.
+    fn shown(&self) -> bool {
+        !self.prompt.is_empty() || (self.echo && !self.line.is_empty())
     }
 }
 
@@ -292,7 +327,8 @@ mod tests {
     #[test]
     fn a_line_arriving_mid_typing_keeps_the_typed_text() {
         let mut e = Editor::new(100);
-        assert_eq!(e.output(b"Name: "), b"Name: ");
+        assert!(e.output(b"Name: ").is_empty(), "not yet: it may be half a line");
+        assert_eq!(e.settle(), b"Name: ");
         typed(&mut e, "ali");
         let out = e.output(b"* bob joined\r\n");
         assert_eq!(out, b"\r\x1b[K* bob joined\r\nName: ali");
@@ -302,8 +338,8 @@ mod tests {
     #[test]
     fn passwords_are_not_echoed_and_telnet_commands_are_not_shown() {
         let mut e = Editor::new(100);
-        let out = e.output(&[IAC, WILL, ECHO, b'P', b'w', b':', b' ']);
-        assert_eq!(out, b"Pw: ");
+        e.output(&[IAC, WILL, ECHO, b'P', b'w', b':', b' ']);
+        assert_eq!(e.settle(), b"Pw: ");
         let s = typed(&mut e, "secret\r");
         assert!(s.terminal.is_empty(), "nothing of the password is shown");
         assert_eq!(s.session, b"secret\r\n");
@@ -312,6 +348,20 @@ mod tests {
         // Split across chunks, and the binary-mode offer.
         assert!(e.output(&[IAC]).is_empty());
         assert!(e.output(&[WILL, BINARY]).is_empty());
+    }
+
+    #[test]
+    fn a_line_split_across_two_reads_is_drawn_whole_and_leaves_no_prompt() {
+        let mut e = Editor::new(100);
+        assert_eq!(e.output(b"[06:14:19] bob: hi\r\n[06"), b"[06:14:19] bob: hi\r\n");
+        assert!(e.has_pending());
+        let out = e.output(b":14:20] i4: i4-93\r\n");
+        assert_eq!(out, b"[06:14:20] i4: i4-93\r\n", "no erase, nothing lost");
+        assert!(!e.has_pending());
+        assert!(e.settle().is_empty());
+        // Typed text stays below the lines, with no leftover prompt before it.
+        typed(&mut e, "ok");
+        assert_eq!(e.output(b"[06:14:21] a: b\r\n"), b"\r\x1b[K[06:14:21] a: b\r\nok");
     }
 
     #[test]

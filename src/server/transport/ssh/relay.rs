@@ -6,6 +6,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::editor::Editor;
 
+/// How long output that ends without a line end waits for the rest of its line before it
+/// is taken for a prompt: the rest of a line split across two reads of the socket pair
+/// comes at once; a prompt (`Name: `) shows this much later.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A deadline never reached (the settle branch is off when nothing is pending).
+const FAR: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Moves the user's keys (through the editor) to the session, and the session's output
 /// (through the editor) to the user, until either side ends.
 pub async fn relay(channel: Channel<Msg>, mut plain: tokio::net::UnixStream, mut editor: Editor) {
@@ -14,8 +22,18 @@ pub async fn relay(channel: Channel<Msg>, mut plain: tokio::net::UnixStream, mut
         return;
     }
     let mut buf = vec![0u8; 4096];
+    // When output that ends without a line end becomes a prompt (see `Editor::settle`).
+    let mut settle_at: Option<tokio::time::Instant> = None;
     loop {
+        let settle = settle_at.unwrap_or_else(|| tokio::time::Instant::now() + FAR);
         tokio::select! {
+            _ = tokio::time::sleep_until(settle), if settle_at.is_some() => {
+                settle_at = None;
+                let out = editor.settle();
+                if !out.is_empty() && to_user.data(&out[..]).await.is_err() {
+                    break;
+                }
+            }
             msg = from_user.wait() => match msg {
                 Some(ChannelMsg::Data { data }) => {
                     let step = editor.keys(&data);
@@ -36,6 +54,9 @@ pub async fn relay(channel: Channel<Msg>, mut plain: tokio::net::UnixStream, mut
                     if !out.is_empty() && to_user.data(&out[..]).await.is_err() {
                         break;
                     }
+                    settle_at = editor
+                        .has_pending()
+                        .then(|| tokio::time::Instant::now() + SETTLE);
                 }
             },
         }
