@@ -276,6 +276,12 @@ fn is_op(s: &Session) -> bool {
         .is_some_and(|l| s.shared.moderation.is_op(&name_key(&l.user.name)))
 }
 
+/// Whether `name` is one of the slash-commands (any case): IRC runs those it does not know
+/// itself through [`dispatch`].
+pub fn known(name: &str) -> bool {
+    COMMANDS.iter().any(|c| c.name.eq_ignore_ascii_case(name))
+}
+
 /// Runs a `/command` line typed at `stage`.
 pub fn dispatch(s: &mut Session, line: &str, stage: Stage) -> Result<Flow, End> {
     let body = &line[1..];

@@ -77,6 +77,13 @@ pub enum Event {
         key: String,
         asked: String,
     },
+    /// IRC's `KICK`: whether the account with name key `key` is online (`Some`) and in
+    /// `room` (`Some(true)`), on this node or another; from who is online, no database.
+    Where {
+        key: String,
+        room: i64,
+        reply: Sender<Option<bool>>,
+    },
     /// `/join`: the session moves to `room` (stored as the user's room already); with
     /// `keep` (IRC's `JOIN`) it stays in its other rooms too. Answered, like `Join`, with
     /// the watermark the session loads the room's history up to; then `Welcome` with it.

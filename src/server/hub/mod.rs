@@ -398,6 +398,9 @@ impl Hub {
                     self.queue_as(conn, None, Some(&answer));
                 }
             }
+            Event::Where { key, room, reply } => {
+                let _ = reply.send(self.where_is(&key, room));
+            }
             Event::Move {
                 conn,
                 room,

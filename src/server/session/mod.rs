@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 mod login;
 mod welcome;
 
+pub use login::{Refusal, Refused};
+
 use super::hub::Event;
 use super::limits::{Bucket, SessionSlot};
 use super::moderation::muted_line;
