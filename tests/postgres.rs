@@ -48,7 +48,7 @@ fn rooms_messages_moderation_keys_logs_and_retention_work_on_postgres() {
     rooms::set_current(&c, alice.id, rust.id).unwrap();
     rooms::set_topic(&c, rust.id, "borrowck").unwrap();
     assert_eq!(rooms::of_user(&c, alice.id).unwrap().topic, "borrowck");
-    let (listed, total) = rooms::list(&c, 2).unwrap();
+    let (listed, total) = rooms::list(&c, None, 2).unwrap();
     assert_eq!((listed.len(), total), (2, 3));
 
     // Messages: ids in commit order, history per room with one's private messages.

@@ -12,6 +12,7 @@ mod dedicated;
 pub mod history;
 mod link;
 pub mod logs;
+pub mod members;
 pub mod messages;
 pub mod notify;
 mod pg;

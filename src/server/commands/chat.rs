@@ -130,13 +130,20 @@ pub fn mentions(s: &mut Session, args: &str) -> Result<Flow, End> {
     let Some(user) = s.login.as_ref().map(|l| l.user.clone()) else {
         return Ok(Flow::Continue);
     };
-    let Some(recent) = s.db(|c| messages::recent_public(c, MENTIONS_SCAN)) else {
+    // Lines of invite-only rooms the user is not a member of are not theirs to see.
+    let Some((recent, hidden)) = s.db(|c| {
+        Ok((
+            messages::recent_public(c, MENTIONS_SCAN)?,
+            crate::store::members::hidden_from(c, user.id)?,
+        ))
+    }) else {
         return Ok(Flow::Continue);
     };
     let key = users::name_key(&user.name);
     let mut found: Vec<_> = recent
         .into_iter()
         .filter(|m| m.author_id != Some(user.id))
+        .filter(|m| !m.room.as_ref().is_some_and(|r| hidden.contains(&r.0)))
         .filter(|m| crate::server::protocol::mentioned_keys(&m.body).any(|k| k == key))
         .take(n as usize)
         .collect();
@@ -215,6 +222,9 @@ pub fn history(s: &mut Session, args: &str) -> Result<Flow, End> {
     let Some(user_id) = s.login.as_ref().map(|l| l.user.id) else {
         return Ok(Flow::Continue);
     };
+    if !super::still_member(s) {
+        return Ok(Flow::Continue);
+    }
     let room = s.room.id;
     if let Some(msgs) = s.db(|c| messages::visible(c, room, Some(user_id), n, None)) {
         let mut out = text::history_header(msgs.len());

@@ -6,9 +6,10 @@ mod account;
 mod chat;
 mod keys;
 mod moderation;
+mod private;
 mod rooms;
 
-pub use rooms::{open as open_room, MAX_TOPIC, ROOMS_LISTED};
+pub use rooms::{open as open_room, still_member, MAX_TOPIC, ROOMS_LISTED};
 
 use super::protocol::quote;
 use super::session::{End, Flow, Session, Stage};
@@ -174,6 +175,38 @@ const COMMANDS: &[Command] = &[
         CHAT,
         (1, 1),
         chat::bell,
+    ),
+    cmd(
+        "private",
+        "on|off",
+        "make your room invite-only, or open to all (its maker or an operator)",
+        CHAT,
+        (1, 1),
+        private::private,
+    ),
+    cmd(
+        "invite",
+        "NAME",
+        "let NAME join your invite-only room (its maker or an operator)",
+        CHAT,
+        (1, 1),
+        private::invite,
+    ),
+    cmd(
+        "uninvite",
+        "NAME",
+        "take NAME off your room's members (its maker or an operator)",
+        CHAT,
+        (1, 1),
+        private::uninvite,
+    ),
+    cmd(
+        "members",
+        "",
+        "who may join your invite-only room",
+        CHAT,
+        (0, 0),
+        private::members,
     ),
     cmd(
         "echo",

@@ -13,7 +13,8 @@ use crate::store::messages::{self, Kind, Message};
 use crate::store::users::{self, User};
 
 impl Hub {
-    /// Stages a line from `conn`: public in `room`, or private to `to`.
+    /// Stages a line from `conn`: public in `room` (`None`: the session's one room, as the
+    /// hub knows it), or private to `to`.
     pub(super) fn stage(
         &mut self,
         conn: ConnId,

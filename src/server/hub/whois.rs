@@ -8,7 +8,8 @@ use crate::server::wire;
 impl Hub {
     /// `WHOIS` of the user with name key `key`, told to `nick`: 311, 319 (their rooms),
     /// 312, 301 (away), 313 (operator), 317 (idle: sessions on this node only), 318; or 401 and 318 if they are not online.
-    pub(super) fn whois(&self, key: &str, asked: &str, nick: &str) -> Bytes {
+    /// An invite-only room is named only to someone in it (`asker`, the asking user).
+    pub(super) fn whois(&self, key: &str, asked: &str, (nick, asker): (&str, i64)) -> Bytes {
         let mut found: Option<(String, Option<String>)> = None;
         let mut rooms: Vec<String> = Vec::new();
         // Idle since the user last spoke in any session here, online since the first.
@@ -16,7 +17,12 @@ impl Hub {
         if let Some((_, o)) = self.presence.by_key(key) {
             found = Some((o.name.clone(), o.away.clone()));
             for c in o.conns.iter().filter_map(|c| self.clients.get(c)) {
-                rooms.extend(c.rooms.iter().map(|&r| self.rooms.name(r).to_string()));
+                rooms.extend(
+                    c.rooms
+                        .iter()
+                        .filter(|&&r| self.room_shown_to(r, Some(asker)))
+                        .map(|&r| self.rooms.name(r).to_string()),
+                );
                 let (quiet, since) = idle.get_or_insert((c.said_at.elapsed(), c.signon));
                 *quiet = (*quiet).min(c.said_at.elapsed());
                 *since = (*since).min(c.signon);
@@ -30,7 +36,9 @@ impl Hub {
             if entry.1.is_none() {
                 entry.1 = r.away.clone();
             }
-            rooms.push(r.room_name.clone());
+            if self.room_shown_to(r.room, Some(asker)) {
+                rooms.push(r.room_name.clone());
+            }
         }
         let answer = match found {
             Some((name, away)) => {

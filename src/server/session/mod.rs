@@ -220,6 +220,7 @@ impl<'a> Session<'a> {
                 id: rooms::LOBBY,
                 name: "#lobby".into(),
                 topic: String::new(),
+                private: false,
             },
             wire: via.wire(),
             quit_message: None,
@@ -468,14 +469,15 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Sends a public line to the session's room; control characters are stripped and an
-    /// empty result is ignored.
+    /// Sends a public line to the session's room (as the hub knows it: it may have moved the
+    /// session out of an invite-only room); control characters are stripped and an empty
+    /// result is ignored.
     pub fn say(&mut self, kind: Kind, text: &str) {
-        self.say_in(self.room.id, kind, text);
+        self.say_in(None, kind, text);
     }
 
     /// Sends a public line to `room` (an IRC session's channel), as [`Session::say`].
-    pub fn say_in(&mut self, room: i64, kind: Kind, text: &str) {
+    pub fn say_in(&mut self, room: Option<i64>, kind: Kind, text: &str) {
         let body = clean(text);
         if body.trim().is_empty() || self.muted() {
             return;

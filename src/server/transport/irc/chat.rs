@@ -123,6 +123,7 @@ fn command(s: &mut Session, chans: &mut Channels, m: &Message) -> Result<Flow, E
             None => mode(s, m),
         },
         "KICK" => return super::operator::kick(s, chans, m),
+        "INVITE" => return invite(s, chans, m),
         // besedka's own commands (`SEARCH words`, `ROOMS`, `HISTORY 50`, `MENTIONS`, …): IRC
         // clients send a command they do not know as it is typed, and `/quote` sends any.
         // The answer comes as notices, as to every client.
@@ -167,7 +168,7 @@ fn privmsg(s: &mut Session, chans: &Channels, m: &Message) -> Result<Flow, End> 
     }
     if target.starts_with('#') {
         match chans.get(target) {
-            Some(room) => s.say_in(room.id, kind, &text),
+            Some(room) => s.say_in(Some(room.id), kind, &text),
             None => {
                 let why = format!("{target} :Cannot send to channel (join it first)");
                 reply(s, wire::numeric(404, &nick, &why));
@@ -202,7 +203,8 @@ fn privmsg(s: &mut Session, chans: &Channels, m: &Message) -> Result<Flow, End> 
 fn list(s: &mut Session) {
     let nick = s.nick();
     let mut out = wire::numeric(321, &nick, "Channel :Users  Name");
-    match s.shared.rooms(commands::ROOMS_LISTED) {
+    let user = s.login.as_ref().map(|l| l.user.id);
+    match s.shared.rooms(commands::ROOMS_LISTED, user) {
         Ok((listed, _)) => {
             for r in &listed {
                 let topic = r.topic.replace(['\r', '\n'], " ");
@@ -250,4 +252,18 @@ fn quit_message(text: Option<&str>) -> Option<String> {
     let text = clean(&wire::strip_formatting(text?));
     let text: String = text.trim().chars().take(MAX_QUIT).collect();
     (!text.is_empty()).then_some(text)
+}
+
+/// `INVITE nick #room`: besedka's `/invite` in that room (it must be one the session is in;
+/// its maker or an operator decides), answered as `/invite` is, in notices.
+fn invite(s: &mut Session, chans: &Channels, m: &Message) -> Result<Flow, End> {
+    let (Some(nick), Some(ch)) = (m.param(0), m.param(1)) else {
+        return channels::need_more(s, m);
+    };
+    let Some(room) = chans.get(ch).cloned() else {
+        channels::not_on(s, ch);
+        return Ok(Flow::Continue);
+    };
+    s.room = room; // `/invite` is about the session's room
+    commands::dispatch(s, &format!("/invite {nick}"), Stage::Chat)
 }

@@ -7,6 +7,7 @@
 //! `msgid=ID` (its `messages.id`, as the `msgid` tag gives it) or `timestamp=…` (server-time's
 //! format); times are turned into ids first, so every read is a window of ids.
 
+use crate::store::members;
 use super::channels::Channels;
 use super::message::Message;
 use crate::server::session::{End as Gone, Flow, Session};
@@ -166,11 +167,15 @@ pub fn chathistory(s: &mut Session, chans: &Channels, m: &Message) -> Result<Flo
 /// The conversation `target` names for this session, and its name as the batch gives it:
 /// a channel the session is in, or an account (the private lines with it).
 fn conversation(s: &mut Session, chans: &Channels, target: &str) -> Option<(Conversation, String)> {
-    if target.starts_with('#') {
-        let room = chans.get(target)?;
-        return Some((Conversation::Room(room.id), room.name.clone()));
-    }
     let me = s.login.as_ref()?.user.id;
+    if target.starts_with('#') {
+        let room = chans.get(target)?.clone();
+        // (Taken off an invite-only room's members since it joined: not any more.)
+        if !s.db(|c| members::may_see(c, room.id, me))? {
+            return None;
+        }
+        return Some((Conversation::Room(room.id), room.name));
+    }
     let (other, _) = s.db(|c| users::find(c, &users::normalize(target)))??;
     Some((Conversation::Private { me, other: other.id }, other.name))
 }
@@ -188,6 +193,8 @@ fn targets(s: &mut Session, chans: &Channels, refs: &[Ref], limit: u32) {
     let Some(me) = s.login.as_ref().map(|l| l.user.id) else { return };
     let rooms: Vec<i64> = chans.rooms().map(|r| r.id).collect();
     let read = s.shared.store.conn().and_then(|c| {
+        let hidden = members::hidden_from(&c, me)?;
+        let rooms: Vec<i64> = rooms.into_iter().filter(|r| !hidden.contains(r)).collect();
         let (after, _) = lo.bounds(&c)?;
         let (_, before) = hi.bounds(&c)?;
         history::latest(&c, me, &rooms, after, before)
