@@ -17,6 +17,7 @@ pub mod messages;
 pub mod notify;
 mod pg;
 pub mod presence;
+pub mod read_marks;
 pub mod retention;
 pub mod roles;
 pub mod rooms;
