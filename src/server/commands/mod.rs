@@ -7,6 +7,7 @@ mod chat;
 mod keys;
 mod moderation;
 mod rooms;
+mod search;
 
 pub use rooms::{open as open_room, MAX_TOPIC, ROOMS_LISTED};
 
@@ -177,11 +178,12 @@ const COMMANDS: &[Command] = &[
     ),
     cmd(
         "search",
-        "TEXT [#ROOM]",
-        "the newest 20 lines you may see that match (words; \"a phrase\"; OR; NOT; pre*)",
+        "[-c N] WORDS [from:NAME] [in:#ROOM] [before:DATE] [after:DATE]",
+        "the newest 20 lines you may see that match (words; \"a phrase\"; OR; NOT; pre*); \
+         dates 2026-12-01 or 2026-12-01T10:00 (UTC); -c N: N lines around each (at most 5)",
         CHAT,
         (1, ANY),
-        chat::search,
+        search::search,
     ),
     cmd(
         "mentions",
