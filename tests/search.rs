@@ -84,9 +84,11 @@ fn stored(server: &Server, body: &str) -> i64 {
             .get(0),
         None => server
             .sql()
-            .query_row("SELECT count(*) FROM messages WHERE body = ?1", [body], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT count(*) FROM messages WHERE body = ?1",
+                [body],
+                |r| r.get(0),
+            )
             .unwrap(),
     }
 }
@@ -97,7 +99,10 @@ fn said(server: &Server, who: &mut Client, body: &str) {
     who.send(body);
     let start = Instant::now();
     while stored(server, body) == 0 {
-        assert!(start.elapsed() < Duration::from_secs(10), "{body:?} never stored");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{body:?} never stored"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -149,7 +154,10 @@ fn each_filter_and_their_combinations_find_only_what_the_user_may_see() {
             ],
             "no one else's private line: {all:?}"
         );
-        assert!(all[0].starts_with("[2026-11-10 12:00:00] #lobby alice: "), "{all:?}");
+        assert!(
+            all[0].starts_with("[2026-11-10 12:00:00] #lobby alice: "),
+            "{all:?}"
+        );
         for (args, want) in [
             ("whale from:bob", vec!["whale two"]),
             ("whale from:BOB in:#lobby", vec!["whale two"]),
@@ -173,7 +181,10 @@ fn each_filter_and_their_combinations_find_only_what_the_user_may_see() {
                 vec!["the blue whale sings"],
             ),
             ("\"blue whale\" from:bob", vec![]),
-            ("whale from:alice before:2026-11-13", vec!["whale one", "secret whale for bob"]),
+            (
+                "whale from:alice before:2026-11-13",
+                vec!["whale one", "secret whale for bob"],
+            ),
             ("whale in:#dev before:2026-11-14", vec![]),
             ("secret", vec!["secret whale for bob"]),
             ("from:bob", vec!["whale two"]),
@@ -295,7 +306,11 @@ fn context_shows_the_lines_around_each_hit_where_it_was_said() {
             .filter(|l| l.starts_with("> "))
             .filter_map(|l| l.split_once(": ").map(|(_, b)| b))
             .collect();
-        assert_eq!(marked, ["needle one", "needle two", "needle private"], "{text}");
+        assert_eq!(
+            marked,
+            ["needle one", "needle two", "needle private"],
+            "{text}"
+        );
         // Around "needle one": l2 and l3 (#dev's line is another room's); around "needle
         // two": l5, and no later #lobby line; around the private one: alice and bob's p1,
         // and not bob's line to carol.
@@ -312,8 +327,15 @@ fn context_shows_the_lines_around_each_hit_where_it_was_said() {
             ],
             "{text}"
         );
-        assert_eq!(got.iter().filter(|l| l.starts_with("--")).count(), 2, "{text}");
-        assert!(!text.contains("dev line") && !text.contains("not for alice"), "{text}");
+        assert_eq!(
+            got.iter().filter(|l| l.starts_with("--")).count(),
+            2,
+            "{text}"
+        );
+        assert!(
+            !text.contains("dev line") && !text.contains("not for alice"),
+            "{text}"
+        );
         // Two lines on each side: the groups of the two public hits meet and are one.
         let got = found(&mut alice, "-c 2 needle in:#lobby");
         assert_eq!(
@@ -330,7 +352,10 @@ fn context_shows_the_lines_around_each_hit_where_it_was_said() {
         let out = cli(&server, &["-c", "1", "needle", "from:alice"]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{out:?}");
-        assert!(stdout.contains("> [") && stdout.contains("alice: l2"), "{stdout}");
+        assert!(
+            stdout.contains("> [") && stdout.contains("alice: l2"),
+            "{stdout}"
+        );
     });
 }
 

@@ -495,7 +495,11 @@ pub fn run(parsed: Parsed, argv: Vec<std::ffi::OsString>) -> Result<(), Failure>
                     let why = "in: and --room both name a room; give one".to_string();
                     return Err(usage(besedka::Error::NotAQuery(why)));
                 }
-                q.room = Some(if room.starts_with('#') { room } else { format!("#{room}") });
+                q.room = Some(if room.starts_with('#') {
+                    room
+                } else {
+                    format!("#{room}")
+                });
             }
             // What a running server's janitor has not indexed yet, first.
             while search::index_batch(&db, 10_000).map_err(|e| e.to_string())? > 0 {}
@@ -510,7 +514,8 @@ pub fn run(parsed: Parsed, argv: Vec<std::ffi::OsString>) -> Result<(), Failure>
                         .collect::<besedka::Result<Vec<_>>>()
                         .map_err(|e| e.to_string())?;
                     let ids: Vec<i64> = msgs.iter().map(|m| m.id).collect();
-                    let text = besedka::server::protocol::found_in_context(&groups, &ids, usize::MAX);
+                    let text =
+                        besedka::server::protocol::found_in_context(&groups, &ids, usize::MAX);
                     out.write_all(text.replace("\r\n", "\n").as_bytes())
                 }
             }

@@ -50,7 +50,11 @@ impl Searches {
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        let mut running = self.searches.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = self
+            .searches
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         running.remove(&self.user);
     }
 }
@@ -64,7 +68,9 @@ mod tests {
         let s = Searches::default();
         let first = s.begin(1).unwrap();
         assert_eq!(s.begin(1).err(), Some(Busy::User));
-        let others: Vec<_> = (2..AT_ONCE as i64 + 1).map(|u| s.begin(u).unwrap()).collect();
+        let others: Vec<_> = (2..AT_ONCE as i64 + 1)
+            .map(|u| s.begin(u).unwrap())
+            .collect();
         assert_eq!(s.begin(99).err(), Some(Busy::Server));
         drop(first);
         assert!(s.begin(1).is_ok(), "a finished search gives its place back");

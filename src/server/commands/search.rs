@@ -24,9 +24,7 @@ fn context_flag(args: &str) -> Result<(Option<u32>, &str), ()> {
         return Ok((None, args));
     };
     let rest = rest.trim_start();
-    let (n, rest) = rest
-        .split_once(char::is_whitespace)
-        .unwrap_or((rest, ""));
+    let (n, rest) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
     match n.parse::<u32>() {
         Ok(n) if n <= MAX_CONTEXT => Ok((Some(n), rest.trim_start())),
         _ => Err(()),

@@ -254,7 +254,9 @@ fn run(c: &Conn, viewer: Option<i64>, q: &Query, limit: u32) -> Result<Vec<Messa
             "m.id"
         }
         (Walk::Messages, _) => {
-            sql.push("FROM messages m").push(message_joins!()).push("WHERE TRUE");
+            sql.push("FROM messages m")
+                .push(message_joins!())
+                .push("WHERE TRUE");
             "m.id"
         }
     };
@@ -282,7 +284,8 @@ fn run(c: &Conn, viewer: Option<i64>, q: &Query, limit: u32) -> Result<Vec<Messa
             .arg(viewer)
             .push(")");
     }
-    sql.push(&format!(" ORDER BY {key} DESC LIMIT ")).arg(&limit);
+    sql.push(&format!(" ORDER BY {key} DESC LIMIT "))
+        .arg(&limit);
     c.query(&sql.text, &sql.args, row_to_message)
 }
 

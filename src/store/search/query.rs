@@ -169,7 +169,7 @@ fn instant(value: &str) -> Result<String, String> {
 
 fn days_in(y: u32, m: u32) -> u32 {
     match m {
-        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 if y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400)) => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -200,7 +200,10 @@ mod tests {
         assert_eq!(q.after.as_deref(), Some("2026-12-01T00:00:00Z"));
         assert_eq!(q.before.as_deref(), Some("2026-12-01T10:00:00Z"));
         let q = Query::parse("whale #Sea").unwrap();
-        assert_eq!((q.words.as_str(), q.room.as_deref()), ("whale", Some("#Sea")));
+        assert_eq!(
+            (q.words.as_str(), q.room.as_deref()),
+            ("whale", Some("#Sea"))
+        );
         let q = Query::parse("FROM:alice").unwrap();
         assert!(!q.has_words() && q.from.as_deref() == Some("alice"));
         assert_eq!(
@@ -208,7 +211,10 @@ mod tests {
             Some("2024-02-29T23:59:59Z".into())
         );
         // An unclosed quote is the engine's to report.
-        assert_eq!(Query::parse("\"open from:x").unwrap().words, "\"open from:x");
+        assert_eq!(
+            Query::parse("\"open from:x").unwrap().words,
+            "\"open from:x"
+        );
     }
 
     #[test]
@@ -223,8 +229,7 @@ mod tests {
             ),
             (
                 "x from:",
-                "from: needs a value, as in from:NAME, in:#ROOM, before:DATE and after:DATE"
-                    .into(),
+                "from: needs a value, as in from:NAME, in:#ROOM, before:DATE and after:DATE".into(),
             ),
             ("from:a from:b", "from: is given twice; give it once".into()),
             ("x #a in:#b", "in: is given twice; give it once".into()),
@@ -248,7 +253,10 @@ mod tests {
                 "x after:2026-12-02 before:2026-12-01T10:00",
                 "after:2026-12-02 is not earlier than before:2026-12-01T10:00".into(),
             ),
-            ("   ", "it is empty; give words, \"a phrase\" or a filter".into()),
+            (
+                "   ",
+                "it is empty; give words, \"a phrase\" or a filter".into(),
+            ),
         ] {
             assert_eq!(Query::parse(text), Err(why), "{text:?}");
         }

@@ -77,4 +77,3 @@ fn fts5_reason(text: &str, query: &str) -> Option<String> {
     text.starts_with("fts5: ")
         .then(|| format!("the search engine cannot read it; {FTS5_SYNTAX}"))
 }
-
