@@ -77,7 +77,9 @@ fn rooms_messages_moderation_keys_logs_and_retention_work_on_postgres() {
     assert_eq!(messages::count(&c).unwrap(), 3);
     let carol = users::create(&c, "carol", "h").unwrap().unwrap();
     let found = |viewer: &users::User, q: &str, room: Option<i64>| -> Vec<String> {
-        search::search(&c, Some(viewer.id), q, room, 20)
+        let mut q = search::Query::parse(q).unwrap();
+        q.room = room.map(|r| if r == LOBBY { "#lobby" } else { "#Rust" }.to_string());
+        search::search(&c, Some(viewer.id), &q, 20)
             .unwrap()
             .into_iter()
             .map(|m| m.body)

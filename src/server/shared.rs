@@ -52,6 +52,8 @@ pub struct Shared {
     pub(super) quiet_accept: Quiet,
     /// Messages the janitor and `prune` deleted since start, for `status`.
     pub pruned: AtomicU64,
+    /// Searches running now (one per user, a few in all).
+    pub searches: crate::server::searches::Searches,
     /// Every open connection (its socket, shared, not a duplicate descriptor), so shutdown
     /// can close them all.
     pub(super) conns: Mutex<HashMap<ConnId, Arc<Socket>>>,

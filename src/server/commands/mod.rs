@@ -8,6 +8,7 @@ mod keys;
 mod moderation;
 mod private;
 mod rooms;
+mod search;
 
 pub use rooms::{open as open_room, still_member, MAX_TOPIC, ROOMS_LISTED};
 
@@ -218,11 +219,12 @@ const COMMANDS: &[Command] = &[
     ),
     cmd(
         "search",
-        "TEXT [#ROOM]",
-        "the newest 20 lines you may see that match (words; \"a phrase\"; OR; NOT; pre*)",
+        "[-c N] WORDS [from:NAME] [in:#ROOM] [before:DATE] [after:DATE]",
+        "the newest 20 lines you may see that match (words; \"a phrase\"; OR; NOT; pre*); \
+         dates 2026-12-01 or 2026-12-01T10:00 (UTC); -c N: N lines around each (at most 5)",
         CHAT,
         (1, ANY),
-        chat::search,
+        search::search,
     ),
     cmd(
         "mentions",

@@ -356,6 +356,14 @@ impl<'a> Session<'a> {
         line
     }
 
+    /// Charges `lines` more of the user's rate for what this line made the server do (a
+    /// search): their next lines wait until it is paid.
+    pub fn charge(&self, lines: u32) {
+        if let Some(slot) = &self.slot {
+            slot.charge(lines);
+        }
+    }
+
     /// Runs a store call on a pooled connection. On failure logs it, tells the client and
     /// returns `None`, so callers just go back to where they were.
     pub fn db<T>(

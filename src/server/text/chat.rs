@@ -203,6 +203,37 @@ pub fn search_header(n: usize) -> String {
     }
 }
 
+/// The header of `/search -c N`'s hits, each with up to `around` lines on each side.
+pub fn search_header_context(n: usize, around: u32) -> String {
+    if n == 0 {
+        notice("Nothing found.")
+    } else {
+        notice(&format!(
+            "Found {n} line(s), oldest first, each marked > with up to {around} line(s) \
+             around it:"
+        ))
+    }
+}
+
+/// `/search -c` without a number it takes.
+pub fn search_context_usage(max: u32) -> String {
+    error(&format!(
+        "/search -c N wants N from 0 to {max}: the lines shown around each hit."
+    ))
+}
+
+/// Another session of the same user is searching.
+pub fn search_busy_user() -> String {
+    error("You have a search running already (in another session); one at a time.")
+}
+
+/// The server's searches at once are all taken.
+pub fn search_busy_server(at_once: usize) -> String {
+    error(&format!(
+        "The server is running {at_once} searches already; try again in a moment."
+    ))
+}
+
 /// A query the search engine cannot read; `why` is the store's reason, in the user's words.
 pub fn not_a_query(why: &str) -> String {
     error(&format!("Not a search query: {why}."))
