@@ -60,6 +60,21 @@ fn an_invite_only_room_is_seen_by_its_members_only_by_every_way_in() {
         assert!(who.contains("alice (a private room)"), "{who}");
         bob.send("/mentions");
         bob.expect("* No recent line names you.\r\n");
+        // Nor found by /search, once indexed (the index follows every 2 s): alice finds it.
+        let until = Instant::now() + WAIT;
+        loop {
+            alice.send("/search secret plan");
+            let got = alice.expect("\r\n");
+            if got.contains("Found 1 line") {
+                break;
+            }
+            assert!(Instant::now() < until, "never indexed: {got}");
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        bob.send("/search secret plan");
+        bob.expect("* Nothing found.\r\n");
+        bob.send("/search plan in:#den");
+        bob.expect("there is no room \"#den\"");
         bob.send("/join #den");
         bob.expect("! #den is invite-only: ask one of its members to /invite you.\r\n");
         // Nor over IRC: LIST, WHOIS, JOIN.

@@ -104,11 +104,17 @@ mod tests {
         let got = unread(&db, a.id, lobby, &[]).unwrap();
         assert_eq!(got, [("#rust".to_string(), 37), ("#lobby".to_string(), 2)]);
         // Up to the watermark only; where the session is, left out.
-        assert_eq!(unread(&db, a.id, last, &[]).unwrap(), [("#rust".to_string(), 37)]);
+        assert_eq!(
+            unread(&db, a.id, last, &[]).unwrap(),
+            [("#rust".to_string(), 37)]
+        );
         assert_eq!(
             unread(&db, a.id, lobby, &[rust.id]).unwrap(),
             [("#lobby".to_string(), 2)]
         );
-        assert!(unread(&db, b.id, lobby, &[]).unwrap().is_empty(), "bob has no marks");
+        assert!(
+            unread(&db, b.id, lobby, &[]).unwrap().is_empty(),
+            "bob has no marks"
+        );
     }
 }

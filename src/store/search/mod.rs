@@ -71,7 +71,7 @@ struct Found {
     hi: i64,
 }
 
-fn resolve(c: &Conn, q: &Query) -> Result<Found> {
+fn resolve(c: &Conn, q: &Query, viewer: Option<i64>) -> Result<Found> {
     let author = match &q.from {
         Some(name) => match users::find(c, name)? {
             Some((user, _)) => Some(user.id),
@@ -80,11 +80,19 @@ fn resolve(c: &Conn, q: &Query) -> Result<Found> {
         None => None,
     };
     let room = match &q.room {
-        // Private rooms: a room this viewer may not see is told as one that does not exist.
-        Some(name) => match rooms::find(c, name)? {
-            Some(room) => Some(room.id),
-            None => return Err(Error::NotAQuery(format!("there is no room \"{name}\""))),
-        },
+        // A room this viewer may not see (invite-only) is told as one that does not exist.
+        Some(name) => {
+            let seen = match (rooms::find(c, name)?, viewer) {
+                (Some(room), Some(v)) => {
+                    crate::store::members::may_see(c, room.id, v)?.then_some(room.id)
+                }
+                (room, _) => room.map(|r| r.id),
+            };
+            match seen {
+                Some(id) => Some(id),
+                None => return Err(Error::NotAQuery(format!("there is no room \"{name}\""))),
+            }
+        }
         None => None,
     };
     let lo = match &q.after {
@@ -214,7 +222,7 @@ fn choose(c: &Conn, q: &Query, f: &Found) -> Result<Walk> {
 }
 
 fn run(c: &Conn, viewer: Option<i64>, q: &Query, limit: u32) -> Result<Vec<Message>> {
-    let f = resolve(c, q)?;
+    let f = resolve(c, q, viewer)?;
     let walk = choose(c, q, &f)?;
     let lite = c.dialect() == Dialect::Sqlite;
     let words = q.words.as_str();
@@ -276,14 +284,20 @@ fn run(c: &Conn, viewer: Option<i64>, q: &Query, limit: u32) -> Result<Vec<Messa
     }
     if let Some(viewer) = &viewer {
         // What this user may see: public lines, and private ones they sent or received.
-        // Private rooms: the condition that a public line's room is visible to this user
-        // (open, or the user a member) is one more clause here, beside this one.
         sql.push(" AND (m.recipient_id IS NULL OR m.recipient_id = ")
             .arg(viewer)
             .push(" OR m.author_id = ")
             .arg(viewer)
             .push(")");
+        // And a public line's room is one they may see: open, or invite-only with them a
+        // member (store::members).
+        sql.push(" AND (m.room_id IS NULL OR m.room_id NOT IN (SELECT id FROM rooms WHERE private")
+            .push(" AND id NOT IN (SELECT room_id FROM room_members WHERE user_id = ")
+            .arg(viewer)
+            .push(")))");
     }
+    // A removed line (a tombstone) is nobody's to find.
+    sql.push(" AND m.removed_by IS NULL");
     sql.push(&format!(" ORDER BY {key} DESC LIMIT "))
         .arg(&limit);
     c.query(&sql.text, &sql.args, row_to_message)
