@@ -58,20 +58,29 @@ pub fn unread(c: &Conn, user: i64, upto: i64, except: &[i64]) -> Result<Vec<(Str
         &[&user, &upto, &ROOMS_COUNTED],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    let count = "SELECT count(*) FROM (SELECT 1 FROM messages
-                 WHERE room_id = ?1 AND id > ?2 AND id <= ?3 AND removed_by IS NULL LIMIT ?4) t";
     let mut out = Vec::new();
     for (room, name, last) in marks {
         if except.contains(&room) {
             continue;
         }
-        let n: i64 = c.query_one(count, &[&room, &last, &upto, &COUNT_CAP], |r| r.get(0))?;
+        let n = count_since(c, room, last, upto, COUNT_CAP)?;
         if n > 0 {
             out.push((name, n));
         }
     }
     out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     Ok(out)
+}
+
+/// The public lines of `room` after `after` and up to `upto` (not removed), counted up to
+/// `cap`: an index range from the mark, whatever the history's size.
+pub fn count_since(c: &Conn, room: i64, after: i64, upto: i64, cap: i64) -> Result<i64> {
+    c.query_one(
+        "SELECT count(*) FROM (SELECT 1 FROM messages
+         WHERE room_id = ?1 AND id > ?2 AND id <= ?3 AND removed_by IS NULL LIMIT ?4) t",
+        &[&room, &after, &upto, &cap],
+        |r| r.get(0),
+    )
 }
 
 #[cfg(test)]

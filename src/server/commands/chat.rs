@@ -86,6 +86,19 @@ pub fn bell(s: &mut Session, args: &str) -> Result<Flow, End> {
     Ok(Flow::Continue)
 }
 
+/// `/unread`: the other rooms with lines since you were last in them, busiest first.
+pub fn unread(s: &mut Session, _: &str) -> Result<Flow, End> {
+    let Some(user) = s.login.as_ref().map(|l| l.user.id) else {
+        return Ok(Flow::Continue);
+    };
+    let here = s.room.id;
+    let Some(rooms) = s.db(|c| crate::store::read_marks::unread(c, user, i64::MAX, &[here])) else {
+        return Ok(Flow::Continue);
+    };
+    s.send(&text::unread(&rooms));
+    Ok(Flow::Continue)
+}
+
 /// `/echo on|off`: whether your own lines come back to your terminal with time and name,
 /// as everyone else's do (stored; on by default).
 pub fn echo(s: &mut Session, args: &str) -> Result<Flow, End> {

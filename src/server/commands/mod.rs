@@ -178,6 +178,14 @@ const COMMANDS: &[Command] = &[
         chat::bell,
     ),
     cmd(
+        "unread",
+        "",
+        "the other rooms with new lines since you were last in them",
+        CHAT,
+        (0, 0),
+        chat::unread,
+    ),
+    cmd(
         "private",
         "on|off",
         "make your room invite-only, or open to all (its maker or an operator)",

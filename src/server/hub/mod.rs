@@ -153,6 +153,9 @@ pub struct Hub {
     /// Users whose last session ended in this batch, with what they had been shown: stored
     /// once a batch (`users.seen_id`), so their next login can say what they missed.
     seen: Vec<(i64, i64)>,
+    /// Unread markers to store once a batch: `(user, room, last id)` for each session that
+    /// left a room in it (`read_marks`), with the watermark as it was when it left.
+    read: Vec<(i64, i64, i64)>,
     /// Shutdown has begun: sockets are closed, logins are refused, messages still commit.
     closing: bool,
     /// Other nodes share the database (PostgreSQL): read what they commit.
@@ -199,6 +202,7 @@ impl Hub {
             dirty: Vec::new(),
             last_id,
             seen: Vec::new(),
+            read: Vec::new(),
             closing: false,
             shared_db,
             node,
@@ -234,6 +238,7 @@ impl Hub {
             }
             self.settle();
             self.store_seen();
+            self.store_read();
             self.store_presence();
             if checked.elapsed() >= TICK {
                 checked = Instant::now();
@@ -251,6 +256,7 @@ impl Hub {
         }
         self.settle();
         self.store_seen();
+        self.store_read();
         if self.shared_db {
             let node = &self.node;
             if let Err(e) = self.db.run(|c| crate::store::presence::leave(c, node)) {
@@ -273,6 +279,23 @@ impl Hub {
             ),
         }
         self.seen.clear();
+    }
+
+    /// Writes the unread markers of the sessions that left rooms, in one transaction.
+    fn store_read(&mut self) {
+        if self.read.is_empty() {
+            return;
+        }
+        let read = std::mem::take(&mut self.read);
+        match self.db.run(|c| crate::store::read_marks::mark(c, &read)) {
+            Ok(()) | Err(crate::error::Error::DbDown) => {}
+            Err(e) => log::warn!("could not store {} unread marker(s): {e}", read.len()),
+        }
+    }
+
+    /// A session of `user` leaves `room`: what it was shown there is read.
+    fn read_up_to_now(&mut self, user: i64, room: i64) {
+        self.read.push((user, room, self.last_id));
     }
 
     /// Waits for an event, a writable socket or the tick. Writable clients are flushed

@@ -234,6 +234,7 @@ impl Hub {
         let last = p.online.get(&c.user.id).is_none_or(|o| o.conns.len() <= 1);
         let offline = last && !self.others.online(c.user.id);
         for &room in &c.rooms {
+            self.read.push((c.user.id, room, self.last_id));
             if self.rooms.exit(room, (c.user.id, conn, c.wire))
                 && !self.others.in_room(c.user.id, room)
             {

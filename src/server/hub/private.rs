@@ -112,6 +112,7 @@ impl Hub {
                 room: LOBBY,
             });
         }
+        self.read_up_to_now(user, room);
         if self.rooms.exit(room, (user, conn, wire)) && !self.others.in_room(user, room) {
             self.presence.pending.push(Change {
                 name: name.clone(),

@@ -157,6 +157,7 @@ impl Hub {
             });
         }
         for from in left.into_iter().filter(|&r| r != room.id) {
+            self.read_up_to_now(user, from);
             if self.rooms.exit(from, (user, conn, wire)) && !self.others.in_room(user, from) {
                 self.presence.pending.push(Change {
                     name: name.clone(),
@@ -200,6 +201,7 @@ impl Hub {
                 });
             }
         }
+        self.read_up_to_now(user, room);
         if self.rooms.exit(room, (user, conn, wire)) && !self.others.in_room(user, room) {
             self.presence.pending.push(Change {
                 name,

@@ -11,7 +11,8 @@ use super::super::shared::ASK_TIMEOUT;
 use super::super::text;
 use super::super::wire::{self, Wire};
 use super::Session;
-use crate::store::messages;
+use crate::store::messages::{self, Message};
+use crate::store::read_marks;
 use crate::store::rooms::Room;
 use crate::store::users::{self, User};
 
@@ -36,11 +37,18 @@ impl Session<'_> {
             };
             let seen = if online { watermark } else { seen };
             let missed = messages::private_since(&c, user.id, seen, watermark, MISSED_SHOWN)?;
-            let history = messages::visible(&c, room, Some(user.id), limit, Some(watermark + 1))?;
-            Ok(Some((missed, history)))
+            // What came in the rooms since this user was last in each (another session
+            // online has been reading: nothing to say).
+            let unread = if online {
+                Vec::new()
+            } else {
+                read_marks::unread(&c, user.id, watermark, &[])?
+            };
+            let history = room_history(&c, (user.id, room, true), limit, watermark)?;
+            Ok(Some((missed, unread, history)))
         });
         match loaded {
-            Ok(Some(((missed, total), mut history))) => {
+            Ok(Some(((missed, total), unread, (mut history, mark)))) => {
                 let mut out = String::new();
                 if total > 0 {
                     let mut missed_text = text::missed(total as usize, missed.len());
@@ -49,9 +57,12 @@ impl Session<'_> {
                     // Shown once: not again in the history below.
                     history.retain(|m| !missed.iter().any(|x| x.id == m.id));
                 }
+                if !unread.is_empty() {
+                    out.push_str(&self.render(&text::since_last_visit(&unread), None));
+                }
                 out.push_str(&self.came_in(None));
                 let left = budget.saturating_sub(out.len());
-                out.push_str(&self.history(&history, left));
+                out.push_str(&self.history(&history, mark, left));
                 (out, true)
             }
             Ok(None) => (text::account_removed(), false),
@@ -85,13 +96,14 @@ impl Session<'_> {
         let mut out = self.came_in((!keep).then_some(left.name.as_str()));
         let config = self.shared.config.get();
         let (limit, budget) = (config.history, config.max_backlog / 2);
+        let user = self.login.as_ref().map_or(0, |l| l.user.id);
         match self
             .shared
             .store
             .conn()
-            .and_then(|c| messages::visible(&c, self.room.id, None, limit, Some(watermark + 1)))
+            .and_then(|c| room_history(&c, (user, self.room.id, false), limit, watermark))
         {
-            Ok(msgs) => out.push_str(&self.history(&msgs, budget)),
+            Ok((msgs, mark)) => out.push_str(&self.history(&msgs, mark, budget)),
             Err(e) => {
                 log::error!("could not load the history of {}: {e}", self.room.name);
                 out.push_str(&self.render(&text::history_unavailable(), None));
@@ -146,7 +158,9 @@ impl Session<'_> {
     /// (in a `chathistory` batch if it asked for batches), else notices to the channel.
     /// A client that asked for `draft/chathistory` gets none: it asks for what it lacks
     /// (the spec: no history played back by itself).
-    fn history(&self, msgs: &[crate::store::messages::Message], budget: usize) -> String {
+    /// `mark`: the line protocol gets a line before the first of `msgs` after it (unread
+    /// since the user was last here).
+    fn history(&self, msgs: &[Message], mark: Option<i64>, budget: usize) -> String {
         let room = &self.room.name;
         if self.wire.caps().has(wire::Caps::CHATHISTORY) {
             return String::new();
@@ -154,6 +168,41 @@ impl Session<'_> {
         if let Some(irc) = wire::history(self.wire.caps(), room, msgs, budget) {
             return irc;
         }
-        self.render(&history_lines(msgs, budget), Some(room))
+        let split = mark.map_or(msgs.len(), |m| msgs.partition_point(|x| x.id <= m));
+        if split == msgs.len() {
+            return self.render(&history_lines(msgs, budget), Some(room));
+        }
+        // Read, then what is new: each half of the budget, the new lines first served.
+        let new = history_lines(&msgs[split..], budget);
+        let mut text = history_lines(&msgs[..split], budget.saturating_sub(new.len()));
+        text.push_str(&text::new_since_last_visit(msgs.len() - split));
+        text.push_str(&new);
+        self.render(&text, Some(room))
     }
+}
+
+/// Lines shown at most when coming back to a room with more new lines than `--history`.
+const NEW_SHOWN: i64 = 200;
+
+/// A room's history for `user` coming into it, up to `watermark`: the last `limit` lines,
+/// and before them, if lines came since the user was last there (their unread marker), those
+/// new lines (up to [`NEW_SHOWN`]) after `limit` lines from before; with the marker, to show
+/// where the new ones start. `private`: the
+/// user's private messages among them (at login; a `/join` shows the room's lines only).
+fn room_history(
+    c: &crate::store::Conn,
+    (user, room, private): (i64, i64, bool),
+    limit: u32,
+    watermark: i64,
+) -> crate::error::Result<(Vec<Message>, Option<i64>)> {
+    let mark = read_marks::of(c, user, room)?.filter(|&m| m < watermark);
+    let new = match mark {
+        Some(m) => read_marks::count_since(c, room, m, watermark, NEW_SHOWN)?,
+        None => 0,
+    };
+    // The new lines, after as much of what came before as the history shows anyway.
+    let limit = limit + new as u32;
+    let with = private.then_some(user);
+    let msgs = messages::visible(c, room, with, limit, Some(watermark + 1))?;
+    Ok((msgs, mark.filter(|_| new > 0)))
 }

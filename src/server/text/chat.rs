@@ -154,6 +154,52 @@ pub fn offline(name: &str) -> String {
 }
 
 /// At login: private messages that came while the user was away (`shown` of `total`).
+/// At login: `* Since your last visit: 37 new lines in #rust, 2 in #lobby.` (`1000+` where
+/// the count stopped).
+pub fn since_last_visit(rooms: &[(String, i64)]) -> String {
+    let parts: Vec<String> = rooms
+        .iter()
+        .enumerate()
+        .map(|(i, (room, n))| {
+            let n = if *n >= crate::store::read_marks::COUNT_CAP {
+                format!("{n}+")
+            } else {
+                n.to_string()
+            };
+            if i == 0 {
+                let s = if n == "1" { "" } else { "s" };
+                format!("{n} new line{s} in {room}")
+            } else {
+                format!("{n} in {room}")
+            }
+        })
+        .collect();
+    notice(&format!("Since your last visit: {}.", parts.join(", ")))
+}
+
+/// `/unread`'s answer.
+pub fn unread(rooms: &[(String, i64)]) -> String {
+    if rooms.is_empty() {
+        return notice("Nothing new in your other rooms.");
+    }
+    let mut out = notice("New since you were last there:");
+    for (room, n) in rooms {
+        let n = if *n >= crate::store::read_marks::COUNT_CAP {
+            format!("{n}+")
+        } else {
+            n.to_string()
+        };
+        out.push_str(&notice(&format!("  {room}: {n} new")));
+    }
+    out
+}
+
+/// In a room's history, before the lines that came since the user was last there.
+pub fn new_since_last_visit(n: usize) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    notice(&format!("--- {n} new line{s} since you were last here ---"))
+}
+
 pub fn missed(total: usize, shown: usize) -> String {
     let s = if total == 1 { "" } else { "s" };
     if shown < total {
