@@ -18,6 +18,7 @@
   let inListing = false;
   let listingShown = false;
   let refreshTimer = null;
+  let refreshRooms = false;
   // The next "* You are in" is the login's (after the missed private messages), not a /join.
   let freshLogin = false;
   const history = [];
@@ -254,13 +255,16 @@
 
   // After joins and leaves, ask quietly for the online list (and the rooms), at most once a
   // second.
+  // A join asked for while the timer runs for a leave still gets the rooms.
   function refreshSoon(rooms) {
+    refreshRooms = refreshRooms || rooms;
     if (refreshTimer) return;
     refreshTimer = setTimeout(() => {
       refreshTimer = null;
       quietWho += 1;
       if (!send("/who")) quietWho -= 1;
-      if (rooms) { quietRooms = true; send("/rooms"); }
+      if (refreshRooms) { quietRooms = true; send("/rooms"); }
+      refreshRooms = false;
     }, 1000);
   }
 
