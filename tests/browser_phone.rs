@@ -363,7 +363,6 @@ fn lines_show_hours_and_minutes_under_a_line_for_each_day() {
     );
     let days = days.as_array().unwrap();
     assert_ne!(days[0], days[1], "two days with one name");
-    keep_screenshot(&b, "web-page-phone-days.png");
 }
 
 #[test]
