@@ -67,6 +67,10 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0005_bell.sql")),
         M::up(include_str!("../../migrations/0006_search.sql")),
         M::up(include_str!("../../migrations/0007_rooms.sql")),
+        M::up(include_str!("../../migrations/0008_echo.sql")),
+        M::up(include_str!("../../migrations/0009_read_marks.sql")),
+        M::up(include_str!("../../migrations/0010_private_rooms.sql")),
+        M::up(include_str!("../../migrations/0011_removed_lines.sql")),
     ])
 }
 

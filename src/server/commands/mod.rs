@@ -176,6 +176,14 @@ const COMMANDS: &[Command] = &[
         chat::bell,
     ),
     cmd(
+        "echo",
+        "on|off",
+        "whether your own lines come back to you with time and name (terminals)",
+        CHAT,
+        (1, 1),
+        chat::echo,
+    ),
+    cmd(
         "search",
         "TEXT [#ROOM]",
         "the newest 20 lines you may see that match (words; \"a phrase\"; OR; NOT; pre*)",

@@ -209,7 +209,9 @@ impl Hub {
                 let mut run = Vec::new();
                 let mut ends = Vec::new();
                 // A plain line goes to everyone in the room but the connection it came
-                // from; a /me action to the sender too, as confirmation that it was sent.
+                // from, unless that is a terminal whose user has /echo on (a log of the
+                // session then reads right); a /me action to the sender too, as
+                // confirmation that it was sent.
                 let mut marks = Vec::new();
                 for (k_msg, m) in msgs[start..i].iter().enumerate() {
                     if m.room.as_ref().map_or(0, |r| r.0) != room {
@@ -218,7 +220,10 @@ impl Hub {
                     run.extend_from_slice(chat_line(m, false).as_bytes());
                     let k = ends.len();
                     if let (Some(from), Kind::Say) = (from, m.kind) {
-                        marks.push((from[start + k_msg], k, Mark::Skip));
+                        let conn = from[start + k_msg];
+                        if !self.echoes(conn) {
+                            marks.push((conn, k, Mark::Skip));
+                        }
                     }
                     for ring in self.to_ring(m.author_id, room, &m.body) {
                         marks.push((ring, k, Mark::Bell));

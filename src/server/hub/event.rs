@@ -32,6 +32,8 @@ pub enum Event {
         wire: Wire,
         /// A mention rings this user's bell (`/bell`).
         bell: bool,
+        /// The user's own lines come back to their terminal (`/echo`).
+        echo: bool,
         /// The room the session starts in (the user's last). Boxed, as in `Move`: events
         /// queue by the thousand, and a room is bigger than most of them.
         room: Box<Room>,
@@ -100,6 +102,8 @@ pub enum Event {
     /// Another node committed messages, or its sessions changed (PostgreSQL): read what
     /// changed.
     Remote { messages: bool, presence: bool },
+    /// `/echo on|off` from a session (already stored).
+    Echo { conn: ConnId, on: bool },
     /// `/bell on|off` from a session (already stored).
     Bell { conn: ConnId, on: bool },
     /// `/away TEXT` (`Some`) or `/back` (`None`) from a session.

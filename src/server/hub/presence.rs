@@ -68,6 +68,8 @@ pub(super) struct Online {
     pub away: Option<String>,
     /// A mention rings the bell of this user's sessions.
     bell: bool,
+    /// The user's own lines come back to their terminals (`/echo`).
+    pub echo: bool,
 }
 
 /// A user came into a room or went out of it, told to that room.
@@ -102,7 +104,7 @@ impl Hub {
         &mut self,
         conn: ConnId,
         user: User,
-        (addr, via, wire, bell): (SocketAddr, Via, Wire, bool),
+        (addr, via, wire, (bell, echo)): (SocketAddr, Via, Wire, (bool, bool)),
         room: Room,
         sock: Arc<Socket>,
         watermark: Sender<(i64, bool)>,
@@ -136,8 +138,10 @@ impl Hub {
             conns: Vec::new(),
             away: None,
             bell,
+            echo,
         });
         entry.bell = bell;
+        entry.echo = echo;
         let first_here = entry.conns.is_empty();
         if first_here {
             p.by_key.insert(name_key(&user.name), user.id);
@@ -376,6 +380,24 @@ impl Hub {
 }
 
 impl Hub {
+    /// `/echo on|off`, for every session of the user.
+    pub(super) fn set_echo(&mut self, conn: ConnId, on: bool) {
+        let Some(user) = self.clients.get(&conn).map(|c| c.user.id) else {
+            return;
+        };
+        if let Some(o) = self.presence.online.get_mut(&user) {
+            o.echo = on;
+        }
+    }
+
+    /// Whether `conn`'s own plain lines go back to it: its user has `/echo` on and it is a
+    /// terminal (telnet, nc, TLS, SSH; the web page shows what it sends itself).
+    pub(super) fn echoes(&self, conn: ConnId) -> bool {
+        self.clients.get(&conn).is_some_and(|c| {
+            c.via.telnet() && self.presence.online.get(&c.user.id).is_some_and(|o| o.echo)
+        })
+    }
+
     /// `/bell on|off`, for every session of the user.
     pub(super) fn set_bell(&mut self, conn: ConnId, on: bool) {
         let Some(user) = self.clients.get(&conn).map(|c| c.user.id) else {
