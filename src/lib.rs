@@ -25,7 +25,8 @@
 //!    lines look), [`server::text`] (what the server says), [`server::wire`] (what a client
 //!    reads: the line protocol or IRC messages), [`server::outbox`] (a client's
 //!    bounded send queue), [`server::limits`] (per-address, per-account, per-user counters),
-//!    [`server::bucket`] (the token bucket that paces a user's lines),
+//!    [`server::bucket`] (the token bucket that paces a user's lines), [`server::searches`]
+//!    (searches running at once, per user and on the server),
 //!    [`server::quiet`] (a log throttle), [`server::metrics`] (the counters),
 //!    [`server::proxy`] (the client's address from a trusted proxy), [`server::door`] (the
 //!    budgets of connections logging in and of users, one login deadline), `server::pool`

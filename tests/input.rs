@@ -69,7 +69,7 @@ fn slash_commands_and_escapes() {
             "/away [TEXT]",
             "/back",
             "/bell on|off",
-            "/search TEXT [#ROOM]",
+            "/search [-c N] WORDS [from:NAME] [in:#ROOM] [before:DATE] [after:DATE]",
             "/mentions [N]",
             "/key add KEY",
             "/msg NAME TEXT",

@@ -28,6 +28,7 @@ const LAYERS: &[&[&str]] = &[
         "server::outbox",
         "server::limits",
         "server::bucket",
+        "server::searches",
         "server::quiet",
         "server::metrics",
         "server::proxy",

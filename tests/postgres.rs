@@ -48,7 +48,7 @@ fn rooms_messages_moderation_keys_logs_and_retention_work_on_postgres() {
     rooms::set_current(&c, alice.id, rust.id).unwrap();
     rooms::set_topic(&c, rust.id, "borrowck").unwrap();
     assert_eq!(rooms::of_user(&c, alice.id).unwrap().topic, "borrowck");
-    let (listed, total) = rooms::list(&c, 2).unwrap();
+    let (listed, total) = rooms::list(&c, None, 2).unwrap();
     assert_eq!((listed.len(), total), (2, 3));
 
     // Messages: ids in commit order, history per room with one's private messages.
@@ -77,7 +77,9 @@ fn rooms_messages_moderation_keys_logs_and_retention_work_on_postgres() {
     assert_eq!(messages::count(&c).unwrap(), 3);
     let carol = users::create(&c, "carol", "h").unwrap().unwrap();
     let found = |viewer: &users::User, q: &str, room: Option<i64>| -> Vec<String> {
-        search::search(&c, Some(viewer.id), q, room, 20)
+        let mut q = search::Query::parse(q).unwrap();
+        q.room = room.map(|r| if r == LOBBY { "#lobby" } else { "#Rust" }.to_string());
+        search::search(&c, Some(viewer.id), &q, 20)
             .unwrap()
             .into_iter()
             .map(|m| m.body)

@@ -107,15 +107,19 @@ pub enum Command {
     },
     /// Search every message, private ones included (FTS5 query syntax), newest last.
     Search {
-        /// Words, "a phrase", OR, NOT, pre*.
+        /// Words, "a phrase", OR, NOT, pre*, and the filters from:NAME, in:#ROOM,
+        /// before:DATE, after:DATE (dates 2026-12-01 or 2026-12-01T10:00, UTC).
         #[arg(required = true)]
         query: Vec<String>,
         /// How many messages at most.
         #[arg(short, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         n: u32,
-        /// Only this room's lines.
+        /// Only this room's lines (as in:#ROOM).
         #[arg(long)]
         room: Option<String>,
+        /// Lines shown around each hit (as `/search -c N`), at most 5.
+        #[arg(short, value_parser = clap::value_parser!(u32).range(0..=5))]
+        c: Option<u32>,
     },
     /// Write a self-signed TLS certificate and key (cert.pem, key.pem) for trying --tls-addr.
     GenCert {
@@ -474,23 +478,47 @@ pub fn run(parsed: Parsed, argv: Vec<std::ffi::OsString>) -> Result<(), Failure>
             let msgs = messages::visible(&db, room, None, n, None).map_err(|e| e.to_string())?;
             console::print_history(&msgs, out)
         }
-        Command::Search { query, n, room } => {
-            let room = room.map(|r| find_room(&db, &r)).transpose()?;
+        Command::Search { query, n, room, c } => {
+            // What was typed cannot work: a usage error, as clap's are.
+            let usage = |e: besedka::Error| match e {
+                besedka::Error::NotAQuery(_) => Failure {
+                    message: e.to_string(),
+                    code: 2,
+                },
+                e => e.to_string().into(),
+            };
+            let mut q = search::Query::parse(&query.join(" "))
+                .map_err(|why| usage(besedka::Error::NotAQuery(why)))?;
+            if let Some(room) = room {
+                find_room(&db, &room)?;
+                if q.room.is_some() {
+                    let why = "in: and --room both name a room; give one".to_string();
+                    return Err(usage(besedka::Error::NotAQuery(why)));
+                }
+                q.room = Some(if room.starts_with('#') {
+                    room
+                } else {
+                    format!("#{room}")
+                });
+            }
             // What a running server's janitor has not indexed yet, first.
             while search::index_batch(&db, 10_000).map_err(|e| e.to_string())? > 0 {}
-            let mut msgs = match search::search(&db, None, &query.join(" "), room, n) {
-                Ok(msgs) => msgs,
-                // What was typed cannot work: a usage error, as clap's are.
-                Err(e @ besedka::Error::NotAQuery(_)) => {
-                    return Err(Failure {
-                        message: e.to_string(),
-                        code: 2,
-                    })
-                }
-                Err(e) => return Err(e.to_string().into()),
-            };
+            let mut msgs = search::search(&db, None, &q, n).map_err(usage)?;
             msgs.reverse();
-            console::print_history(&msgs, out)
+            match c.filter(|&c| c > 0 && !msgs.is_empty()) {
+                None => console::print_history(&msgs, out),
+                Some(c) => {
+                    let groups = msgs
+                        .iter()
+                        .map(|hit| search::context(&db, hit, c))
+                        .collect::<besedka::Result<Vec<_>>>()
+                        .map_err(|e| e.to_string())?;
+                    let ids: Vec<i64> = msgs.iter().map(|m| m.id).collect();
+                    let text =
+                        besedka::server::protocol::found_in_context(&groups, &ids, usize::MAX);
+                    out.write_all(text.replace("\r\n", "\n").as_bytes())
+                }
+            }
         }
     };
     Ok(done.map_err(|e| format!("cannot write output: {e}"))?)

@@ -24,11 +24,17 @@ impl Bucket {
 
     /// Takes one token; returns how long the caller must wait before using it.
     pub fn take(&mut self) -> Duration {
+        self.take_n(1.0)
+    }
+
+    /// Takes `n` tokens at once (a line that costs as much as `n` lines); returns how long
+    /// the caller must wait before using them.
+    pub fn take_n(&mut self, n: f64) -> Duration {
         let now = Instant::now();
         let earned = now.duration_since(self.last).as_secs_f64() * self.rate;
         self.tokens = (self.tokens + earned).min(2.0 * self.rate);
         self.last = now;
-        self.tokens -= 1.0;
+        self.tokens -= n;
         if self.tokens >= 0.0 {
             Duration::ZERO
         } else {

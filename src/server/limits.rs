@@ -195,6 +195,14 @@ impl SessionSlot<'_> {
     pub fn pace(&self) -> Duration {
         self.bucket.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
+
+    /// Takes `lines` more tokens for a line that costs more than one (a search). Nothing
+    /// waits now: the debt is paid by the user's next lines, which [`SessionSlot::pace`]
+    /// holds back until it is.
+    pub fn charge(&self, lines: u32) {
+        let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = bucket.take_n(f64::from(lines));
+    }
 }
 
 impl Drop for SessionSlot<'_> {

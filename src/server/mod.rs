@@ -48,6 +48,7 @@ pub mod protocol;
 pub mod proxy;
 pub mod quiet;
 pub mod refusals;
+pub mod searches;
 pub mod session;
 pub mod socket;
 pub mod telnet;
@@ -188,6 +189,7 @@ pub fn start(
         refusals: refusals::Refusals::default(),
         quiet_accept: Quiet::default(),
         pruned: AtomicU64::new(0),
+        searches: searches::Searches::default(),
         conns: Mutex::new(HashMap::new()),
         active: AtomicUsize::new(0),
         next_conn: AtomicU64::new(1),

@@ -99,7 +99,7 @@ impl Server {
 
     /// The rooms, busiest first (see [`Shared::rooms`]).
     pub fn rooms(&self, limit: usize) -> std::result::Result<(Vec<hub::RoomCount>, usize), String> {
-        self.shared.rooms(limit)
+        self.shared.rooms(limit, None)
     }
 
     /// Deletes every user and token (on this thread: the hub keeps delivering meanwhile), then

@@ -136,6 +136,34 @@ pub fn found_line(m: &Message) -> String {
     }
 }
 
+/// Hits with the lines around them (`/search -c N`), oldest first: each group as
+/// [`found_lines`] with its hit marked `> `, groups apart by a `--` line (as `grep -C`); two
+/// groups that share lines are shown as one.
+pub fn found_in_context(groups: &[Vec<Message>], hits: &[i64], budget: usize) -> String {
+    let mut merged: Vec<Vec<&Message>> = Vec::new();
+    for group in groups {
+        let last = merged.last_mut().and_then(|m| m.last().map(|l| l.id));
+        match (merged.last_mut(), group.first()) {
+            (Some(prev), Some(first)) if prev.iter().any(|m| m.id == first.id) => {
+                let last = last.unwrap_or(i64::MAX);
+                prev.extend(group.iter().filter(|m| m.id > last));
+            }
+            _ => merged.push(group.iter().collect()),
+        }
+    }
+    let mut lines = Vec::new();
+    for (i, group) in merged.iter().enumerate() {
+        if i > 0 {
+            lines.push("--\r\n".to_string());
+        }
+        for m in group {
+            let mark = if hits.contains(&m.id) { "> " } else { "  " };
+            lines.push(format!("{mark}{}", found_line(m)));
+        }
+    }
+    fit(lines, budget)
+}
+
 /// The newest `lines` that fit in `budget` bytes, with a note of how many were left out.
 fn fit(lines: Vec<String>, budget: usize) -> String {
     let mut size = 0;

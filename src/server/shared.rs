@@ -52,6 +52,8 @@ pub struct Shared {
     pub(super) quiet_accept: Quiet,
     /// Messages the janitor and `prune` deleted since start, for `status`.
     pub pruned: AtomicU64,
+    /// Searches running now (one per user, a few in all).
+    pub searches: crate::server::searches::Searches,
     /// Every open connection (its socket, shared, not a duplicate descriptor), so shutdown
     /// can close them all.
     pub(super) conns: Mutex<HashMap<ConnId, Arc<Socket>>>,
@@ -117,15 +119,28 @@ impl Shared {
 
     /// Rooms for `/rooms` and the console: those with people in them, busiest first, then
     /// empty ones by name; at most `limit`, and how many rooms there are in all.
-    pub fn rooms(&self, limit: usize) -> std::result::Result<(Vec<RoomCount>, usize), String> {
+    pub fn rooms(
+        &self,
+        limit: usize,
+        user: Option<i64>,
+    ) -> std::result::Result<(Vec<RoomCount>, usize), String> {
         let mut listed = self
             .ask(|reply| Event::Rooms { reply })
             .map_err(|e| e.to_string())?;
-        let (stored, total) = self
+        let (stored, total, hidden) = self
             .store
             .conn()
-            .and_then(|c| rooms::list(&c, limit as u32 + listed.len() as u32))
+            .and_then(|c| {
+                let hidden = match user {
+                    Some(user) => crate::store::members::hidden_from(&c, user)?,
+                    None => Vec::new(),
+                };
+                let (stored, total) = rooms::list(&c, user, limit as u32 + listed.len() as u32)?;
+                Ok((stored, total, hidden))
+            })
             .map_err(|e| e.to_string())?;
+        // A private room is listed to its members only, however many are in it.
+        listed.retain(|r| !hidden.contains(&r.id));
         for room in stored {
             if !listed.iter().any(|r| r.id == room.id) {
                 listed.push(RoomCount {

@@ -17,6 +17,8 @@ pub struct Room {
     pub name: String,
     /// `/topic`; empty for none.
     pub topic: String,
+    /// Invite-only ([`super::members`]).
+    pub private: bool,
 }
 
 /// What [`open`] did.
@@ -28,15 +30,18 @@ pub enum Opened {
     TooManyForUser,
     /// The server holds `max_rooms` rooms already.
     Full,
+    /// It exists, invite-only, and the user is not a member.
+    InviteOnly,
 }
 
-const COLUMNS: &str = "id, name, topic";
+const COLUMNS: &str = "id, name, topic, private";
 
 fn row(r: &Row<'_>) -> Result<Room> {
     Ok(Room {
         id: r.get(0)?,
         name: r.get(1)?,
         topic: r.get(2)?,
+        private: r.get(3)?,
     })
 }
 
@@ -65,6 +70,9 @@ pub fn open(c: &Conn, name: &str, user: i64, per_hour: u32, max_rooms: u32) -> R
     );
     c.transaction(|c| {
         if let Some(room) = find(c, name)? {
+            if room.private && !super::members::is_member(c, room.id, user)? {
+                return Ok(Opened::InviteOnly);
+            }
             return Ok(Opened::Found(room));
         }
         let recent: i64 = c.query_one(&recent_sql, &[&user], |r| r.get(0))?;
@@ -80,16 +88,20 @@ pub fn open(c: &Conn, name: &str, user: i64, per_hour: u32, max_rooms: u32) -> R
             id,
             name: name.to_string(),
             topic: String::new(),
+            private: false,
         }))
     })
 }
 
-/// The room `user` was last in (`#lobby` if none, or if theirs is gone).
+/// The room `user` was last in (`#lobby` if none, if theirs is gone, or if it is
+/// invite-only and they are no longer a member).
 pub fn of_user(c: &Conn, user: i64) -> Result<Room> {
     let room = c.query_opt(
         &format!(
-            "SELECT {COLUMNS} FROM rooms
-             WHERE id = COALESCE((SELECT room_id FROM users WHERE id = ?1), {LOBBY})"
+            "SELECT {COLUMNS} FROM rooms r
+             WHERE id = COALESCE((SELECT room_id FROM users WHERE id = ?1), {LOBBY})
+             AND (NOT private OR EXISTS
+                  (SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = ?1))"
         ),
         &[&user],
         row,
@@ -106,6 +118,16 @@ pub fn by_id(c: &Conn, id: i64) -> Result<Room> {
         &[&id],
         row,
     )
+}
+
+/// Who made `room` (`None`: the server, or an account since removed).
+pub fn creator(c: &Conn, room: i64) -> Result<Option<i64>> {
+    Ok(c.query_opt(
+        "SELECT created_by FROM rooms WHERE id = ?1",
+        &[&room],
+        |r| r.get::<Option<i64>>(0),
+    )?
+    .flatten())
 }
 
 /// Remembers `room` as where `user`'s next login starts.
@@ -125,12 +147,26 @@ pub fn set_topic(c: &Conn, room: i64, topic: &str) -> Result<()> {
     Ok(())
 }
 
-/// Up to `limit` rooms, by name, and how many there are in all.
-pub fn list(c: &Conn, limit: u32) -> Result<(Vec<Room>, i64)> {
-    let total = c.query_one("SELECT count(*) FROM rooms", &[], |r| r.get(0))?;
+/// Up to `limit` rooms that `user` may see (public, or private with them a member; all of
+/// them for the operator, `None`), by name, and how many they may see in all.
+pub fn list(c: &Conn, user: Option<i64>, limit: u32) -> Result<(Vec<Room>, i64)> {
+    // The operator is user -1 here, for whom every room is listed (the cast tells
+    // PostgreSQL the parameter's type).
+    let (visible, user) = match user {
+        Some(user) => (
+            "(NOT private OR id IN (SELECT room_id FROM room_members WHERE user_id = ?1))",
+            user,
+        ),
+        None => ("(CAST(?1 AS BIGINT) < 0)", -1),
+    };
+    let total = c.query_one(
+        &format!("SELECT count(*) FROM rooms WHERE {visible}"),
+        &[&user],
+        |r| r.get(0),
+    )?;
     let rooms = c.query(
-        &format!("SELECT {COLUMNS} FROM rooms ORDER BY name_key LIMIT ?1"),
-        &[&i64::from(limit)],
+        &format!("SELECT {COLUMNS} FROM rooms WHERE {visible} ORDER BY name_key LIMIT ?2"),
+        &[&user, &i64::from(limit)],
         row,
     )?;
     Ok((rooms, total))
@@ -166,7 +202,7 @@ mod tests {
         set_current(&db, a.id, rust.id).unwrap();
         set_topic(&db, rust.id, "borrowck").unwrap();
         assert_eq!(of_user(&db, a.id).unwrap().topic, "borrowck");
-        let (listed, total) = list(&db, 2).unwrap();
+        let (listed, total) = list(&db, None, 2).unwrap();
         assert_eq!(total, 3);
         assert_eq!(listed.len(), 2);
         assert_eq!(listed[0].name, "#lobby");

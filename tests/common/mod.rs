@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses a different part
 
 pub mod backend;
+pub mod bench;
 pub mod expect;
 pub mod irc;
 pub mod irc_clients;

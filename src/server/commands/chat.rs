@@ -1,14 +1,13 @@
 //! Talking and looking around: `/who`, `/msg`, `/me`, `/history`, `/away`, `/bell`, `/echo`,
-//! `/mentions`, `/search`.
+//! `/mentions` (`/search` has its own file).
 
 use super::{name_and_rest, DEFAULT_HISTORY, MAX_HISTORY};
 use crate::server::hub::Event;
-use crate::server::protocol::{clean, found_lines, history_lines, quote, room_name, ROOM_RULE};
+use crate::server::protocol::{clean, found_lines, history_lines, quote};
 use crate::server::session::{End, Flow, Session};
 use crate::server::text;
 use crate::store::messages::{self, Kind};
-use crate::store::search as store_search;
-use crate::store::{rooms, users};
+use crate::store::users;
 
 pub fn who(s: &mut Session, args: &str) -> Result<Flow, End> {
     let all = match args {
@@ -130,13 +129,20 @@ pub fn mentions(s: &mut Session, args: &str) -> Result<Flow, End> {
     let Some(user) = s.login.as_ref().map(|l| l.user.clone()) else {
         return Ok(Flow::Continue);
     };
-    let Some(recent) = s.db(|c| messages::recent_public(c, MENTIONS_SCAN)) else {
+    // Lines of invite-only rooms the user is not a member of are not theirs to see.
+    let Some((recent, hidden)) = s.db(|c| {
+        Ok((
+            messages::recent_public(c, MENTIONS_SCAN)?,
+            crate::store::members::hidden_from(c, user.id)?,
+        ))
+    }) else {
         return Ok(Flow::Continue);
     };
     let key = users::name_key(&user.name);
     let mut found: Vec<_> = recent
         .into_iter()
         .filter(|m| m.author_id != Some(user.id))
+        .filter(|m| !m.room.as_ref().is_some_and(|r| hidden.contains(&r.0)))
         .filter(|m| crate::server::protocol::mentioned_keys(&m.body).any(|k| k == key))
         .take(n as usize)
         .collect();
@@ -144,54 +150,6 @@ pub fn mentions(s: &mut Session, args: &str) -> Result<Flow, End> {
     let mut out = text::mentions_header(found.len());
     out.push_str(&found_lines(&found, s.shared.config.get().max_backlog / 2));
     s.send(&out);
-    Ok(Flow::Continue)
-}
-
-/// Lines `/search` shows at most.
-pub const SEARCH_SHOWN: u32 = 20;
-
-/// `/search TEXT [#ROOM]`: the newest lines you may see that match (FTS5 query syntax),
-/// in one room if the last word names one.
-pub fn search(s: &mut Session, args: &str) -> Result<Flow, End> {
-    let Some(user_id) = s.login.as_ref().map(|l| l.user.id) else {
-        return Ok(Flow::Continue);
-    };
-    let (query, room) = match args.rsplit_once(char::is_whitespace) {
-        Some((query, last)) if last.starts_with('#') => match room_name(last) {
-            Some(name) => match s.db(|c| rooms::find(c, &name)) {
-                Some(Some(room)) => (query.trim_end(), Some(room.id)),
-                Some(None) => {
-                    s.send(&text::no_such_room(&quote(last)));
-                    return Ok(Flow::Continue);
-                }
-                None => return Ok(Flow::Continue),
-            },
-            None => {
-                s.send(&text::invalid_room(&quote(last), ROOM_RULE));
-                return Ok(Flow::Continue);
-            }
-        },
-        _ => (args, None),
-    };
-    let found = s
-        .shared
-        .store
-        .conn()
-        .and_then(|c| store_search::search(&c, Some(user_id), query, room, SEARCH_SHOWN));
-    match found {
-        Ok(mut found) => {
-            found.reverse();
-            let mut out = text::search_header(found.len());
-            out.push_str(&found_lines(&found, s.shared.config.get().max_backlog / 2));
-            s.send(&out);
-        }
-        // The reason is the server's words, but may quote the query's punctuation.
-        Err(crate::error::Error::NotAQuery(why)) => s.send(&text::not_a_query(&clean(&why))),
-        Err(e) => {
-            log::error!("{}: search failed: {e}", s.addr);
-            s.send(&text::database_unavailable());
-        }
-    }
     Ok(Flow::Continue)
 }
 
@@ -215,6 +173,9 @@ pub fn history(s: &mut Session, args: &str) -> Result<Flow, End> {
     let Some(user_id) = s.login.as_ref().map(|l| l.user.id) else {
         return Ok(Flow::Continue);
     };
+    if !super::still_member(s) {
+        return Ok(Flow::Continue);
+    }
     let room = s.room.id;
     if let Some(msgs) = s.db(|c| messages::visible(c, room, Some(user_id), n, None)) {
         let mut out = text::history_header(msgs.len());

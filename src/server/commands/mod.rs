@@ -6,9 +6,11 @@ mod account;
 mod chat;
 mod keys;
 mod moderation;
+mod private;
 mod rooms;
+mod search;
 
-pub use rooms::{open as open_room, MAX_TOPIC, ROOMS_LISTED};
+pub use rooms::{open as open_room, still_member, MAX_TOPIC, ROOMS_LISTED};
 
 use super::protocol::quote;
 use super::session::{End, Flow, Session, Stage};
@@ -176,6 +178,38 @@ const COMMANDS: &[Command] = &[
         chat::bell,
     ),
     cmd(
+        "private",
+        "on|off",
+        "make your room invite-only, or open to all (its maker or an operator)",
+        CHAT,
+        (1, 1),
+        private::private,
+    ),
+    cmd(
+        "invite",
+        "NAME",
+        "let NAME join your invite-only room (its maker or an operator)",
+        CHAT,
+        (1, 1),
+        private::invite,
+    ),
+    cmd(
+        "uninvite",
+        "NAME",
+        "take NAME off your room's members (its maker or an operator)",
+        CHAT,
+        (1, 1),
+        private::uninvite,
+    ),
+    cmd(
+        "members",
+        "",
+        "who may join your invite-only room",
+        CHAT,
+        (0, 0),
+        private::members,
+    ),
+    cmd(
         "echo",
         "on|off",
         "whether your own lines come back to you with time and name (terminals)",
@@ -185,11 +219,12 @@ const COMMANDS: &[Command] = &[
     ),
     cmd(
         "search",
-        "TEXT [#ROOM]",
-        "the newest 20 lines you may see that match (words; \"a phrase\"; OR; NOT; pre*)",
+        "[-c N] WORDS [from:NAME] [in:#ROOM] [before:DATE] [after:DATE]",
+        "the newest 20 lines you may see that match (words; \"a phrase\"; OR; NOT; pre*); \
+         dates 2026-12-01 or 2026-12-01T10:00 (UTC); -c N: N lines around each (at most 5)",
         CHAT,
         (1, ANY),
-        chat::search,
+        search::search,
     ),
     cmd(
         "mentions",
@@ -274,6 +309,12 @@ fn is_op(s: &Session) -> bool {
     s.login
         .as_ref()
         .is_some_and(|l| s.shared.moderation.is_op(&name_key(&l.user.name)))
+}
+
+/// Whether `name` is one of the slash-commands (any case): IRC runs those it does not know
+/// itself through [`dispatch`].
+pub fn known(name: &str) -> bool {
+    COMMANDS.iter().any(|c| c.name.eq_ignore_ascii_case(name))
 }
 
 /// Runs a `/command` line typed at `stage`.

@@ -47,6 +47,10 @@ pub fn open(s: &mut Session, args: &str) -> Option<Room> {
         Ok(opened)
     });
     match opened? {
+        Opened::InviteOnly => {
+            s.send(&text::invite_only(&name));
+            None
+        }
         Opened::TooManyForUser => {
             s.send(&text::too_many_rooms_made(ROOMS_PER_HOUR));
             None
@@ -61,7 +65,8 @@ pub fn open(s: &mut Session, args: &str) -> Option<Room> {
 
 /// `/rooms`: the rooms, busiest first, with their people and topics.
 pub fn list(s: &mut Session, _: &str) -> Result<Flow, End> {
-    match s.shared.rooms(ROOMS_LISTED) {
+    let user = s.login.as_ref().map(|l| l.user.id);
+    match s.shared.rooms(ROOMS_LISTED, user) {
         Ok((listed, total)) => {
             let mut out = text::rooms_header(total);
             for r in &listed {
@@ -82,6 +87,9 @@ pub fn list(s: &mut Session, _: &str) -> Result<Flow, End> {
 
 /// `/topic` shows this room's topic; `/topic TEXT` sets it, `/topic -` clears it.
 pub fn topic(s: &mut Session, args: &str) -> Result<Flow, End> {
+    if !still_member(s) {
+        return Ok(Flow::Continue);
+    }
     if args.is_empty() {
         let id = s.room.id;
         if let Some(room) = s.db(|c| rooms::by_id(c, id)) {
@@ -111,4 +119,29 @@ pub fn topic(s: &mut Session, args: &str) -> Result<Flow, End> {
         });
     }
     Ok(Flow::Continue)
+}
+
+/// Whether the session may still see its room. A member taken off an invite-only room's
+/// list while in it is moved to `#lobby` by the hub: a line-protocol session learns it
+/// here and goes on about `#lobby`; an IRC session's command about that channel is refused.
+pub fn still_member(s: &mut Session) -> bool {
+    let (room, name) = (s.room.id, s.room.name.clone());
+    let Some(user) = s.login.as_ref().map(|l| l.user.id) else {
+        return false;
+    };
+    match s.db(|c| crate::store::members::may_see(c, room, user)) {
+        Some(true) => true,
+        Some(false) if !s.wire.is_irc() => match s.db(|c| rooms::by_id(c, rooms::LOBBY)) {
+            Some(lobby) => {
+                s.room = lobby;
+                true
+            }
+            None => false,
+        },
+        Some(false) => {
+            s.send(&text::invite_only(&name));
+            false
+        }
+        None => false,
+    }
 }

@@ -13,7 +13,8 @@ use crate::store::messages::{self, Kind, Message};
 use crate::store::users::{self, User};
 
 impl Hub {
-    /// Stages a line from `conn`: public in `room`, or private to `to`.
+    /// Stages a line from `conn`: public in `room` (`None`: the session's one room, as the
+    /// hub knows it), or private to `to`.
     pub(super) fn stage(
         &mut self,
         conn: ConnId,
@@ -25,7 +26,7 @@ impl Hub {
         // A session the hub has cut (kicked, banned, removed, not reading) may still hand in
         // lines it had read: nothing from it is stored after its removal. A line for a room
         // the session has just left (IRC's PART) is dropped, as one after a QUIT would be.
-        let Some(c) = self.clients.get(&conn).filter(|c| !c.removed) else {
+        let Some(c) = self.clients.get_mut(&conn).filter(|c| !c.removed) else {
             return;
         };
         let room = match room {
@@ -37,6 +38,7 @@ impl Hub {
                 .copied()
                 .unwrap_or(crate::store::rooms::LOBBY),
         };
+        c.said_at = std::time::Instant::now();
         self.staged
             .push(Message::new(&c.user, to.as_ref(), Some(room), kind, body));
         self.staged_from.push(conn);

@@ -51,10 +51,11 @@ pub enum Event {
     /// which IRC readers see in its `QUIT`.
     Leave { conn: ConnId, why: Option<String> },
     /// A public line or a `/me` action, said in `room` (one the session is in: a line for a
-    /// room it has left meanwhile is dropped).
+    /// room it has left meanwhile is dropped); `None`: the session's one room, as the hub
+    /// knows it (a line-protocol session, which the hub may have moved out of a room).
     Chat {
         conn: ConnId,
-        room: i64,
+        room: Option<i64>,
         kind: Kind,
         body: String,
     },
@@ -77,6 +78,13 @@ pub enum Event {
         key: String,
         asked: String,
     },
+    /// IRC's `KICK`: whether the account with name key `key` is online (`Some`) and in
+    /// `room` (`Some(true)`), on this node or another; from who is online, no database.
+    Where {
+        key: String,
+        room: i64,
+        reply: Sender<Option<bool>>,
+    },
     /// `/join`: the session moves to `room` (stored as the user's room already); with
     /// `keep` (IRC's `JOIN`) it stays in its other rooms too. Answered, like `Join`, with
     /// the watermark the session loads the room's history up to; then `Welcome` with it.
@@ -87,6 +95,20 @@ pub enum Event {
         keep: bool,
         watermark: Sender<i64>,
     },
+    /// `/private on`: the users in `room` now, on every node (they become its members).
+    InRoom { room: i64, reply: Sender<Vec<i64>> },
+    /// `/private on|off` (stored): hide or show the room's name to those not in it, and
+    /// tell the room `announce`.
+    Privacy {
+        room: i64,
+        private: bool,
+        announce: String,
+    },
+    /// The line protocol's `text` to every session of `user` on this node (`/invite`).
+    Tell { user: i64, text: String },
+    /// `/uninvite` of someone from an invite-only room (stored): their sessions in it leave
+    /// it (a line-protocol session for `#lobby`, an IRC one is parted), told `text`.
+    Evict { room: i64, user: i64, text: String },
     /// IRC's `PART`: the session leaves `room`.
     Part { conn: ConnId, room: i64 },
     /// IRC's `CAP REQ` after login: what the client reads from now on.

@@ -25,6 +25,7 @@ mod clients;
 mod commit;
 mod event;
 mod presence;
+mod private;
 mod remote;
 mod rooms;
 #[cfg(test)]
@@ -140,6 +141,8 @@ pub struct Hub {
     presence: Presence,
     /// Which sessions are in which room.
     rooms: Rooms,
+    /// The invite-only rooms: their names are shown only to those in them.
+    private: std::collections::HashSet<i64>,
     /// Messages of this batch not yet committed, with the connection each came from.
     staged: Vec<Message>,
     staged_from: Vec<ConnId>,
@@ -178,6 +181,7 @@ impl Hub {
         let mut db = Dedicated::open(&store, "the hub", module_path!())?;
         let last_id = db.run(messages::last_id)?;
         let shared_db = db.run(|c| Ok(c.dialect()))? == crate::store::Dialect::Postgres;
+        let private = db.run(crate::store::members::private_rooms)?;
         let (node_addr, node) = (settings.addr.clone(), settings.node.clone());
         Ok(Hub {
             db,
@@ -189,6 +193,7 @@ impl Hub {
             clients: HashMap::new(),
             presence: Presence::default(),
             rooms: Rooms::default(),
+            private: private.into_iter().collect(),
             staged: Vec::new(),
             staged_from: Vec::new(),
             dirty: Vec::new(),
@@ -310,7 +315,7 @@ impl Hub {
                 room,
                 kind,
                 body,
-            } => self.stage(conn, Some(room), kind, None, body),
+            } => self.stage(conn, room, kind, None, body),
             Event::Private { conn, to, body } => self.stage(conn, None, Kind::Say, Some(to), body),
             // A session's answer to its own client (an error, a telnet CR) takes no place in
             // the chat order, so it does not cut the batch: it may arrive just before lines
@@ -372,7 +377,7 @@ impl Hub {
             }
             Event::Who { conn, all } => {
                 let line = match self.clients.get(&conn) {
-                    Some(_) if all => self.everyone_line(),
+                    Some(c) if all => self.everyone_line(Some(c.user.id)),
                     Some(c) => match c.rooms.first() {
                         Some(&room) => self.room_line(room, None),
                         None => return false,
@@ -393,10 +398,17 @@ impl Hub {
                 }
             }
             Event::Whois { conn, key, asked } => {
-                if let Some(nick) = self.clients.get(&conn).map(|c| c.user.name.clone()) {
-                    let answer = self.whois(&key, &asked, &nick);
+                if let Some((nick, asker)) = self
+                    .clients
+                    .get(&conn)
+                    .map(|c| (c.user.name.clone(), c.user.id))
+                {
+                    let answer = self.whois(&key, &asked, (&nick, asker));
                     self.queue_as(conn, None, Some(&answer));
                 }
+            }
+            Event::Where { key, room, reply } => {
+                let _ = reply.send(self.where_is(&key, room));
             }
             Event::Move {
                 conn,
@@ -405,6 +417,16 @@ impl Hub {
                 watermark,
             } => self.move_to(conn, *room, keep, watermark),
             Event::Part { conn, room } => self.part(conn, room),
+            Event::InRoom { room, reply } => {
+                let _ = reply.send(self.users_in(room));
+            }
+            Event::Privacy {
+                room,
+                private,
+                announce,
+            } => self.set_privacy(room, private, announce),
+            Event::Tell { user, text } => self.tell(user, &text),
+            Event::Evict { room, user, text } => self.evict(room, user, &text),
             Event::Caps { conn, wire } => self.set_wire(conn, wire),
             Event::Topic { conn, room, topic } => self.set_topic(conn, room, topic),
             Event::Rooms { reply } => {

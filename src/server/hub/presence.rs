@@ -187,6 +187,8 @@ impl Hub {
                 polled: false,
                 rooms: vec![room.id],
                 mark: None,
+                signon: std::time::SystemTime::now(),
+                said_at: std::time::Instant::now(),
             },
         );
     }
@@ -359,23 +361,37 @@ impl Hub {
     }
 
     /// After a private message to `to` from `conn`: tells the sender if `to` will not read
-    /// it now (away, or offline: it waits for their next login).
+    /// it now (away, or offline: it waits for their next login). An IRC sender gets an
+    /// away as `RPL_AWAY` (301), as IRC servers answer a message to someone away.
     pub(super) fn tell_if_absent(&mut self, conn: ConnId, to: i64, to_name: &str) {
-        let note = match self.presence.online.get(&to) {
+        let away = match self.presence.online.get(&to) {
             // Online on another node: away there, or there to read it.
             None if self.others.online(to) => match self.others.away(to) {
-                Some(why) => text::is_away(to_name, why),
+                Some(why) => Some((to_name.to_string(), why.to_string())),
                 None => return,
             },
-            None => text::offline(to_name),
+            None => None,
             Some(Online {
                 away: Some(why),
                 name,
                 ..
-            }) => text::is_away(name, why),
+            }) => Some((name.clone(), why.clone())),
             Some(_) => return,
         };
-        self.queue(conn, &note.into_bytes().into());
+        let Some((name, why)) = away else {
+            self.queue(conn, &text::offline(to_name).into_bytes().into());
+            return;
+        };
+        let Some(nick) = self.clients.get(&conn).map(|c| c.user.name.clone()) else {
+            return;
+        };
+        let line: Bytes = text::is_away(&name, &why).into_bytes().into();
+        let numeric = wire::numeric(
+            301,
+            &nick,
+            &format!("{name} :{}", why.replace(['\r', '\n'], " ")),
+        );
+        self.queue_as(conn, Some(&line), Some(&numeric.into_bytes().into()));
     }
 }
 

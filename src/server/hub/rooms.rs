@@ -357,7 +357,16 @@ impl Hub {
     }
 
     /// `/who *`: `* Online (N): @alice (#lobby), bob (#rust, away: lunch)`, every node.
-    pub(super) fn everyone_line(&self) -> Bytes {
+    /// An invite-only room's name is shown only to someone in it (`asker`); to the others,
+    /// "a private room".
+    pub(super) fn everyone_line(&self, asker: Option<i64>) -> Bytes {
+        let shown = |room: i64, name: &str| -> String {
+            if self.room_shown_to(room, asker) {
+                name.to_string()
+            } else {
+                "a private room".to_string()
+            }
+        };
         // By user: name key, name, away, rooms.
         let mut users: HashMap<i64, (String, String, Option<String>, Vec<String>)> = HashMap::new();
         for (id, key, o) in self.presence.names() {
@@ -365,7 +374,7 @@ impl Hub {
                 .conns
                 .iter()
                 .filter_map(|c| self.clients.get(c))
-                .flat_map(|c| c.rooms.iter().map(|&r| self.rooms.name(r).to_string()))
+                .flat_map(|c| c.rooms.iter().map(|&r| shown(r, self.rooms.name(r))))
                 .collect();
             users.insert(id, (key.to_string(), o.name.clone(), o.away.clone(), rooms));
         }
@@ -373,7 +382,7 @@ impl Hub {
             let entry = users
                 .entry(r.user)
                 .or_insert_with(|| (name_key(&r.name), r.name.clone(), None, Vec::new()));
-            entry.3.push(r.room_name.clone());
+            entry.3.push(shown(r.room, &r.room_name));
             if entry.2.is_none() {
                 entry.2 = r.away.clone();
             }
@@ -418,6 +427,7 @@ mod tests {
             id,
             name: name.to_string(),
             topic: format!("about {name}"),
+            private: false,
         }
     }
 

@@ -60,7 +60,7 @@ impl Session {
     fn chat(&self, body: &str) -> Event {
         Event::Chat {
             conn: self.conn,
-            room: self.room.get(),
+            room: Some(self.room.get()),
             kind: Kind::Say,
             body: body.to_string(),
         }

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 mod login;
 mod welcome;
 
+pub use login::{Refusal, Refused};
+
 use super::hub::Event;
 use super::limits::{Bucket, SessionSlot};
 use super::moderation::muted_line;
@@ -218,6 +220,7 @@ impl<'a> Session<'a> {
                 id: rooms::LOBBY,
                 name: "#lobby".into(),
                 topic: String::new(),
+                private: false,
             },
             wire: via.wire(),
             quit_message: None,
@@ -353,6 +356,14 @@ impl<'a> Session<'a> {
         line
     }
 
+    /// Charges `lines` more of the user's rate for what this line made the server do (a
+    /// search): their next lines wait until it is paid.
+    pub fn charge(&self, lines: u32) {
+        if let Some(slot) = &self.slot {
+            slot.charge(lines);
+        }
+    }
+
     /// Runs a store call on a pooled connection. On failure logs it, tells the client and
     /// returns `None`, so callers just go back to where they were.
     pub fn db<T>(
@@ -466,14 +477,15 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Sends a public line to the session's room; control characters are stripped and an
-    /// empty result is ignored.
+    /// Sends a public line to the session's room (as the hub knows it: it may have moved the
+    /// session out of an invite-only room); control characters are stripped and an empty
+    /// result is ignored.
     pub fn say(&mut self, kind: Kind, text: &str) {
-        self.say_in(self.room.id, kind, text);
+        self.say_in(None, kind, text);
     }
 
     /// Sends a public line to `room` (an IRC session's channel), as [`Session::say`].
-    pub fn say_in(&mut self, room: i64, kind: Kind, text: &str) {
+    pub fn say_in(&mut self, room: Option<i64>, kind: Kind, text: &str) {
         let body = clean(text);
         if body.trim().is_empty() || self.muted() {
             return;

@@ -52,6 +52,15 @@ pub fn too_many_rooms_made(per_hour: u32) -> String {
     ))
 }
 
+/// `/join` of an invite-only room by someone not invited. (The same words whether or not
+/// the room exists would hide more; but a room's name is no secret once you know it, and
+/// "no such room" would make /join create it.)
+pub fn invite_only(room: &str) -> String {
+    error(&format!(
+        "{room} is invite-only: ask one of its members to /invite you."
+    ))
+}
+
 pub fn rooms_full(max: u32) -> String {
     error(&format!(
         "The server has {max} rooms, its limit; join an existing one (/rooms)."
@@ -194,7 +203,103 @@ pub fn search_header(n: usize) -> String {
     }
 }
 
+/// The header of `/search -c N`'s hits, each with up to `around` lines on each side.
+pub fn search_header_context(n: usize, around: u32) -> String {
+    if n == 0 {
+        notice("Nothing found.")
+    } else {
+        notice(&format!(
+            "Found {n} line(s), oldest first, each marked > with up to {around} line(s) \
+             around it:"
+        ))
+    }
+}
+
+/// `/search -c` without a number it takes.
+pub fn search_context_usage(max: u32) -> String {
+    error(&format!(
+        "/search -c N wants N from 0 to {max}: the lines shown around each hit."
+    ))
+}
+
+/// Another session of the same user is searching.
+pub fn search_busy_user() -> String {
+    error("You have a search running already (in another session); one at a time.")
+}
+
+/// The server's searches at once are all taken.
+pub fn search_busy_server(at_once: usize) -> String {
+    error(&format!(
+        "The server is running {at_once} searches already; try again in a moment."
+    ))
+}
+
 /// A query the search engine cannot read; `why` is the store's reason, in the user's words.
 pub fn not_a_query(why: &str) -> String {
     error(&format!("Not a search query: {why}."))
+}
+
+// ---- invite-only rooms ----
+
+pub fn lobby_is_open() -> String {
+    error("#lobby is open to everyone; make a room of your own with /join #name.")
+}
+
+pub fn not_your_room(room: &str) -> String {
+    error(&format!(
+        "Only the one who made {room} (or an operator) can decide who may join it."
+    ))
+}
+
+/// To the room, when `/private` changed it.
+pub fn privacy_set(by: &str, room: &str, on: bool, members: usize) -> String {
+    if on {
+        notice(&format!(
+            "{by} made {room} invite-only: the {members} here are its members; /invite NAME lets someone in."
+        ))
+    } else {
+        notice(&format!("{by} opened {room} to everyone."))
+    }
+}
+
+pub fn invited(name: &str, room: &str, private: bool) -> String {
+    if private {
+        notice(&format!("{name} may join {room} now."))
+    } else {
+        notice(&format!(
+            "{name} may join {room} when it is invite-only (it is open to everyone now)."
+        ))
+    }
+}
+
+pub fn you_are_invited(by: &str, room: &str) -> String {
+    notice(&format!("{by} invited you to {room}: /join {room}"))
+}
+
+pub fn already_member(name: &str, room: &str) -> String {
+    error(&format!("{name} is a member of {room} already."))
+}
+
+pub fn not_a_member(name: &str, room: &str) -> String {
+    error(&format!("{name} is not a member of {room}."))
+}
+
+pub fn uninvited(name: &str, room: &str) -> String {
+    notice(&format!("{name} is no longer a member of {room}."))
+}
+
+pub fn you_are_uninvited(by: &str, room: &str) -> String {
+    notice(&format!(
+        "{by} took you off {room}'s members; you are in #lobby."
+    ))
+}
+
+pub fn room_is_open(room: &str) -> String {
+    notice(&format!(
+        "{room} is open to everyone (/private on makes it invite-only)."
+    ))
+}
+
+pub fn members_line(room: &str, total: usize, names: &[String]) -> String {
+    crate::server::protocol::online_line(&format!("Members of {room}"), total, names)
 }
