@@ -1,4 +1,4 @@
-//! The chat page: `page/index.html` with `page/app.css` and `page/app.js` put inline, built
+//! The chat page: `page/index.html` with `page/app.css`, `page/log.js` and `page/app.js` put inline, built
 //! once at start. Its `Content-Security-Policy` allows exactly that script and that style (by
 //! their SHA-256) and WebSockets to the page's own origin, and nothing else: no other
 //! script, no inline handlers, no frames, no form posts, no outside fetches.
@@ -12,7 +12,8 @@ use super::{respond, Socket};
 
 const HTML: &str = include_str!("page/index.html");
 const STYLE: &str = include_str!("page/app.css");
-const SCRIPT: &str = include_str!("page/app.js");
+/// `log.js` (the message log) first: `app.js` uses it.
+const SCRIPT: &str = concat!(include_str!("page/log.js"), include_str!("page/app.js"));
 
 /// The page and its policy, ready to send.
 pub struct Page {

@@ -18,10 +18,12 @@
   let inListing = false;
   let listingShown = false;
   let refreshTimer = null;
+  let refreshRooms = false;
   // The next "* You are in" is the login's (after the missed private messages), not a /join.
   let freshLogin = false;
   const history = [];
   let historyAt = 0;
+  const lines = besedkaLog($("log"), MAX_LINES);
 
   function show(id, on) { $(id).classList.toggle("hidden", !on); }
 
@@ -63,6 +65,7 @@
   function toLogin() {
     state = "login";
     show("login", true); show("chat", false); show("side", false); show("logout", false);
+    show("drawer", false); drawer(false);
     $("room").textContent = ""; $("topic").textContent = "";
     setRegistering(false);
     if (!ws) connect();
@@ -73,9 +76,10 @@
     state = "chat";
     // What a login shows (missed private messages, the room's history) replaces what an
     // earlier connection showed, so a reconnect repeats nothing.
-    $("log").replaceChildren();
+    lines.clear();
     freshLogin = true;
     show("login", false); show("chat", true); show("side", true); show("logout", true);
+    show("drawer", true);
     $("login-error").textContent = "";
     $("password").value = ""; $("repeat").value = "";
     $("say").focus();
@@ -86,6 +90,7 @@
   function setRegistering(on) {
     registering = on;
     show("repeat-row", on);
+    hint(on ? "A new name: repeat the password to register it." : "");
     $("repeat").required = on;
     $("go").textContent = on ? "Register" : "Log in";
   }
@@ -109,8 +114,9 @@
       return toLogin();
     }
     if (line.startsWith("! No such user")) {
+      // Not an error: how a new name registers (setRegistering says so as a hint).
       setRegistering(true);
-      $("login-error").textContent = "A new name: repeat the password to register it.";
+      $("login-error").textContent = "";
       $("repeat").focus();
       return;
     }
@@ -152,11 +158,13 @@
     if ((m = /^\* You are in (#\S+?)\.(?: Topic: (.*))?$/.exec(line))) {
       setRoom(m[1]);
       $("topic").textContent = m[2] || "";
-      // Another room: its history follows; the old room's lines go (one room at a time).
-      if (!freshLogin) $("log").replaceChildren();
+      // Another room: its history follows; the old room's lines go (one room at a time),
+      // the private lines stay (the new room's history would not bring them back).
+      const kept = freshLogin ? [] : lines.takePrivate();
       freshLogin = false;
       refreshSoon(true);
-      return append(line, "notice");
+      append(line, "notice");
+      return lines.putBack(kept);
     }
     if ((m = /^\* \S+ set the topic: (.*)$/.exec(line))) $("topic").textContent = m[1];
     else if (/^\* \S+ cleared the topic$/.test(line)) $("topic").textContent = "";
@@ -172,20 +180,16 @@
   // `[time] NAME: text`, `[time] * NAME text`, `[time] A -> B: text`
   function chat(line, bell) {
     const m = /^\[([^\]]+)\] (.*)$/.exec(line);
-    if (!m) return append(line, "");
-    const div = document.createElement("div");
-    const time = document.createElement("span");
-    time.className = "time";
-    time.textContent = m[1];
-    div.append(time);
+    const div = m && lines.timed(m[1]);
+    if (!div) return append(line, "");
     const rest = m[2];
     let p;
     if ((p = /^\* (\S+) (.*)$/.exec(rest))) {
-      div.className = "action";
+      div.classList.add("action");
       div.append("* " + p[1] + " " + p[2]);
       mark(div, p[1], p[2], bell);
     } else if ((p = /^(\S+) -> (\S+): (.*)$/.exec(rest))) {
-      div.className = "private";
+      div.classList.add("private");
       div.append(nick(p[1] + " → " + p[2]), ": " + p[3]);
     } else if ((p = /^(\S+): (.*)$/.exec(rest))) {
       div.append(nick(p[1]), ": " + p[2]);
@@ -193,7 +197,7 @@
     } else {
       div.append(rest);
     }
-    put(div);
+    lines.put(div);
   }
 
   function nick(name) {
@@ -215,15 +219,7 @@
     const div = document.createElement("div");
     div.className = cls;
     div.textContent = text;
-    put(div);
-  }
-
-  function put(div) {
-    const log = $("log");
-    const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 40;
-    log.append(div);
-    while (log.childElementCount > MAX_LINES) log.firstElementChild.remove();
-    if (atEnd) log.scrollTop = log.scrollHeight;
+    lines.put(div);
   }
 
   function setRoom(name) {
@@ -248,19 +244,22 @@
     li.textContent = name + " (" + people + ")";
     li.title = topic;
     if (name === $("room").textContent) li.classList.add("here");
-    li.addEventListener("click", () => send("/join " + name));
+    li.addEventListener("click", () => { send("/join " + name); drawer(false); });
     $("rooms").append(li);
   }
 
   // After joins and leaves, ask quietly for the online list (and the rooms), at most once a
   // second.
+  // A join asked for while the timer runs for a leave still gets the rooms.
   function refreshSoon(rooms) {
+    refreshRooms = refreshRooms || rooms;
     if (refreshTimer) return;
     refreshTimer = setTimeout(() => {
       refreshTimer = null;
       quietWho += 1;
       if (!send("/who")) quietWho -= 1;
-      if (rooms) { quietRooms = true; send("/rooms"); }
+      if (refreshRooms) { quietRooms = true; send("/rooms"); }
+      refreshRooms = false;
     }, 1000);
   }
 
@@ -321,7 +320,40 @@
     if (!room.startsWith("#")) room = "#" + room;
     send("/join " + room);
     $("join").value = "";
+    drawer(false);
   });
+
+  function hint(text) {
+    $("login-hint").textContent = text;
+    show("login-hint", text !== "");
+  }
+
+  // A phone's drawer with the online list and the rooms (wider screens show them beside).
+  function drawer(open) {
+    $("side").classList.toggle("open", open);
+    $("drawer").setAttribute("aria-expanded", String(open));
+  }
+  $("drawer").addEventListener("click", () => drawer(!$("side").classList.contains("open")));
+  $("drawer-close").addEventListener("click", () => drawer(false));
+  document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") drawer(false); });
+
+  // The page is as tall as what is visible of it. Chromium and Firefox on Android make room
+  // for the keyboard by shrinking the layout viewport (interactive-widget=resizes-content),
+  // which 100dvh follows. Safari on iOS lays its keyboard over the page instead, so the
+  // visible part (the visual viewport) is shorter than the layout viewport: then the page
+  // takes the visual viewport's height. Not when zoomed in: that height is then a part of
+  // the page.
+  const vv = window.visualViewport;
+  function fit() {
+    const root = document.documentElement;
+    if (Math.abs(vv.scale - 1) < 0.01 && vv.height < window.innerHeight - 1) {
+      root.style.setProperty("--vvh", vv.height + "px");
+      window.scrollTo(0, 0);
+    } else {
+      root.style.removeProperty("--vvh");
+    }
+  }
+  if (vv) { vv.addEventListener("resize", fit); fit(); }
 
   $("logout").addEventListener("click", () => {
     stay = false;
