@@ -21,6 +21,7 @@
 
 mod client;
 pub mod editor;
+mod history;
 mod host_key;
 mod relay;
 
