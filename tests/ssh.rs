@@ -25,6 +25,10 @@ fn the_dialogue_line_editing_and_cyrillic_over_ssh() {
     let (mut watcher, _) = server.register("watcher", "secret12");
     let port = server.ssh_addr.unwrap().port();
     let mut s = format!("spawn {}\n", ssh_command(port, "nobody", ""));
+    // nobody is a free name: offered to register; Enter gives another name.
+    s.push_str(&wait_for("nobody is free", 9));
+    s.push_str(&wait_for("Password: ", 9));
+    s.push_str(&send("\r"));
     s.push_str(&wait_for("Name: ", 10));
     s.push_str(&send("Вера\r"));
     s.push_str(&wait_for("Password: ", 11));
@@ -265,9 +269,10 @@ fn a_key_added_with_slash_key_logs_its_owner_in() {
         "the login is noted: {rest}"
     );
 
-    // Another key falls back to the dialogue.
+    // Another key falls back to the dialogue, at alice's password.
     let mut s = format!("spawn {}\n", login(&other));
-    s.push_str(&wait_for("Name: ", 20));
+    s.push_str(&wait_for("Logging in as alice", 20));
+    s.push_str(&wait_for("Password: ", 20));
     s.push_str("exit 0\n");
     let run = expect::run(dir.path(), &s);
     assert!(run.status.is_some_and(|s| s.success()), "{}", run.report());
@@ -276,7 +281,7 @@ fn a_key_added_with_slash_key_logs_its_owner_in() {
     alice.send(&format!("/key remove {fp}"));
     alice.expect(&format!("* Key {fp} removed."));
     let mut s = format!("spawn {}\n", login(&key));
-    s.push_str(&wait_for("Name: ", 30));
+    s.push_str(&wait_for("Password: ", 30));
     s.push_str("exit 0\n");
     let run = expect::run(dir.path(), &s);
     assert!(run.status.is_some_and(|s| s.success()), "{}", run.report());

@@ -234,6 +234,21 @@ pub fn new_user(name: &str, min: usize) -> String {
     ))
 }
 
+/// `ssh carol@HOST` for an account: before its password.
+pub fn password_for(name: &str) -> String {
+    notice(&format!(
+        "Logging in as {name}: your password, or press Enter to give another name."
+    ))
+}
+
+/// `ssh carol@HOST` for a name no account has: before the new password.
+pub fn name_is_free(name: &str, min: usize) -> String {
+    notice(&format!(
+        "{name} is free: choose a password (at least {min} characters) to make the account, \
+         or press Enter to give another name."
+    ))
+}
+
 pub fn passwords_differ() -> String {
     error("Passwords do not match. Try again.")
 }

@@ -12,10 +12,11 @@
 //!
 //! Authentication:
 //! - as a name that is not an account (`ssh HOST` sends the local user name): accepted at
-//!   once, then the same `Name:` / `Password:` dialogue as telnet, inside the channel;
+//!   once, then the same dialogue as telnet, inside the channel, starting at that name (an
+//!   offer to register it; see `connection::Known::Name`);
 //! - as an account's name: a key the account added (`/key add`) logs in at once; without one
 //!   (or with another), OpenSSH goes on to keyboard-interactive, which lets it in to the
-//!   dialogue; a client that asks for SSH password authentication
+//!   dialogue at the account's password; a client that asks for SSH password authentication
 //!   (`-o PreferredAuthentications=password`) gets it, checked against the same argon2 hash
 //!   and counted by the same password lock as a telnet login.
 
@@ -200,6 +201,7 @@ impl Ssh {
                 conn,
                 admitted: Arc::new(admitted),
                 user: None,
+                asked: None,
                 channel: None,
                 shell: shell.clone(),
                 via,
@@ -247,3 +249,4 @@ impl Ssh {
         }
     }
 }
+
