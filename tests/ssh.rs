@@ -122,7 +122,12 @@ fn an_ssh_command_gets_a_usage_hint() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("besedka is a chat"), "{out:?}");
+    assert!(
+        stdout.contains(&format!(
+            "besedka is a chat: connect without a command, e.g. ssh -p {port} 127.0.0.1\r\n"
+        )),
+        "{out:?}"
+    );
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
 
@@ -232,7 +237,10 @@ fn a_key_added_with_slash_key_logs_its_owner_in() {
     alice.send("/key add not a key");
     alice.expect("! That is not an OpenSSH public key");
     alice.send(&format!("/key add {}", public.trim()));
-    alice.expect(&format!("* Key {fp} added"));
+    // With the real command: the listener's port, the --ssh-addr host (no --public-host).
+    alice.expect(&format!(
+        "* Key {fp} added: ssh -p {port} alice@127.0.0.1 logs you in with it.\r\n"
+    ));
     alice.send("/key list");
     alice.expect(&format!("* {fp} ssh-ed25519 test key (added "));
     let (mut bob, _) = server.register("bob", "secret12");

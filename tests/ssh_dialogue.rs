@@ -1,5 +1,6 @@
 //! SSH's own parts of the dialogue, with the real OpenSSH client under `expect`: the user name
-//! given to `ssh` (an account's goes to its password, a free one to registering it), and
+//! given to `ssh` (an account's goes to its password, a free one to registering it), the
+//! command `/key add` and `/help` give (the real port and `--public-host`, reloadable), and
 //! Up/Down in the line editor.
 //!
 //! Needs `ssh` and `expect` on PATH; without them the tests that drive them are skipped (said
@@ -118,6 +119,75 @@ fn a_free_name_named_to_ssh_is_offered_and_a_bad_one_goes_to_the_dialogue() {
     s += QUIT;
     let (transcript, report) = ssh_as(&closed, dir.path(), "erin", &s);
     assert!(!transcript.contains("is free"), "{report}");
+}
+
+/// Two OpenSSH public keys (`ssh-keygen -t ed25519`) and their fingerprints.
+const LAPTOP: (&str, &str) = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIO74vOo8aFFwLlUwmfMEVTiIWL2yZPM/WtVpSaBrvPv laptop",
+    "SHA256:ZGYg+7EEXYlM/fT6KyU+ErK2nBUUmfMt7lERuCmi3xM",
+);
+const PHONE: (&str, &str) = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKORj6SbYim26Ctf/Ehs5R8YMsLj4OB6qbNhjMf9j3fC phone",
+    "SHA256:x1R9weXpMEl1WPkDEF34kBGr2gZk62pIYGSr7Q4YFMg",
+);
+
+#[test]
+fn key_add_and_help_give_the_real_ssh_command_and_a_reload_changes_the_host() {
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("besedka.toml");
+    std::fs::write(&conf, "public-host = \"chat.example.org\"\n").unwrap();
+    let (mut server, _dir) = ssh_server(false, &["--config", conf.to_str().unwrap()]);
+    let port = server.ssh_addr.unwrap().port();
+    let (mut alice, _) = server.register("alice", "secret12");
+    alice.send(&format!("/key add {}", LAPTOP.0));
+    alice.expect(&format!(
+        "* Key {} added: ssh -p {port} alice@chat.example.org logs you in with it.\r\n",
+        LAPTOP.1
+    ));
+    alice.send("/help");
+    let help = alice.expect("Any other line");
+    assert!(
+        help.contains(&format!(
+            "SSH keys that log you in: ssh -p {port} alice@chat.example.org\r\n"
+        )),
+        "{help}"
+    );
+
+    // A reload puts a new host in force at once; with a port (a port forward to the
+    // listener), that port (22: ssh's own, no -p).
+    std::fs::write(&conf, "public-host = \"talk.example.net:22\"\n").unwrap();
+    server.command("reload");
+    server.expect_log("changed public-host");
+    assert!(!server.stderr.lock().unwrap().contains("need(s) a restart"));
+    alice.send(&format!("/key add {}", PHONE.0));
+    alice.expect(&format!(
+        "* Key {} added: ssh alice@talk.example.net logs you in with it.\r\n",
+        PHONE.1
+    ));
+
+    // No SSH listener: no command to give.
+    let plain = Server::start(&["--public-host", "chat.example.org"]);
+    let (mut dave, _) = plain.register("dave", "secret12");
+    dave.send(&format!("/key add {}", PHONE.0));
+    dave.expect(&format!(
+        "* Key {} added (this server does not listen for SSH now).\r\n",
+        PHONE.1
+    ));
+
+    // A host no one could type after ssh NAME@ is refused in words.
+    let bad = conf_dir.path().join("bad.toml");
+    std::fs::write(&bad, "public-host = \"alice@chat\"\n").unwrap();
+    let out = std::process::Command::new(common::bin())
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("\"alice@chat\" is not a host name or an address"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -299,10 +299,11 @@ impl russh::server::Handler for Client {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         session.channel_success(channel)?;
-        session.data(
-            channel,
-            &b"besedka is a chat: connect without a command, e.g. ssh -p PORT HOST\r\n"[..],
-        )?;
+        let config = self.shared.config.get();
+        let port = config.public_port.or(self.shared.ssh_port).unwrap_or(22);
+        let login = crate::server::text::ssh_login(port, None, config.public_host.as_deref());
+        let hint = crate::server::text::ssh_exec_refused(&login);
+        session.data(channel, hint.into_bytes())?;
         session.exit_status_request(channel, 2)?;
         session.eof(channel)?;
         session.close(channel)
