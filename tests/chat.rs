@@ -8,7 +8,7 @@ use common::{Client, Server};
 const QUIET: Duration = Duration::from_millis(300);
 
 #[test]
-fn broadcast_reaches_everyone_but_the_sender() {
+fn broadcast_reaches_everyone_and_the_sender_with_time_and_name_unless_echo_is_off() {
     common::backend::on_each_backend(|| {
         let server = Server::start(&[]);
         let (mut a, _) = server.register("alice", "secret1");
@@ -27,7 +27,26 @@ fn broadcast_reaches_everyone_but_the_sender() {
             "{line}"
         );
         c.expect("] alice: hello, everyone\r\n");
+        // The sender's own line comes back as everyone's does, so its log reads right.
+        let own = a.expect("alice: hello, everyone\r\n");
+        let own = own.lines().last().unwrap();
+        assert!(own.starts_with('[') && own.as_bytes()[9] == b']', "{own}");
+        // /echo off: not any more, for this session and the next (stored).
+        a.send("/echo off");
+        a.expect("* Your lines will not come back to you.\r\n");
+        a.send("quietly");
+        b.expect("alice: quietly\r\n");
         a.expect_silence(QUIET);
+        drop(a);
+        b.expect("* alice left\r\n");
+        let mut a = server.login("alice", "secret1");
+        a.send("still quiet");
+        c.expect("alice: still quiet\r\n");
+        a.expect_silence(QUIET);
+        a.send("/echo on");
+        a.expect("* Your lines will come back to you with time and name, as everyone's do.\r\n");
+        a.send("loud again");
+        a.expect("] alice: loud again\r\n");
     });
 }
 
@@ -202,8 +221,8 @@ fn every_client_sees_one_order_equal_to_the_database() {
                 });
             }
         });
-        // Every client saw the stored order: the watcher all of it, each sender all but its own
-        // lines (a line is not echoed to the connection that sent it).
+        // Every client saw the stored order, all of it: a sender's own lines come back to it
+        // in their place (/echo is on by default).
         let chat = |c: &mut Client, n: usize| -> Vec<String> {
             let mut seen = Vec::new();
             while seen.len() < n {
@@ -218,13 +237,7 @@ fn every_client_sees_one_order_equal_to_the_database() {
         let stored: Vec<String> = server.texts("SELECT body FROM messages ORDER BY id");
         assert_eq!(watched, stored, "the watcher");
         for (i, c) in clients.iter_mut().enumerate() {
-            let mine = format!("m {i} ");
-            let others: Vec<String> = stored
-                .iter()
-                .filter(|m| !m.starts_with(&mine))
-                .cloned()
-                .collect();
-            assert_eq!(chat(c, 3 * per), others, "sender {i}");
+            assert_eq!(chat(c, 4 * per), stored, "sender {i}");
         }
         // Each sender's own lines stay in the order sent.
         for i in 0..4 {
@@ -243,6 +256,7 @@ fn a_client_that_does_not_read_is_cut_off_without_stalling_others() {
     common::backend::on_each_backend(|| {
         let server = Server::start(&["--max-backlog", "65536", "--max-rate", "1000000"]);
         let (mut sender, _) = server.register("talker", "secret1");
+        sender.echo_off(); // the sender reads nothing either
         let (mut reader, _) = server.register("reader", "secret1");
         let (mut sleeper, _) = server.register("sleeper", "secret1"); // never reads again
         reader.drain(QUIET);
@@ -436,6 +450,8 @@ fn private_messages_sent_while_offline_are_shown_once_at_the_next_login() {
         alice.send("/msg bob call me");
         alice.expect("* bob is offline");
         alice.send("a public line");
+        // Stored (its echo comes after the commit) before bob logs in.
+        alice.expect("] alice: a public line\r\n");
         let mut bob = server.connect();
         bob.expect("Name: ");
         bob.send(&format!("/token {bob_token}"));

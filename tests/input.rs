@@ -24,6 +24,8 @@ fn bad_lines_are_refused_and_nothing_is_stored() {
         a.send("\x1b[2J\x07"); // only controls: nothing at all
         a.send(&"z".repeat(100)); // exactly the limit is fine
         b.expect(&format!("alice: {}\r\n", "z".repeat(100)));
+        // Its own line comes back (/echo), and nothing else: no refused line was stored.
+        a.expect(&format!("alice: {}\r\n", "z".repeat(100)));
         a.expect_silence(QUIET);
         b.expect_silence(QUIET);
         let bodies: Vec<String> = server.texts("SELECT body FROM messages");
@@ -133,9 +135,16 @@ fn telnet_commands_never_reach_names_passwords_or_chat() {
         a.drain(QUIET);
         a.send_raw(b"bare\n");
         b.expect("carl: bare\r\n");
-        assert_eq!(a.drain(QUIET), "\r");
+        // The lone CR, then the line itself coming back (/echo).
+        let got = a.drain(QUIET);
+        assert!(
+            got.starts_with("\r[") && got.ends_with("] carl: bare\r\n"),
+            "{got:?}"
+        );
         a.send_raw(b"crlf\r\n");
         b.expect("carl: crlf\r\n");
+        let got = a.expect("carl: crlf\r\n");
+        assert!(got.starts_with('['), "no CR before it: {got:?}");
         a.expect_silence(QUIET);
         // The password was "password" without the NOP.
         let mut again = server.connect();
@@ -197,4 +206,19 @@ fn cyrillic_names_and_text() {
         dup.send("/register бОРИС whatever1");
         dup.expect("! The name бОРИС is taken.");
     });
+}
+
+#[test]
+fn a_control_key_or_arrow_typed_before_a_command_leaves_it_a_command() {
+    let server = Server::start(&[]);
+    let (mut a, _) = server.register("alice", "secret1");
+    let (mut b, _) = server.register("bob", "secret1");
+    a.send("\x0c/who"); // Ctrl-L, then /who
+    a.expect("* In #lobby (2): alice, bob\r\n");
+    a.send("\x1b[A\x1bOB/echo off"); // an arrow key in each of its forms
+    a.expect("* Your lines will not come back to you.\r\n");
+    a.send("\x0c//not a command");
+    b.expect("alice: /not a command\r\n");
+    let bodies: Vec<String> = server.texts("SELECT body FROM messages");
+    assert_eq!(bodies, ["/not a command"], "no command reached the room");
 }

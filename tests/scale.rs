@@ -149,6 +149,7 @@ fn a_client_that_takes_nothing_for_the_send_timeout_is_cut_off() {
         "16777216",
     ]);
     let (mut talker, _) = server.register("talker", "password1");
+    talker.echo_off(); // it does not read while it talks
     server.register("sleeper", "password1");
     // A reader with a small receive window (set before connecting) that never reads.
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();

@@ -60,6 +60,7 @@ pub fn plans(names: Vec<String>, known: &Tokens) -> Vec<Plan> {
             };
             Plan {
                 name,
+                framing: super::client::Framing::Line,
                 login,
                 room: super::LOBBY.into(),
             }

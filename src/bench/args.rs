@@ -2,7 +2,28 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgGroup, Args};
+use clap::{ArgGroup, Args, ValueEnum};
+
+/// What the bench clients speak.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// besedka's line protocol, as telnet and nc speak it (`/token`, `* In #room`).
+    Line,
+    /// IRC: register, join one channel, senders `PRIVMSG` it.
+    Irc,
+}
+
+/// What kind of server is loaded (and, with --spawn, started).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    /// besedka: clients log in to their accounts (`/token`, or SASL over IRC).
+    Besedka,
+    /// ngircd (Debian's `ngircd`), IRC only, no accounts: clients register with NICK and USER.
+    Ngircd,
+    /// With --spawn: besedka's IRC listener and ngircd, runs alternating, medians side by
+    /// side.
+    Both,
+}
 
 #[derive(Args, Debug, Clone)]
 #[command(group(ArgGroup::new("target").required(true).args(["addr", "spawn"])))]
@@ -61,9 +82,11 @@ pub struct BenchArgs {
     /// builds under the same load from the same bench.
     #[arg(long, value_name = "PATH", requires = "spawn")]
     pub server_bin: Option<std::path::PathBuf>,
-    /// Connections being set up (connecting or logging in) at once.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
-    pub connect_batch: u32,
+    /// Connections being set up (connecting or logging in) at once. Default: 200, or 10
+    /// when ngircd is loaded (--server ngircd or both, for both servers): ngircd listens with
+    /// a backlog of 10, and a storm of connects beyond it loses some.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub connect_batch: Option<u32>,
     /// The clients' names are PREFIX1..PREFIXN: two bench processes against one server need
     /// different prefixes (and tokens files).
     #[arg(long, default_value = "bench", value_parser = prefix)]
@@ -73,10 +96,90 @@ pub struct BenchArgs {
     /// (#PREFIXroom2..) that hear none of it; deliveries count the busy room's readers.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub rooms: u32,
+    /// The clients' protocol. `irc` drives besedka's IRC listener (with --spawn, started
+    /// with `--irc-addr`; with --addr, give the IRC address) or ngircd. Default: `line`, or
+    /// `irc` with --server ngircd or both.
+    #[arg(long, value_enum)]
+    pub proto: Option<Proto>,
+    /// The server loaded: besedka, or ngircd (IRC, no accounts) to compare with on the same
+    /// protocol. With --spawn, `ngircd` starts one from a temporary configuration (flood
+    /// penalties off), and `both` runs besedka's IRC listener and ngircd in turn, --runs
+    /// times each, and prints the medians side by side.
+    #[arg(long, value_enum, default_value = "besedka")]
+    pub server: Server,
+    /// Runs of each server, one after another (alternating with --server both); more than
+    /// one prints the median of each figure.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub runs: u32,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
 }
+
+/// The protocol the clients speak: as asked, or IRC where the server speaks nothing else.
+fn proto(args: &BenchArgs) -> Result<Proto, String> {
+    match (args.server, args.proto) {
+        (Server::Besedka, p) => Ok(p.unwrap_or(Proto::Line)),
+        (_, Some(Proto::Line)) => {
+            Err("ngircd speaks IRC only: leave out --proto or give --proto irc".into())
+        }
+        (_, _) => Ok(Proto::Irc),
+    }
+}
+
+impl BenchArgs {
+    /// Refuses the choices that cannot go together; returns the clients' protocol.
+    pub fn check(&self) -> Result<Proto, String> {
+        let args = self;
+        if args.senders > args.clients {
+            return Err(format!(
+                "--senders {} is more than --clients {}",
+                args.senders, args.clients
+            ));
+        }
+        if u64::from(args.senders) * u64::from(args.clients) > 100_000_000 {
+            return Err(
+                "--senders x --clients is over 100 million: too many sequences to track".into(),
+            );
+        }
+        let proto = proto(args)?;
+        if args.server == Server::Besedka {
+            return Ok(proto);
+        }
+        if args.server == Server::Both && !args.spawn {
+            return Err("--server both starts both servers: add --spawn".into());
+        }
+        if args.server == Server::Ngircd
+            && (!args.serve_args.is_empty() || args.server_bin.is_some())
+        {
+            return Err("--serve-arg and --server-bin are for a besedka server, not ngircd".into());
+        }
+        if args.tokens.is_some() {
+            return Err("--tokens keeps besedka's tokens; ngircd has no accounts".into());
+        }
+        // The line ngircd relays is `:nick!~user@host PRIVMSG #lobby :TEXT`, 512 bytes at most.
+        if args.size > MAX_IRC_TEXT {
+            return Err(format!(
+            "--size {}: ngircd takes IRC lines of 512 bytes, so a bench line's text is at most \
+             {MAX_IRC_TEXT} bytes here",
+            args.size
+        ));
+        }
+        Ok(proto)
+    }
+
+    /// `--connect-batch`, or its default for the servers loaded.
+    pub fn connect_batch(&self) -> usize {
+        let default = match self.server {
+            Server::Besedka => 200,
+            _ => 10,
+        };
+        self.connect_batch.unwrap_or(default) as usize
+    }
+}
+
+/// The longest text of a bench line to ngircd (`--size`).
+const MAX_IRC_TEXT: u32 = 400;
 
 fn prefix(s: &str) -> Result<String, String> {
     if !s.is_empty() && s.len() <= 20 && s.chars().all(|c| c.is_ascii_alphabetic()) {

@@ -5,7 +5,7 @@
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 
-use super::line::{parse_bench, MARK};
+use super::line::BenchLine;
 use super::stats::Tally;
 
 /// Longest line kept while reading (the `* In #lobby (N): …` line of a big server is long);
@@ -15,6 +15,18 @@ const MAX_LINE: usize = 1 << 20;
 /// Reads taken from one socket per readiness event, so one busy client cannot starve the
 /// others; the poller reports it again if more is waiting.
 const READS_PER_EVENT: usize = 4;
+
+/// What a client speaks, and how it logs in and gets into its room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// besedka's line protocol (telnet, nc): answers the prompts, `/join`, `* In #room`.
+    Line,
+    /// IRC to besedka: SASL `PLAIN` with the token or the password (NickServ `REGISTER`
+    /// for an account not there yet); the server puts the client in its room, `JOIN` moves it.
+    IrcAccount,
+    /// IRC to a server without accounts (ngircd): `NICK` and `USER`, then `JOIN`.
+    IrcNick,
+}
 
 /// How a client logs in.
 #[derive(Debug, Clone)]
@@ -73,32 +85,42 @@ pub struct Client {
     pub name: String,
     pub sock: TcpStream,
     pub phase: Phase,
-    login: Login,
+    pub(super) framing: Framing,
+    pub(super) login: Login,
     iac: Iac,
     /// Bytes of the line not yet ended.
-    line: Vec<u8>,
+    pub(super) line: Vec<u8>,
     /// The rest of the current line is being dropped (it passed [`MAX_LINE`]).
     skipping: bool,
     /// Bytes to send; `out_at` of them are sent.
     out: Vec<u8>,
     out_at: usize,
-    name_sent: bool,
-    password_sent: bool,
+    pub(super) name_sent: bool,
+    pub(super) password_sent: bool,
     /// The token to keep for the next run: a new one shown at a password login, else the one
     /// used.
     pub token: Option<String>,
     /// The server's last `! ` line, the likely reason when something fails.
-    last_error: Option<String>,
+    pub(super) last_error: Option<String>,
     /// Per sender: the highest sequence number received plus one (0: none yet).
-    last_seq: Vec<u32>,
+    pub(super) last_seq: Vec<u32>,
     /// The room to be in before the message phase.
-    room: String,
-    /// `/join ROOM` was sent (the login landed in another room).
-    join_sent: bool,
+    pub(super) room: String,
+    /// `/join ROOM` (or IRC `JOIN`) was sent (the login landed in another room, or none).
+    pub(super) join_sent: bool,
+    /// IRC: NickServ `REGISTER` was sent (the account was not there).
+    pub(super) register_sent: bool,
 }
 
 impl Client {
-    pub fn new(idx: usize, name: String, sock: TcpStream, login: Login, room: String) -> Client {
+    pub fn new(
+        idx: usize,
+        name: String,
+        sock: TcpStream,
+        framing: Framing,
+        login: Login,
+        room: String,
+    ) -> Client {
         let token = match &login {
             Login::Token(t) => Some(t.clone()),
             Login::Password => None,
@@ -108,6 +130,7 @@ impl Client {
             name,
             sock,
             phase: Phase::Connecting,
+            framing,
             login,
             iac: Iac::Data,
             line: Vec::new(),
@@ -121,6 +144,7 @@ impl Client {
             last_seq: Vec::new(),
             room,
             join_sent: false,
+            register_sent: false,
         }
     }
 
@@ -156,7 +180,13 @@ impl Client {
         match self.sock.take_error() {
             Ok(None) => {
                 self.phase = Phase::LoggingIn;
-                Change::None
+                if self.framing == Framing::Line {
+                    return Change::None; // the server speaks first
+                }
+                match self.send(self.irc_hello().as_bytes()) {
+                    Ok(()) => Change::None,
+                    Err(e) => self.close(format!("write failed: {e}")),
+                }
             }
             Ok(Some(e)) | Err(e) => self.close(format!("cannot connect: {e}")),
         }
@@ -219,8 +249,10 @@ impl Client {
     /// Strips telnet commands, splits lines and handles them; answers a prompt left at the end.
     fn scan(&mut self, bytes: &[u8], ctx: &mut Ctx) -> Change {
         let mut change = Change::None;
+        let telnet = self.framing == Framing::Line;
         for &b in bytes {
             match self.iac {
+                _ if !telnet => {}
                 Iac::Data => {}
                 Iac::Command => {
                     self.iac = match b {
@@ -236,7 +268,7 @@ impl Client {
                 }
             }
             match b {
-                255 => self.iac = Iac::Command,
+                255 if telnet => self.iac = Iac::Command,
                 b'\n' => {
                     let mut line = std::mem::take(&mut self.line);
                     if line.last() == Some(&b'\r') {
@@ -257,7 +289,7 @@ impl Client {
                 _ => self.line.push(b),
             }
         }
-        if self.phase == Phase::LoggingIn && !self.line.is_empty() {
+        if telnet && self.phase == Phase::LoggingIn && !self.line.is_empty() {
             return match self.prompt(ctx.password) {
                 Change::None => change,
                 other => other,
@@ -266,100 +298,8 @@ impl Client {
         change
     }
 
-    /// Answers `Name: `, `Password: ` or `Repeat password: ` when the unended line is one.
-    fn prompt(&mut self, password: &str) -> Change {
-        let answer = match self.line.as_slice() {
-            b"Name: " => match (&self.login, self.name_sent) {
-                (Login::Token(token), false) => format!("/token {token}\r\n"),
-                // The token was refused (expired, or the database is new): use the password.
-                (Login::Token(_), true) => {
-                    self.login = Login::Password;
-                    self.token = None;
-                    self.last_error = None;
-                    format!("{}\r\n", self.name)
-                }
-                (Login::Password, false) => format!("{}\r\n", self.name),
-                (Login::Password, true) => {
-                    let why = self.last_error.take().map_or_else(
-                        || "the server asked for the name again".to_string(),
-                        |e| format!("the server said: {e}"),
-                    );
-                    return self.close(format!("login failed: {why}"));
-                }
-            },
-            b"Password: " if self.password_sent => {
-                let why = self
-                    .last_error
-                    .take()
-                    .map_or_else(String::new, |e| format!(" (the server said: {e})"));
-                return self.close(format!("login failed: the password was refused{why}"));
-            }
-            b"Password: " | b"Repeat password: " => format!("{password}\r\n"),
-            _ => return Change::None,
-        };
-        if self.line.as_slice() == b"Name: " {
-            self.name_sent = true;
-            self.password_sent = false;
-        } else if self.line.as_slice() == b"Repeat password: " {
-            // Registering: the next `Password: ` (after a refusal) is a new try, not a repeat.
-        } else {
-            self.password_sent = true;
-        }
-        self.line.clear();
-        match self.send(answer.as_bytes()) {
-            Ok(()) => Change::None,
-            Err(e) => self.close(format!("write failed: {e}")),
-        }
-    }
-
-    fn on_line(&mut self, line: &[u8], ctx: &mut Ctx) -> Change {
-        if self.phase == Phase::Ready {
-            self.on_chat(line, ctx);
-            return Change::None;
-        }
-        let Ok(text) = std::str::from_utf8(line) else {
-            return Change::None;
-        };
-        if let Some(e) = text.strip_prefix("! ") {
-            self.last_error = Some(e.to_string());
-        } else if let Some(rest) = text.strip_prefix("* Your session token: ") {
-            let token = rest.split(|c: char| c == ';' || c.is_whitespace()).next();
-            self.token = token.filter(|t| !t.is_empty()).map(str::to_string);
-        } else if let Some(rest) = text.strip_prefix("* In ") {
-            // `* In #room (N): names`: ready once in the planned room (users are put back
-            // in the room they were last in).
-            let here = rest.split(" (").next().unwrap_or("");
-            if self.phase == Phase::LoggingIn && here.eq_ignore_ascii_case(&self.room) {
-                self.phase = Phase::Ready;
-                return Change::Ready;
-            }
-            if self.phase == Phase::LoggingIn && !self.join_sent {
-                self.join_sent = true;
-                let join = format!("/join {}\r\n", self.room);
-                if let Err(e) = self.send(join.as_bytes()) {
-                    return self.close(format!("write failed: {e}"));
-                }
-            }
-        }
-        Change::None
-    }
-
-    /// Counts a bench line from this run; every other line is ignored.
-    fn on_chat(&mut self, line: &[u8], ctx: &mut Ctx) {
-        if let Some(e) = line.strip_prefix(b"! ") {
-            ctx.tally.errors += 1;
-            let text = || format!("{}: {}", self.name, String::from_utf8_lossy(e));
-            ctx.tally.first_error.get_or_insert_with(text);
-            return;
-        }
-        // The mark follows `[HH:MM:SS] NAME`, so it is near the start: names are short.
-        let head = &line[..line.len().min(64)];
-        let Some(at) = head.windows(MARK.len()).position(|w| w == MARK) else {
-            return;
-        };
-        let Some(b) = parse_bench(&line[at + MARK.len()..]) else {
-            return;
-        };
+    /// Counts a bench line received: its latency, or why it does not count.
+    pub(super) fn count(&mut self, b: BenchLine, ctx: &mut Ctx) {
         if b.run != ctx.tally.run || b.sender as usize >= self.last_seq.len() {
             return; // another run's line (history), or not ours
         }

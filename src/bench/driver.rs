@@ -18,7 +18,7 @@ use indicatif::ProgressBar;
 use polling::{Event, Events, PollMode, Poller};
 use socket2::{Domain, Socket, Type};
 
-use super::client::{Change, Client, Ctx, Login, Phase};
+use super::client::{Change, Client, Ctx, Framing, Login, Phase};
 use super::stats::Tally;
 
 /// Connections that log in at once may take this long without one more finishing.
@@ -29,6 +29,7 @@ pub(super) const TICK: Duration = Duration::from_millis(100);
 /// Who a connection logs in as.
 pub struct Plan {
     pub name: String,
+    pub framing: Framing,
     pub login: Login,
     /// The room it must be in before the message phase (`/join` after login if not there).
     pub room: String,
@@ -102,8 +103,14 @@ impl Driver {
                 .add_with_mode(&stream, Event::all(key), PollMode::Level)
         }
         .map_err(fail)?;
-        self.clients
-            .push(Client::new(key, plan.name, stream, plan.login, plan.room));
+        self.clients.push(Client::new(
+            key,
+            plan.name,
+            stream,
+            plan.framing,
+            plan.login,
+            plan.room,
+        ));
         self.armed.push(true);
         self.writing.push(true);
         Ok(())
@@ -200,7 +207,7 @@ impl Driver {
     }
 
     /// Connects and logs in every planned client, `batch` at a time, until all have their
-    /// `* In #room` line. Any failure ends the bench: the numbers would be meaningless.
+    /// `* In #room` line (IRC: the `366` of its channel). Any failure ends the bench: the numbers would be meaningless.
     pub fn connect(
         &mut self,
         plans: Vec<Plan>,

@@ -29,8 +29,11 @@ pub struct Load {
     pub messages: u32,
     /// Lines a second across all senders; `None`: as fast as the window allows.
     pub rate: Option<f64>,
-    /// Bytes a line is padded to (without its line end).
+    /// Bytes a line's text is padded to (without its line end).
     pub size: usize,
+    /// What each line starts with before its text: nothing for the line protocol,
+    /// `PRIVMSG #lobby :` for IRC.
+    pub prefix: Vec<u8>,
     /// Lines sent but not yet delivered everywhere, at most.
     pub window: u64,
     /// Clients in the senders' room (the senders included): each line goes to all of them
@@ -79,6 +82,7 @@ impl Driver {
                 if in_flight(out.sent, self.tally.received, audience) >= load.window {
                     break;
                 }
+                st.line.extend_from_slice(&load.prefix);
                 let from = st.line.len();
                 format_bench(self.tally.run, s as u32, *next, now_ns, &mut st.line);
                 let pad = load.size.saturating_sub(st.line.len() - from);
@@ -123,7 +127,7 @@ impl Driver {
         let start_ns = self.now_ns();
         let mut st = Senders {
             seq: vec![0; senders],
-            line: Vec::with_capacity((load.size + 64) * BURST as usize),
+            line: Vec::with_capacity((load.prefix.len() + load.size + 64) * BURST as usize),
             start_ns,
         };
         let mut out = Outcome {

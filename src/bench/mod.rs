@@ -1,33 +1,40 @@
 //! `besedka bench`: a load generator that measures a server from the outside.
 //!
 //! N clients log in as `bench1..benchN`; the first S of them each send M lines; everyone reads
-//! everything. Each line carries its sender, a sequence number and its send time on the
+//! everything. They speak besedka's line protocol, or IRC (`--proto irc`) to besedka's IRC
+//! listener or to ngircd (`--server`), which the same code measures. Each line carries its sender, a sequence number and its send time on the
 //! bench's own clock, so each receiver can tell latency, loss and order without any help from
 //! the server. With `--spawn` (or `--pid`) the server's process is measured too.
 //!
 //! - [`driver`] — all sockets on one thread with `polling`: connect, log in, send, read;
-//! - [`client`] — one connection: the login dialogue and the reading of bench lines;
+//! - [`client`] — one connection: its bytes, its lines, the counting of bench lines;
+//! - [`telnet`] — the line protocol: the login dialogue, bench lines in chat lines;
+//! - [`irc`] — the same over IRC: registration, `JOIN`, bench lines in `PRIVMSG`s;
 //! - [`messages`] — the message phase: pacing, the window, the end;
 //! - [`line`] — the bench line's format;
-//! - [`spawn`] — the temporary server of `--spawn`;
+//! - [`target`] — the server of a run: where, who logs in how, which process;
+//! - [`spawn`] — the temporary server of `--spawn`; [`ngircd`] — a temporary ngircd;
 //! - [`accounts`] — the accounts and the `--tokens` file on a server started elsewhere;
 //! - [`procfs`] — CPU and memory from `/proc`;
 //! - [`stats`] — counts and the latency histogram;
-//! - [`report`] — the table and the JSON.
+//! - [`report`] — the table and the JSON; [`runs`] — several runs, their medians side by side.
 
 mod accounts;
 mod args;
 mod client;
 mod driver;
+mod irc;
 mod line;
 mod messages;
+mod ngircd;
 mod procfs;
 mod report;
+mod runs;
 mod spawn;
 mod stats;
+mod target;
+mod telnet;
 
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,78 +43,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 pub use args::BenchArgs;
-use client::Login;
-use driver::{Driver, Plan};
+use args::{Proto, Server};
+use driver::Driver;
 use messages::Load;
+use report::Report;
+use target::{target, Target};
 
 /// The busy room: where everyone is with `--rooms 1`, and the senders always.
 const LOBBY: &str = "#lobby";
-use report::Report;
-use spawn::Spawned;
-
-/// The server side of a run: where it is, and the process to measure if known.
-struct Target {
-    /// The node or nodes the clients connect to, in turn.
-    addrs: Vec<SocketAddr>,
-    pid: Option<u32>,
-    spawned: Option<Spawned>,
-    plans: Vec<Plan>,
-    /// The tokens file and what it held (with --addr --tokens).
-    tokens: Option<(PathBuf, accounts::Tokens)>,
-}
-
-fn target(args: &BenchArgs) -> Result<Target, String> {
-    let names = accounts::names(&args.prefix, args.clients as usize);
-    if args.spawn {
-        let (server, tokens) = Spawned::start(
-            &names,
-            &args.password,
-            &args.serve_args,
-            args.server_bin.as_deref(),
-        )?;
-        let plans = names
-            .into_iter()
-            .zip(tokens)
-            .map(|(name, t)| Plan {
-                name,
-                login: Login::Token(t),
-                room: LOBBY.into(),
-            })
-            .collect();
-        return Ok(Target {
-            addrs: vec![server.addr],
-            pid: Some(server.pid()),
-            spawned: Some(server),
-            plans,
-            tokens: None,
-        });
-    }
-    let text = args
-        .addr
-        .as_deref()
-        .ok_or("give --addr HOST:PORT or --spawn")?;
-    let mut addrs = Vec::new();
-    for one in text.split(',') {
-        addrs.push(
-            one.to_socket_addrs()
-                .map_err(|e| format!("cannot resolve {one}: {e}"))?
-                .next()
-                .ok_or_else(|| format!("{one} resolves to no address"))?,
-        );
-    }
-    let known = match &args.tokens {
-        Some(path) => accounts::read(path)?,
-        None => accounts::Tokens::new(),
-    };
-    let plans = accounts::plans(names, &known);
-    Ok(Target {
-        addrs,
-        pid: args.pid,
-        spawned: None,
-        plans,
-        tokens: args.tokens.clone().map(|p| (p, known)),
-    })
-}
 
 /// Raises this process's open-files limit as far as allowed; each client is a socket.
 fn raise_nofile(clients: u32) -> Result<(), String> {
@@ -146,31 +89,68 @@ fn sample(pid: Option<u32>) -> Result<Option<procfs::Sample>, String> {
     .transpose()
 }
 
-/// Runs the bench and prints its report.
+/// Runs the bench and prints its report: one run's, or with `--runs` or `--server both` each
+/// run's line and the medians.
 pub fn run(args: BenchArgs) -> Result<(), String> {
-    if args.senders > args.clients {
-        return Err(format!(
-            "--senders {} is more than --clients {}",
-            args.senders, args.clients
-        ));
-    }
-    if u64::from(args.senders) * u64::from(args.clients) > 100_000_000 {
-        return Err(
-            "--senders x --clients is over 100 million: too many sequences to track".into(),
-        );
-    }
+    let proto = args.check()?;
     raise_nofile(args.clients)?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register(sig, interrupted.clone())
+            .map_err(|e| format!("cannot handle signals: {e}"))?;
+    }
+    let servers = match args.server {
+        Server::Both => vec![Server::Besedka, Server::Ngircd],
+        one => vec![one],
+    };
+    if servers.len() == 1 && args.runs == 1 {
+        let (report, stopped) = once(&args, servers[0], proto, &interrupted)?;
+        let out = if args.json {
+            report.json()?
+        } else {
+            report.table()
+        };
+        println!("{}", out.trim_end());
+        return stopped;
+    }
+    // Alternating, so both servers meet the same spells of a busy machine.
+    let mut reports = Vec::new();
+    for i in 1..=args.runs {
+        for &server in &servers {
+            let (report, stopped) = once(&args, server, proto, &interrupted)?;
+            stopped?;
+            eprintln!("run {i}/{}: {}", args.runs, runs::summary(&report));
+            reports.push(report);
+        }
+    }
+    let out = if args.json {
+        runs::json(&reports)?
+    } else {
+        runs::table(&reports)
+    };
+    println!("{}", out.trim_end());
+    Ok(())
+}
+
+/// One run against `server`: start it if asked, measure, stop it. A server that would not
+/// stop is an error beside the report.
+fn once(
+    args: &BenchArgs,
+    server: Server,
+    proto: Proto,
+    interrupted: &Arc<AtomicBool>,
+) -> Result<(Report, Result<(), String>), String> {
     let clock = Instant::now();
     let run_id = uuid::Uuid::new_v4().as_u128() as u32;
-    let mut target = target(&args)?;
-    let result = measure(&args, &mut target, clock, run_id);
+    let mut target = target(args, server, proto)?;
+    let result = measure(args, &mut target, clock, run_id, proto, interrupted.clone());
     // A server that died explains the failure better than a client's closed connection.
     let result = match (result, target.spawned.as_mut()) {
         (Err(e), Some(server)) => Err(server.explain(e)),
         (r, _) => r,
     };
-    let stopped = target.spawned.as_mut().map_or(Ok(()), Spawned::stop);
-    let report = result.map_err(|e| {
+    let stopped = target.spawned.as_mut().map_or(Ok(()), |s| s.stop());
+    let mut report = result.map_err(|e| {
         if args.spawn || !e.contains("the server said") {
             return e;
         }
@@ -179,13 +159,17 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
              and --max-clients high enough: see `besedka serve --help`)"
         )
     })?;
-    let out = if args.json {
-        report.json()?
-    } else {
-        report.table()
-    };
-    println!("{}", out.trim_end());
-    stopped
+    report.server = match server {
+        Server::Ngircd => "ngircd",
+        _ => "besedka",
+    }
+    .into();
+    report.proto = match proto {
+        Proto::Line => "line",
+        Proto::Irc => "irc",
+    }
+    .into();
+    Ok((report, stopped))
 }
 
 fn measure(
@@ -193,14 +177,11 @@ fn measure(
     target: &mut Target,
     clock: Instant,
     run_id: u32,
+    proto: Proto,
+    interrupted: Arc<AtomicBool>,
 ) -> Result<Report, String> {
     let n = u64::from(args.clients);
     let empty = sample(target.pid)?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for sig in [SIGINT, SIGTERM] {
-        signal_hook::flag::register(sig, interrupted.clone())
-            .map_err(|e| format!("cannot handle signals: {e}"))?;
-    }
     let mut driver = Driver::new(
         target.addrs.clone(),
         clock,
@@ -225,7 +206,7 @@ fn measure(
     let started = Instant::now();
     driver.connect(
         std::mem::take(&mut target.plans),
-        args.connect_batch as usize,
+        args.connect_batch(),
         &connecting,
     )?;
     let connect_seconds = started.elapsed().as_secs_f64();
@@ -241,6 +222,10 @@ fn measure(
         messages: args.messages,
         rate: args.rate,
         size: args.size as usize,
+        prefix: match proto {
+            Proto::Line => Vec::new(),
+            Proto::Irc => irc::privmsg_prefix(LOBBY),
+        },
         window: args.window,
         audience,
     };
@@ -319,6 +304,8 @@ fn measure(
             .collect::<Vec<_>>()
             .join(","),
         spawned: target.spawned.is_some(),
+        server: String::new(),
+        proto: String::new(),
         clients: n,
         rooms: u64::from(args.rooms),
         busy_room_clients: audience as u64,

@@ -10,6 +10,10 @@ use serde::Serialize;
 pub struct Report {
     pub addr: String,
     pub spawned: bool,
+    /// The server loaded: `besedka` or `ngircd` (`--server`).
+    pub server: String,
+    /// What the clients spoke: `line` or `irc` (`--proto`).
+    pub proto: String,
     pub clients: u64,
     /// Rooms the clients were spread over (`--rooms`).
     pub rooms: u64,
@@ -98,7 +102,10 @@ impl Report {
                 ),
             ));
         }
-        rows.push(("server", self.addr.clone()));
+        rows.push((
+            "server",
+            format!("{} ({}, {})", self.addr, self.server, self.proto),
+        ));
         rows.push((
             "connect time",
             format!("{:.2} s (all logged in)", self.connect_seconds),
@@ -183,7 +190,7 @@ impl Report {
 }
 
 /// Milliseconds with sensible precision.
-fn ms(v: f64) -> String {
+pub(super) fn ms(v: f64) -> String {
     if v < 10.0 {
         format!("{v:.3} ms")
     } else {
@@ -191,12 +198,12 @@ fn ms(v: f64) -> String {
     }
 }
 
-fn mib(bytes: u64) -> String {
+pub(super) fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// A count with thousands separators: 1,234,567.
-fn num(v: f64) -> String {
+pub(super) fn num(v: f64) -> String {
     let whole = v.round() as u64;
     let digits = whole.to_string();
     let mut out = String::new();

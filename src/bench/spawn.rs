@@ -7,7 +7,8 @@
 //!
 //! The server runs on `127.0.0.1:0` with the per-user rate lifted, loopback exempt from the
 //! per-address limits and no history replay; `--serve-arg` adds flags or overrides these.
-//! It is stopped through its console (`shutdown` on its standard input), killed if it has
+//! With `--proto irc` it also listens for IRC (`--irc-addr 127.0.0.1:0`), and the clients
+//! connect there. It is stopped through its console (`shutdown` on its standard input), killed if it has
 //! not exited 10 s later; its log goes to a file shown when something fails.
 
 use std::io::{BufRead, BufReader, Write};
@@ -28,6 +29,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// A running temporary server and its directory (database, log), removed when dropped.
 pub struct Spawned {
     child: Child,
+    /// Where the clients connect: the line protocol's listener, or the IRC one.
     pub addr: SocketAddr,
     dir: PathBuf,
     log: PathBuf,
@@ -35,7 +37,7 @@ pub struct Spawned {
 }
 
 /// A fresh directory under the system's temporary directory.
-fn temp_dir() -> Result<PathBuf, String> {
+pub(super) fn temp_dir() -> Result<PathBuf, String> {
     let base = std::env::temp_dir();
     for attempt in 0..100u32 {
         let nanos = std::time::SystemTime::now()
@@ -89,16 +91,18 @@ fn overridden(flag: &str, extra: &[String]) -> bool {
 }
 
 impl Spawned {
-    /// Seeds a database with `names` and starts `serve` on it; returns the server and the
-    /// tokens, in the order of `names`.
+    /// Seeds a database with `names` and starts `serve` on it (with an IRC listener if
+    /// `irc`, which is then the address the clients use); returns the server and the tokens,
+    /// in the order of `names`.
     pub fn start(
         names: &[String],
         password: &str,
         extra: &[String],
         exe: Option<&Path>,
+        irc: bool,
     ) -> Result<(Spawned, Vec<String>), String> {
         let dir = temp_dir()?;
-        Spawned::start_in(&dir, names, password, extra, exe).inspect_err(|_| {
+        Spawned::start_in(&dir, names, password, extra, exe, irc).inspect_err(|_| {
             // A server that got as far as starting has removed it already.
             let _ = std::fs::remove_dir_all(&dir);
         })
@@ -110,6 +114,7 @@ impl Spawned {
         password: &str,
         extra: &[String],
         exe: Option<&Path>,
+        irc: bool,
     ) -> Result<(Spawned, Vec<String>), String> {
         let log = dir.join("server.log");
         let db = dir.join("bench.db");
@@ -120,7 +125,7 @@ impl Spawned {
                 .map_err(|e| format!("cannot find this executable to start the server: {e}"))?,
         };
         let max_clients = (names.len() + 64).min(65_536).to_string();
-        let ours: [(&str, &str); 6] = [
+        let mut ours: Vec<(&str, &str)> = vec![
             ("--worker-idle", "2s"),
             ("--addr", "127.0.0.1:0"),
             ("--max-clients", &max_clients),
@@ -128,6 +133,9 @@ impl Spawned {
             ("--history", "0"),
             ("--log-level", "warn"),
         ];
+        if irc {
+            ours.push(("--irc-addr", "127.0.0.1:0"));
+        }
         let mut cmd = Command::new(exe);
         cmd.arg("--db").arg(&db).arg("serve");
         for (flag, value) in ours {
@@ -156,13 +164,18 @@ impl Spawned {
             stopped: false,
         };
         let stdout = stdout.ok_or("the server's standard output is not a pipe")?;
-        server.addr = server.listening(stdout)?;
+        server.addr = server.listening(stdout, if irc { "irc" } else { "" })?;
         Ok((server, tokens))
     }
 
-    /// Reads the `besedka listening on ADDR (db: …)` line, then drains the server's output
-    /// on a thread of its own so the console never blocks on a full pipe.
-    fn listening(&mut self, stdout: std::process::ChildStdout) -> Result<SocketAddr, String> {
+    /// Reads the `besedka listening on ADDR (telnet), ADDR (irc) (db: …)` line, then drains
+    /// the server's output on a thread of its own so the console never blocks on a full pipe.
+    /// Returns the first address, or the one of the listener `kind` if not empty.
+    fn listening(
+        &mut self,
+        stdout: std::process::ChildStdout,
+        kind: &str,
+    ) -> Result<SocketAddr, String> {
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("serve-stdout".into())
@@ -182,8 +195,16 @@ impl Spawned {
                 return Err(self.failure("the server did not start listening within 15 s"))
             }
         };
+        let kind = format!(" ({kind})");
         line.strip_prefix("besedka listening on ")
-            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|rest| match kind.as_str() {
+                " ()" => rest.split_whitespace().next(),
+                _ => rest
+                    .split(", ")
+                    .find(|l| l.contains(&kind))?
+                    .split(' ')
+                    .next(),
+            })
             .and_then(|a| a.parse().ok())
             .ok_or_else(|| self.failure(&format!("unexpected first line from the server: {line}")))
     }
@@ -247,6 +268,27 @@ impl Spawned {
                 }
             }
         }
+    }
+}
+
+/// A server the bench started and measures: besedka ([`Spawned`]) or ngircd
+/// ([`super::ngircd::Ngircd`]).
+pub trait Running {
+    fn pid(&self) -> u32;
+    /// A failure of the bench, with what the server's exit or log says of it.
+    fn explain(&mut self, error: String) -> String;
+    fn stop(&mut self) -> Result<(), String>;
+}
+
+impl Running for Spawned {
+    fn pid(&self) -> u32 {
+        Spawned::pid(self)
+    }
+    fn explain(&mut self, error: String) -> String {
+        Spawned::explain(self, error)
+    }
+    fn stop(&mut self) -> Result<(), String> {
+        Spawned::stop(self)
     }
 }
 

@@ -123,7 +123,7 @@ fn login_stage(s: &mut Session, given: Option<&str>) -> Result<Option<super::ses
     loop {
         s.send("Name: ");
         let line = s.read_line()?;
-        let line = line.trim();
+        let line = typed(&line).trim();
         if line.is_empty() {
             continue;
         }
@@ -238,6 +238,7 @@ fn chat_stage(s: &mut Session) -> &'static str {
                 return "idle timeout";
             }
         };
+        let line = typed(&line);
         let flow = if let Some(text) = line.strip_prefix("//") {
             s.say(Kind::Say, &format!("/{text}"));
             Flow::Continue
@@ -249,11 +250,41 @@ fn chat_stage(s: &mut Session) -> &'static str {
             crate::memory::release_unused_stack();
             flow
         } else {
-            s.say(Kind::Say, &line);
+            s.say(Kind::Say, line);
             Flow::Continue
         };
         if let Flow::Close = flow {
             return "quit";
+        }
+    }
+}
+
+/// What the user typed, without the control keys and escape sequences in front of it (a
+/// Ctrl-L to clear the screen, an arrow key): `^L/help` is still `/help`, not chat.
+fn typed(line: &str) -> &str {
+    let mut rest = line;
+    loop {
+        let mut chars = rest.chars();
+        match chars.next() {
+            Some('\u{1b}') => {
+                // ESC [ params final, ESC O x (keypad), or ESC and one more.
+                let after = chars.as_str();
+                rest = if let Some(csi) = after.strip_prefix('[') {
+                    match csi.find(|c: char| ('\u{40}'..='\u{7e}').contains(&c)) {
+                        Some(end) => &csi[end + 1..],
+                        None => "",
+                    }
+                } else {
+                    let skip = if after.starts_with('O') { 2 } else { 1 };
+                    let mut next = after.chars();
+                    for _ in 0..skip {
+                        next.next();
+                    }
+                    next.as_str()
+                };
+            }
+            Some(c) if c.is_control() => rest = chars.as_str(),
+            _ => return rest,
         }
     }
 }

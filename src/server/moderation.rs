@@ -117,6 +117,20 @@ impl Moderation {
         self.read().ops.contains(key)
     }
 
+    /// The accounts banned now (IRC's ban list), oldest ban first.
+    pub fn name_bans(&self) -> Vec<Ban> {
+        let now = now_text();
+        let mut out: Vec<Ban> = self
+            .read()
+            .names
+            .values()
+            .filter(|b| in_force(b, &now))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (&a.created_at, &a.value).cmp(&(&b.created_at, &b.value)));
+        out
+    }
+
     /// Bans and mutes held (expired ones go at the next reload): names, addresses, mutes.
     pub fn counts(&self) -> [usize; 3] {
         let s = self.read();

@@ -9,6 +9,7 @@ pub mod bans;
 mod conn;
 pub mod control;
 mod dedicated;
+pub mod history;
 mod link;
 pub mod logs;
 pub mod messages;

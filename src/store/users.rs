@@ -167,6 +167,19 @@ pub fn mark_seen(c: &Conn, seen: &[(i64, i64)]) -> Result<()> {
     })
 }
 
+/// Whether the user's own lines come back to their terminal (`/echo`).
+pub fn echo(c: &Conn, id: i64) -> Result<bool> {
+    Ok(
+        c.query_opt("SELECT echo FROM users WHERE id = ?1", &[&id], |r| r.get(0))?
+            .unwrap_or(true),
+    )
+}
+
+pub fn set_echo(c: &Conn, id: i64, on: bool) -> Result<()> {
+    c.execute("UPDATE users SET echo = ?2 WHERE id = ?1", &[&id, &on])?;
+    Ok(())
+}
+
 /// Whether a mention rings the user's bell (`/bell`).
 pub fn bell(c: &Conn, id: i64) -> Result<bool> {
     Ok(

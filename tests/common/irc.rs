@@ -55,6 +55,17 @@ pub fn sasl_login(server: &Server, name: &str, password: &str) -> Client {
 /// Logged in with SASL and the IRCv3 capabilities `caps` (space-separated, `sasl` added),
 /// through the burst, its JOIN and the channel's NAMES.
 pub fn login_with_caps(server: &Server, name: &str, password: &str, caps: &str) -> Client {
+    login_with_caps_burst(server, name, password, caps).0
+}
+
+/// As [`login_with_caps`], with what came from `CAP END` to the end of the first channel's
+/// `NAMES` (the registration burst, the JOIN, the history if any).
+pub fn login_with_caps_burst(
+    server: &Server,
+    name: &str,
+    password: &str,
+    caps: &str,
+) -> (Client, String) {
     let mut c = irc(server);
     c.send("CAP LS 302");
     c.send(&format!("NICK {name}"));
@@ -67,7 +78,7 @@ pub fn login_with_caps(server: &Server, name: &str, password: &str, caps: &str) 
     c.send(&format!("AUTHENTICATE {}", plain(name, password)));
     c.expect(" 903 ");
     c.send("CAP END");
-    c.expect(" 366 ");
-    c.expect("\r\n");
-    c
+    let mut burst = c.expect(" 366 ");
+    burst.push_str(&c.expect("\r\n"));
+    (c, burst)
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses a different part
 
 pub mod backend;
+pub mod bench;
 pub mod expect;
 pub mod irc;
 pub mod irc_clients;
@@ -442,6 +443,13 @@ impl Client {
     }
 
     /// Asserts nothing more arrives within `quiet`.
+    /// `/echo off`: its own lines no longer come back (a talker that never reads must
+    /// not fill its own backlog).
+    pub fn echo_off(&mut self) {
+        self.send("/echo off");
+        self.expect("* Your lines will not come back to you.\r\n");
+    }
+
     pub fn expect_silence(&mut self, quiet: Duration) {
         let got = self.drain(quiet);
         assert!(got.is_empty(), "expected silence, got {got:?}");

@@ -1,4 +1,4 @@
-//! Talking and looking around: `/who`, `/msg`, `/me`, `/history`, `/away`, `/bell`,
+//! Talking and looking around: `/who`, `/msg`, `/me`, `/history`, `/away`, `/bell`, `/echo`,
 //! `/mentions`, `/search`.
 
 use super::{name_and_rest, DEFAULT_HISTORY, MAX_HISTORY};
@@ -83,6 +83,27 @@ pub fn bell(s: &mut Session, args: &str) -> Result<Flow, End> {
     if s.db(|c| users::set_bell(c, user_id, on)).is_some() {
         let _ = s.shared.hub.send(Event::Bell { conn: s.conn, on });
         s.send(&text::bell(on));
+    }
+    Ok(Flow::Continue)
+}
+
+/// `/echo on|off`: whether your own lines come back to your terminal with time and name,
+/// as everyone else's do (stored; on by default).
+pub fn echo(s: &mut Session, args: &str) -> Result<Flow, End> {
+    let on = match args {
+        "on" => true,
+        "off" => false,
+        _ => {
+            s.send(&text::usage("/echo on|off"));
+            return Ok(Flow::Continue);
+        }
+    };
+    let Some(user_id) = s.login.as_ref().map(|l| l.user.id) else {
+        return Ok(Flow::Continue);
+    };
+    if s.db(|c| users::set_echo(c, user_id, on)).is_some() {
+        let _ = s.shared.hub.send(Event::Echo { conn: s.conn, on });
+        s.send(&text::echo(on));
     }
     Ok(Flow::Continue)
 }

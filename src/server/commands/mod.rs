@@ -176,6 +176,14 @@ const COMMANDS: &[Command] = &[
         chat::bell,
     ),
     cmd(
+        "echo",
+        "on|off",
+        "whether your own lines come back to you with time and name (terminals)",
+        CHAT,
+        (1, 1),
+        chat::echo,
+    ),
+    cmd(
         "search",
         "TEXT [#ROOM]",
         "the newest 20 lines you may see that match (words; \"a phrase\"; OR; NOT; pre*)",
@@ -266,6 +274,12 @@ fn is_op(s: &Session) -> bool {
     s.login
         .as_ref()
         .is_some_and(|l| s.shared.moderation.is_op(&name_key(&l.user.name)))
+}
+
+/// Whether `name` is one of the slash-commands (any case): IRC runs those it does not know
+/// itself through [`dispatch`].
+pub fn known(name: &str) -> bool {
+    COMMANDS.iter().any(|c| c.name.eq_ignore_ascii_case(name))
 }
 
 /// Runs a `/command` line typed at `stage`.

@@ -40,6 +40,10 @@ pub(super) struct Client {
     /// Held for a move (`/join`): where in its queue the room's history goes
     /// ([`Outbox::mark`]).
     pub mark: Option<u64>,
+    /// When it logged in, and when its user last said something in it (a line staged):
+    /// `WHOIS`'s idle time (317).
+    pub signon: std::time::SystemTime,
+    pub said_at: Instant,
 }
 
 /// The terminal bell, rung in front of a line that mentions its reader.

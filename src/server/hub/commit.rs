@@ -25,7 +25,7 @@ impl Hub {
         // A session the hub has cut (kicked, banned, removed, not reading) may still hand in
         // lines it had read: nothing from it is stored after its removal. A line for a room
         // the session has just left (IRC's PART) is dropped, as one after a QUIT would be.
-        let Some(c) = self.clients.get(&conn).filter(|c| !c.removed) else {
+        let Some(c) = self.clients.get_mut(&conn).filter(|c| !c.removed) else {
             return;
         };
         let room = match room {
@@ -37,6 +37,7 @@ impl Hub {
                 .copied()
                 .unwrap_or(crate::store::rooms::LOBBY),
         };
+        c.said_at = std::time::Instant::now();
         self.staged
             .push(Message::new(&c.user, to.as_ref(), Some(room), kind, body));
         self.staged_from.push(conn);
@@ -209,7 +210,9 @@ impl Hub {
                 let mut run = Vec::new();
                 let mut ends = Vec::new();
                 // A plain line goes to everyone in the room but the connection it came
-                // from; a /me action to the sender too, as confirmation that it was sent.
+                // from, unless that is a terminal whose user has /echo on (a log of the
+                // session then reads right); a /me action to the sender too, as
+                // confirmation that it was sent.
                 let mut marks = Vec::new();
                 for (k_msg, m) in msgs[start..i].iter().enumerate() {
                     if m.room.as_ref().map_or(0, |r| r.0) != room {
@@ -218,7 +221,10 @@ impl Hub {
                     run.extend_from_slice(chat_line(m, false).as_bytes());
                     let k = ends.len();
                     if let (Some(from), Kind::Say) = (from, m.kind) {
-                        marks.push((from[start + k_msg], k, Mark::Skip));
+                        let conn = from[start + k_msg];
+                        if !self.echoes(conn) {
+                            marks.push((conn, k, Mark::Skip));
+                        }
                     }
                     for ring in self.to_ring(m.author_id, room, &m.body) {
                         marks.push((ring, k, Mark::Bell));

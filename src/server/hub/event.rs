@@ -32,6 +32,8 @@ pub enum Event {
         wire: Wire,
         /// A mention rings this user's bell (`/bell`).
         bell: bool,
+        /// The user's own lines come back to their terminal (`/echo`).
+        echo: bool,
         /// The room the session starts in (the user's last). Boxed, as in `Move`: events
         /// queue by the thousand, and a room is bigger than most of them.
         room: Box<Room>,
@@ -75,6 +77,13 @@ pub enum Event {
         key: String,
         asked: String,
     },
+    /// IRC's `KICK`: whether the account with name key `key` is online (`Some`) and in
+    /// `room` (`Some(true)`), on this node or another; from who is online, no database.
+    Where {
+        key: String,
+        room: i64,
+        reply: Sender<Option<bool>>,
+    },
     /// `/join`: the session moves to `room` (stored as the user's room already); with
     /// `keep` (IRC's `JOIN`) it stays in its other rooms too. Answered, like `Join`, with
     /// the watermark the session loads the room's history up to; then `Welcome` with it.
@@ -100,6 +109,8 @@ pub enum Event {
     /// Another node committed messages, or its sessions changed (PostgreSQL): read what
     /// changed.
     Remote { messages: bool, presence: bool },
+    /// `/echo on|off` from a session (already stored).
+    Echo { conn: ConnId, on: bool },
     /// `/bell on|off` from a session (already stored).
     Bell { conn: ConnId, on: bool },
     /// `/away TEXT` (`Some`) or `/back` (`None`) from a session.

@@ -327,13 +327,21 @@ impl Hub {
                 via,
                 wire,
                 bell,
+                echo,
                 room,
                 watermark,
             } => {
                 if !self.staged.is_empty() {
                     self.settle();
                 }
-                self.join(conn, user, (addr, via, wire, bell), *room, sock, watermark);
+                self.join(
+                    conn,
+                    user,
+                    (addr, via, wire, (bell, echo)),
+                    *room,
+                    sock,
+                    watermark,
+                );
             }
             Event::Leave { conn, why } => {
                 if !self.staged.is_empty() {
@@ -390,6 +398,9 @@ impl Hub {
                     self.queue_as(conn, None, Some(&answer));
                 }
             }
+            Event::Where { key, room, reply } => {
+                let _ = reply.send(self.where_is(&key, room));
+            }
             Event::Move {
                 conn,
                 room,
@@ -412,6 +423,7 @@ impl Hub {
             }
             Event::Away { conn, away } => self.set_away(conn, away),
             Event::Bell { conn, on } => self.set_bell(conn, on),
+            Event::Echo { conn, on } => self.set_echo(conn, on),
             Event::Kick {
                 key,
                 text,

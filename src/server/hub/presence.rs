@@ -68,6 +68,8 @@ pub(super) struct Online {
     pub away: Option<String>,
     /// A mention rings the bell of this user's sessions.
     bell: bool,
+    /// The user's own lines come back to their terminals (`/echo`).
+    pub echo: bool,
 }
 
 /// A user came into a room or went out of it, told to that room.
@@ -102,7 +104,7 @@ impl Hub {
         &mut self,
         conn: ConnId,
         user: User,
-        (addr, via, wire, bell): (SocketAddr, Via, Wire, bool),
+        (addr, via, wire, (bell, echo)): (SocketAddr, Via, Wire, (bool, bool)),
         room: Room,
         sock: Arc<Socket>,
         watermark: Sender<(i64, bool)>,
@@ -136,8 +138,10 @@ impl Hub {
             conns: Vec::new(),
             away: None,
             bell,
+            echo,
         });
         entry.bell = bell;
+        entry.echo = echo;
         let first_here = entry.conns.is_empty();
         if first_here {
             p.by_key.insert(name_key(&user.name), user.id);
@@ -183,6 +187,8 @@ impl Hub {
                 polled: false,
                 rooms: vec![room.id],
                 mark: None,
+                signon: std::time::SystemTime::now(),
+                said_at: std::time::Instant::now(),
             },
         );
     }
@@ -355,27 +361,59 @@ impl Hub {
     }
 
     /// After a private message to `to` from `conn`: tells the sender if `to` will not read
-    /// it now (away, or offline: it waits for their next login).
+    /// it now (away, or offline: it waits for their next login). An IRC sender gets an
+    /// away as `RPL_AWAY` (301), as IRC servers answer a message to someone away.
     pub(super) fn tell_if_absent(&mut self, conn: ConnId, to: i64, to_name: &str) {
-        let note = match self.presence.online.get(&to) {
+        let away = match self.presence.online.get(&to) {
             // Online on another node: away there, or there to read it.
             None if self.others.online(to) => match self.others.away(to) {
-                Some(why) => text::is_away(to_name, why),
+                Some(why) => Some((to_name.to_string(), why.to_string())),
                 None => return,
             },
-            None => text::offline(to_name),
+            None => None,
             Some(Online {
                 away: Some(why),
                 name,
                 ..
-            }) => text::is_away(name, why),
+            }) => Some((name.clone(), why.clone())),
             Some(_) => return,
         };
-        self.queue(conn, &note.into_bytes().into());
+        let Some((name, why)) = away else {
+            self.queue(conn, &text::offline(to_name).into_bytes().into());
+            return;
+        };
+        let Some(nick) = self.clients.get(&conn).map(|c| c.user.name.clone()) else {
+            return;
+        };
+        let line: Bytes = text::is_away(&name, &why).into_bytes().into();
+        let numeric = wire::numeric(
+            301,
+            &nick,
+            &format!("{name} :{}", why.replace(['\r', '\n'], " ")),
+        );
+        self.queue_as(conn, Some(&line), Some(&numeric.into_bytes().into()));
     }
 }
 
 impl Hub {
+    /// `/echo on|off`, for every session of the user.
+    pub(super) fn set_echo(&mut self, conn: ConnId, on: bool) {
+        let Some(user) = self.clients.get(&conn).map(|c| c.user.id) else {
+            return;
+        };
+        if let Some(o) = self.presence.online.get_mut(&user) {
+            o.echo = on;
+        }
+    }
+
+    /// Whether `conn`'s own plain lines go back to it: its user has `/echo` on and it is a
+    /// terminal (telnet, nc, TLS, SSH; the web page shows what it sends itself).
+    pub(super) fn echoes(&self, conn: ConnId) -> bool {
+        self.clients.get(&conn).is_some_and(|c| {
+            c.via.telnet() && self.presence.online.get(&c.user.id).is_some_and(|o| o.echo)
+        })
+    }
+
     /// `/bell on|off`, for every session of the user.
     pub(super) fn set_bell(&mut self, conn: ConnId, on: bool) {
         let Some(user) = self.clients.get(&conn).map(|c| c.user.id) else {

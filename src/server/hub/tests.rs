@@ -150,6 +150,7 @@ impl Fixture {
             via: Via::new("telnet", true),
             wire: crate::server::wire::Wire::Line,
             bell: false,
+            echo: false,
             room: Box::new(room.clone()),
             watermark: tx,
         };

@@ -10,6 +10,57 @@ use crate::server::text;
 use crate::store::tokens;
 use crate::store::users::{self, name_key, Clash, User};
 
+/// Why a registration was refused, in a word (IRC's `FAIL REGISTER` codes are made from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The name breaks the rule.
+    BadName,
+    /// `--no-register`.
+    Closed,
+    /// Past `--register-rate` for the address.
+    TooMany,
+    Taken,
+    /// Too close to an existing name (a look-alike).
+    TooClose,
+    WeakPassword,
+    /// The database failed.
+    Unavailable,
+    /// The password could not be hashed: the connection is closed.
+    Failed,
+}
+
+/// A refusal and what the client is told.
+#[derive(Debug)]
+pub struct Refused {
+    pub why: Refusal,
+    /// The line protocol's text (`! …`).
+    pub text: String,
+}
+
+impl Refused {
+    fn new(why: Refusal, text: String) -> Refused {
+        Refused { why, text }
+    }
+}
+
+/// The name rule.
+fn rule(name: &str) -> Result<(), Refused> {
+    if valid_name(name) {
+        return Ok(());
+    }
+    let text = text::invalid_name(&quote(name), NAME_RULE);
+    Err(Refused::new(Refusal::BadName, text))
+}
+
+/// The password rule for a new password.
+fn new_password(password: &str) -> Result<(), Refused> {
+    if password.chars().count() >= MIN_PASSWORD_CHARS {
+        return Ok(());
+    }
+    let text = text::password_too_short(MIN_PASSWORD_CHARS);
+    Err(Refused::new(Refusal::WeakPassword, text))
+}
+
 impl Session<'_> {
     /// Says how long logins stay locked for this address (and account); true if they are.
     pub fn login_locked(&mut self, account: Option<&str>) -> bool {
@@ -96,34 +147,41 @@ impl Session<'_> {
 
     /// Whether a new password is acceptable; says why not.
     pub fn password_ok(&mut self, password: &str) -> bool {
-        if password.chars().count() < MIN_PASSWORD_CHARS {
-            self.send(&text::password_too_short(MIN_PASSWORD_CHARS));
-            return false;
-        }
-        true
+        self.told(new_password(password))
     }
 
     /// Whether a name follows the rule; says why not.
     pub fn name_ok(&mut self, name: &str) -> bool {
-        if !valid_name(name) {
-            self.send(&text::invalid_name(&quote(name), NAME_RULE));
-            return false;
-        }
-        true
+        self.told(rule(name))
     }
 
     /// Whether this connection may create an account now; says why not.
     pub fn may_register(&mut self) -> bool {
+        let may = self.registration_open();
+        self.told(may)
+    }
+
+    /// Sends a refusal's text; true if there was none.
+    fn told(&mut self, check: Result<(), Refused>) -> bool {
+        match check {
+            Ok(()) => true,
+            Err(r) => {
+                self.send(&r.text);
+                false
+            }
+        }
+    }
+
+    fn registration_open(&mut self) -> Result<(), Refused> {
         if self.shared.config.get().no_register {
-            self.send(&text::registration_closed());
-            return false;
+            return Err(Refused::new(Refusal::Closed, text::registration_closed()));
         }
         if let Err(wait) = self.shared.limits.may_register(self.addr.ip()) {
             self.refused(Why::Register);
-            self.send(&text::too_many_new_accounts(wait));
-            return false;
+            let text = text::too_many_new_accounts(wait);
+            return Err(Refused::new(Refusal::TooMany, text));
         }
-        true
+        Ok(())
     }
 
     /// Logs a refusal (at most one line per reason every 10 s).
@@ -134,71 +192,85 @@ impl Session<'_> {
 
     /// Creates the account and logs it in, after checking the name, the registration limits
     /// and the password (again, for the interactive path: cheap, and it keeps every check in
-    /// one place).
+    /// one place); says why not.
     pub fn register(&mut self, name: &str, password: &str) -> Flow {
-        if !self.name_ok(name) || !self.may_register() {
-            return Flow::Continue;
+        match self.try_register(name, password) {
+            Ok(flow) => flow,
+            Err(r) => {
+                self.send(&r.text);
+                match r.why {
+                    Refusal::Failed => Flow::Close,
+                    _ => Flow::Continue,
+                }
+            }
         }
-        if !self.name_free(name) || !self.password_ok(password) {
-            return Flow::Continue;
-        }
+    }
+
+    /// [`Session::register`], with a refusal returned untold (IRC's `REGISTER` tells it as
+    /// `FAIL REGISTER CODE`). A store that fails is logged here.
+    pub fn try_register(&mut self, name: &str, password: &str) -> Result<Flow, Refused> {
+        rule(name)?;
+        self.registration_open()?;
+        self.name_unused(name)?;
+        new_password(password)?;
         let ip = self.addr.ip();
         if let Err(wait) = self.shared.limits.reserve_registration(ip) {
             // Others from this address took the last ones since the check above.
             self.refused(Why::Register);
-            self.send(&text::too_many_new_accounts(wait));
-            return Flow::Continue;
+            let text = text::too_many_new_accounts(wait);
+            return Err(Refused::new(Refusal::TooMany, text));
         }
         let hash = match self.shared.hasher.hash(password) {
             Ok(h) => h,
             Err(e) => {
                 self.shared.limits.unreserve_registration(ip);
                 log::warn!("cannot hash a new password: {e}");
-                self.send(&text::cannot_register());
-                return Flow::Close;
+                return Err(Refused::new(Refusal::Failed, text::cannot_register()));
             }
         };
-        match self.db(|c| users::create(c, name, &hash)) {
-            Some(Some(user)) => {
+        let created = self.store(|c| users::create(c, name, &hash));
+        if !matches!(created, Ok(Some(_))) {
+            self.shared.limits.unreserve_registration(ip);
+        }
+        match created? {
+            Some(user) => {
                 log::info!("{}: registered {}", self.addr, user.name);
-                self.welcome(user, Method::Registered, None)
+                Ok(self.welcome(user, Method::Registered, None))
             }
             // Someone registered this name, or a look-alike, meanwhile.
-            Some(None) => {
-                self.shared.limits.unreserve_registration(ip);
-                match self.db(|c| users::clash(c, name)) {
-                    Some(Some(clash)) => self.clash(name, clash),
-                    _ => Flow::Continue,
-                }
-            }
-            None => {
-                self.shared.limits.unreserve_registration(ip);
-                Flow::Continue
-            }
+            None => self.name_unused(name).map(|()| Flow::Continue),
         }
     }
 
-    /// Whether no user has this name or one that looks like it; says why not. Checked before
-    /// hashing (argon2 is too costly to spend on a taken name); the insert still has the final
-    /// word when two people register at once.
+    /// A store call for a registration: a failure is logged and becomes a refusal.
+    fn store<T>(
+        &self,
+        f: impl FnOnce(&crate::store::Conn) -> crate::error::Result<T>,
+    ) -> Result<T, Refused> {
+        self.shared.store.conn().and_then(|c| f(&c)).map_err(|e| {
+            log::error!("{}: {e}", self.addr);
+            Refused::new(Refusal::Unavailable, text::database_unavailable())
+        })
+    }
+
+    /// No user has this name or one that looks like it. Checked before hashing (argon2 is
+    /// too costly to spend on a taken name); the insert still has the final word when two
+    /// people register at once.
+    fn name_unused(&self, name: &str) -> Result<(), Refused> {
+        match self.store(|c| users::clash(c, name))? {
+            None => Ok(()),
+            Some(Clash::Taken) => Err(Refused::new(Refusal::Taken, text::name_taken(&quote(name)))),
+            Some(Clash::TooClose(existing)) => Err(Refused::new(
+                Refusal::TooClose,
+                text::name_too_close(&existing),
+            )),
+        }
+    }
+
+    /// Whether no user has this name or one that looks like it; says why not.
     pub fn name_free(&mut self, name: &str) -> bool {
-        match self.db(|c| users::clash(c, name)) {
-            Some(None) => true,
-            Some(Some(clash)) => {
-                self.clash(name, clash);
-                false
-            }
-            None => false,
-        }
-    }
-
-    /// Says why a name cannot be registered.
-    fn clash(&mut self, name: &str, clash: Clash) -> Flow {
-        self.send(&match clash {
-            Clash::Taken => text::name_taken(&quote(name)),
-            Clash::TooClose(existing) => text::name_too_close(&existing),
-        });
-        Flow::Continue
+        let unused = self.name_unused(name);
+        self.told(unused)
     }
 
     /// A login the transport authenticated (SSH): the same last checks as any login. A

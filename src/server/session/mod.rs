@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 mod login;
 mod welcome;
 
+pub use login::{Refusal, Refused};
+
 use super::hub::Event;
 use super::limits::{Bucket, SessionSlot};
 use super::moderation::muted_line;
@@ -406,14 +408,17 @@ impl<'a> Session<'a> {
         let (tx, rx) = mpsc::channel();
         // Where the user was last, and whether mentions ring: the hub needs both to
         // register the session. (A database failure here is no reason to refuse a login.)
-        let (bell, room) = self
+        let ((bell, echo), room) = self
             .shared
             .store
             .conn()
-            .and_then(|c| Ok((users::bell(&c, user.id)?, rooms::of_user(&c, user.id)?)))
+            .and_then(|c| {
+                let prefs = (users::bell(&c, user.id)?, users::echo(&c, user.id)?);
+                Ok((prefs, rooms::of_user(&c, user.id)?))
+            })
             .unwrap_or_else(|e| {
                 log::error!("{}: {e}", self.addr);
-                (true, self.room.clone())
+                ((true, true), self.room.clone())
             });
         self.room = room.clone();
         let join = Event::Join {
@@ -424,6 +429,7 @@ impl<'a> Session<'a> {
             via: self.via,
             wire: self.wire,
             bell,
+            echo,
             room: Box::new(room),
             watermark: tx,
         };

@@ -144,8 +144,13 @@ impl Session<'_> {
     /// The room's history (`msgs`, the newest that fit in `budget` bytes) in the client's
     /// wire: lines with their dates; on IRC with server-time, `PRIVMSG`s with their times
     /// (in a `chathistory` batch if it asked for batches), else notices to the channel.
+    /// A client that asked for `draft/chathistory` gets none: it asks for what it lacks
+    /// (the spec: no history played back by itself).
     fn history(&self, msgs: &[crate::store::messages::Message], budget: usize) -> String {
         let room = &self.room.name;
+        if self.wire.caps().has(wire::Caps::CHATHISTORY) {
+            return String::new();
+        }
         if let Some(irc) = wire::history(self.wire.caps(), room, msgs, budget) {
             return irc;
         }

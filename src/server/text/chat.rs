@@ -160,6 +160,14 @@ pub fn missed(total: usize, shown: usize) -> String {
 
 // ---- mentions ----
 
+pub fn echo(on: bool) -> String {
+    notice(if on {
+        "Your lines will come back to you with time and name, as everyone's do."
+    } else {
+        "Your lines will not come back to you."
+    })
+}
+
 pub fn bell(on: bool) -> String {
     notice(if on {
         "A line naming you will ring your bell."

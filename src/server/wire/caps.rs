@@ -40,7 +40,7 @@ impl Caps {
         (
             Caps::ACCOUNT_REGISTRATION,
             "draft/account-registration",
-            "before-connect",
+            "before-connect,custom-account-name",
         ),
     ];
 

@@ -6,8 +6,10 @@
 //! leaves and topics become the IRC messages for them ([`privmsg`], [`join`], …), so an IRC
 //! client files them in the right buffer. Every IRC line ends in `\r\n`.
 
+mod batches;
 mod caps;
 
+pub use batches::{batch, chathistory, history, targets};
 pub use caps::{server_time, Caps};
 
 use crate::store::messages::{Kind, Message};
@@ -121,54 +123,6 @@ pub fn away(nick: &str, away: Option<&str>) -> String {
     }
 }
 
-/// Lines of history for a client that reads IRC with `caps`: `PRIVMSG`s with their tags
-/// inside a `chathistory` batch for `target` when it asked for `batch` (and `server-time`,
-/// without which old lines would look new); the newest that fit in `budget` bytes.
-/// `None`: the client cannot tell history from live lines; the caller shows it as notices.
-pub fn history(caps: Caps, target: &str, msgs: &[Message], budget: usize) -> Option<String> {
-    if !caps.has(Caps::SERVER_TIME) {
-        return None;
-    }
-    let lines: Vec<String> = msgs
-        .iter()
-        .map(|m| {
-            let room = m.room.as_ref().map_or(target, |r| r.1.as_str());
-            privmsg(m, room, caps)
-        })
-        .collect();
-    let mut size = 0;
-    let keep = lines
-        .iter()
-        .rev()
-        .take_while(|l| {
-            size += l.len();
-            size <= budget
-        })
-        .count();
-    let lines = &lines[lines.len() - keep..];
-    Some(batch(caps, "chathistory", target, lines))
-}
-
-/// `lines` inside a batch of `kind` for `target` (each line tagged `batch=`), when `caps`
-/// has `batch`; as they are otherwise. A batch's name is unique on the connection: one per
-/// call, from a counter.
-pub fn batch(caps: Caps, kind: &str, target: &str, lines: &[String]) -> String {
-    if !caps.has(Caps::BATCH) {
-        return lines.concat();
-    }
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut out = format!(":{SERVER} BATCH +{id} {kind} {target}\r\n");
-    for line in lines {
-        match line.strip_prefix('@') {
-            Some(tagged) => out.push_str(&format!("@batch={id};{tagged}")),
-            None => out.push_str(&format!("@batch={id} {line}")),
-        }
-    }
-    out.push_str(&format!(":{SERVER} BATCH -{id}\r\n"));
-    out
-}
-
 pub fn part(nick: &str, room: &str, why: &str) -> String {
     format!(":{} PART {room} :{why}\r\n", mask(nick))
 }
@@ -235,8 +189,15 @@ pub fn who(nick: &str, room: &str, people: &[(String, bool, bool)]) -> String {
 /// `RPL_WHOISCHANNELS` (319: their rooms, `@` before each for an operator, as `NAMES`
 /// marks them), `RPL_WHOISSERVER` (312), `RPL_AWAY` (301) when away, `RPL_WHOISOPERATOR`
 /// (313) for an operator (besedka's operators moderate the whole server, as IRC
-/// operators), then `RPL_ENDOFWHOIS` (318).
-pub fn whois(nick: &str, name: &str, rooms: &[String], away: Option<&str>, op: bool) -> String {
+/// operators), `RPL_WHOISIDLE` (317: seconds since they last said something, and when they
+/// logged in, in Unix seconds) when `idle` is known, then `RPL_ENDOFWHOIS` (318).
+pub fn whois(
+    nick: &str,
+    name: &str,
+    rooms: &[String],
+    (away, op): (Option<&str>, bool),
+    idle: Option<(u64, u64)>,
+) -> String {
     let mut out = numeric(311, nick, &format!("{name} {name} {SERVER} * :{name}"));
     if !rooms.is_empty() {
         let mark = if op { "@" } else { "" };
@@ -258,6 +219,10 @@ pub fn whois(nick: &str, name: &str, rooms: &[String], away: Option<&str>, op: b
             &format!("{name} :is a server operator"),
         ));
     }
+    if let Some((quiet, signon)) = idle {
+        let text = format!("{name} {quiet} {signon} :seconds idle, signon time");
+        out.push_str(&numeric(317, nick, &text));
+    }
     out.push_str(&numeric(318, nick, &format!("{name} :End of /WHOIS list")));
     out
 }
@@ -268,6 +233,16 @@ pub fn no_such_nick_whois(nick: &str, asked: &str) -> String {
     let mut out = numeric(401, nick, &format!("{asked} :No such nick"));
     out.push_str(&numeric(318, nick, &format!("{asked} :End of /WHOIS list")));
     out
+}
+
+/// An IRCv3 standard reply: `FAIL COMMAND CODE [CONTEXT…] :why` (`context` as written,
+/// space-separated).
+pub fn fail(command: &str, code: &str, context: &str, why: &str) -> String {
+    let why = trailing(why.trim_end().trim_start_matches(['*', '!', ' ']));
+    match context.is_empty() {
+        true => format!(":{SERVER} FAIL {command} {code} :{why}\r\n"),
+        false => format!(":{SERVER} FAIL {command} {code} {context} :{why}\r\n"),
+    }
 }
 
 /// A closing line: `ERROR :why`.

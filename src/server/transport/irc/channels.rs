@@ -27,6 +27,11 @@ impl Channels {
         Channels { list: vec![room] }
     }
 
+    /// The rooms the session is in.
+    pub fn rooms(&self) -> impl Iterator<Item = &Room> {
+        self.list.iter()
+    }
+
     /// The channel `ch` names, if the session is in it.
     pub fn get(&self, ch: &str) -> Option<&Room> {
         let key = name_key(ch);

@@ -76,6 +76,7 @@ fn command(s: &mut Session, chans: &mut Channels, m: &Message) -> Result<Flow, E
         "JOIN" => return channels::join_all(s, chans, m),
         "PART" => return channels::part_all(s, chans, m),
         "TOPIC" => return channels::topic(s, chans, m),
+        "CHATHISTORY" => return super::history::chathistory(s, chans, m),
         "NAMES" => channels::names(s, chans, m, false),
         "WHO" => channels::names(s, chans, m, true),
         "WHOIS" => {
@@ -115,8 +116,20 @@ fn command(s: &mut Session, chans: &mut Channels, m: &Message) -> Result<Flow, E
                 reply(s, wire::numeric(432, &nick, &why));
             }
         }
+        "REGISTER" | "VERIFY" => super::account::already(s, &m.command, &nick),
         "USER" | "PASS" => reply(s, wire::numeric(462, &nick, ":You are already registered")),
-        "MODE" => mode(s, m),
+        "MODE" => match super::operator::ban_mode(s, chans, m) {
+            Some(flow) => return flow,
+            None => mode(s, m),
+        },
+        "KICK" => return super::operator::kick(s, chans, m),
+        // besedka's own commands (`SEARCH words`, `ROOMS`, `HISTORY 50`, `MENTIONS`, …): IRC
+        // clients send a command they do not know as it is typed, and `/quote` sends any.
+        // The answer comes as notices, as to every client.
+        other if commands::known(other) => {
+            let line = format!("/{} {}", other.to_ascii_lowercase(), m.params.join(" "));
+            return commands::dispatch(s, line.trim_end(), Stage::Chat);
+        }
         _ => {
             let why = format!("{} :Unknown command", m.command);
             reply(s, wire::numeric(421, &nick, &why));
@@ -146,6 +159,12 @@ fn privmsg(s: &mut Session, chans: &Channels, m: &Message) -> Result<Flow, End> 
         None => (Kind::Say, text),
     };
     let text = wire::strip_formatting(text);
+    // Muted: told why (the mute's end, in a notice), and IRC's 404.
+    if !clean(&text).trim().is_empty() && !is_nickserv(target) && s.muted() {
+        let why = format!("{target} :Cannot send to channel (you are muted)");
+        reply(s, wire::numeric(404, &nick, &why));
+        return Ok(Flow::Continue);
+    }
     if target.starts_with('#') {
         match chans.get(target) {
             Some(room) => s.say_in(room.id, kind, &text),
@@ -161,7 +180,7 @@ fn privmsg(s: &mut Session, chans: &Channels, m: &Message) -> Result<Flow, End> 
         return Ok(Flow::Continue);
     }
     let body = clean(&text);
-    if body.trim().is_empty() || s.muted() {
+    if body.trim().is_empty() {
         return Ok(Flow::Continue);
     }
     match s.db(|c| users::find(c, &users::normalize(target))) {
@@ -200,15 +219,13 @@ fn list(s: &mut Session) {
     reply(s, out);
 }
 
-/// `MODE`: the channel's and the user's modes are empty; ban lists are besedka's `/ban`.
+/// `MODE`: the channel's and the user's modes are empty; bans are
+/// [`operator`](super::operator)'s.
 fn mode(s: &mut Session, m: &Message) {
     let nick = s.nick();
     let target = m.param(0).unwrap_or("");
     let out = match (target.starts_with('#'), m.param(1)) {
         (true, None) => wire::numeric(324, &nick, &format!("{target} +")),
-        (true, Some("b" | "+b")) => {
-            wire::numeric(368, &nick, &format!("{target} :End of channel ban list"))
-        }
         (true, Some(_)) => wire::numeric(
             482,
             &nick,

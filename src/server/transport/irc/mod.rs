@@ -7,12 +7,17 @@
 //! `--ircs-addr` is the same front inside TLS: the TLS way's handshake and relay
 //! ([`super::tls::serve`]) with this front on the plain end of the pair.
 //!
-//! [`registration`]: `CAP`, SASL `PLAIN`, `PASS`, `NICK`/`USER`, NickServ; [`chat`]: the
-//! commands of a logged-in client.
+//! [`registration`]: `CAP`, SASL `PLAIN`, `PASS`, `NICK`/`USER`, NickServ, and
+//! [`account`]'s `REGISTER`; [`chat`]: the
+//! commands of a logged-in client; [`history`]: `CHATHISTORY`;
+//! [`operator`]: `KICK` and `MODE +b` for besedka's operators.
 
+mod account;
 mod channels;
 mod chat;
+mod history;
 mod message;
+mod operator;
 mod registration;
 
 use std::net::SocketAddr;
@@ -187,12 +192,13 @@ fn welcome_burst(s: &Session, nick: &str) -> String {
     let isupport = format!(
         "CHANTYPES=# CASEMAPPING=rfc8265 NICKLEN={} CHANNELLEN={} TOPICLEN={} LINELEN={} \
          CHANLIMIT=#:{} PREFIX=(o)@ CHANMODES=b,,, NETWORK=besedka UTF8ONLY \
-         :are supported by this server",
+         CHATHISTORY={} MSGREFTYPES=msgid,timestamp :are supported by this server",
         crate::server::protocol::MAX_NAME_CHARS,
         crate::server::protocol::MAX_ROOM_CHARS + 1,
         crate::server::commands::MAX_TOPIC,
         config.max_line,
         channels::MAX_CHANNELS,
+        history::MAX_LIMIT,
     );
     out.push_str(&wire::numeric(5, nick, &isupport));
     out.push_str(&motd(nick));

@@ -2,7 +2,8 @@
 //! (`CAP LS 302`, `CAP REQ :sasl`, `CAP END`), may log in with SASL `PLAIN` on the way, and
 //! registers with `NICK` and `USER`; one without SASL logs in with `PASS name:password` or
 //! `PASS password` and its nick as the account's name, or after registration with
-//! `/msg NickServ IDENTIFY password` (or `REGISTER password` for a new account). Every try
+//! `/msg NickServ IDENTIFY password` (or `REGISTER password` for a new account). IRCv3's
+//! `REGISTER` ([`super::account`]) makes an account and logs in at any point. Every try
 //! goes through the session's own login checks: the password lock, bans, the session limit,
 //! the registration limits; and the login deadline bounds it all.
 
@@ -105,6 +106,21 @@ fn step(s: &mut Session, reg: &mut Registration, m: &Message) -> Flow {
         "PING" => pong(s, m),
         "PONG" => {}
         "QUIT" => return Flow::Close,
+        "REGISTER" | "VERIFY" if reg.login.is_some() => {
+            let account = reg.login.as_ref().map(|l| l.user.name.clone());
+            super::account::already(s, &m.command, account.as_deref().unwrap_or("*"));
+        }
+        "REGISTER" => {
+            return match super::account::register(s, reg.nick.as_deref(), m) {
+                // Registration ends when the client says so, logged in (as after SASL).
+                Flow::LoggedIn(login) if !reg.done => {
+                    reg.login = Some(login);
+                    Flow::Continue
+                }
+                flow => flow,
+            };
+        }
+        "VERIFY" => super::account::verify(s, m),
         "PRIVMSG" if reg.done && m.param(0).is_some_and(is_nickserv) => {
             return nickserv(s, reg.nick.as_deref().unwrap_or(""), m.param(1).unwrap_or(""));
         }
