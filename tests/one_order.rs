@@ -98,7 +98,7 @@ impl Ssh {
             ])
             .args(["-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
             .args(["-o", "PubkeyAuthentication=no", "-p", &port.to_string()])
-            .arg("nobody@127.0.0.1") // not an account: the Name: dialogue
+            .arg("nobody@127.0.0.1") // not an account: offered to register, declined below
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -122,6 +122,8 @@ impl Ssh {
             buf: Vec::new(),
             odd: Vec::new(),
         };
+        ssh.wait_for("Password: ");
+        ssh.say(""); // not nobody: Enter gives another name
         ssh.wait_for("Name: ");
         ssh.say(&format!("/register {name} {PASSWORD}"));
         ssh.wait_for("* In #lobby (");

@@ -13,63 +13,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::expect::{self, send, wait_for};
+use common::ssh::{have_clients, run_async, ssh_command, ssh_server, succeeded};
 use common::{closed_within, Server};
-
-/// A server with SSH on a free port and its host key in a temp dir.
-fn ssh_server(strict: bool, extra: &[&str]) -> (Server, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("host_key");
-    let args = [
-        &[
-            "--ssh-addr",
-            "127.0.0.1:0",
-            "--ssh-host-key",
-            key.to_str().unwrap(),
-        ][..],
-        extra,
-    ]
-    .concat();
-    let server = if strict {
-        Server::start_strict(&args)
-    } else {
-        Server::start(&args)
-    };
-    assert!(
-        server.ssh_addr.is_some(),
-        "the startup line lists the SSH listener"
-    );
-    (server, dir)
-}
-
-/// `ssh` with a throwaway known-hosts file and no keys of the machine's user.
-fn ssh_command(port: u16, user: &str, extra: &str) -> String {
-    format!(
-        "ssh -tt -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
-         -o PubkeyAuthentication=no {extra} -p {port} {user}@127.0.0.1"
-    )
-}
-
-fn have_clients(test: &str) -> bool {
-    expect::have(test, &["ssh", "expect"], "openssh-client and expect")
-}
-
-/// Asserts the expect run passed; returns its report with the server's log, for the checks
-/// that follow.
-fn succeeded(run: &expect::Run, server: &Server) -> String {
-    let report = format!(
-        "{}\nserver log:\n{}",
-        run.report(),
-        server.stderr.lock().unwrap()
-    );
-    assert!(run.status.is_some_and(|s| s.success()), "{report}");
-    report
-}
-
-/// Runs an expect script in a thread, so the test can play the other user meanwhile.
-fn run_async(dir: &Path, steps: String) -> std::thread::JoinHandle<expect::Run> {
-    let dir = dir.to_path_buf();
-    std::thread::spawn(move || expect::run(&dir, &steps))
-}
 
 #[test]
 fn the_dialogue_line_editing_and_cyrillic_over_ssh() {
@@ -80,6 +25,10 @@ fn the_dialogue_line_editing_and_cyrillic_over_ssh() {
     let (mut watcher, _) = server.register("watcher", "secret12");
     let port = server.ssh_addr.unwrap().port();
     let mut s = format!("spawn {}\n", ssh_command(port, "nobody", ""));
+    // nobody is a free name: offered to register; Enter gives another name.
+    s.push_str(&wait_for("nobody is free", 9));
+    s.push_str(&wait_for("Password: ", 9));
+    s.push_str(&send("\r"));
     s.push_str(&wait_for("Name: ", 10));
     s.push_str(&send("Вера\r"));
     s.push_str(&wait_for("Password: ", 11));
@@ -173,7 +122,12 @@ fn an_ssh_command_gets_a_usage_hint() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("besedka is a chat"), "{out:?}");
+    assert!(
+        stdout.contains(&format!(
+            "besedka is a chat: connect without a command, e.g. ssh -p {port} 127.0.0.1\r\n"
+        )),
+        "{out:?}"
+    );
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
 
@@ -283,7 +237,10 @@ fn a_key_added_with_slash_key_logs_its_owner_in() {
     alice.send("/key add not a key");
     alice.expect("! That is not an OpenSSH public key");
     alice.send(&format!("/key add {}", public.trim()));
-    alice.expect(&format!("* Key {fp} added"));
+    // With the real command: the listener's port, the --ssh-addr host (no --public-host).
+    alice.expect(&format!(
+        "* Key {fp} added: ssh -p {port} alice@127.0.0.1 logs you in with it.\r\n"
+    ));
     alice.send("/key list");
     alice.expect(&format!("* {fp} ssh-ed25519 test key (added "));
     let (mut bob, _) = server.register("bob", "secret12");
@@ -320,9 +277,10 @@ fn a_key_added_with_slash_key_logs_its_owner_in() {
         "the login is noted: {rest}"
     );
 
-    // Another key falls back to the dialogue.
+    // Another key falls back to the dialogue, at alice's password.
     let mut s = format!("spawn {}\n", login(&other));
-    s.push_str(&wait_for("Name: ", 20));
+    s.push_str(&wait_for("Logging in as alice", 20));
+    s.push_str(&wait_for("Password: ", 20));
     s.push_str("exit 0\n");
     let run = expect::run(dir.path(), &s);
     assert!(run.status.is_some_and(|s| s.success()), "{}", run.report());
@@ -331,7 +289,7 @@ fn a_key_added_with_slash_key_logs_its_owner_in() {
     alice.send(&format!("/key remove {fp}"));
     alice.expect(&format!("* Key {fp} removed."));
     let mut s = format!("spawn {}\n", login(&key));
-    s.push_str(&wait_for("Name: ", 30));
+    s.push_str(&wait_for("Password: ", 30));
     s.push_str("exit 0\n");
     let run = expect::run(dir.path(), &s);
     assert!(run.status.is_some_and(|s| s.success()), "{}", run.report());

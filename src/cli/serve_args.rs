@@ -149,6 +149,7 @@ pub struct ServeArgs {
 impl ServeArgs {
     /// The server's configuration from these options.
     pub fn config(&self) -> Config {
+        let (public_host, public_port) = self.ways.ssh.public_host();
         Config {
             max_clients: self.max_clients as usize,
             max_pending: self
@@ -188,6 +189,8 @@ impl ServeArgs {
                 messages: self.retain_messages,
                 keep_public: self.history,
             },
+            public_host,
+            public_port,
             faults: std::env::var_os("BESEDKA_FAULTS").is_some_and(|v| v == "1"),
         }
     }

@@ -55,6 +55,12 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// What old messages the janitor deletes.
     pub retention: Policy,
+    /// The host users reach the server by (`--public-host`, or the `--ssh-addr` host), for
+    /// the SSH command `/key add` shows; `None`: not known (it shows `HOST`).
+    pub public_host: Option<String>,
+    /// The port users reach the SSH listener by, when `--public-host` names one (a proxy or
+    /// port forward in front); `None`: the listener's own.
+    pub public_port: Option<u16>,
     /// Enables the console's `fault` command, which breaks the server on purpose (tests only).
     pub faults: bool,
 }

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::commands;
+use super::protocol::valid_name;
 use super::session::{End, Flow, Method, Session, Stage};
 use super::shared::Shared;
 use super::socket::ConnId;
@@ -15,15 +16,26 @@ use crate::auth::MIN_PASSWORD_CHARS;
 use crate::store::messages::Kind;
 use crate::store::users::{self, name_key, User};
 
-/// Serves one connection from greeting to goodbye. `pre`: the transport authenticated the
-/// user already (SSH with a key or a password); the login stage is skipped.
+/// Who the way in says the client is, before the session starts.
+pub enum Known {
+    /// No one: the `Name:` dialogue.
+    Nobody,
+    /// A name the client gave but did not prove (SSH's user name): the dialogue starts at it,
+    /// maybe at a password. The client is a telnet client (SSH's line editor): known before
+    /// it says so, or that first password would be echoed.
+    Name(String),
+    /// The way in authenticated the user (SSH with a key or a password): no login stage.
+    User(User, Method),
+}
+
+/// Serves one connection from greeting to goodbye.
 pub fn run(
     shared: &Shared,
     conn: ConnId,
     stream: Arc<Socket>,
     addr: SocketAddr,
     via: Via,
-    pre: Option<(User, Method)>,
+    known: Known,
 ) {
     let mut s = match Session::new(shared, conn, stream, addr, via) {
         Ok(s) => s,
@@ -32,7 +44,7 @@ pub fn run(
             return;
         }
     };
-    let reason = serve(&mut s, pre);
+    let reason = serve(&mut s, known);
     match &s.login {
         Some(l) => log::info!("{addr}: {} disconnected ({via}, {reason})", l.user.name),
         None => log::info!("{addr}: disconnected before login ({via}, {reason})"),
@@ -40,7 +52,7 @@ pub fn run(
 }
 
 /// Both stages; returns why the connection ended, for the log.
-fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
+fn serve(s: &mut Session, known: Known) -> &'static str {
     // Only to a client that reads telnet (not a browser: its relay would drop the offer).
     let telnet = s.shared.config.get().telnet && s.via.telnet();
     if telnet && s.write_raw(&super::telnet::OFFER).is_err() {
@@ -48,15 +60,19 @@ fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
     }
     let online = s.shared.stats.users_online.load(Ordering::Relaxed);
     s.send(&text::welcome(online));
-    if pre.is_none() {
-        s.send(&text::how_to_log_in());
-    }
-    let login = match pre {
-        Some((user, method)) => match s.login_as(user, method) {
+    let login = match known {
+        Known::User(user, method) => match s.login_as(user, method) {
             Flow::LoggedIn(login) => Ok(Some(login)),
             _ => return "refused at login",
         },
-        None => login_stage(s),
+        Known::Name(name) => {
+            s.telnet_client();
+            login_stage(s, Some(&name))
+        }
+        Known::Nobody => {
+            s.send(&text::how_to_log_in());
+            login_stage(s, None)
+        }
     };
     match login {
         Ok(Some(login)) => {
@@ -96,7 +112,14 @@ fn serve(s: &mut Session, pre: Option<(User, Method)>) -> &'static str {
 /// that is gone by the chat stage, instead of in `serve`'s, which stays on the stack for the
 /// whole session: every byte of it is resident per client (see `memory::release_unused_stack`).
 #[inline(never)]
-fn login_stage(s: &mut Session) -> Result<Option<super::session::Login>, End> {
+fn login_stage(s: &mut Session, given: Option<&str>) -> Result<Option<super::session::Login>, End> {
+    if let Some(name) = given {
+        match given_name(s, name)? {
+            Flow::Continue => s.send(&text::how_to_log_in()),
+            Flow::Close => return Ok(None),
+            Flow::LoggedIn(login) => return Ok(Some(login)),
+        }
+    }
     loop {
         s.send("Name: ");
         let line = s.read_line()?;
@@ -127,46 +150,79 @@ fn interactive(s: &mut Session, name: &str) -> Result<Flow, End> {
         return Ok(Flow::Continue);
     };
     match found {
+        Some((user, hash)) => account(s, user, &hash, None),
+        None => new_account(s, name, &text::new_user(name, MIN_PASSWORD_CHARS)),
+    }
+}
+
+/// The name the client gave (`ssh carol@HOST`): an account's goes to its password, a free
+/// one to making the account, each as if typed at `Name:` (the same checks, lock and
+/// failure counts); Enter on an empty password goes back to `Name:`. A name that breaks
+/// the rule goes there without a word: it may be the local login name that `ssh HOST`
+/// sends, which the user never chose.
+fn given_name(s: &mut Session, name: &str) -> Result<Flow, End> {
+    let name = &users::normalize(name);
+    if !valid_name(name) {
+        return Ok(Flow::Continue);
+    }
+    let Some(found) = s.db(|c| users::find(c, name)) else {
+        return Ok(Flow::Continue);
+    };
+    match found {
         Some((user, hash)) => {
-            // Refused before the prompt: no one types a password for nothing.
-            if s.login_locked(Some(&name_key(&user.name))) {
-                return Ok(Flow::Continue);
-            }
-            if s.refuse_if_banned(&user) {
-                return Ok(Flow::Close);
-            }
-            loop {
-                let password = s.read_password("Password: ")?;
-                if password.is_empty() {
-                    return Ok(Flow::Continue); // back to Name:
-                }
-                // Asked again only while another try can work; the lock goes back to Name:.
-                if let Some(flow) = s.check_password(user.clone(), &hash, &password) {
-                    return Ok(flow);
-                }
-            }
+            let intro = text::password_for(&user.name);
+            account(s, user, &hash, Some(&intro))
         }
-        None => {
-            if !s.may_register() || !s.name_free(name) {
-                return Ok(Flow::Continue);
-            }
-            s.send(&text::new_user(name, MIN_PASSWORD_CHARS));
-            loop {
-                let password = s.read_password("Password: ")?;
-                if password.is_empty() {
-                    return Ok(Flow::Continue);
-                }
-                if !s.password_ok(&password) {
-                    continue;
-                }
-                let again = s.read_password("Repeat password: ")?;
-                if again != password {
-                    s.send(&text::passwords_differ());
-                    continue;
-                }
-                return Ok(s.register(name, &password));
-            }
+        None => new_account(s, name, &text::name_is_free(name, MIN_PASSWORD_CHARS)),
+    }
+}
+
+/// An account's password, asked until it is right, given up (an empty line: back to
+/// `Name:`), locked or failed too often; `intro` is said just before the first prompt.
+fn account(s: &mut Session, user: User, hash: &str, intro: Option<&str>) -> Result<Flow, End> {
+    // Refused before the prompt: no one types a password for nothing.
+    if s.login_locked(Some(&name_key(&user.name))) {
+        return Ok(Flow::Continue);
+    }
+    if s.refuse_if_banned(&user) {
+        return Ok(Flow::Close);
+    }
+    if let Some(intro) = intro {
+        s.send(intro);
+    }
+    loop {
+        let password = s.read_password("Password: ")?;
+        if password.is_empty() {
+            return Ok(Flow::Continue); // back to Name:
         }
+        // Asked again only while another try can work; the lock goes back to Name:.
+        if let Some(flow) = s.check_password(user.clone(), hash, &password) {
+            return Ok(flow);
+        }
+    }
+}
+
+/// Making the account `name` (free as far as the name rule goes): the registration limits
+/// and look-alike check first, then `intro`, then the new password twice.
+fn new_account(s: &mut Session, name: &str, intro: &str) -> Result<Flow, End> {
+    if !s.may_register() || !s.name_free(name) {
+        return Ok(Flow::Continue);
+    }
+    s.send(intro);
+    loop {
+        let password = s.read_password("Password: ")?;
+        if password.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        if !s.password_ok(&password) {
+            continue;
+        }
+        let again = s.read_password("Repeat password: ")?;
+        if again != password {
+            s.send(&text::passwords_differ());
+            continue;
+        }
+        return Ok(s.register(name, &password));
     }
 }
 

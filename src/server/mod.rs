@@ -193,6 +193,10 @@ pub fn start(
         conns: Mutex::new(HashMap::new()),
         active: AtomicUsize::new(0),
         next_conn: AtomicU64::new(1),
+        ssh_port: ways
+            .iter()
+            .find(|(_, way)| way.via().name() == "ssh")
+            .map(|(addr, _)| addr.port()),
     });
     let (janitor_stop, stop_rx) = mpsc::channel();
     let janitor = {

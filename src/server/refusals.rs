@@ -178,6 +178,8 @@ mod tests {
             },
             idle_timeout: None,
             retention: Default::default(),
+            public_host: None,
+            public_port: None,
             faults: false,
         }
     }

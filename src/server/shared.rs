@@ -61,6 +61,8 @@ pub struct Shared {
     pub(super) active: AtomicUsize,
     /// The next connection's id (shared by every listener).
     pub(super) next_conn: AtomicU64,
+    /// The port the SSH listener took (the real one when asked for port 0), if it listens.
+    pub ssh_port: Option<u16>,
 }
 
 impl Shared {

@@ -118,6 +118,12 @@ impl<R: Read> LineReader<R> {
         self.telnet
     }
 
+    /// The client is a telnet client before it has said so (SSH's line editor, whose first
+    /// bytes may still be on their way when the first prompt goes out).
+    pub fn assume_telnet(&mut self) {
+        self.telnet = true;
+    }
+
     /// Negotiation answers owed to the client; empty for a client that never negotiated.
     pub fn take_replies(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.replies)

@@ -10,6 +10,7 @@ pub mod irc;
 pub mod irc_clients;
 pub mod pg;
 pub mod proxies;
+pub mod ssh;
 pub mod tls;
 pub mod webdriver;
 

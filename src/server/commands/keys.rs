@@ -45,13 +45,22 @@ fn add(s: &mut Session, user_id: i64, text: &str) {
     match added {
         Some(Added::Added) => {
             log::info!("{}: added SSH key {fingerprint}", s.addr);
-            s.send(&text::key_added(&fingerprint));
+            s.send(&text::key_added(&fingerprint, login(s).as_deref()));
         }
         Some(Added::Already) => s.send(&text::key_already_yours(&fingerprint)),
         Some(Added::Taken) => s.send(&text::key_taken()),
         Some(Added::Full) => s.send(&text::keys_full(MAX_PER_USER)),
         None => {}
     }
+}
+
+/// The command that logs this session's user in with a key here, if SSH listens.
+pub fn login(s: &Session) -> Option<String> {
+    let listening = s.shared.ssh_port?;
+    let name = s.login.as_ref().map(|l| l.user.name.as_str());
+    let config = s.shared.config.get();
+    let port = config.public_port.unwrap_or(listening);
+    Some(text::ssh_login(port, name, config.public_host.as_deref()))
 }
 
 fn list(s: &mut Session, user_id: i64) {

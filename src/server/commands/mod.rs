@@ -245,7 +245,7 @@ const COMMANDS: &[Command] = &[
     cmd(
         "key",
         "add KEY | list | remove FINGERPRINT",
-        "SSH keys that log you in: ssh -p PORT NAME@HOST",
+        "SSH keys that log you in", // /help adds the command: keys::login
         CHAT,
         (1, ANY),
         keys::key,
@@ -379,7 +379,12 @@ fn help(s: &mut Session, _: &str) -> Result<Flow, End> {
         .iter()
         .filter(|c| c.stage.is_none_or(|st| st == stage) && (op || !c.op))
     {
-        out.push_str(&text::help_line(&usage(c), c.help));
+        // The one line that depends on the server: the real `ssh` command.
+        let help = match c.name {
+            "key" => text::key_help(keys::login(s).as_deref()),
+            _ => c.help.to_string(),
+        };
+        out.push_str(&text::help_line(&usage(c), &help));
     }
     out.push_str(&if stage == Stage::Chat {
         text::help_chat_footer()

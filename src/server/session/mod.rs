@@ -339,6 +339,12 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// The client is known to speak telnet before it has read anything (see
+    /// [`LineReader::assume_telnet`]), so a first prompt for a password turns its echo off.
+    pub fn telnet_client(&mut self) {
+        self.reader.assume_telnet();
+    }
+
     /// Reads a password with the client's echo off (telnet clients only: `nc` gets no IAC).
     pub fn read_password(&mut self, prompt: &str) -> Result<String, End> {
         let telnet = self.reader.is_telnet();

@@ -234,6 +234,21 @@ pub fn new_user(name: &str, min: usize) -> String {
     ))
 }
 
+/// `ssh carol@HOST` for an account: before its password.
+pub fn password_for(name: &str) -> String {
+    notice(&format!(
+        "Logging in as {name}: your password, or press Enter to give another name."
+    ))
+}
+
+/// `ssh carol@HOST` for a name no account has: before the new password.
+pub fn name_is_free(name: &str, min: usize) -> String {
+    notice(&format!(
+        "{name} is free: choose a password (at least {min} characters) to make the account, \
+         or press Enter to give another name."
+    ))
+}
+
 pub fn passwords_differ() -> String {
     error("Passwords do not match. Try again.")
 }
@@ -320,10 +335,41 @@ pub fn key_not_storable() -> String {
     error("That key cannot be stored.")
 }
 
-pub fn key_added(fingerprint: &str) -> String {
-    notice(&format!(
-        "Key {fingerprint} added: ssh -p PORT NAME@HOST with it logs you in."
-    ))
+/// The command that logs `name` in over SSH: `ssh -p 2222 alice@chat.example.org` (no `-p`
+/// for 22; no `name@` without a name); `HOST` with a word on it when the operator named no
+/// host (`--public-host`).
+pub fn ssh_login(port: u16, name: Option<&str>, host: Option<&str>) -> String {
+    let port = match port {
+        22 => String::new(),
+        port => format!("-p {port} "),
+    };
+    let name = name.map_or_else(String::new, |n| format!("{n}@"));
+    match host {
+        Some(host) => format!("ssh {port}{name}{host}"),
+        None => format!("ssh {port}{name}HOST (HOST: the address you reach this server by)"),
+    }
+}
+
+/// `ssh HOST command`: a chat runs no commands. `login`: [`ssh_login`] without a name.
+pub fn ssh_exec_refused(login: &str) -> String {
+    format!("besedka is a chat: connect without a command, e.g. {login}\r\n")
+}
+
+/// `/key add`; `login`: the command that logs in with it ([`ssh_login`]), or `None` if the
+/// server does not listen for SSH.
+pub fn key_added(fingerprint: &str, login: Option<&str>) -> String {
+    notice(&match login {
+        Some(login) => format!("Key {fingerprint} added: {login} logs you in with it."),
+        None => format!("Key {fingerprint} added (this server does not listen for SSH now)."),
+    })
+}
+
+/// `/key`'s line in `/help`, with the command that logs this user in.
+pub fn key_help(login: Option<&str>) -> String {
+    match login {
+        Some(login) => format!("SSH keys that log you in: {login}"),
+        None => "SSH keys that log you in (when the server listens for SSH)".into(),
+    }
 }
 
 pub fn key_already_yours(fingerprint: &str) -> String {

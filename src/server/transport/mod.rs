@@ -150,7 +150,14 @@ fn relayed(
     relay: impl FnOnce(UnixStream) + Send + 'static,
 ) {
     relayed_to(shared, conn, addr, via, relay, |end| {
-        crate::server::connection::run(shared, conn, end, addr, via, None)
+        crate::server::connection::run(
+            shared,
+            conn,
+            end,
+            addr,
+            via,
+            crate::server::connection::Known::Nobody,
+        )
     });
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{listening, say_and_close, Accepted, Bound, Way};
-use crate::server::connection;
+use crate::server::connection::{self, Known};
 use crate::server::socket::{Socket, Via};
 
 /// Its options.
@@ -55,6 +55,6 @@ impl Way for Plain {
 
     fn serve(&self, c: Accepted) {
         let _admitted = c.admitted; // released when the session ends, a panic included
-        connection::run(&c.shared, c.conn, c.sock, c.addr, self.via, None);
+        connection::run(&c.shared, c.conn, c.sock, c.addr, self.via, Known::Nobody);
     }
 }

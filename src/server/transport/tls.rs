@@ -200,7 +200,7 @@ impl Way for Tls {
         let _admitted = c.admitted; // released when the session ends, a panic included
         let (shared, conn, addr, via) = (&c.shared, c.conn, c.addr, self.via);
         serve(shared, conn, c.sock, addr, self.certificate.get(), via, |end| {
-            crate::server::connection::run(shared, conn, end, addr, via, None)
+            crate::server::connection::run(shared, conn, end, addr, via, crate::server::connection::Known::Nobody)
         });
     }
 }

@@ -13,7 +13,7 @@ use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use super::editor::Editor;
 use super::relay::relay;
 use crate::server::admit::Admitted;
-use crate::server::connection;
+use crate::server::connection::{self, Known};
 use crate::server::pool::Pool;
 use crate::server::session::Method;
 use crate::server::shared::{lock, Shared};
@@ -46,8 +46,10 @@ pub(super) struct Client {
     pub(super) conn: ConnId,
     /// Counted against the limits until the connection and its session both end.
     pub(super) admitted: Arc<Admitted>,
-    /// Who SSH authentication proved this is (password), if anyone.
+    /// Who SSH authentication proved this is (a key, a password), if anyone.
     pub(super) user: Option<(User, Method)>,
+    /// The user name the client let in with gave, unproven: the dialogue starts at it.
+    pub(super) asked: Option<String>,
     /// The session channel, until the shell starts on it.
     pub(super) channel: Option<Channel<Msg>>,
     /// The shell started (the login deadline no longer applies here).
@@ -91,17 +93,16 @@ impl Client {
         let theirs = tokio::net::UnixStream::from_std(theirs)?;
         let session_end = Arc::new(Socket::from(ours));
         lock(&self.shared.conns).insert(self.conn, session_end.clone());
-        let (shared, conn, addr, pre, via) = (
-            self.shared.clone(),
-            self.conn,
-            self.addr,
-            self.user.clone(),
-            self.via,
-        );
+        let known = match (self.user.clone(), self.asked.clone()) {
+            (Some((user, method)), _) => Known::User(user, method),
+            (None, Some(name)) => Known::Name(name),
+            (None, None) => Known::Nobody,
+        };
+        let (shared, conn, addr, via) = (self.shared.clone(), self.conn, self.addr, self.via);
         let admitted = self.admitted.clone();
         self.pool.execute(move || {
             let _admitted = admitted;
-            connection::run(&shared, conn, session_end.clone(), addr, via, pre);
+            connection::run(&shared, conn, session_end.clone(), addr, via, known);
             let _ = session_end.shutdown(Shutdown::Both);
         })?;
         self.shell.store(true, Ordering::SeqCst);
@@ -117,27 +118,33 @@ impl Client {
 impl russh::server::Handler for Client {
     type Error = russh::Error;
 
-    /// An account's name must prove itself; any other name gets the dialogue.
+    /// An account's name must prove itself (a key, or the dialogue after keyboard-
+    /// interactive); any other name is let in at once, and offered to register.
     async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
         let name = users::normalize(user);
         let found = self
             .blocking(move |s| s.store.conn().and_then(|c| users::find(&c, &name)))
             .await;
         Ok(match found {
-            Some(Ok(None)) => Auth::Accept,
+            Some(Ok(None)) => {
+                self.asked = Some(user.to_string());
+                Auth::Accept
+            }
             _ => retry(),
         })
     }
 
     /// Keyboard-interactive (what OpenSSH tries after its keys, before a password): let in
-    /// with no questions asked here; the session's `Name:` / `Password:` dialogue asks them.
-    /// So a key that is not the account's falls back to the dialogue, as telnet would have it.
+    /// with no questions asked here; the session's dialogue asks them, starting at the name
+    /// given (an account's password, or registering a free name). So a key that is not the
+    /// account's falls back to the dialogue, as telnet would have it.
     async fn auth_keyboard_interactive<'a>(
         &'a mut self,
-        _user: &str,
+        user: &str,
         _submethods: &str,
         _response: Option<russh::server::Response<'a>>,
     ) -> Result<Auth, Self::Error> {
+        self.asked = Some(user.to_string());
         Ok(Auth::Accept)
     }
 
@@ -292,10 +299,11 @@ impl russh::server::Handler for Client {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         session.channel_success(channel)?;
-        session.data(
-            channel,
-            &b"besedka is a chat: connect without a command, e.g. ssh -p PORT HOST\r\n"[..],
-        )?;
+        let config = self.shared.config.get();
+        let port = config.public_port.or(self.shared.ssh_port).unwrap_or(22);
+        let login = crate::server::text::ssh_login(port, None, config.public_host.as_deref());
+        let hint = crate::server::text::ssh_exec_refused(&login);
+        session.data(channel, hint.into_bytes())?;
         session.exit_status_request(channel, 2)?;
         session.eof(channel)?;
         session.close(channel)

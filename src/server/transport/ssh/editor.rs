@@ -6,8 +6,10 @@
 //!
 //! - keys in: printable text is added to the line and echoed; Backspace removes one character
 //!   (a whole UTF-8 character: one Cyrillic letter, one press); Ctrl-U clears the line;
-//!   Enter sends it; Ctrl-C, and Ctrl-D on an empty line, send `/quit`; escape sequences
-//!   (arrow keys) are dropped.
+//!   Enter sends it; Ctrl-C, and Ctrl-D on an empty line, send `/quit`; Up and Down recall
+//!   the session's earlier lines ([`History`]: those typed with the echo on, so never a
+//!   password), the line being typed kept for when Down comes back to it; other escape
+//!   sequences (Left, Right, Ctrl-Up…) are dropped.
 //! - lines out: the line being typed (and the prompt it follows) is erased, the incoming text
 //!   written, and the prompt and typed text drawn again below it, so incoming chat never
 //!   tears what the user is writing.
@@ -16,6 +18,7 @@
 //!   client, so a password is never echoed. It says it speaks telnet at the start
 //!   ([`Editor::hello`]), and drops every other telnet command from the output.
 
+use super::history::History;
 use crate::server::telnet::{BINARY, DO, DONT, ECHO, IAC, SB, SE, WILL, WONT};
 
 /// Erases the terminal's current line: carriage return, then erase to the end of the line.
@@ -26,8 +29,9 @@ enum Key {
     Text,
     /// After ESC.
     Esc,
-    /// Inside a CSI or SS3 sequence (after `ESC [` or `ESC O`), until its final byte.
-    Seq,
+    /// Inside a CSI or SS3 sequence (after `ESC [` or `ESC O`), until its final byte; true
+    /// while no parameter came (Up is `ESC [ A`; `ESC [ 1 ; 5 A`, Ctrl-Up, is not).
+    Seq(bool),
     /// After a carriage return: a following `\n` or `\0` belongs to it.
     AfterCr,
 }
@@ -60,6 +64,8 @@ pub struct Editor {
     out: Out,
     /// Longest line accepted; more keys are refused with a bell.
     max_line: usize,
+    /// The lines sent, for Up and Down.
+    history: History,
 }
 
 /// What one step of the editor produced.
@@ -82,6 +88,7 @@ impl Editor {
             key: Key::Text,
             out: Out::Text,
             max_line,
+            history: History::default(),
         }
     }
 
@@ -96,10 +103,17 @@ impl Editor {
         let mut step = Step::default();
         for &b in bytes {
             match (self.key, b) {
-                (Key::Esc, b'[' | b'O') => self.key = Key::Seq,
+                (Key::Esc, b'[' | b'O') => self.key = Key::Seq(true),
                 (Key::Esc, _) => self.key = Key::Text,
-                (Key::Seq, 0x40..=0x7e) => self.key = Key::Text,
-                (Key::Seq, _) => {}
+                (Key::Seq(plain), 0x40..=0x7e) => {
+                    self.key = Key::Text;
+                    match b {
+                        b'A' if plain => self.recall(true, &mut step.terminal),
+                        b'B' if plain => self.recall(false, &mut step.terminal),
+                        _ => {}
+                    }
+                }
+                (Key::Seq(_), _) => self.key = Key::Seq(false),
                 (Key::AfterCr, b'\n' | 0) => self.key = Key::Text,
                 (_, b'\r' | b'\n') => {
                     self.key = if b == b'\r' { Key::AfterCr } else { Key::Text };
@@ -111,6 +125,7 @@ impl Editor {
                 (_, 0x7f | 0x08) => {
                     self.key = Key::Text;
                     self.partial.clear();
+                    self.history.stop();
                     if self.line.pop().is_some() && self.echo {
                         step.terminal.extend_from_slice(b"\x08 \x08");
                     }
@@ -119,6 +134,7 @@ impl Editor {
                     self.key = Key::Text;
                     self.line.clear();
                     self.partial.clear();
+                    self.history.stop();
                     self.redraw(&mut step.terminal);
                 }
                 (_, 0x00..=0x1f) => self.key = Key::Text, // other controls: ignored
@@ -130,6 +146,7 @@ impl Editor {
                             if self.line.len() + c.len() > self.max_line {
                                 step.terminal.push(0x07);
                             } else {
+                                self.history.stop();
                                 self.line.push_str(c);
                                 if self.echo {
                                     step.terminal.extend_from_slice(c.as_bytes());
@@ -155,6 +172,9 @@ impl Editor {
         // whose Enter it asked not to echo).
         if self.echo {
             step.terminal.extend_from_slice(b"\r\n");
+            self.history.push(&self.line);
+        } else {
+            self.history.stop(); // a password is neither kept nor replaced by a recall
         }
         self.line.clear();
         self.partial.clear();
@@ -166,6 +186,24 @@ impl Editor {
         step.terminal.extend_from_slice(b"\r\n");
         step.session.extend_from_slice(b"/quit\r\n");
         self.prompt.clear();
+    }
+
+    /// Up (`back`) or Down: the earlier or later line in place of the one typed, or a bell
+    /// when there is none (or the echo is off: a password is typed blind, with no recall).
+    fn recall(&mut self, back: bool, terminal: &mut Vec<u8>) {
+        let line = match (self.echo, back) {
+            (false, _) => None,
+            (true, true) => self.history.up(&self.line).map(str::to_string),
+            (true, false) => self.history.down(),
+        };
+        match line {
+            Some(line) => {
+                self.line = line;
+                self.partial.clear();
+                self.redraw(terminal);
+            }
+            None => terminal.push(0x07),
+        }
     }
 
     /// Erases the current terminal line and draws the prompt and the typed text again.
@@ -302,10 +340,10 @@ mod tests {
     }
 
     #[test]
-    fn arrows_are_dropped_and_ctrl_u_clears() {
+    fn left_and_right_are_dropped_and_ctrl_u_clears() {
         let mut e = Editor::new(100);
-        let s = e.keys(b"ab\x1b[A\x1b[Dc\x1bOB");
-        assert_eq!(s.terminal, b"abc");
+        let s = e.keys(b"ab\x1b[D\x1b[Cc\x1bOD\x1b[1;5A");
+        assert_eq!(s.terminal, b"abc", "Ctrl-Up (with parameters) is not Up");
         let s = e.keys(&[0x15]);
         assert_eq!(s.terminal, ERASE_LINE);
         assert_eq!(e.keys(b"x\r").session, b"x\r\n");
@@ -362,6 +400,50 @@ mod tests {
         // Typed text stays below the lines, with no leftover prompt before it.
         typed(&mut e, "ok");
         assert_eq!(e.output(b"[06:14:21] a: b\r\n"), b"\r\x1b[K[06:14:21] a: b\r\nok");
+    }
+
+    /// Up's and Down's keys, as terminals send them (CSI, and SS3 in application mode).
+    const UP: &[u8] = b"\x1b[A";
+    const DOWN: &[u8] = b"\x1bOB";
+
+    #[test]
+    fn up_and_down_recall_earlier_lines_and_keep_the_unfinished_one() {
+        let mut e = Editor::new(100);
+        assert_eq!(e.output(b"> "), b"");
+        assert_eq!(e.settle(), b"> ");
+        assert_eq!(e.keys(UP).terminal, b"\x07", "nothing to recall yet");
+        typed(&mut e, "first\r");
+        typed(&mut e, "second\r");
+        typed(&mut e, "draf");
+        // Each recall redraws the line: erased, then the prompt and the recalled text.
+        assert_eq!(e.keys(UP).terminal, b"\r\x1b[Ksecond");
+        assert_eq!(e.keys(UP).terminal, b"\r\x1b[Kfirst");
+        assert_eq!(e.keys(UP).terminal, b"\x07", "the oldest");
+        assert_eq!(e.keys(DOWN).terminal, b"\r\x1b[Ksecond");
+        assert_eq!(e.keys(DOWN).terminal, b"\r\x1b[Kdraf", "the unfinished line is back");
+        assert_eq!(e.keys(DOWN).terminal, b"\x07");
+        assert_eq!(typed(&mut e, "t\r").session, b"draft\r\n");
+        // A recalled line is sent as it is, or edited first (an edit makes it the line typed).
+        e.keys(UP);
+        e.keys(UP);
+        assert_eq!(e.keys(b"\r").session, b"second\r\n");
+        e.keys(UP);
+        let s = e.keys(b"\x7f!\x1b[A");
+        assert_eq!(s.terminal, b"\x08 \x08!\r\x1b[Ksecond", "Up from the edited line");
+        assert_eq!(e.keys(DOWN).terminal, b"\r\x1b[Ksecon!");
+    }
+
+    #[test]
+    fn a_password_is_not_kept_and_up_does_nothing_while_the_echo_is_off() {
+        let mut e = Editor::new(100);
+        typed(&mut e, "alice\r");
+        e.output(&[IAC, WILL, ECHO]);
+        let s = e.keys(UP);
+        assert_eq!(s.terminal, b"\x07", "no recall into a password");
+        assert_eq!(typed(&mut e, "secret\r").session, b"secret\r\n");
+        e.output(&[IAC, WONT, ECHO]);
+        assert_eq!(e.keys(UP).terminal, b"\r\x1b[Kalice", "the name, not the password");
+        assert_eq!(e.keys(UP).terminal, b"\x07");
     }
 
     #[test]

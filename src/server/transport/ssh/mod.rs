@@ -12,15 +12,17 @@
 //!
 //! Authentication:
 //! - as a name that is not an account (`ssh HOST` sends the local user name): accepted at
-//!   once, then the same `Name:` / `Password:` dialogue as telnet, inside the channel;
+//!   once, then the same dialogue as telnet, inside the channel, starting at that name (an
+//!   offer to register it; see `connection::Known::Name`);
 //! - as an account's name: a key the account added (`/key add`) logs in at once; without one
 //!   (or with another), OpenSSH goes on to keyboard-interactive, which lets it in to the
-//!   dialogue; a client that asks for SSH password authentication
+//!   dialogue at the account's password; a client that asks for SSH password authentication
 //!   (`-o PreferredAuthentications=password`) gets it, checked against the same argon2 hash
 //!   and counted by the same password lock as a telnet login.
 
 mod client;
 pub mod editor;
+mod history;
 mod host_key;
 mod relay;
 
@@ -60,9 +62,65 @@ pub struct Options {
     /// Default: besedka_ssh_host_ed25519_key in --state-dir.
     #[arg(long)]
     pub ssh_host_key: Option<std::path::PathBuf>,
+    /// Where users reach the SSH listener, for the command /key add and /help show (ssh -p
+    /// 2222 alice@HOST): HOST, or HOST:PORT when a proxy or port forward puts it on another
+    /// port (chat.example.org:22). Default: the --ssh-addr host and the listener's port
+    /// (with 0.0.0.0 or ::, which no client connects to, they show HOST).
+    #[arg(long, value_parser = parse_public_host)]
+    pub public_host: Option<String>,
+}
+
+/// `--public-host`: a DNS name or an IP address (what a client can type after `ssh
+/// NAME@`), with or without `:PORT` (`[ADDRESS]:PORT` for IPv6).
+fn parse_public_host(s: &str) -> Result<String, String> {
+    match split_host(s) {
+        Some((host, _)) if rustls_pki_types::ServerName::try_from(host).is_ok() => {
+            Ok(s.to_string())
+        }
+        _ => Err(format!(
+            "{s:?} is not a host name or an address, with or without :PORT (write e.g. \
+             chat.example.org or chat.example.org:22)"
+        )),
+    }
+}
+
+/// `HOST`, `HOST:PORT`, `[V6]:PORT` or a bare IPv6 address: the host and the port if one is
+/// given; `None` if the port is not one (or is 0).
+fn split_host(s: &str) -> Option<(&str, Option<u16>)> {
+    let port = |p: &str| p.parse::<u16>().ok().filter(|&p| p != 0);
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        return match after {
+            "" => Some((host, None)),
+            after => Some((host, Some(port(after.strip_prefix(':')?)?))),
+        };
+    }
+    match s.split_once(':') {
+        Some((host, p)) if !p.contains(':') => Some((host, Some(port(p)?))),
+        _ => Some((s, None)), // no port, or an IPv6 address
+    }
 }
 
 impl Options {
+    /// The host for `ssh NAME@HOST`, and the port if it is not the listener's: from
+    /// `--public-host`, else the `--ssh-addr` host if it names one (not 0.0.0.0 or ::, which
+    /// no client can connect to).
+    pub fn public_host(&self) -> (Option<String>, Option<u16>) {
+        if let Some((host, port)) = self.public_host.as_deref().and_then(split_host) {
+            return (Some(host.to_string()), port);
+        }
+        let Some((host, _port)) = self.ssh_addr.as_deref().and_then(|a| a.rsplit_once(':'))
+        else {
+            return (None, None);
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let unspecified = host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified());
+        let host = (!host.is_empty() && !unspecified).then(|| host.to_string());
+        (host, None)
+    }
+
     pub fn bind(
         &self,
         state: &std::path::Path,
@@ -199,6 +257,7 @@ impl Ssh {
                 conn,
                 admitted: Arc::new(admitted),
                 user: None,
+                asked: None,
                 channel: None,
                 shell: shell.clone(),
                 via,
@@ -244,5 +303,67 @@ impl Ssh {
             let _ = stop.send(());
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(addr: Option<&str>, public: Option<&str>) -> Options {
+        Options {
+            ssh_addr: addr.map(str::to_string),
+            ssh_host_key: None,
+            public_host: public.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_public_host_is_named_or_taken_from_the_ssh_address() {
+        let host = |addr, public| {
+            let (host, port) = options(addr, public).public_host();
+            (host.unwrap_or_else(|| "-".into()), port)
+        };
+        let named = |h: &str, p| (h.to_string(), p);
+        assert_eq!(
+            host(Some("0.0.0.0:2222"), Some("chat.example.org")),
+            named("chat.example.org", None)
+        );
+        assert_eq!(
+            host(Some("0.0.0.0:2222"), Some("chat.example.org:22")),
+            named("chat.example.org", Some(22))
+        );
+        assert_eq!(
+            host(None, Some("[2001:db8::1]:22")),
+            named("2001:db8::1", Some(22))
+        );
+        assert_eq!(host(None, Some("2001:db8::1")), named("2001:db8::1", None));
+        assert_eq!(
+            host(Some("chat.example.org:2222"), None),
+            named("chat.example.org", None)
+        );
+        assert_eq!(host(Some("127.0.0.1:0"), None), named("127.0.0.1", None));
+        assert_eq!(host(Some("[2001:db8::1]:22"), None), named("2001:db8::1", None));
+        assert_eq!(host(Some("0.0.0.0:2222"), None), named("-", None), "not 0.0.0.0");
+        assert_eq!(host(Some("[::]:2222"), None), named("-", None));
+        assert_eq!(host(None, None), named("-", None));
+        for good in ["chat.example.org", "203.0.113.7:2222", "[2001:db8::1]:22"] {
+            assert!(parse_public_host(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a b", "alice@host", "host/x", "host:0", "host:x", "[::1]x"] {
+            let e = parse_public_host(bad).unwrap_err();
+            assert!(e.contains("is not a host name or an address"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_command_says_host_when_the_operator_named_none() {
+        use crate::server::text::ssh_login;
+        assert_eq!(ssh_login(22, Some("alice"), Some("h.org")), "ssh alice@h.org");
+        assert_eq!(ssh_login(2222, None, Some("h.org")), "ssh -p 2222 h.org");
+        assert_eq!(
+            ssh_login(2222, Some("alice"), None),
+            "ssh -p 2222 alice@HOST (HOST: the address you reach this server by)"
+        );
     }
 }
