@@ -195,3 +195,57 @@ fn a_browser_registers_chats_with_telnet_and_comes_back_by_token() {
         .script("return localStorage.getItem('besedka.token')")
         .is_null());
 }
+
+#[test]
+fn the_page_counts_new_lines_beside_the_rooms_you_left() {
+    if let Err(why) = webdriver::available() {
+        common::skip("the test", &why);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&["--web-addr", "127.0.0.1:0"]);
+    let web = server.web_addr.unwrap();
+    // alice was in #rust, then went to #lobby: #rust is marked.
+    let (mut alice, _) = server.register("alice", "browser-pw-1");
+    alice.send("/join #rust");
+    alice.expect("* In #rust (");
+    alice.send("/join #lobby");
+    alice.expect("* In #lobby (");
+    drop(alice);
+    let (mut bob, _) = server.register("bob", "secret12");
+    bob.send("/join #rust");
+    bob.expect("* In #rust (");
+    for i in 0..3 {
+        bob.send(&format!("rust line {i}"));
+    }
+    bob.expect("bob: rust line 2\r\n");
+    let driver = Driver::start();
+    let b = driver.browser(&dir.path().join("profile"));
+    b.go(&format!("http://{web}/"));
+    b.wait_for("the login form", &shown("login"));
+    b.type_in("#name", "alice");
+    b.type_in("#password", "browser-pw-1");
+    b.click("#go");
+    b.wait_for("the chat", &shown("chat"));
+    let counts = "Array.from(document.querySelectorAll('#rooms li'))
+                   .map(li => li.dataset.room + '=' + li.querySelector('.unread').textContent)
+                   .join(' ')";
+    let badge = &format!("return {counts}");
+    b.wait_for(
+        "#rust's count beside it",
+        &format!("return ({counts}).includes('#rust=3')"),
+    );
+    // Not beside the room she is in; and gone once she has been to #rust.
+    assert!(
+        b.script(badge).as_str().unwrap().contains("#lobby="),
+        "{}",
+        b.script(badge)
+    );
+    assert!(!b.script(badge).as_str().unwrap().contains("#lobby=3"));
+    b.click("#rooms li[data-room='#rust']");
+    b.wait_for_text("rust line 2");
+    b.wait_for(
+        "#rust's count gone",
+        &format!("return ({counts}).includes('#rust=') && !({counts}).includes('#rust=3')"),
+    );
+}

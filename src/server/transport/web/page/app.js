@@ -15,6 +15,12 @@
   let stay = true; // reconnect when the connection drops
   let quietWho = 0; // /who answers to fold into the list instead of the log
   let quietRooms = false;
+  // /unread asked quietly (the counts beside the rooms), and its lines being read.
+  let quietUnread = 0;
+  let inUnread = false;
+  let unreadShown = false;
+  const unread = new Map();
+  let unreadTimer = null;
   let inListing = false;
   let listingShown = false;
   let refreshTimer = null;
@@ -85,6 +91,10 @@
     $("say").focus();
     quietRooms = true;
     send("/rooms");
+    quietUnread += 1;
+    if (!send("/unread")) quietUnread -= 1;
+    // New lines in the other rooms come without a join or leave to refresh on.
+    if (!unreadTimer) unreadTimer = setInterval(() => { if (state === "chat") refreshSoon(false); }, 30000);
   }
 
   function setRegistering(on) {
@@ -133,6 +143,22 @@
     if (line.startsWith("\u0007")) { bell = true; line = line.slice(1); }
     if (line === "* Bye." || line.startsWith("* Logged out")) stay = false;
     if (line.startsWith("* Logged out")) { token = ""; localStorage.removeItem(KEY); }
+    if (line.startsWith("*   ") && inUnread) {
+      const u = /^\*   (#\S+): (\d+\+?) new$/.exec(line);
+      if (u) { unread.set(u[1], u[2]); markUnread(); }
+      if (!unreadShown) return;
+      return append(line, "notice");
+    }
+    inUnread = false;
+    if (line === "* New since you were last there:" || line === "* Nothing new in your other rooms.") {
+      inUnread = line.endsWith(":");
+      unreadShown = quietUnread === 0;
+      if (quietUnread > 0) quietUnread -= 1;
+      unread.clear();
+      markUnread();
+      if (!unreadShown) return;
+      return append(line, "notice");
+    }
     if (line.startsWith("*   ") && inListing) {
       const m = /^\*   (#\S+) \((\d+)\)(?:: (.*))?$/.exec(line);
       if (m) addRoom(m[1], m[2], m[3] || "");
@@ -244,8 +270,23 @@
     li.textContent = name + " (" + people + ")";
     li.title = topic;
     if (name === $("room").textContent) li.classList.add("here");
+    const badge = document.createElement("span");
+    badge.className = "unread";
+    li.append(badge);
     li.addEventListener("click", () => { send("/join " + name); drawer(false); });
     $("rooms").append(li);
+    markUnread();
+  }
+
+  // The counts of new lines beside the rooms (from /unread; none beside the room you are in).
+  function markUnread() {
+    for (const li of $("rooms").children) {
+      const badge = li.querySelector(".unread");
+      if (!badge) continue;
+      const n = li.dataset.room === $("room").textContent ? "" : unread.get(li.dataset.room) || "";
+      badge.textContent = n;
+      badge.title = n ? n + " new since you were last there" : "";
+    }
   }
 
   // After joins and leaves, ask quietly for the online list (and the rooms), at most once a
@@ -259,6 +300,8 @@
       quietWho += 1;
       if (!send("/who")) quietWho -= 1;
       if (refreshRooms) { quietRooms = true; send("/rooms"); }
+      quietUnread += 1;
+      if (!send("/unread")) quietUnread -= 1;
       refreshRooms = false;
     }, 1000);
   }
