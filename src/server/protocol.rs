@@ -337,6 +337,7 @@ mod tests {
                 room: None,
                 kind: Kind::Say,
                 body: format!("m{i}"),
+                removed: false,
             })
             .collect();
         let line = chat_line(&msgs[0], true).len();
@@ -364,6 +365,7 @@ mod tests {
             room: Some((1, "#lobby".into())),
             kind: Kind::Say,
             body: "hi".into(),
+            removed: false,
         };
         assert_eq!(chat_line(&m, false), "[14:33:53] alice: hi\r\n");
         assert_eq!(chat_line(&m, true), "[2026-11-24 14:33:53] alice: hi\r\n");

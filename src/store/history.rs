@@ -51,7 +51,8 @@ pub fn window(
                     message_columns!(),
                     " FROM messages m INDEXED BY messages_room",
                     message_joins!(),
-                    "WHERE m.room_id = ?1 AND m.id > ?2 AND m.id < ?3 ORDER BY m.id {} LIMIT ?4"
+                    "WHERE m.room_id = ?1 AND m.id > ?2 AND m.id < ?3 AND m.removed_by IS NULL
+                     ORDER BY m.id {} LIMIT ?4"
                 ),
                 dir
             ),
@@ -67,11 +68,13 @@ pub fn window(
                     " FROM (
                        SELECT id FROM (SELECT id FROM messages INDEXED BY messages_private_author
                                        WHERE author_id = ?1 AND recipient_id = ?2
-                                         AND id > ?3 AND id < ?4 ORDER BY id {dir} LIMIT ?5) a
+                                         AND id > ?3 AND id < ?4 AND removed_by IS NULL
+                                       ORDER BY id {dir} LIMIT ?5) a
                        UNION
                        SELECT id FROM (SELECT id FROM messages INDEXED BY messages_private_author
                                        WHERE author_id = ?2 AND recipient_id = ?1
-                                         AND id > ?3 AND id < ?4 ORDER BY id {dir} LIMIT ?5) b
+                                         AND id > ?3 AND id < ?4 AND removed_by IS NULL
+                                       ORDER BY id {dir} LIMIT ?5) b
                      ) v JOIN messages m ON m.id = v.id",
                     message_joins!(),
                     "ORDER BY m.id {dir} LIMIT ?5"
@@ -139,7 +142,7 @@ pub fn latest(c: &Conn, user: i64, rooms: &[i64], after: i64, before: i64) -> Re
         let last = c.query_opt(
             "SELECT m.id, m.created_at, rm.name FROM messages m INDEXED BY messages_room
              JOIN rooms rm ON rm.id = m.room_id
-             WHERE m.room_id = ?1 ORDER BY m.id DESC LIMIT 1",
+             WHERE m.room_id = ?1 AND m.removed_by IS NULL ORDER BY m.id DESC LIMIT 1",
             &[&room],
             |r| {
                 Ok(Latest {
@@ -155,10 +158,10 @@ pub fn latest(c: &Conn, user: i64, rooms: &[i64], after: i64, before: i64) -> Re
         "SELECT u.name, t.last, m.created_at FROM (
            SELECT other, max(id) AS last FROM (
              SELECT recipient_id AS other, id FROM messages INDEXED BY messages_private_author
-             WHERE author_id = ?1 AND recipient_id IS NOT NULL AND id > ?2
+             WHERE author_id = ?1 AND recipient_id IS NOT NULL AND id > ?2 AND removed_by IS NULL
              UNION ALL
              SELECT author_id AS other, id FROM messages INDEXED BY messages_recipient
-             WHERE recipient_id = ?1 AND author_id IS NOT NULL AND id > ?2
+             WHERE recipient_id = ?1 AND author_id IS NOT NULL AND id > ?2 AND removed_by IS NULL
            ) p GROUP BY other
          ) t JOIN users u ON u.id = t.other JOIN messages m ON m.id = t.last
          WHERE t.last < ?3",

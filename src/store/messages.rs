@@ -44,7 +44,10 @@ pub struct Message {
     /// `Some` for a public message: the room's id and name.
     pub room: Option<(i64, String)>,
     pub kind: Kind,
+    /// Empty once removed.
     pub body: String,
+    /// Removed (`/delete`, a purge): a tombstone, which reads for clients leave out.
+    pub removed: bool,
 }
 
 /// The transaction lock every node's commit takes first (PostgreSQL): nodes commit one at a
@@ -79,6 +82,7 @@ impl Message {
             room: room.filter(|_| to.is_none()).map(|r| (r, String::new())),
             kind,
             body,
+            removed: false,
         }
     }
 }
@@ -165,7 +169,7 @@ pub fn commit_from(c: &Conn, batch: &mut [Message], node: &str) -> Result<()> {
 macro_rules! message_columns {
     () => {
         "m.id, m.created_at, m.author_id, m.author_name, m.recipient_id, r.name, m.kind, m.body, \
-         m.room_id, rm.name"
+         m.room_id, rm.name, m.removed_by"
     };
 }
 pub(crate) use message_columns;
@@ -186,13 +190,16 @@ const VISIBLE: &str = concat!(
     "
          FROM (
              SELECT id FROM (SELECT id FROM messages INDEXED BY messages_room
-                             WHERE room_id = ?4 AND id < ?3 ORDER BY id DESC LIMIT ?2) a
+                             WHERE room_id = ?4 AND id < ?3 AND removed_by IS NULL
+                             ORDER BY id DESC LIMIT ?2) a
              UNION
              SELECT id FROM (SELECT id FROM messages INDEXED BY messages_recipient
-                             WHERE recipient_id = ?1 AND id < ?3 ORDER BY id DESC LIMIT ?2) b
+                             WHERE recipient_id = ?1 AND id < ?3 AND removed_by IS NULL
+                             ORDER BY id DESC LIMIT ?2) b
              UNION
              SELECT id FROM (SELECT id FROM messages INDEXED BY messages_private_author
                              WHERE author_id = ?1 AND recipient_id IS NOT NULL AND id < ?3
+                               AND removed_by IS NULL
                              ORDER BY id DESC LIMIT ?2) c
          ) v
          JOIN messages m ON m.id = v.id",
@@ -201,7 +208,8 @@ const VISIBLE: &str = concat!(
 );
 
 /// The last `limit` messages of `room`, with the private ones to or from `viewer` if given,
-/// oldest first. `before` limits it to messages older than that id.
+/// oldest first. `before` limits it to messages older than that id. Removed lines
+/// (tombstones: [`super::removals`]) are left out, here and in every read for a client.
 ///
 /// Three index-driven scans of at most `limit` rows each, merged: the cost does not depend
 /// on how many rows of other kinds (other rooms, someone's private flood) lie in between.
@@ -243,7 +251,8 @@ pub fn private_since(
     let total: i64 = c.query_one(
         &format!(
             "SELECT count(*) FROM messages m
-             WHERE m.recipient_id = ?1 AND {not_self} AND m.id > ?2 AND m.id <= ?3"
+             WHERE m.recipient_id = ?1 AND {not_self} AND m.id > ?2 AND m.id <= ?3
+               AND m.removed_by IS NULL"
         ),
         &[&user_id, &after, &upto],
         |r| r.get(0),
@@ -255,6 +264,7 @@ pub fn private_since(
             " FROM messages m",
             message_joins!(),
             "WHERE m.recipient_id = ?1 AND {} AND m.id > ?2 AND m.id <= ?3
+               AND m.removed_by IS NULL
              ORDER BY m.id DESC LIMIT ?4"
         ),
         not_self
@@ -278,7 +288,7 @@ pub fn recent_public(c: &Conn, limit: u32) -> Result<Vec<Message>> {
             message_columns!(),
             " FROM messages m NOT INDEXED",
             message_joins!(),
-            "WHERE m.room_id IS NOT NULL ORDER BY m.id DESC LIMIT ?1"
+            "WHERE m.room_id IS NOT NULL AND m.removed_by IS NULL ORDER BY m.id DESC LIMIT ?1"
         ),
         &[&i64::from(limit)],
         row_to_message,
@@ -286,7 +296,8 @@ pub fn recent_public(c: &Conn, limit: u32) -> Result<Vec<Message>> {
 }
 
 /// Messages with `after < id < before`, in id order, at most `limit`: what other nodes
-/// committed since this node's watermark.
+/// committed since this node's watermark. Tombstones included (they move the watermark);
+/// the hub delivers the others.
 pub fn between(c: &Conn, after: i64, before: i64, limit: u32) -> Result<Vec<Message>> {
     c.query(
         concat!(
@@ -317,7 +328,7 @@ pub fn recent(c: &Conn, limit: u32) -> Result<Vec<Message>> {
             message_columns!(),
             " FROM messages m",
             message_joins!(),
-            "ORDER BY m.id DESC LIMIT ?1"
+            "WHERE m.removed_by IS NULL ORDER BY m.id DESC LIMIT ?1"
         ),
         &[&i64::from(limit)],
         row_to_message,
@@ -340,6 +351,7 @@ pub(crate) fn row_to_message(r: &Row<'_>) -> Result<Message> {
         kind: Kind::parse(&r.get::<String>(6)?),
         body: r.get(7)?,
         room: room_id.zip(room_name),
+        removed: r.get::<Option<String>>(10)?.is_some(),
     })
 }
 

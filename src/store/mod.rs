@@ -18,6 +18,7 @@ pub mod notify;
 mod pg;
 pub mod presence;
 pub mod read_marks;
+pub mod removals;
 pub mod retention;
 pub mod roles;
 pub mod rooms;
@@ -74,6 +75,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0009_read_marks.sql")),
         M::up(include_str!("../../migrations/0010_private_rooms.sql")),
         M::up(include_str!("../../migrations/0011_removed_lines.sql")),
+        M::up(include_str!("../../migrations/0012_removals.sql")),
     ])
 }
 

@@ -44,6 +44,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0003_presence.sql"),
     include_str!("../../migrations/postgres/0004_control.sql"),
     include_str!("../../migrations/postgres/0005_echo_unread_private_removed.sql"),
+    include_str!("../../migrations/postgres/0006_removals.sql"),
 ];
 
 fn pg_migrate(client: &mut postgres::Client) -> Result<()> {

@@ -36,7 +36,12 @@ impl Hub {
             match rows {
                 Ok(rows) => {
                     let n = rows.len();
+                    // A line removed before this node read it is not shown; the watermark
+                    // still moves past it.
+                    let last = rows.last().map_or(after, |m| m.id);
+                    let rows: Vec<_> = rows.into_iter().filter(|m| !m.removed).collect();
                     self.deliver(&rows, None);
+                    self.last_id = self.last_id.max(last);
                     if n < CATCH_UP as usize {
                         return true;
                     }

@@ -24,7 +24,8 @@ pub fn context(c: &Conn, hit: &Message, n: u32) -> Result<Vec<Message>> {
                         message_columns!(),
                         " FROM messages m INDEXED BY messages_room",
                         message_joins!(),
-                        "WHERE m.room_id = ?1 AND m.id {} ?2 ORDER BY m.id {} LIMIT ?3"
+                        "WHERE m.room_id = ?1 AND m.id {} ?2 AND m.removed_by IS NULL
+                         ORDER BY m.id {} LIMIT ?3"
                     ),
                     cmp, order
                 ),
@@ -42,10 +43,12 @@ pub fn context(c: &Conn, hit: &Message, n: u32) -> Result<Vec<Message>> {
                         "WHERE m.id IN (
                              SELECT id FROM (SELECT id FROM messages INDEXED BY messages_recipient
                                  WHERE recipient_id = ?1 AND author_id = ?2 AND id {cmp} ?3
+                                   AND removed_by IS NULL
                                  ORDER BY id {order} LIMIT ?4) a
                              UNION ALL
                              SELECT id FROM (SELECT id FROM messages INDEXED BY messages_recipient
                                  WHERE recipient_id = ?2 AND author_id = ?1 AND id {cmp} ?3
+                                   AND removed_by IS NULL
                                  ORDER BY id {order} LIMIT ?4) b)
                          ORDER BY m.id {order} LIMIT ?4"
                     ),
