@@ -114,17 +114,52 @@ pub fn chat_line(m: &Message, with_date: bool) -> String {
     }
 }
 
+/// Which line ids go in front of the chat lines a client is shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ids {
+    /// `#1234 `: an operator's `/history`, `/search` and `/mentions`, for `/delete`.
+    pub shown: bool,
+    /// `\u{1}1234 `: the web page's, which it reads and does not show (it takes a removed
+    /// line out of its log by its id). Only the web way in gets it: a terminal would show it.
+    pub hidden: bool,
+}
+
+/// The web page's hidden id in front of a line (see [`Ids::hidden`]).
+pub fn hidden_id(id: i64) -> String {
+    format!("\u{1}{id} ")
+}
+
+/// `line` with the ids `ids` asks for in front.
+fn with_ids(id: i64, line: String, ids: Ids) -> String {
+    match (ids.hidden, ids.shown) {
+        (false, false) => line,
+        (true, false) => hidden_id(id) + &line,
+        (false, true) => format!("#{id} {line}"),
+        (true, true) => format!("{}#{id} {line}", hidden_id(id)),
+    }
+}
+
 /// History as chat lines with dates, oldest first, in at most `budget` bytes: the oldest
 /// lines are left out when the rest would not fit, so a long history can never overflow the
 /// client's backlog and get it disconnected.
-pub fn history_lines(msgs: &[Message], budget: usize) -> String {
-    fit(msgs.iter().map(|m| chat_line(m, true)).collect(), budget)
+pub fn history_lines(msgs: &[Message], budget: usize, ids: Ids) -> String {
+    fit(
+        msgs.iter()
+            .map(|m| with_ids(m.id, chat_line(m, true), ids))
+            .collect(),
+        budget,
+    )
 }
 
 /// Lines found across rooms (`/search`, `/mentions`): as [`history_lines`], with each public
 /// line's room after its date: `[2026-11-24 14:33:53] #rust alice: hi`.
-pub fn found_lines(msgs: &[Message], budget: usize) -> String {
-    fit(msgs.iter().map(found_line).collect(), budget)
+pub fn found_lines(msgs: &[Message], budget: usize, ids: Ids) -> String {
+    fit(
+        msgs.iter()
+            .map(|m| with_ids(m.id, found_line(m), ids))
+            .collect(),
+        budget,
+    )
 }
 
 /// A line with its date and, if public, its room (see [`found_lines`]).
@@ -139,7 +174,12 @@ pub fn found_line(m: &Message) -> String {
 /// Hits with the lines around them (`/search -c N`), oldest first: each group as
 /// [`found_lines`] with its hit marked `> `, groups apart by a `--` line (as `grep -C`); two
 /// groups that share lines are shown as one.
-pub fn found_in_context(groups: &[Vec<Message>], hits: &[i64], budget: usize) -> String {
+pub fn found_in_context(
+    groups: &[Vec<Message>],
+    hits: &[i64],
+    budget: usize,
+    ids: Ids,
+) -> String {
     let mut merged: Vec<Vec<&Message>> = Vec::new();
     for group in groups {
         let last = merged.last_mut().and_then(|m| m.last().map(|l| l.id));
@@ -158,7 +198,12 @@ pub fn found_in_context(groups: &[Vec<Message>], hits: &[i64], budget: usize) ->
         }
         for m in group {
             let mark = if hits.contains(&m.id) { "> " } else { "  " };
-            lines.push(format!("{mark}{}", found_line(m)));
+            let shown = Ids { hidden: false, ..ids };
+            let line = format!("{mark}{}", with_ids(m.id, found_line(m), shown));
+            lines.push(match ids.hidden {
+                true => hidden_id(m.id) + &line,
+                false => line,
+            });
         }
     }
     fit(lines, budget)
@@ -341,16 +386,43 @@ mod tests {
             })
             .collect();
         let line = chat_line(&msgs[0], true).len();
-        let all = history_lines(&msgs, 3 * line);
+        let all = history_lines(&msgs, 3 * line, Ids::default());
         assert_eq!(all.matches("] a: m").count(), 3);
-        let two = history_lines(&msgs, 2 * line + 1);
+        let two = history_lines(&msgs, 2 * line + 1, Ids::default());
         assert!(two.starts_with("* 1 older message(s) left out"), "{two}");
         assert!(!two.contains("m0") && two.contains("m1") && two.ends_with("m2\r\n"));
         let mut in_rust = msgs[0].clone();
         in_rust.room = Some((2, "#rust".into()));
         assert_eq!(
-            found_lines(&[in_rust], 1000),
+            found_lines(&[in_rust], 1000, Ids::default()),
             "[2026-11-24 14:33:53] #rust a: m0\r\n"
+        );
+    }
+
+    #[test]
+    fn ids_go_in_front_as_asked() {
+        let m = Message {
+            id: 42,
+            created_at: "2026-11-24T14:33:53Z".into(),
+            author_id: None,
+            author_name: "a".into(),
+            recipient: None,
+            room: None,
+            kind: Kind::Say,
+            body: "hi".into(),
+            removed: false,
+        };
+        let ms = std::slice::from_ref(&m);
+        let line = "[2026-11-24 14:33:53] a: hi\r\n";
+        assert_eq!(history_lines(ms, 100, Ids::default()), line);
+        let shown = Ids { shown: true, hidden: false };
+        assert_eq!(history_lines(ms, 100, shown), format!("#42 {line}"));
+        let hidden = Ids { shown: false, hidden: true };
+        assert_eq!(found_lines(ms, 100, hidden), format!("\u{1}42 {line}"));
+        let both = Ids { shown: true, hidden: true };
+        assert_eq!(
+            found_in_context(&[vec![m.clone()]], &[42], 100, both),
+            format!("\u{1}42 > #42 {line}")
         );
     }
 

@@ -24,6 +24,8 @@ struct Info {
     slot: usize,
     telnet: bool,
     wire: super::wire::Wire,
+    /// Its chat lines carry their ids, hidden (`\u{1}ID `): the web page's.
+    line_ids: bool,
 }
 
 impl Via {
@@ -41,7 +43,27 @@ impl Via {
             slot: super::metrics::slot(name),
             telnet,
             wire,
+            line_ids: false,
         })))
+    }
+
+    /// The web page's way in: the line protocol, each chat line with its id in front
+    /// (`\u{1}1234 `, which the page reads and does not show), so the page can take a line
+    /// an operator removed out of its log. A terminal would print the id: only the page
+    /// gets it.
+    pub fn web(name: &'static str) -> Via {
+        Via(Box::leak(Box::new(Info {
+            name,
+            slot: super::metrics::slot(name),
+            telnet: false,
+            wire: super::wire::Wire::Line,
+            line_ids: true,
+        })))
+    }
+
+    /// Whether its chat lines carry their ids, hidden (the web page's).
+    pub fn line_ids(&self) -> bool {
+        self.0.line_ids
     }
 
     /// What its clients read.

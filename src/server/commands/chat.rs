@@ -161,7 +161,11 @@ pub fn mentions(s: &mut Session, args: &str) -> Result<Flow, End> {
         .collect();
     found.reverse();
     let mut out = text::mentions_header(found.len());
-    out.push_str(&found_lines(&found, s.shared.config.get().max_backlog / 2));
+    out.push_str(&found_lines(
+        &found,
+        s.shared.config.get().max_backlog / 2,
+        super::line_ids(s),
+    ));
     s.send(&out);
     Ok(Flow::Continue)
 }
@@ -192,7 +196,11 @@ pub fn history(s: &mut Session, args: &str) -> Result<Flow, End> {
     let room = s.room.id;
     if let Some(msgs) = s.db(|c| messages::visible(c, room, Some(user_id), n, None)) {
         let mut out = text::history_header(msgs.len());
-        out.push_str(&history_lines(&msgs, s.shared.config.get().max_backlog / 2));
+        out.push_str(&history_lines(
+            &msgs,
+            s.shared.config.get().max_backlog / 2,
+            super::line_ids(s),
+        ));
         s.send(&out);
     }
     Ok(Flow::Continue)

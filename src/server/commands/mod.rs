@@ -319,6 +319,15 @@ fn is_op(s: &Session) -> bool {
         .is_some_and(|l| s.shared.moderation.is_op(&name_key(&l.user.name)))
 }
 
+/// The line ids in front of the lines `/history`, `/search` and `/mentions` show: an
+/// operator's shown (for `/delete`), the web page's hidden.
+fn line_ids(s: &Session) -> crate::server::protocol::Ids {
+    crate::server::protocol::Ids {
+        shown: is_op(s),
+        hidden: s.via.line_ids(),
+    }
+}
+
 /// Whether `name` is one of the slash-commands (any case): IRC runs those it does not know
 /// itself through [`dispatch`].
 pub fn known(name: &str) -> bool {

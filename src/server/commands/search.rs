@@ -77,12 +77,12 @@ pub fn search(s: &mut Session, args: &str) -> Result<Flow, End> {
         Ok((hits, groups)) if !groups.is_empty() => {
             let mut out = text::search_header_context(hits.len(), context.unwrap_or(0));
             let ids: Vec<i64> = hits.iter().map(|m| m.id).collect();
-            out.push_str(&found_in_context(&groups, &ids, budget));
+            out.push_str(&found_in_context(&groups, &ids, budget, super::line_ids(s)));
             s.send(&out);
         }
         Ok((hits, _)) => {
             let mut out = text::search_header(hits.len());
-            out.push_str(&found_lines(&hits, budget));
+            out.push_str(&found_lines(&hits, budget, super::line_ids(s)));
             s.send(&out);
         }
         Err(crate::error::Error::NotAQuery(why)) => s.send(&text::not_a_query(&clean(&why))),

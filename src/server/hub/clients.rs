@@ -115,11 +115,12 @@ impl Hub {
     /// sender's own lines are left out of its share, and a mentioned user's line gets a bell
     /// in front. One or a few slices of the same bytes per client, however many lines the
     /// run holds.
-    /// The run is in `wire` and goes to the room's sessions that read it.
+    /// The run is in `wire` and goes to the room's sessions that read it. `ids`: each
+    /// line's id, for the web page's sessions (which get it in front of each line).
     pub(super) fn send_run(
         &mut self,
         (room, wire): (i64, Wire),
-        run: &Bytes,
+        (run, ids): (&Bytes, &[i64]),
         ends: &[usize],
         marks: &Marks,
     ) {
@@ -146,7 +147,7 @@ impl Hub {
             // Everyone is in this room (one room, or one busy room) and reads the line
             // protocol: no lookups.
             for (&id, c) in self.clients.iter_mut() {
-                share(id, c, dirty, max, (run, ends, marks));
+                share(id, c, dirty, max, (run, ends, marks), ids);
             }
         } else {
             for &id in &r.members {
@@ -155,7 +156,7 @@ impl Hub {
                     .get_mut(&id)
                     .filter(|c| c.wire.for_runs() == wire)
                 {
-                    share(id, c, dirty, max, (run, ends, marks));
+                    share(id, c, dirty, max, (run, ends, marks), ids);
                 }
             }
         }
@@ -282,13 +283,47 @@ fn share(
     dirty: &mut Vec<ConnId>,
     max: usize,
     (run, ends, marks): (&Bytes, &[usize], &Marks),
+    ids: &[i64],
 ) {
+    if c.via.line_ids() && ids.len() == ends.len() {
+        return share_with_ids(id, c, dirty, max, (run, ends, marks), ids);
+    }
     slices(id, run.len(), ends, marks, |slice| match slice {
         Slice::Range(start, end) => {
             queue_to(id, c, dirty, max, |out| out.queue_range(run, start, end))
         }
         Slice::Bell => queue_to(id, c, dirty, max, |out| out.queue_owned(vec![BELL])),
     });
+}
+
+/// [`share`] for the web page: line by line, each with its id in front, hidden
+/// ([`crate::server::protocol::hidden_id`]), then the bell if it is marked for one.
+fn share_with_ids(
+    id: ConnId,
+    c: &mut Client,
+    dirty: &mut Vec<ConnId>,
+    max: usize,
+    (run, ends, marks): (&Bytes, &[usize], &Marks),
+    ids: &[i64],
+) {
+    let first = marks.partition_point(|&(conn, _, _)| conn < id);
+    let own: Vec<_> = marks[first..]
+        .iter()
+        .take_while(|&&(conn, _, _)| conn == id)
+        .collect();
+    let mut start = 0;
+    for (k, &end) in ends.iter().enumerate() {
+        let has = |m: Mark| own.iter().any(|&&(_, line, mark)| line == k && mark == m);
+        if !has(Mark::Skip) {
+            let mut head = crate::server::protocol::hidden_id(ids[k]).into_bytes();
+            if has(Mark::Bell) {
+                head.push(BELL);
+            }
+            queue_to(id, c, dirty, max, |out| out.queue_owned(head));
+            queue_to(id, c, dirty, max, |out| out.queue_range(run, start, end));
+        }
+        start = end;
+    }
 }
 
 /// A piece of one client's share of a run.

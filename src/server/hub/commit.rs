@@ -175,6 +175,11 @@ impl Hub {
                         .map_or(Caps::NONE, |c| c.wire.caps());
                     let irc = (!sender || caps.has(Caps::ECHO_MESSAGE))
                         .then(|| Bytes::from(wire::privmsg(&msgs[i], "", caps).into_bytes()));
+                    if self.clients.get(&conn).is_some_and(|c| c.via.line_ids()) {
+                        let head = crate::server::protocol::hidden_id(msgs[i].id);
+                        self.queue_owned(conn, [head.as_bytes(), &line[..]].concat());
+                        continue;
+                    }
                     self.queue_as(conn, Some(&line), irc.as_ref());
                 }
                 if let Some(from) = from {
@@ -215,11 +220,13 @@ impl Hub {
                 // session then reads right); a /me action to the sender too, as
                 // confirmation that it was sent.
                 let mut marks = Vec::new();
+                let mut ids = Vec::new();
                 for (k_msg, m) in msgs[start..i].iter().enumerate() {
                     if m.room.as_ref().map_or(0, |r| r.0) != room {
                         continue;
                     }
                     run.extend_from_slice(chat_line(m, false).as_bytes());
+                    ids.push(m.id);
                     let k = ends.len();
                     if let (Some(from), Kind::Say) = (from, m.kind) {
                         let conn = from[start + k_msg];
@@ -233,7 +240,8 @@ impl Hub {
                     ends.push(run.len());
                 }
                 marks.sort_unstable();
-                self.send_run((room, Wire::Line), &run.into(), &ends, &marks);
+                let run: Bytes = run.into();
+                self.send_run((room, Wire::Line), (&run, &ids), &ends, &marks);
             }
         }
     }
@@ -269,6 +277,7 @@ impl Hub {
             ends.push(run.len());
         }
         marks.sort_unstable();
-        self.send_run((room, format), &run.into(), &ends, &marks);
+        let run: Bytes = run.into();
+        self.send_run((room, format), (&run, &[]), &ends, &marks);
     }
 }

@@ -52,7 +52,7 @@ impl Session<'_> {
                 let mut out = String::new();
                 if total > 0 {
                     let mut missed_text = text::missed(total as usize, missed.len());
-                    missed_text.push_str(&history_lines(&missed, budget / 2));
+                    missed_text.push_str(&history_lines(&missed, budget / 2, self.ids()));
                     out.push_str(&self.render(&missed_text, None));
                     // Shown once: not again in the history below.
                     history.retain(|m| !missed.iter().any(|x| x.id == m.id));
@@ -144,6 +144,15 @@ impl Session<'_> {
         }
     }
 
+    /// The ids in front of replayed lines: the web page's, hidden (an operator asks
+    /// `/history` for the ids it shows).
+    fn ids(&self) -> crate::server::protocol::Ids {
+        crate::server::protocol::Ids {
+            shown: false,
+            hidden: self.via.line_ids(),
+        }
+    }
+
     /// The line protocol's `text` in the client's wire; on IRC, notices to `channel` (the
     /// room's history, shown in the channel's buffer) or to the client.
     fn render(&self, text: &str, channel: Option<&str>) -> String {
@@ -170,11 +179,15 @@ impl Session<'_> {
         }
         let split = mark.map_or(msgs.len(), |m| msgs.partition_point(|x| x.id <= m));
         if split == msgs.len() {
-            return self.render(&history_lines(msgs, budget), Some(room));
+            return self.render(&history_lines(msgs, budget, self.ids()), Some(room));
         }
         // Read, then what is new: each half of the budget, the new lines first served.
-        let new = history_lines(&msgs[split..], budget);
-        let mut text = history_lines(&msgs[..split], budget.saturating_sub(new.len()));
+        let new = history_lines(&msgs[split..], budget, self.ids());
+        let mut text = history_lines(
+            &msgs[..split],
+            budget.saturating_sub(new.len()),
+            self.ids(),
+        );
         text.push_str(&text::new_since_last_visit(msgs.len() - split));
         text.push_str(&new);
         self.render(&text, Some(room))

@@ -90,7 +90,7 @@ impl Web {
             }),
             started,
             // A browser is no telnet client (the WebSocket relay drops telnet bytes anyway).
-            via: Via::new("web", false),
+            via: Via::web("web"),
         }
     }
 }

@@ -137,9 +137,17 @@
     }
   }
 
+  // The web page's own frames (never sent to a terminal): `\u0001ID ` in front of a chat
+  // line is its id; `\u0001removed ID,ID` takes those lines out of the log (an operator
+  // removed them).
+  let lineId = "";
   function chatLine(raw) {
     let line = raw;
     let bell = false;
+    if (line.startsWith("\u0001removed ")) return lines.remove(line.slice(9).split(","));
+    const idm = /^\u0001(\d+) /.exec(line);
+    lineId = idm ? idm[1] : "";
+    if (idm) line = line.slice(idm[0].length);
     if (line.startsWith("\u0007")) { bell = true; line = line.slice(1); }
     if (line === "* Bye." || line.startsWith("* Logged out")) stay = false;
     if (line.startsWith("* Logged out")) { token = ""; localStorage.removeItem(KEY); }
@@ -223,6 +231,7 @@
     } else {
       div.append(rest);
     }
+    if (lineId) div.dataset.id = lineId;
     lines.put(div);
   }
 
@@ -245,6 +254,7 @@
     const div = document.createElement("div");
     div.className = cls;
     div.textContent = text;
+    if (lineId) div.dataset.id = lineId;
     lines.put(div);
   }
 

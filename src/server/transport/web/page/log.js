@@ -113,5 +113,18 @@ function besedkaLog(log, maxLines) {
   });
   new ResizeObserver(() => { if (atEnd) log.scrollTop = log.scrollHeight; }).observe(log);
 
-  return { timed, put, takePrivate, putBack, clear: () => log.replaceChildren() };
+  // Lines the server removed (an operator's /delete or purge; `ids` are digits): out of the
+  // log, with a day line left with no line under it.
+  function remove(ids) {
+    for (const id of ids) {
+      if (!/^\d+$/.test(id)) continue;
+      for (const el of log.querySelectorAll('[data-id="' + id + '"]')) el.remove();
+    }
+    for (const day of Array.from(log.querySelectorAll(".day"))) {
+      const next = day.nextElementSibling;
+      if (!next || next.classList.contains("day")) day.remove();
+    }
+  }
+
+  return { timed, put, takePrivate, putBack, remove, clear: () => log.replaceChildren() };
 }
