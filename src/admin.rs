@@ -1,5 +1,6 @@
 //! What the admin CLI does to the database directly, beside a running server or without one:
-//! accounts (`useradd`) and moderation (`ban`, `unban`, `mute`, `unmute`, `op`, `deop`).
+//! accounts (`useradd`), moderation (`ban`, `unban`, `mute`, `unmute`, `op`, `deop`) and
+//! removing lines (`purge-lines`).
 //!
 //! These call the same store functions as the console. A running server rereads bans and
 //! operators every few seconds (its janitor), so a ban made here disconnects a banned user
@@ -10,7 +11,9 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use crate::store::Conn;
 
 use crate::auth::{Hasher, MIN_PASSWORD_CHARS};
-use crate::server::moderation::{for_how_long, parse_net, parse_request, CONSOLE};
+use crate::server::moderation::{self, for_how_long, parse_net, parse_request, CONSOLE};
+use crate::server::{cleanup, text};
+use crate::store::removals;
 use crate::server::protocol::{valid_name, NAME_RULE};
 use crate::store::bans::{self, Kind};
 use crate::store::{roles, users};
@@ -180,6 +183,32 @@ pub fn unmute(db: &Conn, name: &str) -> Result<String> {
         return Err(format!("{} is not muted", u.name));
     }
     Ok(format!("Unmuted {}.", u.name))
+}
+
+/// `purge-lines NAME PERIOD`: removes NAME's lines of the last PERIOD (at most
+/// [`MAX_PURGE`]); answers what was removed and, if lines are left, what to do. Written as a
+/// removal of the console's, which a running server reads within seconds and announces.
+pub fn purge_lines(db: &Conn, name: &str, period: &str) -> Result<(String, Option<String>)> {
+    let shown = moderation::short(cleanup::parse_period(period)?);
+    let args = format!("{name} {period}");
+    let who = (cleanup::CONSOLE, cleanup::CLI_NODE, true);
+    let (removal, answer) =
+        cleanup::purge_lines(db, &args, who, |_| false).map_err(|e| e.to_string())??;
+    let author = removal
+        .lines
+        .first()
+        .map(|m| m.author_name.clone())
+        .unwrap_or_default();
+    let more = answer.contains(text::MORE_LEFT).then(|| {
+        format!(
+            "{} lines at most go at once: run it again to remove the rest.",
+            removals::MAX_PURGE
+        )
+    });
+    Ok((
+        text::purged(removal.lines.len(), &author, &shown, None),
+        more,
+    ))
 }
 
 /// `op NAME` / `deop NAME`.

@@ -39,7 +39,7 @@
 //! 7. One client: [`server::shared`] (what every session shares), [`server::session`] (read,
 //!    log in, speak), [`server::commands`] (the slash-commands: one table, central checks),
 //!    [`server::connection`] (greeting, login, chat, in order), [`server::moderator`] (ban,
-//!    mute, kick, op).
+//!    mute, kick, op), [`server::cleanup`] (removing lines: `/delete`, purges).
 //! 8. The ways in: `server::admit` (who is let in), [`server::transport`] (telnet/nc, TLS,
 //!    SSH, the web page with its WebSocket and `/metrics`).
 //! 9. The server: [`server`] (start, shutdown), `server::accept` (an accept thread per

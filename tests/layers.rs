@@ -43,6 +43,7 @@ const LAYERS: &[&[&str]] = &[
         "server::commands",
         "server::connection",
         "server::moderator",
+        "server::cleanup",
     ],
     &["server::admit", "server::transport"],
     &[

@@ -92,6 +92,14 @@ pub enum Command {
     },
     /// Let a muted user speak again.
     Unmute { name: String },
+    /// Remove a user's lines of the last PERIOD from history, search and replay (tombstones
+    /// keep ids and order); a running server tells its operators and open web pages within
+    /// seconds. At most 10000 lines at a time: run it again for the rest.
+    PurgeLines {
+        name: String,
+        /// How far back: 30m, 2h, 7d.
+        period: String,
+    },
     /// Make a user an operator.
     Op { name: String },
     /// Take a user's operator status away.
@@ -419,6 +427,11 @@ pub fn run(parsed: Parsed, argv: Vec<std::ffi::OsString>) -> Result<(), Failure>
         Command::Unmute { name } => {
             let text = besedka::admin::unmute(&db, &name)?;
             writeln!(out, "{}", place.told(&text))
+        }
+        Command::PurgeLines { name, period } => {
+            let (text, more) = besedka::admin::purge_lines(&db, &name, &period)?;
+            let more = more.map(|m| format!("\n{m}")).unwrap_or_default();
+            writeln!(out, "{}{more}", place.told(&text))
         }
         Command::Op { name } => {
             let text = besedka::admin::set_op(&db, &name, true)?;

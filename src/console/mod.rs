@@ -162,6 +162,18 @@ const COMMANDS: &[Command] = &[
         run: moderation::deop,
     },
     Command {
+        names: &["delete"],
+        args: "ID",
+        help: "remove the line #ID from history, search and open web pages (announced to operators)",
+        run: moderation::delete,
+    },
+    Command {
+        names: &["purge-lines"],
+        args: "NAME PERIOD",
+        help: "remove NAME's lines of the last PERIOD (30m, 2h, 7d), up to 10000 at a time",
+        run: moderation::purge_lines,
+    },
+    Command {
         names: &["prune"],
         args: "",
         help: "delete old messages by --retain-days / --retain-messages now",

@@ -72,6 +72,21 @@ pub fn unmute(c: &Console, args: &str, out: &mut dyn Write) -> io::Result<Outcom
     answer(c.server.moderator().unmute(args), out)
 }
 
+pub fn delete(c: &Console, args: &str, out: &mut dyn Write) -> io::Result<Outcome> {
+    if not_one_word(args, "delete ID", out)? {
+        return Ok(Outcome::Continue);
+    }
+    answer(c.server.moderator().delete(args), out)
+}
+
+pub fn purge_lines(c: &Console, args: &str, out: &mut dyn Write) -> io::Result<Outcome> {
+    if args.split_whitespace().count() != 2 {
+        writeln!(out, "Usage: purge-lines NAME PERIOD (e.g. purge-lines alice 1h)")?;
+        return Ok(Outcome::Continue);
+    }
+    answer(c.server.moderator().purge(args), out)
+}
+
 pub fn op(c: &Console, args: &str, out: &mut dyn Write) -> io::Result<Outcome> {
     if not_one_word(args, "op NAME", out)? {
         return Ok(Outcome::Continue);

@@ -7,6 +7,9 @@
 //!   (`besedka purge-auth`), telling them why ([`cut_removed_accounts`]);
 //! - every [`RELOAD_EVERY`] too: adds new messages to the search index ([`search`]), in
 //!   batches, so `/search` finds a line within seconds and the hub's commits do not pay for it;
+//! - every [`RELOAD_EVERY`] too: hands the hub the removals of lines that another process
+//!   wrote (`besedka purge-lines`, another node's operator), so open web pages and IRC
+//!   clients hear of them ([`removals_by_others`]);
 //! - every [`RELOAD_EVERY`] too: gives memory that bursts left free back to the system
 //!   ([`crate::memory::give_back`]);
 //! - every [`PRUNE_EVERY`]: deletes expired ban rows, and old messages by `--retain-*`, in
@@ -24,7 +27,7 @@ use crate::store::Dedicated;
 
 use super::hub::Event;
 use super::Shared;
-use crate::store::{bans, retention, search, users};
+use crate::store::{bans, removals, retention, search, users};
 
 /// How often moderation state is reread.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(2);
@@ -36,6 +39,8 @@ const BATCH_PAUSE: Duration = Duration::from_millis(20);
 /// Runs until `stop` is dropped (or sent to).
 pub fn run(shared: &Shared, mut conn: Dedicated, stop: Receiver<()>) {
     let mut pruned_at: Option<Instant> = None;
+    // The last removal read: those from before the start are not told again.
+    let mut removals_read: Option<i64> = conn.run(removals::last_id).ok();
     let stopped = |wait| !matches!(stop.recv_timeout(wait), Err(RecvTimeoutError::Timeout));
     loop {
         if stopped(RELOAD_EVERY) {
@@ -54,6 +59,7 @@ pub fn run(shared: &Shared, mut conn: Dedicated, stop: Receiver<()>) {
             Err(e) => log::warn!("cannot reread bans: {e}"),
         }
         cut_removed_accounts(shared, &mut conn);
+        removals_by_others(shared, &mut conn, &mut removals_read);
         crate::memory::give_back();
         if !index_new_messages(&mut conn, &stopped) {
             return;
@@ -105,6 +111,29 @@ fn cut_removed_accounts(shared: &Shared, conn: &mut Dedicated) {
             let _ = shared.hub.send(Event::AccountsRemoved { ids: gone });
         }
         Err(e) => log::warn!("cannot check that online accounts still exist: {e}"),
+    }
+}
+
+/// Hands the hub what others removed since `read` (this node's own removals it told the hub
+/// itself). The first round only finds where to start.
+fn removals_by_others(shared: &Shared, conn: &mut Dedicated, read: &mut Option<i64>) {
+    let Some(after) = *read else {
+        if let Ok(last) = conn.run(removals::last_id) {
+            *read = Some(last);
+        }
+        return;
+    };
+    match conn.run(|c| removals::since(c, &shared.node, after)) {
+        Ok((found, next)) => {
+            *read = Some(next);
+            for removal in found {
+                let _ = shared.hub.send(Event::Removed {
+                    removal: Box::new(removal),
+                });
+            }
+        }
+        Err(Error::DbDown) => {}
+        Err(e) => log::warn!("cannot read the removals of lines made elsewhere: {e}"),
     }
 }
 

@@ -33,6 +33,7 @@ pub use config::{Config, Keepalive};
 pub use operator::Status;
 pub use shared::{lock, AskError, Shared};
 pub use socket::listen;
+pub mod cleanup;
 pub mod commands;
 pub mod connection;
 pub mod hub;

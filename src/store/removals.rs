@@ -96,6 +96,11 @@ fn lines(c: &Conn, ids: &[i64]) -> Result<Vec<Message>> {
     Ok(out)
 }
 
+/// The line `id` as stored (a tombstone's body is empty), if there is one.
+pub fn line(c: &Conn, id: i64) -> Result<Option<Message>> {
+    Ok(lines(c, &[id])?.pop())
+}
+
 /// `/delete ID`: removes one line, by `by` (an operator's name or `console`), on `node`.
 pub fn delete(
     c: &Conn,

@@ -302,6 +302,20 @@ const COMMANDS: &[Command] = &[
         (1, 1),
         moderation::unmute,
     ),
+    op(
+        "delete",
+        "ID",
+        "remove the line #ID (ids show in your /history, /search, /mentions)",
+        (1, 1),
+        moderation::delete,
+    ),
+    op(
+        "purge",
+        "NAME PERIOD",
+        "remove NAME's lines of the last PERIOD (30m, 2h, 7d), up to 10000 at a time",
+        (2, 2),
+        moderation::purge,
+    ),
 ];
 
 fn usage(c: &Command) -> String {

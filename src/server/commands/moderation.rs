@@ -1,4 +1,4 @@
-//! Operators' commands: `/kick`, `/ban`, `/unban`, `/mute`, `/unmute`. The dispatcher has
+//! Operators' commands: `/kick`, `/ban`, `/unban`, `/mute`, `/unmute`, `/delete`, `/purge`. The dispatcher has
 //! checked that the user is an operator; the actions themselves (shared with the console) are
 //! in [`crate::server::moderation`], which refuses an operator acting on another operator.
 //! Success shows as the public announcement every user sees, the operator included.
@@ -40,4 +40,31 @@ pub fn mute(s: &mut Session, args: &str) -> Result<Flow, End> {
 
 pub fn unmute(s: &mut Session, args: &str) -> Result<Flow, End> {
     act(s, |m| m.unmute(args))
+}
+
+/// `/delete ID`: the operator sees the announcement every operator gets.
+pub fn delete(s: &mut Session, args: &str) -> Result<Flow, End> {
+    act(s, |m| m.delete(args))
+}
+
+/// `/purge NAME PERIOD`: the announcement, and the answer too when lines are left (at most
+/// so many go at once).
+pub fn purge(s: &mut Session, args: &str) -> Result<Flow, End> {
+    let Some(by) = s.login.as_ref().map(|l| l.user.name.clone()) else {
+        return Ok(Flow::Continue);
+    };
+    let outcome = Moderator {
+        shared: s.shared,
+        by: &by,
+        console: false,
+    }
+    .purge(args);
+    match outcome {
+        Ok(answer) if answer.contains(crate::server::text::MORE_LEFT) => {
+            s.send(&crate::server::protocol::notice(&answer))
+        }
+        Ok(_) => {}
+        Err(e) => s.send(&error(&e)),
+    }
+    Ok(Flow::Continue)
 }

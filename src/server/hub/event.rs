@@ -144,6 +144,12 @@ pub enum Event {
         announce: Option<String>,
         reply: Option<Sender<usize>>,
     },
+    /// Lines were removed (stored already: tombstones), here or by another process: tell
+    /// the operators online, take them out of the web pages' logs (`\u{1}removed ID,…`),
+    /// send `REDACT` to the IRC clients that asked for it; log it with who did it.
+    Removed {
+        removal: Box<crate::store::removals::Removal>,
+    },
     /// Operator: `* [server] TEXT` to everyone, or to one room.
     Announce { text: String, room: Option<i64> },
     /// Operator: every account was deleted (`clear-auth`); disconnect every session with

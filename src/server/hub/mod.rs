@@ -27,6 +27,7 @@ mod event;
 mod presence;
 mod private;
 mod remote;
+mod removed;
 mod rooms;
 #[cfg(test)]
 mod tests;
@@ -503,6 +504,7 @@ impl Hub {
             Event::AccountsRemoved { ids } => {
                 self.cut_removed_accounts(&ids);
             }
+            Event::Removed { removal } => self.removed(&removal),
             Event::Crash => panic!("fault injected: hub crash"),
             Event::Announce { text, room } => {
                 let line: Bytes = text::from_server(&text).into_bytes().into();

@@ -11,8 +11,10 @@
 //! [`chat`] has what concerns rooms, away, offline messages, mentions and search.
 
 mod chat;
+mod cleanup;
 
 pub use chat::*;
+pub use cleanup::*;
 
 use std::time::Duration;
 

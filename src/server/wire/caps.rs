@@ -1,7 +1,8 @@
 //! IRCv3 capabilities a client asked for (`CAP REQ`), and what they change in its bytes:
 //! tags in front of its messages (`server-time`, `message-tags`' `msgid`, `account-tag`),
 //! its own lines sent back (`echo-message`), history inside a `batch`, `AWAY` of the people
-//! it shares a channel with (`away-notify`), the account in `JOIN` (`extended-join`).
+//! it shares a channel with (`away-notify`), the account in `JOIN` (`extended-join`), a
+//! removed line's `REDACT` (`draft/message-redaction`).
 //!
 //! The hub makes a room's run of lines once per distinct [`Caps::for_runs`] among its IRC
 //! clients: the caps that change a message's bytes. Those that do not (echo, away-notify,
@@ -24,9 +25,10 @@ impl Caps {
     pub const MULTI_PREFIX: Caps = Caps(1 << 8);
     pub const CHATHISTORY: Caps = Caps(1 << 9);
     pub const ACCOUNT_REGISTRATION: Caps = Caps(1 << 10);
+    pub const MESSAGE_REDACTION: Caps = Caps(1 << 11);
 
     /// Every capability offered, with its name and its `CAP LS 302` value.
-    pub const OFFERED: [(Caps, &'static str, &'static str); 11] = [
+    pub const OFFERED: [(Caps, &'static str, &'static str); 12] = [
         (Caps::SASL, "sasl", "PLAIN"),
         (Caps::SERVER_TIME, "server-time", ""),
         (Caps::MESSAGE_TAGS, "message-tags", ""),
@@ -42,6 +44,9 @@ impl Caps {
             "draft/account-registration",
             "before-connect,custom-account-name",
         ),
+        // A line an operator removed: `REDACT #room MSGID` (the server's only; a client's
+        // own REDACT is not taken).
+        (Caps::MESSAGE_REDACTION, "draft/message-redaction", ""),
     ];
 
     /// The capability called `name`, if offered.

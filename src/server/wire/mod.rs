@@ -105,6 +105,14 @@ fn privmsg_untagged(m: &Message, room: &str) -> String {
     )
 }
 
+/// `REDACT` (IRCv3 `draft/message-redaction`): the line `id` (its `msgid`) to `target` (its
+/// channel, or for a private line the nick it was sent to) was removed by `by` (an
+/// operator's nick; `None`: the console, shown as the server).
+pub fn redact(by: Option<&str>, target: &str, id: i64) -> String {
+    let source = by.map_or_else(|| SERVER.to_string(), mask);
+    format!(":{source} REDACT {target} {id}\r\n")
+}
+
 pub fn join(nick: &str, room: &str) -> String {
     format!(":{} JOIN {room}\r\n", mask(nick))
 }
