@@ -12,10 +12,10 @@ use crate::store::Conn;
 
 use crate::auth::{Hasher, MIN_PASSWORD_CHARS};
 use crate::server::moderation::{self, for_how_long, parse_net, parse_request, CONSOLE};
-use crate::server::{cleanup, text};
-use crate::store::removals;
 use crate::server::protocol::{valid_name, NAME_RULE};
+use crate::server::{cleanup, text};
 use crate::store::bans::{self, Kind};
+use crate::store::removals;
 use crate::store::{roles, users};
 
 type Result<T> = std::result::Result<T, String>;

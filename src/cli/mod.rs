@@ -527,13 +527,12 @@ pub fn run(parsed: Parsed, argv: Vec<std::ffi::OsString>) -> Result<(), Failure>
                         .collect::<besedka::Result<Vec<_>>>()
                         .map_err(|e| e.to_string())?;
                     let ids: Vec<i64> = msgs.iter().map(|m| m.id).collect();
-                    let text =
-                        besedka::server::protocol::found_in_context(
-                            &groups,
-                            &ids,
-                            usize::MAX,
-                            Default::default(),
-                        );
+                    let text = besedka::server::protocol::found_in_context(
+                        &groups,
+                        &ids,
+                        usize::MAX,
+                        Default::default(),
+                    );
                     out.write_all(text.replace("\r\n", "\n").as_bytes())
                 }
             }

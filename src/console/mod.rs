@@ -164,7 +164,8 @@ const COMMANDS: &[Command] = &[
     Command {
         names: &["delete"],
         args: "ID",
-        help: "remove the line #ID from history, search and open web pages (announced to operators)",
+        help:
+            "remove the line #ID from history, search and open web pages (announced to operators)",
         run: moderation::delete,
     },
     Command {

@@ -81,7 +81,10 @@ pub fn delete(c: &Console, args: &str, out: &mut dyn Write) -> io::Result<Outcom
 
 pub fn purge_lines(c: &Console, args: &str, out: &mut dyn Write) -> io::Result<Outcome> {
     if args.split_whitespace().count() != 2 {
-        writeln!(out, "Usage: purge-lines NAME PERIOD (e.g. purge-lines alice 1h)")?;
+        writeln!(
+            out,
+            "Usage: purge-lines NAME PERIOD (e.g. purge-lines alice 1h)"
+        )?;
         return Ok(Outcome::Continue);
     }
     answer(c.server.moderator().purge(args), out)

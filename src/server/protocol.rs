@@ -174,12 +174,7 @@ pub fn found_line(m: &Message) -> String {
 /// Hits with the lines around them (`/search -c N`), oldest first: each group as
 /// [`found_lines`] with its hit marked `> `, groups apart by a `--` line (as `grep -C`); two
 /// groups that share lines are shown as one.
-pub fn found_in_context(
-    groups: &[Vec<Message>],
-    hits: &[i64],
-    budget: usize,
-    ids: Ids,
-) -> String {
+pub fn found_in_context(groups: &[Vec<Message>], hits: &[i64], budget: usize, ids: Ids) -> String {
     let mut merged: Vec<Vec<&Message>> = Vec::new();
     for group in groups {
         let last = merged.last_mut().and_then(|m| m.last().map(|l| l.id));
@@ -198,7 +193,10 @@ pub fn found_in_context(
         }
         for m in group {
             let mark = if hits.contains(&m.id) { "> " } else { "  " };
-            let shown = Ids { hidden: false, ..ids };
+            let shown = Ids {
+                hidden: false,
+                ..ids
+            };
             let line = format!("{mark}{}", with_ids(m.id, found_line(m), shown));
             lines.push(match ids.hidden {
                 true => hidden_id(m.id) + &line,
@@ -415,11 +413,20 @@ mod tests {
         let ms = std::slice::from_ref(&m);
         let line = "[2026-11-24 14:33:53] a: hi\r\n";
         assert_eq!(history_lines(ms, 100, Ids::default()), line);
-        let shown = Ids { shown: true, hidden: false };
+        let shown = Ids {
+            shown: true,
+            hidden: false,
+        };
         assert_eq!(history_lines(ms, 100, shown), format!("#42 {line}"));
-        let hidden = Ids { shown: false, hidden: true };
+        let hidden = Ids {
+            shown: false,
+            hidden: true,
+        };
         assert_eq!(found_lines(ms, 100, hidden), format!("\u{1}42 {line}"));
-        let both = Ids { shown: true, hidden: true };
+        let both = Ids {
+            shown: true,
+            hidden: true,
+        };
         assert_eq!(
             found_in_context(&[vec![m.clone()]], &[42], 100, both),
             format!("\u{1}42 > #42 {line}")

@@ -68,10 +68,7 @@ fn remove(c: &Conn, ids: &[i64], (by, what, node): (&str, &str, &str)) -> Result
 
 /// `1,2,3`.
 fn id_list(ids: &[i64]) -> String {
-    ids.iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// The lines `ids` as stored, in id order.
@@ -200,7 +197,11 @@ mod tests {
     fn a_removed_line_leaves_a_tombstone_and_the_history() {
         let db = test_db();
         let a = users::create(&db, "alice", "h").unwrap().unwrap();
-        let mut batch = vec![msg(&a, None, "one"), msg(&a, None, "two"), msg(&a, None, "three")];
+        let mut batch = vec![
+            msg(&a, None, "one"),
+            msg(&a, None, "two"),
+            msg(&a, None, "three"),
+        ];
         commit(&db, &mut batch).unwrap();
         let r = delete(&db, batch[1].id, "bob", "n1").unwrap().unwrap();
         assert_eq!(r.lines.len(), 1);
@@ -215,7 +216,10 @@ mod tests {
             delete(&db, batch[1].id, "bob", "n1").unwrap(),
             Err(Refused::AlreadyRemoved("bob".into()))
         );
-        assert_eq!(delete(&db, 999, "bob", "n1").unwrap(), Err(Refused::NoSuchLine));
+        assert_eq!(
+            delete(&db, 999, "bob", "n1").unwrap(),
+            Err(Refused::NoSuchLine)
+        );
         // Another process's removal is read by the others, not by the one that wrote it.
         assert!(since(&db, "n1", 0).unwrap().0.is_empty());
         let (others, next) = since(&db, "n2", 0).unwrap();

@@ -183,11 +183,7 @@ impl Session<'_> {
         }
         // Read, then what is new: each half of the budget, the new lines first served.
         let new = history_lines(&msgs[split..], budget, self.ids());
-        let mut text = history_lines(
-            &msgs[..split],
-            budget.saturating_sub(new.len()),
-            self.ids(),
-        );
+        let mut text = history_lines(&msgs[..split], budget.saturating_sub(new.len()), self.ids());
         text.push_str(&text::new_since_last_visit(msgs.len() - split));
         text.push_str(&new);
         self.render(&text, Some(room))
