@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::irc::{irc, plain, sasl, sasl_login, server};
 use common::Server;
 
@@ -247,12 +245,25 @@ fn an_over_long_line_is_refused_with_417_and_the_client_stays() {
     let (mut alice, _) = server.register("alice", "secret1");
     drop(server.register("bob", "secret2"));
     let mut bob = sasl_login(&server, "bob", "secret2");
-    bob.send(&format!("PRIVMSG #lobby :{}", "x".repeat(200)));
-    bob.expect(":besedka 417 bob :Input line was too long");
+    bob.send(&format!("PRIVMSG #lobby :{}", "x".repeat(101)));
+    bob.expect(":besedka 417 bob :Input line was too long (at most 100 bytes of text)\r\n");
+    // Exactly --max-line bytes of text pass, as a telnet user's 100-byte line does: the
+    // limit is the text's, not the IRC line's.
+    bob.send(&format!("PRIVMSG #lobby :{}", "y".repeat(100)));
     bob.send("PRIVMSG #lobby :short one");
-    alice.expect("] bob: short one\r\n");
-    let seen = alice.drain(Duration::from_millis(300));
-    assert!(!seen.contains("xxxx"), "{seen}");
+    let seen = alice.expect("] bob: short one\r\n");
+    assert!(
+        seen.contains(&format!("] bob: {}\r\n", "y".repeat(100))),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains("xxxx"),
+        "the over-long line reached nobody: {seen}"
+    );
+    assert_eq!(
+        server.texts("SELECT body FROM messages ORDER BY id"),
+        ["y".repeat(100), "short one".to_string()]
+    );
 }
 
 #[test]
@@ -337,6 +348,10 @@ fn whois_tells_the_room_the_away_text_and_the_operator_and_401_for_the_offline()
     }
     bob.send("WHOIS");
     bob.expect(":besedka 431 bob :No nickname given\r\n");
+    // Five at most in one WHOIS; the sixth is told, not dropped.
+    bob.send("WHOIS a1,a2,a3,a4,a5,a6,a7");
+    let got = bob.expect(":besedka 407 bob a6 :Too many targets (at most 5 a WHOIS)\r\n");
+    assert!(got.contains(" 318 bob a5 "), "five answered first: {got}");
 }
 
 #[test]

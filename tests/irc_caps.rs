@@ -71,7 +71,7 @@ fn history_on_join_comes_as_tagged_privmsgs_in_a_chathistory_batch() {
         .unwrap();
     assert_eq!(id, stored);
     assert_eq!(lines[open + 2], format!(":besedka BATCH -{name}"), "{got}");
-    // #lobby's history came at login the same way, #tea's lines not in it.
+    // A JOIN of a channel it is in already (#lobby, from login) gets nothing, as on IRC.
     bob.send("JOIN #lobby");
     bob.send("PING :done");
     let more = bob.expect("PONG besedka :done\r\n");
@@ -154,8 +154,10 @@ fn extended_join_away_notify_cap_list_and_nak() {
     dave.expect(":besedka CAP dave ACK :-away-notify\r\n");
     erin.send("AWAY :again");
     erin.expect(" 306 erin ");
-    dave.send("PING :x");
-    let rest = dave.expect("PONG besedka :x\r\n");
+    // erin's next line comes after her AWAY in the hub's order: had dave been told, it
+    // would be before this line.
+    erin.send("PRIVMSG #lobby :after the away");
+    let rest = dave.expect(":erin!erin@besedka PRIVMSG #lobby :after the away\r\n");
     assert!(!rest.contains("AWAY"), "{rest}");
 }
 
@@ -173,7 +175,50 @@ fn a_quit_reaches_an_irc_reader_once_with_its_message_however_many_channels_they
     carol.expect(":bob!bob@besedka JOIN #tea\r\n");
     bob.send("QUIT :\u{2}gone\u{2} for tea\u{7}");
     carol.expect(":bob!bob@besedka QUIT :gone for tea\r\n");
+    // Both channels' changes are announced in one go, before any later line: had a second
+    // QUIT been sent, it would come before this one.
+    let (mut dave, _) = server.register("dave", "secret4");
+    dave.send("after the quit");
+    let rest = carol.expect(":dave!dave@besedka PRIVMSG #lobby :after the quit\r\n");
+    assert!(!rest.contains("QUIT"), "one QUIT for two channels: {rest}");
+}
+
+#[test]
+fn an_operator_coming_in_is_given_at_by_a_mode_after_the_join() {
+    let mut server = server(&[]);
+    drop(server.register("alice", "secret1"));
+    drop(server.register("carol", "secret3"));
+    server.ask("op alice", "alice");
+    let mut carol = sasl_login(&server, "carol", "secret3");
+    let alice = server.login("alice", "secret1");
+    carol.expect(":alice!alice@besedka JOIN #lobby\r\n:besedka MODE #lobby +o alice\r\n");
+    drop(alice);
+    // Not for someone who is not an operator.
+    drop(server.register("dave", "secret4"));
+    let joined = carol.expect(":dave!dave@besedka JOIN #lobby\r\n");
     carol.send("PING :after");
     let rest = carol.expect("PONG besedka :after\r\n");
-    assert!(!rest.contains("QUIT"), "one QUIT for two channels: {rest}");
+    assert!(
+        !format!("{joined}{rest}").contains("+o dave"),
+        "{joined}{rest}"
+    );
+}
+
+#[test]
+fn a_password_login_over_irc_issues_and_shows_no_token() {
+    let server = server(&[]);
+    drop(server.register("erin", "secret5")); // over telnet: one token
+    let tokens = server.count("tokens");
+    let (mut c, answer) = common::irc::sasl(&server, "erin", "secret5");
+    assert!(
+        answer.contains(" 903 ") || answer.contains(" 900 "),
+        "{answer}"
+    );
+    c.send("CAP END");
+    let burst = c.expect(" 366 ");
+    assert!(
+        !answer.contains("token") && !burst.contains("token"),
+        "{answer}{burst}"
+    );
+    assert_eq!(server.count("tokens"), tokens, "no new token");
 }

@@ -247,7 +247,24 @@ fn chathistory_pages_a_channel_and_a_private_conversation_on_each_backend() {
             bob.send(&format!("CHATHISTORY {args}"));
             bob.expect(reply);
         }
-        // A limit past the maximum is taken as the maximum.
-        assert_eq!(history(&mut bob, "LATEST #lobby * 5000", "#lobby").len(), 5);
+        // A line just said is in the answer to a CHATHISTORY sent right behind it.
+        bob.send("PRIVMSG #lobby :just now");
+        let got = history(&mut bob, "LATEST #lobby * 1", "#lobby");
+        assert!(got.len() == 1 && got[0].ends_with(":just now"), "{got:?}");
+        // A limit past the maximum (100) is taken as the maximum: with 120 more lines in
+        // the room, 5000 asked gives 100.
+        for i in 0..120 {
+            execute(
+                &server,
+                &format!(
+                    "INSERT INTO messages (created_at, author_name, kind, body, room_id) \
+                     VALUES ('2026-01-01T00:00:00Z', 'filler', 'say', 'filler {i}', 1)"
+                ),
+            );
+        }
+        assert_eq!(
+            history(&mut bob, "LATEST #lobby * 5000", "#lobby").len(),
+            100
+        );
     });
 }

@@ -84,6 +84,14 @@ fn operators_kick_and_ban_from_irc_and_everyone_else_gets_the_numerics() {
     alice.send("MODE #lobby b");
     alice.expect(":besedka 367 alice #lobby bob!*@* alice ");
     alice.expect(":besedka 368 alice #lobby :End of channel ban list\r\n");
+    // With a ban in force, someone who is not an operator still gets the list's end only.
+    let mut dave = sasl_login(&server, "dave", "secret4");
+    dave.send("MODE #lobby b");
+    let got = dave.expect(":besedka 368 dave #lobby :End of channel ban list\r\n");
+    assert!(
+        !got.contains(" 367 "),
+        "the ban list is the operators': {got}"
+    );
     alice.send("MODE #lobby -b bob");
     alice.expect(":besedka NOTICE alice :alice unbanned bob\r\n");
     alice.send("MODE #lobby +b");

@@ -87,6 +87,7 @@ fn an_invite_only_room_is_seen_by_its_members_only_by_every_way_in() {
         assert!(!whois.contains("#den"), "{whois}");
         carol.send("JOIN #den");
         carol.expect("#den is invite-only");
+        carol.expect(":besedka 473 carol #den :Cannot join channel (+i)");
         // Nor on the web page's WebSocket.
         let web = server.web_addr.unwrap();
         let req = format!("ws://{web}/ws").into_client_request().unwrap();

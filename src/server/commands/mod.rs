@@ -10,7 +10,7 @@ mod private;
 mod rooms;
 mod search;
 
-pub use rooms::{open as open_room, still_member, MAX_TOPIC, ROOMS_LISTED};
+pub use rooms::{open as open_room, still_member, Refused, MAX_TOPIC, ROOMS_LISTED};
 
 use super::protocol::quote;
 use super::session::{End, Flow, Session, Stage};

@@ -17,12 +17,12 @@ pub const ROOMS_LISTED: usize = 50;
 /// `/join #name`: moves this session to the room, making it if it does not exist.
 pub fn join(s: &mut Session, args: &str) -> Result<Flow, End> {
     let room = match open(s, args) {
-        Some(room) if room.id == s.room.id => {
+        Ok(room) if room.id == s.room.id => {
             s.send(&text::already_in(&s.room.name.clone()));
             return Ok(Flow::Continue);
         }
-        Some(room) => room,
-        None => return Ok(Flow::Continue),
+        Ok(room) => room,
+        Err(_) => return Ok(Flow::Continue),
     };
     if !s.move_to(room, false) {
         return Err(End::Gone);
@@ -30,15 +30,30 @@ pub fn join(s: &mut Session, args: &str) -> Result<Flow, End> {
     Ok(Flow::Continue)
 }
 
+/// Why [`open`] gave no room (the client was told in words already).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    BadName,
+    /// The user made their rooms for the hour, or the server holds its most.
+    Limit,
+    InviteOnly,
+    /// The database did not answer.
+    Unavailable,
+}
+
 /// The room `args` names, made if it does not exist (within the limits on making rooms)
-/// and stored as the user's room, where their next login starts. `None`: the client was
-/// told why not (a bad name, a limit, the database).
-pub fn open(s: &mut Session, args: &str) -> Option<Room> {
+/// and stored as the user's room, where their next login starts. `Err`: the client was
+/// told why not.
+pub fn open(s: &mut Session, args: &str) -> Result<Room, Refused> {
     let Some(name) = room_name(args) else {
         s.send(&text::invalid_room(&quote(args), ROOM_RULE));
-        return None;
+        return Err(Refused::BadName);
     };
-    let user = s.login.as_ref().map(|l| l.user.id)?;
+    let user = s
+        .login
+        .as_ref()
+        .map(|l| l.user.id)
+        .ok_or(Refused::Unavailable)?;
     let opened = s.db(|c| {
         let opened = rooms::open(c, &name, user, ROOMS_PER_HOUR, MAX_ROOMS)?;
         if let Opened::Found(room) | Opened::Created(room) = &opened {
@@ -46,20 +61,20 @@ pub fn open(s: &mut Session, args: &str) -> Option<Room> {
         }
         Ok(opened)
     });
-    match opened? {
+    match opened.ok_or(Refused::Unavailable)? {
         Opened::InviteOnly => {
             s.send(&text::invite_only(&name));
-            None
+            Err(Refused::InviteOnly)
         }
         Opened::TooManyForUser => {
             s.send(&text::too_many_rooms_made(ROOMS_PER_HOUR));
-            None
+            Err(Refused::Limit)
         }
         Opened::Full => {
             s.send(&text::rooms_full(MAX_ROOMS));
-            None
+            Err(Refused::Limit)
         }
-        Opened::Found(room) | Opened::Created(room) => Some(room),
+        Opened::Found(room) | Opened::Created(room) => Ok(room),
     }
 }
 

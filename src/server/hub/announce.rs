@@ -10,6 +10,7 @@ use crate::server::outbox::Bytes;
 use crate::server::socket::ConnId;
 use crate::server::text;
 use crate::server::wire::{self, Caps, Wire};
+use crate::store::users::name_key;
 
 /// More joins and leaves than this in one batch are announced as one line (to the line
 /// protocol; IRC clients keep each channel's list of people and get every change).
@@ -68,7 +69,15 @@ impl Hub {
         let name = r.name.clone();
         let members: Vec<ConnId> = r.members.iter().copied().collect();
         let skip = c.what.came().then_some(c.conn);
-        // Made once per kind of reader, when one needs it.
+        // Made once per kind of reader, when one needs it. An operator coming in is given
+        // `@` by a MODE after the JOIN: an IRC client builds its list of the channel's
+        // people from JOINs and MODEs, not from a NAMES it is not sent again.
+        let op = c.what.came() && self.moderation.is_op(&name_key(&c.name));
+        let op_mode = if op {
+            format!(":{} MODE {name} +o {}\r\n", wire::SERVER, c.name)
+        } else {
+            String::new()
+        };
         let mut plain: Option<Bytes> = None;
         let mut extended: Option<Bytes> = None;
         for conn in members.into_iter().filter(|&m| Some(m) != skip) {
@@ -88,10 +97,13 @@ impl Hub {
                 continue;
             }
             let bytes = if caps.has(Caps::EXTENDED_JOIN) && c.what.came() {
-                extended
-                    .get_or_insert_with(|| wire::extended_join(&c.name, &name).into_bytes().into())
+                extended.get_or_insert_with(|| {
+                    (wire::extended_join(&c.name, &name) + &op_mode)
+                        .into_bytes()
+                        .into()
+                })
             } else {
-                plain.get_or_insert_with(|| irc_for(c, &name).into_bytes().into())
+                plain.get_or_insert_with(|| (irc_for(c, &name) + &op_mode).into_bytes().into())
             };
             let bytes = bytes.clone();
             self.queue_as(conn, None, Some(&bytes));

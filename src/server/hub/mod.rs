@@ -15,7 +15,9 @@
 //!
 //! Layout: this file has the events and the loop; [`commit`] stages and commits messages;
 //! [`clients`] queues, sends and cuts; [`presence`] owns who is online, joins and leaves,
-//! [`announce`] tells rooms about them; [`rooms`] owns which sessions are in which rooms.
+//! [`announce`] tells rooms about them; [`rooms`] owns which sessions are in which rooms,
+//! [`listing`] says who is where, [`private`] keeps invite-only rooms' names to those in
+//! them; [`prefs`] holds away, `/echo` and `/bell`; [`remote`] reads the other nodes.
 //!
 //! After login a session writes to its socket only through the hub (`Event::Reply`), so a
 //! client's lines never interleave.
@@ -24,6 +26,8 @@ mod announce;
 mod clients;
 mod commit;
 mod event;
+mod listing;
+mod prefs;
 mod presence;
 mod private;
 mod remote;

@@ -313,9 +313,12 @@ impl Session<'_> {
             self.send(&text::too_many_sessions(&user.name, max));
             return Flow::Close;
         };
-        // A password login or a registration gets a new token, shown once.
+        // A password login or a registration gets a new token, shown once. Not over IRC: an
+        // IRC client keeps the password in its settings and never types /token, and the
+        // notice would land in its log files, a credential on disk.
         let (shown, token_hash) = match token_hash {
             Some(hash) => (None, hash),
+            None if self.wire.is_irc() => (None, String::new()),
             None => {
                 let (token, hash) = auth::new_token();
                 let ttl = self.shared.config.get().token_ttl_days;

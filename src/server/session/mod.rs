@@ -38,6 +38,20 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a write may take once the login deadline has passed (the goodbye).
 const LAST_WORD: Duration = Duration::from_secs(1);
 
+/// Bytes an IRC line may hold beyond its text: the command and target (512 is IRC's
+/// classic line) and a client's message tags (4,096 at most, IRCv3). The text itself is
+/// held to `--max-line` once parsed (`417`), as a telnet user's whole line is.
+const IRC_OVERHEAD: usize = 512 + 4096;
+
+/// What a way's lines may hold beyond `--max-line` of text.
+fn wire_overhead(via: Via) -> usize {
+    if via.wire().is_irc() {
+        IRC_OVERHEAD
+    } else {
+        0
+    }
+}
+
 /// Wrong passwords allowed per connection before it is closed.
 pub const MAX_FAILURES: u32 = 3;
 
@@ -209,7 +223,7 @@ impl<'a> Session<'a> {
             addr,
             via,
             stream,
-            reader: LineReader::new(reader, config.max_line, config.telnet),
+            reader: LineReader::new(reader, config.max_line + wire_overhead(via), config.telnet),
             failures: 0,
             pace: Bucket::new(config.limits.max_rate),
             slot: None,

@@ -74,8 +74,19 @@ fn join(s: &mut Session, chans: &mut Channels, ch: &str) -> Result<(), End> {
         reply(s, wire::numeric(405, &nick, &why));
         return Ok(());
     }
-    let Some(room) = commands::open_room(s, ch) else {
-        return Ok(()); // told why
+    // Told why in a notice; the numeric tells the client the JOIN failed.
+    let room = match commands::open_room(s, ch) {
+        Ok(room) => room,
+        Err(why) => {
+            let (code, what) = match why {
+                commands::Refused::InviteOnly => (473, "Cannot join channel (+i): invite-only"),
+                commands::Refused::Limit => (403, "Cannot make the room now (see the notice)"),
+                commands::Refused::BadName => (479, "Illegal channel name"),
+                commands::Refused::Unavailable => (403, "Cannot join channel now; try again"),
+            };
+            reply(s, wire::numeric(code, &nick, &format!("{ch} :{what}")));
+            return Ok(());
+        }
     };
     if !s.move_to(room.clone(), true) {
         return Err(End::Gone);

@@ -85,7 +85,12 @@ fn command(s: &mut Session, chans: &mut Channels, m: &Message) -> Result<Flow, E
                 reply(s, wire::numeric(431, &nick, ":No nickname given"));
                 return Ok(Flow::Continue);
             };
-            for asked in list.split(',').filter(|a| !a.is_empty()).take(MAX_WHOIS) {
+            for (i, asked) in list.split(',').filter(|a| !a.is_empty()).enumerate() {
+                if i >= MAX_WHOIS {
+                    let why = format!("{asked} :Too many targets (at most {MAX_WHOIS} a WHOIS)");
+                    reply(s, wire::numeric(407, &nick, &why));
+                    break; // one 407 says it for the rest
+                }
                 let _ = s.shared.hub.send(Event::Whois {
                     conn: s.conn,
                     key: name_key(asked),
@@ -152,6 +157,14 @@ fn privmsg(s: &mut Session, chans: &Channels, m: &Message) -> Result<Flow, End> 
         reply(s, wire::numeric(412, &nick, ":No text to send"));
         return Ok(Flow::Continue);
     };
+    // The text is held to --max-line, as a telnet user's line is (the IRC line around it
+    // may be longer: the reader allows for the command, the target and tags).
+    let max = s.shared.config.get().max_line;
+    if text.len() > max {
+        let why = format!(":Input line was too long (at most {max} bytes of text)");
+        reply(s, wire::numeric(417, &nick, &why));
+        return Ok(Flow::Continue);
+    }
     let (kind, text) = match text.strip_prefix('\u{1}') {
         Some(ctcp) => match ctcp.strip_prefix("ACTION ") {
             Some(action) => (Kind::Me, action.trim_end_matches('\u{1}')),

@@ -72,6 +72,9 @@ impl Ref {
 pub fn chathistory(s: &mut Session, chans: &Channels, m: &Message) -> Result<Flow, Gone> {
     let sub = m.param(0).unwrap_or("").to_ascii_uppercase();
     let args = m.params.get(1..).unwrap_or(&[]);
+    // Everything this session said before is stored first: its own line, already echoed
+    // to it, is in the answer (the hub commits what is staged before it answers).
+    let _ = s.shared.ask(|done| crate::server::hub::Event::Barrier { done });
     let want = match sub.as_str() {
         "LATEST" | "BEFORE" | "AFTER" | "AROUND" | "TARGETS" => 3,
         "BETWEEN" => 4,
