@@ -221,4 +221,8 @@ fn a_password_login_over_irc_issues_and_shows_no_token() {
         "{answer}{burst}"
     );
     assert_eq!(server.count("tokens"), tokens, "no new token");
+    // A bot that wants one asks for it (besedka's /token new, as a raw command).
+    c.send("TOKEN new");
+    c.expect(":besedka NOTICE erin :Your session token: ");
+    assert_eq!(server.count("tokens"), tokens + 1);
 }

@@ -110,6 +110,9 @@ pub struct Client {
     pub(super) join_sent: bool,
     /// IRC: NickServ `REGISTER` was sent (the account was not there).
     pub(super) register_sent: bool,
+    /// IRC: in its room, waiting for the token it asked for after registering (the run's
+    /// messages must not start before it, or the notice may come after the bench stops).
+    pub(super) awaiting_token: bool,
 }
 
 impl Client {
@@ -145,6 +148,7 @@ impl Client {
             room,
             join_sent: false,
             register_sent: false,
+            awaiting_token: false,
         }
     }
 

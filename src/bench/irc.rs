@@ -135,6 +135,11 @@ impl Client {
                 return self.irc_send(&register);
             }
             "904" => return self.close(format!("login failed: the server said: {}", error(m))),
+            // Registered just now: besedka shows no token at an IRC login; ask for one,
+            // for the next run (its notice comes after the JOIN, in the chat phase).
+            "001" if self.register_sent && self.framing != Framing::IrcNick => {
+                return self.irc_send("TOKEN new\r\n");
+            }
             "001" if self.framing == Framing::IrcNick && !self.join_sent => {
                 self.join_sent = true;
                 let join = format!("JOIN {}\r\n", self.room);
@@ -150,6 +155,10 @@ impl Client {
                 }
             }
             "366" if m.param(1).eq_ignore_ascii_case(&self.room) => {
+                if self.register_sent && self.token.is_none() {
+                    self.awaiting_token = true; // Ready when it comes
+                    return Change::None;
+                }
                 self.phase = Phase::Ready;
                 return Change::Ready;
             }
@@ -158,6 +167,10 @@ impl Client {
                 if let Some(rest) = text.split("Your session token: ").nth(1) {
                     let token = rest.split(|c: char| c == ';' || c.is_whitespace()).next();
                     self.token = token.filter(|t| !t.is_empty()).map(str::to_string);
+                    if std::mem::take(&mut self.awaiting_token) {
+                        self.phase = Phase::Ready;
+                        return Change::Ready;
+                    }
                 } else if let Some(e) = text.strip_prefix("! ") {
                     self.last_error = Some(e.to_string());
                 }
@@ -191,10 +204,17 @@ impl Client {
                 }
                 return;
             }
-            // besedka's errors keep their `! ` in a NOTICE.
+            // besedka's errors keep their `! ` in a NOTICE; the token asked for after a
+            // registration comes as one too.
             "NOTICE" => match m.text().strip_prefix("! ") {
                 Some(e) => e.to_string(),
-                None => return,
+                None => {
+                    if let Some(rest) = m.text().split("Your session token: ").nth(1) {
+                        let token = rest.split(|c: char| c == ';' || c.is_whitespace()).next();
+                        self.token = token.filter(|t| !t.is_empty()).map(str::to_string);
+                    }
+                    return;
+                }
             },
             c if c.starts_with(['4', '5']) && c.len() == 3 => format!("{c} {}", m.text()),
             _ => return,

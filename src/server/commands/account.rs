@@ -15,8 +15,21 @@ pub fn login(s: &mut Session, args: &str) -> Result<Flow, End> {
     Ok(s.password_login(name, password))
 }
 
+/// `/token TOKEN` logs in; once logged in, `/token new` issues a new token and shows it
+/// (an IRC client is shown none at login, nor is anyone who logged in with a key; a bot
+/// or a script asks for one).
 pub fn token(s: &mut Session, args: &str) -> Result<Flow, End> {
-    Ok(s.redeem_token(args))
+    if s.login.is_none() {
+        return Ok(s.redeem_token(args));
+    }
+    if args != "new" {
+        s.send(&text::usage("/token new"));
+        return Ok(Flow::Continue);
+    }
+    if let Some(token) = s.issue_token() {
+        s.send(&text::your_token(&token));
+    }
+    Ok(Flow::Continue)
 }
 
 pub fn logout(s: &mut Session, _: &str) -> Result<Flow, End> {

@@ -98,9 +98,9 @@ const COMMANDS: &[Command] = &[
     ),
     cmd(
         "token",
-        "TOKEN",
-        "log in with a session token",
-        LOGIN,
+        "TOKEN|new",
+        "log in with a session token; logged in, 'new' gives you one",
+        None,
         (1, 1),
         account::token,
     ),

@@ -280,6 +280,16 @@ impl Session<'_> {
         self.welcome(user, method, token)
     }
 
+    /// A new session token for the logged-in user (`/token new`), stored; `None` if it
+    /// could not be (the client was told).
+    pub fn issue_token(&mut self) -> Option<String> {
+        let user = self.login.as_ref()?.user.id;
+        let (token, hash) = auth::new_token();
+        let ttl = self.shared.config.get().token_ttl_days;
+        self.db(|c| tokens::insert(c, user, &hash, ttl))?;
+        Some(token)
+    }
+
     /// `/token TOKEN`.
     pub fn redeem_token(&mut self, token: &str) -> Flow {
         if self.login_locked(None) {
