@@ -208,6 +208,8 @@ impl Drop for Ssh {
 struct Web {
     name: String,
     ws: WebSocket<TcpStream>,
+    /// The id in front of the last chat line (the page's, hidden): they only grow.
+    last_id: i64,
 }
 
 impl Web {
@@ -221,6 +223,7 @@ impl Web {
         let mut web = Web {
             name: name.to_string(),
             ws,
+            last_id: 0,
         };
         web.frame_starting("Name: ");
         web.say(&format!("/register {name} {PASSWORD}"));
@@ -261,7 +264,26 @@ impl Way for Web {
     }
     fn next_chat(&mut self, until: Instant) -> Result<(String, String), String> {
         while Instant::now() < until {
-            if let Some(chat) = chat_line(&self.frame()?) {
+            // The page's chat lines carry their ids in front (`\u{1}ID `), in the one order.
+            let frame = self.frame()?;
+            let Some((id, line)) = frame
+                .strip_prefix('\u{1}')
+                .and_then(|f| f.split_once(' '))
+                .and_then(|(id, line)| Some((id.parse::<i64>().ok()?, line)))
+            else {
+                assert!(
+                    chat_line(&frame).is_none(),
+                    "a chat line without its id: {frame:?}"
+                );
+                continue;
+            };
+            if let Some(chat) = chat_line(line) {
+                assert!(
+                    id > self.last_id,
+                    "id {id} after {}: {frame:?}",
+                    self.last_id
+                );
+                self.last_id = id;
                 return Ok(chat);
             }
         }
