@@ -394,3 +394,27 @@ fn one_users_search_flood_is_held_to_its_rate_while_others_chat() {
         assert!(!got.contains("! "), "{got}");
     });
 }
+
+#[test]
+fn short_or_many_prefixes_are_refused_in_words() {
+    // A prefix gathers every word it matches before the first line comes out: `a*` costs in
+    // proportion to the whole history, so it needs 3 letters, and a search 3 prefixes at most.
+    let server = Server::start(&[]);
+    let (mut alice, _) = server.register("alice", "secret1");
+    let got = refused(&mut alice, "a* NOT e*");
+    assert!(
+        got.contains("a* is too short a prefix; give at least 3 letters before the *"),
+        "{got}"
+    );
+    let got = refused(&mut alice, "lor* OR ips* OR dol* OR sit*");
+    assert!(
+        got.contains("it has 4 prefixes (word*); 3 at most"),
+        "{got}"
+    );
+    assert!(
+        found(&mut alice, "lor* OR ips*").is_empty(),
+        "allowed, nothing said yet"
+    );
+    // In a "phrase", a * is not a prefix: no such rule.
+    assert!(found(&mut alice, "\"a*\" x").is_empty());
+}

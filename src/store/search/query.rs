@@ -60,6 +60,7 @@ impl Query {
                 }
             }
         }
+        prefixes(&words)?;
         q.words = words.join(" ");
         if let (Some(after), Some(before)) = (&q.after, &q.before) {
             if after >= before {
@@ -80,6 +81,35 @@ impl Query {
     pub fn has_words(&self) -> bool {
         !self.words.is_empty()
     }
+}
+
+/// Letters a prefix (`word*`) needs at least, and prefixes a search may have at most: the
+/// engine gathers every word a prefix matches before the first line comes out, so `a*` or a
+/// dozen short prefixes cost in proportion to the whole history; `lor*` costs little.
+pub const MIN_PREFIX: usize = 3;
+pub const MAX_PREFIXES: usize = 3;
+
+/// Checks the prefixes among the words (outside "phrases").
+fn prefixes(words: &[&str]) -> Result<(), String> {
+    let mut n = 0;
+    for w in words.iter().filter(|w| !w.starts_with('"')) {
+        let Some(stem) = w.strip_suffix('*') else {
+            continue;
+        };
+        n += 1;
+        let stem = stem.trim_start_matches(['(', '-', '+', '^']);
+        if stem.chars().count() < MIN_PREFIX {
+            return Err(format!(
+                "{w} is too short a prefix; give at least {MIN_PREFIX} letters before the *"
+            ));
+        }
+    }
+    if n > MAX_PREFIXES {
+        return Err(format!(
+            "it has {n} prefixes (word*); {MAX_PREFIXES} at most"
+        ));
+    }
+    Ok(())
 }
 
 /// Sets a filter given once; a second one is an error.
