@@ -36,13 +36,18 @@ fn broadcast_reaches_everyone_and_the_sender_with_time_and_name_unless_echo_is_o
         a.expect("* Your lines will not come back to you.\r\n");
         a.send("quietly");
         b.expect("alice: quietly\r\n");
-        a.expect_silence(QUIET);
+        // An unknown command after it marks where its echo would have been.
+        a.send("/end-of-test");
+        let got = a.expect("! Unknown command /end-of-test");
+        assert!(!got.contains("quietly"), "{got}");
         drop(a);
         b.expect("* alice left\r\n");
         let mut a = server.login("alice", "secret1");
         a.send("still quiet");
         c.expect("alice: still quiet\r\n");
-        a.expect_silence(QUIET);
+        a.send("/end-of-test");
+        let got = a.expect("! Unknown command /end-of-test");
+        assert!(!got.contains("still quiet"), "{got}");
         a.send("/echo on");
         a.expect("* Your lines will come back to you with time and name, as everyone's do.\r\n");
         a.send("loud again");

@@ -217,6 +217,10 @@ fn a_control_key_or_arrow_typed_before_a_command_leaves_it_a_command() {
     a.expect("* In #lobby (2): alice, bob\r\n");
     a.send("\x1b[A\x1bOB/echo off"); // an arrow key in each of its forms
     a.expect("* Your lines will not come back to you.\r\n");
+    a.send("\x1b/who"); // a lone Escape
+    a.expect("* In #lobby (2): alice, bob\r\n");
+    a.send("x\x08/who"); // a Backspace typed over a mistake, sent raw by nc
+    a.expect("* In #lobby (2): alice, bob\r\n");
     a.send("\x0c//not a command");
     b.expect("alice: /not a command\r\n");
     let bodies: Vec<String> = server.texts("SELECT body FROM messages");

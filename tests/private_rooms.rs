@@ -97,7 +97,8 @@ fn an_invite_only_room_is_seen_by_its_members_only_by_every_way_in() {
         ws.send(Message::text("/register dave secret4")).unwrap();
         ws_until(&mut ws, "* In #lobby (");
         ws.send(Message::text("/rooms")).unwrap();
-        let listed = ws_until(&mut ws, "#lobby");
+        ws.send(Message::text("/end-of-rooms")).unwrap();
+        let listed = ws_until(&mut ws, "Unknown command /end-of-rooms");
         assert!(!listed.contains("#den"), "{listed}");
         // Invited, bob is told, joins, and reads its history.
         alice.send("/invite bob");
@@ -112,6 +113,9 @@ fn an_invite_only_room_is_seen_by_its_members_only_by_every_way_in() {
         alice.send("/uninvite bob");
         alice.expect("* bob is no longer a member of #den.\r\n");
         bob.expect("* alice took you off #den's members; you are in #lobby.\r\n");
+        // His commands about "his room" are about #lobby now, not #den.
+        bob.send("/members");
+        bob.expect("! #lobby is open to everyone");
         bob.send("where am I?");
         carol.expect(":bob!bob@besedka PRIVMSG #lobby :where am I?\r\n");
         bob.expect("] bob: where am I?\r\n"); // its echo

@@ -64,3 +64,37 @@ fn what_came_since_you_were_last_in_a_room_is_counted_and_marked() {
         second.expect("* Nothing new in your other rooms.\r\n");
     });
 }
+
+#[test]
+fn past_two_hundred_new_lines_the_marker_says_how_many_and_the_newest_follow() {
+    let server = Server::start(&["--history", "5", "--max-rate", "100000"]);
+    let (mut alice, _) = server.register("alice", "secret1");
+    alice.send("/join #big");
+    alice.expect("* In #big (");
+    alice.send("/join #lobby");
+    alice.expect("* In #lobby (");
+    let (mut bob, _) = server.register("bob", "secret2");
+    bob.echo_off();
+    bob.send("/join #big");
+    bob.expect("* In #big (");
+    for i in 0..1200 {
+        bob.send(&format!("big line {i}"));
+    }
+    bob.send("/echo on");
+    bob.send("last");
+    bob.expect("] bob: last\r\n"); // all stored before it
+    alice.send("/unread");
+    alice.expect("*   #big: 1000+ new\r\n");
+    alice.send("/join #big");
+    let came = alice.expect("* In #big (");
+    let marker = came
+        .find("* --- 1000+ new lines since you were last here; the last 200: ---\r\n")
+        .unwrap_or_else(|| panic!("{came}"));
+    // The newest 200 of them: lines 1001..=1199 and "last".
+    assert!(came[marker..].contains("bob: big line 1001\r\n"), "{came}");
+    assert!(came[marker..].contains("bob: last\r\n"), "{came}");
+    assert!(
+        !came.contains("big line 1000\r\n"),
+        "200 shown, not 205: {came}"
+    );
+}

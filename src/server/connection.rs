@@ -123,6 +123,7 @@ fn login_stage(s: &mut Session, given: Option<&str>) -> Result<Option<super::ses
     loop {
         s.send("Name: ");
         let line = s.read_line()?;
+        let line = erased(&line);
         let line = typed(&line).trim();
         if line.is_empty() {
             continue;
@@ -238,7 +239,11 @@ fn chat_stage(s: &mut Session) -> &'static str {
                 return "idle timeout";
             }
         };
-        let line = typed(&line);
+        // Backspaces are applied to see whether a command was typed; a chat line is said as
+        // it came (its controls are cleaned away like any other's).
+        let raw = line;
+        let edited = erased(&raw);
+        let line = typed(&edited);
         let flow = if let Some(text) = line.strip_prefix("//") {
             s.say(Kind::Say, &format!("/{text}"));
             Flow::Continue
@@ -250,13 +255,31 @@ fn chat_stage(s: &mut Session) -> &'static str {
             crate::memory::release_unused_stack();
             flow
         } else {
-            s.say(Kind::Say, line);
+            s.say(Kind::Say, typed(&raw));
             Flow::Continue
         };
         if let Flow::Close = flow {
             return "quit";
         }
     }
+}
+
+/// The line with its Backspaces (and DELs) applied, as a terminal showed it while typed
+/// (a raw `nc` sends them in the line; a telnet client in line mode edits before sending).
+fn erased(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains(['\u{8}', '\u{7f}']) {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        match c {
+            '\u{8}' | '\u{7f}' => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// What the user typed, without the control keys and escape sequences in front of it (a
@@ -274,6 +297,8 @@ fn typed(line: &str) -> &str {
                         Some(end) => &csi[end + 1..],
                         None => "",
                     }
+                } else if after.starts_with('/') {
+                    after // a lone Escape, then the command
                 } else {
                     let skip = if after.starts_with('O') { 2 } else { 1 };
                     let mut next = after.chars();

@@ -15,6 +15,10 @@ const MEMBERS_LISTED: u32 = 100;
 /// May the session's user run the room's invite-only commands: its creator or an operator.
 /// Told why not.
 fn may_decide(s: &mut Session) -> Option<(i64, String)> {
+    // (Moved out of an invite-only room by the hub: the session is in #lobby now.)
+    if !super::still_member(s) {
+        return None;
+    }
     let user = s.login.as_ref().map(|l| l.user.clone())?;
     let room = s.room.clone();
     if room.id == rooms::LOBBY {
@@ -139,7 +143,14 @@ pub fn uninvite(s: &mut Session, args: &str) -> Result<Flow, End> {
 
 /// `/members`: who may join the session's invite-only room.
 pub fn members(s: &mut Session, _: &str) -> Result<Flow, End> {
+    if !super::still_member(s) {
+        return Ok(Flow::Continue);
+    }
     let room = s.room.clone();
+    if room.id == rooms::LOBBY {
+        s.send(&text::lobby_is_open());
+        return Ok(Flow::Continue);
+    }
     let Some((private, listed)) = s.db(|c| {
         Ok((
             members::is_private(c, room.id)?,

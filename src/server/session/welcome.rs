@@ -169,7 +169,7 @@ impl Session<'_> {
     /// (the spec: no history played back by itself).
     /// `mark`: the line protocol gets a line before the first of `msgs` after it (unread
     /// since the user was last here).
-    fn history(&self, msgs: &[Message], mark: Option<i64>, budget: usize) -> String {
+    fn history(&self, msgs: &[Message], mark: Unread, budget: usize) -> String {
         let room = &self.room.name;
         if self.wire.caps().has(wire::Caps::CHATHISTORY) {
             return String::new();
@@ -177,18 +177,23 @@ impl Session<'_> {
         if let Some(irc) = wire::history(self.wire.caps(), room, msgs, budget) {
             return irc;
         }
-        let split = mark.map_or(msgs.len(), |m| msgs.partition_point(|x| x.id <= m));
+        let split = mark.map_or(msgs.len(), |(m, _)| msgs.partition_point(|x| x.id <= m));
         if split == msgs.len() {
             return self.render(&history_lines(msgs, budget, self.ids()), Some(room));
         }
         // Read, then what is new: each half of the budget, the new lines first served.
         let new = history_lines(&msgs[split..], budget, self.ids());
         let mut text = history_lines(&msgs[..split], budget.saturating_sub(new.len()), self.ids());
-        text.push_str(&text::new_since_last_visit(msgs.len() - split));
+        let count = mark.map_or(0, |(_, new)| new);
+        text.push_str(&text::new_since_last_visit(count, msgs.len() - split));
         text.push_str(&new);
         self.render(&text, Some(room))
     }
 }
+
+/// Where the user's unread lines start in a room, and how many (counted up to
+/// `read_marks::COUNT_CAP`): `None` when nothing is new.
+type Unread = Option<(i64, i64)>;
 
 /// Lines shown at most when coming back to a room with more new lines than `--history`.
 const NEW_SHOWN: i64 = 200;
@@ -203,15 +208,20 @@ fn room_history(
     (user, room, private): (i64, i64, bool),
     limit: u32,
     watermark: i64,
-) -> crate::error::Result<(Vec<Message>, Option<i64>)> {
+) -> crate::error::Result<(Vec<Message>, Unread)> {
     let mark = read_marks::of(c, user, room)?.filter(|&m| m < watermark);
     let new = match mark {
-        Some(m) => read_marks::count_since(c, room, m, watermark, NEW_SHOWN)?,
+        Some(m) => read_marks::count_since(c, room, m, watermark, read_marks::COUNT_CAP)?,
         None => 0,
     };
-    // The new lines, after as much of what came before as the history shows anyway.
-    let limit = limit + new as u32;
+    // The new lines, after as much of what came before as the history shows anyway; past
+    // NEW_SHOWN of them, their newest NEW_SHOWN alone.
+    let limit = if new > NEW_SHOWN {
+        NEW_SHOWN as u32
+    } else {
+        limit + new as u32
+    };
     let with = private.then_some(user);
     let msgs = messages::visible(c, room, with, limit, Some(watermark + 1))?;
-    Ok((msgs, mark.filter(|_| new > 0)))
+    Ok((msgs, mark.filter(|_| new > 0).map(|m| (m, new))))
 }

@@ -195,9 +195,23 @@ pub fn unread(rooms: &[(String, i64)]) -> String {
 }
 
 /// In a room's history, before the lines that came since the user was last there.
-pub fn new_since_last_visit(n: usize) -> String {
-    let s = if n == 1 { "" } else { "s" };
-    notice(&format!("--- {n} new line{s} since you were last here ---"))
+/// `new`: the room's new lines (counted up to `read_marks::COUNT_CAP`); `shown`: how many
+/// of them (and private messages among them) follow.
+pub fn new_since_last_visit(new: i64, shown: usize) -> String {
+    let s = if new == 1 { "" } else { "s" };
+    if new >= crate::store::read_marks::COUNT_CAP {
+        notice(&format!(
+            "--- {new}+ new lines since you were last here; the last {shown}: ---"
+        ))
+    } else if (new as usize) > shown {
+        notice(&format!(
+            "--- {new} new lines since you were last here; the last {shown}: ---"
+        ))
+    } else {
+        notice(&format!(
+            "--- {new} new line{s} since you were last here ---"
+        ))
+    }
 }
 
 pub fn missed(total: usize, shown: usize) -> String {
