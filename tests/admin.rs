@@ -68,7 +68,11 @@ fn cli_reads_and_changes_a_live_servers_database() {
         history.contains("] #lobby alice: hello from alice"),
         "{history}"
     );
-    assert_eq!(&history[..1], "[");
+    // Each line with its id first, for the console's `delete ID`.
+    assert!(
+        history.starts_with('#') && history.lines().all(|l| l.contains(" [")),
+        "{history}"
+    );
     // One room's lines: public ones only, of that room.
     let lobby = stdout(&besedka(&server.db, &["history", "--room", "lobby"]));
     assert!(

@@ -243,6 +243,8 @@ fn an_irc_client_that_asked_gets_redact_and_chathistory_leaves_removed_lines_out
         let caps = "message-tags draft/message-redaction draft/chathistory batch";
         let mut wants = irc::login_with_caps(&server, "dave", "secret12", caps);
         let mut plain = irc::sasl_login(&server, "erin", "secret12");
+        plain.send("PRIVMSG #lobby :a kept line");
+        wants.expect(" PRIVMSG #lobby :a kept line\r\n");
         bob.send("redact me");
         let line = wants.expect(" PRIVMSG #lobby :redact me\r\n");
         let id: i64 = line
@@ -259,13 +261,19 @@ fn an_irc_client_that_asked_gets_redact_and_chathistory_leaves_removed_lines_out
             &format!("Removed line #{id} of bob's."),
         );
         wants.expect(&format!(":besedka REDACT #lobby {id}\r\n"));
-        plain.expect_silence(QUIET);
-        let admin = server.ask("purge-lines bob 1h", "Removed 1 line(s)");
-        assert!(admin.contains("Removed 1 line(s)"));
+        // The client without the capability: nothing, before a later line in the order.
+        bob.send("after the removal");
+        let got = plain.expect(" PRIVMSG #lobby :after the removal\r\n");
+        assert!(!got.contains("REDACT"), "{got}");
+        server.ask("purge-lines bob 1h", "Removed 2 line(s)");
         wants.expect(" REDACT dave ");
         wants.send("CHATHISTORY LATEST #lobby * 10");
         let batch = wants.expect(":besedka BATCH -");
         assert!(!batch.contains("redact me"), "{batch:?}");
+        assert!(
+            batch.contains("a kept line"),
+            "the batch has what stays: {batch:?}"
+        );
         wants.send("CHATHISTORY LATEST bob * 10");
         let batch = wants.expect(":besedka BATCH -");
         assert!(!batch.contains("redact me"), "{batch:?}");
@@ -283,6 +291,8 @@ fn a_purge_takes_the_lines_out_of_an_open_web_page() {
         let dir = tempfile::tempdir().unwrap();
         let mut server = Server::start(&["--web-addr", "127.0.0.1:0"]);
         let (_, _) = server.register("carol", "secret12");
+        let (mut dave, _) = server.register("dave", "secret12");
+        dave.send("a kept line from before");
         let (mut bob, _) = server.register("bob", "secret12");
         bob.send("spam from before the page");
         let b = driver.browser(&dir.path().join("profile"));
@@ -295,6 +305,7 @@ fn a_purge_takes_the_lines_out_of_an_open_web_page() {
         b.type_in("#password", "secret12");
         b.click("#go");
         b.wait_for_text("spam from before the page");
+        b.wait_for_text("a kept line from before");
         bob.send("spam while the page is open");
         bob.send("/me spams again");
         b.wait_for_text("spams again");
@@ -308,7 +319,14 @@ fn a_purge_takes_the_lines_out_of_an_open_web_page() {
             "the purged lines gone",
             "return !document.getElementById('log').textContent.includes('spam')",
         );
-        // What was not removed stays.
+        // What was not removed stays: a line shown before the purge, and a later one.
+        let log = b.script("return document.getElementById('log').textContent");
+        assert!(
+            log.as_str()
+                .unwrap_or("")
+                .contains("a kept line from before"),
+            "{log}"
+        );
         bob.send("an honest line");
         b.wait_for_text("an honest line");
     });

@@ -449,7 +449,9 @@ pub fn print_history(msgs: &[messages::Message], out: &mut dyn Write) -> io::Res
     if msgs.is_empty() {
         writeln!(out, "No messages.")?;
     }
+    // Each with its id: the operator's `delete ID` (console) needs it.
     for m in msgs {
+        write!(out, "#{} ", m.id)?;
         out.write_all(found_line(m).trim_end().as_bytes())?;
         writeln!(out)?;
     }

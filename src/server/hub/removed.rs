@@ -25,11 +25,7 @@ impl Hub {
         };
         let ids: Vec<i64> = removal.lines.iter().map(|m| m.id).collect();
         let said = text::removed(&removal.by, &ids, &first.author_name, &removal.what);
-        log::info!(
-            "moderation: {said} (ids {}..{})",
-            ids[0],
-            ids[ids.len() - 1]
-        );
+        log::info!("moderation: {said} (ids {})", listed(&ids));
         let announce: Bytes = text::from_server(&said).into_bytes().into();
         // Where each line was: its room, or the two users of a private line.
         let mut rooms: HashMap<i64, Vec<&Message>> = HashMap::new();
@@ -90,5 +86,19 @@ impl Hub {
                 self.queue(conn, &announce);
             }
         }
+    }
+}
+
+/// Ids the log names one by one at most; a larger removal names its first ones and how
+/// many more (the `removals` table keeps them all).
+const IDS_LOGGED: usize = 20;
+
+/// `12, 15, 19`, or `12, 15, … and 9980 more`: the ids removed, never a range that would
+/// take in lines that were not.
+fn listed(ids: &[i64]) -> String {
+    let shown: Vec<String> = ids.iter().take(IDS_LOGGED).map(i64::to_string).collect();
+    match ids.len().saturating_sub(IDS_LOGGED) {
+        0 => shown.join(", "),
+        more => format!("{}, … and {more} more", shown.join(", ")),
     }
 }
