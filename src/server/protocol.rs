@@ -207,18 +207,23 @@ pub fn found_in_context(groups: &[Vec<Message>], hits: &[i64], budget: usize, id
     fit(lines, budget)
 }
 
-/// The newest `lines` that fit in `budget` bytes, with a note of how many were left out.
-fn fit(lines: Vec<String>, budget: usize) -> String {
+/// How many of the newest `lines` fit in `budget` bytes together.
+pub fn newest_that_fit(lines: &[String], budget: usize) -> usize {
     let mut size = 0;
-    let keep = lines
+    lines
         .iter()
         .rev()
         .take_while(|l| {
             size += l.len();
             size <= budget
         })
-        .count();
-    let mut out = String::with_capacity(size);
+        .count()
+}
+
+/// The newest `lines` that fit in `budget` bytes, with a note of how many were left out.
+fn fit(lines: Vec<String>, budget: usize) -> String {
+    let keep = newest_that_fit(&lines, budget);
+    let mut out = String::with_capacity(budget.min(1 << 20));
     if keep < lines.len() {
         out.push_str(&notice(&format!(
             "{} older message(s) left out: too long to send at once.",

@@ -34,6 +34,17 @@ fn may_decide(s: &mut Session) -> Option<(i64, String)> {
     Some((user.id, user.name))
 }
 
+/// The account `args` names; the client is told if there is none (or the database failed).
+fn account(s: &mut Session, args: &str) -> Option<users::User> {
+    match s.db(|c| users::find(c, &users::normalize(args)))? {
+        Some((who, _)) => Some(who),
+        None => {
+            s.send(&text::no_such_user(&quote(args)));
+            None
+        }
+    }
+}
+
 /// `/private on|off`: makes the session's room invite-only, with everyone in it now as its
 /// members, or open to all again.
 pub fn private(s: &mut Session, args: &str) -> Result<Flow, End> {
@@ -82,11 +93,7 @@ pub fn invite(s: &mut Session, args: &str) -> Result<Flow, End> {
         return Ok(Flow::Continue);
     };
     let room = s.room.clone();
-    let Some(found) = s.db(|c| users::find(c, &users::normalize(args))) else {
-        return Ok(Flow::Continue);
-    };
-    let Some((who, _)) = found else {
-        s.send(&text::no_such_user(&quote(args)));
+    let Some(who) = account(s, args) else {
         return Ok(Flow::Continue);
     };
     let Some(new) = s.db(|c| members::invite(c, room.id, who.id, &by)) else {
@@ -112,11 +119,7 @@ pub fn uninvite(s: &mut Session, args: &str) -> Result<Flow, End> {
         return Ok(Flow::Continue);
     };
     let room = s.room.clone();
-    let Some(found) = s.db(|c| users::find(c, &users::normalize(args))) else {
-        return Ok(Flow::Continue);
-    };
-    let Some((who, _)) = found else {
-        s.send(&text::no_such_user(&quote(args)));
+    let Some(who) = account(s, args) else {
         return Ok(Flow::Continue);
     };
     let Some(removed) = s.db(|c| {

@@ -19,15 +19,7 @@ pub fn history(caps: Caps, target: &str, msgs: &[Message], budget: usize) -> Opt
             privmsg(m, room, caps)
         })
         .collect();
-    let mut size = 0;
-    let keep = lines
-        .iter()
-        .rev()
-        .take_while(|l| {
-            size += l.len();
-            size <= budget
-        })
-        .count();
+    let keep = crate::server::protocol::newest_that_fit(&lines, budget);
     let lines = &lines[lines.len() - keep..];
     Some(batch(caps, "chathistory", target, lines))
 }
