@@ -2,7 +2,6 @@
 //! shown to those who are not in them: `/who *`, `WHOIS`), who is in a room now (its first
 //! members), and taking an uninvited user's sessions out of one.
 
-use super::presence::{Change, What};
 use super::Hub;
 use crate::server::outbox::Bytes;
 use crate::server::socket::ConnId;
@@ -90,11 +89,13 @@ impl Hub {
     /// Takes a line-protocol session from `room` to `#lobby`, telling it `told` (no history:
     /// it was in the chat already; `/history` gives it).
     fn move_out(&mut self, conn: ConnId, room: i64, told: &Bytes) {
-        let Some(c) = self.clients.get_mut(&conn) else {
+        if !self
+            .clients
+            .get(&conn)
+            .is_some_and(|c| c.rooms.contains(&room))
+        {
             return;
-        };
-        let (user, name, wire) = (c.user.id, c.user.name.clone(), c.wire);
-        c.rooms = vec![LOBBY];
+        }
         let lobby = crate::store::rooms::Room {
             id: LOBBY,
             name: "#lobby".into(),
@@ -106,34 +107,9 @@ impl Hub {
                 .unwrap_or_default(),
             private: false,
         };
-        if self.shared_db {
-            self.presence_ops.push(crate::store::presence::Op::Move {
-                conn: conn as i64,
-                room: LOBBY,
-            });
-        }
-        self.read_up_to_now(user, room);
-        if self.rooms.exit(room, (user, conn, wire)) && !self.others.in_room(user, room) {
-            self.presence.pending.push(Change {
-                name: name.clone(),
-                room,
-                what: What::LeftFor("#lobby".into()),
-                conn,
-            });
-        }
-        if self.rooms.enter(&lobby, (user, conn, wire)) && !self.others.in_room(user, LOBBY) {
-            self.presence.pending.push(Change {
-                name,
-                room: LOBBY,
-                what: What::Entered("#lobby".into()),
-                conn,
-            });
-        }
+        self.relocate(conn, &lobby, false);
         self.queue(conn, told);
-        self.queue(
-            conn,
-            &text::you_are_in("#lobby", &lobby.topic).into_bytes().into(),
-        );
-        self.presence.greet.push((conn, LOBBY));
+        let here = text::you_are_in("#lobby", &lobby.topic);
+        self.queue(conn, &here.into_bytes().into());
     }
 }

@@ -136,6 +136,19 @@ impl Hub {
         let Some(c) = self.clients.get_mut(&conn).filter(|c| !c.dead) else {
             return; // dropping `watermark` tells the session
         };
+        c.mark = Some(c.out.mark());
+        c.held = true;
+        self.relocate(conn, &room, keep);
+        let _ = watermark.send(self.last_id);
+    }
+
+    /// Puts `conn` in `room` (with `keep`, beside its other rooms; else instead of them):
+    /// the unread markers of the rooms it leaves, the counts, the joins and leaves the
+    /// rooms are told, the other nodes' view, and its online line (or `NAMES`) owed.
+    pub(super) fn relocate(&mut self, conn: ConnId, room: &Room, keep: bool) {
+        let Some(c) = self.clients.get_mut(&conn) else {
+            return;
+        };
         let (user, name, wire) = (c.user.id, c.user.name.clone(), c.wire);
         let left = if keep {
             Vec::new()
@@ -145,8 +158,6 @@ impl Hub {
         if !c.rooms.contains(&room.id) {
             c.rooms.push(room.id);
         }
-        c.mark = Some(c.out.mark());
-        c.held = true;
         let to = room.name.clone();
         if self.shared_db {
             // Other nodes see a session in one room: its newest.
@@ -166,7 +177,7 @@ impl Hub {
                 });
             }
         }
-        if self.rooms.enter(&room, (user, conn, wire)) && !self.others.in_room(user, room.id) {
+        if self.rooms.enter(room, (user, conn, wire)) && !self.others.in_room(user, room.id) {
             self.presence.pending.push(Change {
                 name,
                 room: room.id,
@@ -175,7 +186,6 @@ impl Hub {
             });
         }
         self.presence.greet.push((conn, room.id));
-        let _ = watermark.send(self.last_id);
     }
 
     /// IRC's `PART`: the session leaves `room` (it may be in none after). It is sent its
